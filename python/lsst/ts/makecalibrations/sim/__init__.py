@@ -1,0 +1,5 @@
+"""Simulated observatory: CCCamera, CCHeaderService, CCOODS and OCPS CSCs, the raw-image truth model,
+fault injection and the OCPS pipeline executor.
+
+May import: `sal`, `butler`, `pipelines`. Never `scripts` or `cli`.
+"""

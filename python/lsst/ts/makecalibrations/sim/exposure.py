@@ -1,0 +1,92 @@
+"""What the simulated camera knows about one image, and where it sends it.
+
+The simulated CCCamera builds one `ExposureInfo` per image and hands it to an `ImageSink` after the
+readout; the simulated CCOODS then announces the image. The sink is where pixels are made and
+ingested (a butler-backed sink lives in `raw_writer`); the default `RecordingSink` only keeps the
+list, which is all the camera-protocol tests need.
+
+May import: the standard library only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ExposureInfo", "ImageSink", "RecordingSink"]
+
+import dataclasses
+from typing import Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class ExposureInfo:
+    """Description of one simulated image, as the camera took it.
+
+    Attributes
+    ----------
+    exposure_id : `int`
+        ``int(f"{day_obs}{seq_num:05d}")``, as ts_observatory_control derives it from ``obs_id``.
+    obs_id : `str`
+        ``CC_O_{day_obs}_{seq_num:06d}``, the ``imageName`` of the camera events.
+    day_obs : `int`
+        Observing day ``YYYYMMDD`` (TAI date of the start time minus 12 hours).
+    seq_num : `int`
+        Sequence number within the day, starting at 1.
+    image_type : `str`
+        ``imageType`` of the ``keyValueMap`` (``BIAS``, ``DARK``, ``FLAT``, ...), upper case.
+    exposure_time : `float`
+        Requested exposure time in (true, simulated) seconds.
+    dark_time : `float`
+        Time between the end of the clear and the start of the readout, in seconds.
+    physical_filter : `str`
+        Filter in the beam when the image was taken.
+    group_id : `str`
+        ``groupId`` of the ``keyValueMap``.
+    start_tai : `float`
+        Simulated TAI (unix seconds) at the start of integration.
+    end_tai : `float`
+        Simulated TAI at the end of integration.
+    detectors : `tuple` [`int`, ...]
+        Detectors that were read out (0..8 for ComCam).
+    reason, program, note : `str`
+        Operator-supplied strings from ``keyValueMap`` and ``obsNote``.
+    """
+
+    exposure_id: int
+    obs_id: str
+    day_obs: int
+    seq_num: int
+    image_type: str
+    exposure_time: float
+    dark_time: float
+    physical_filter: str
+    group_id: str
+    start_tai: float
+    end_tai: float
+    detectors: tuple[int, ...]
+    reason: str = ""
+    program: str = ""
+    note: str = ""
+
+
+class ImageSink(Protocol):
+    """Receives every image the simulated camera reads out."""
+
+    async def write_image(self, info: ExposureInfo) -> None:
+        """Make (and, for a butler sink, ingest) the image described by ``info``."""
+        ...
+
+    def last_seq_num(self, day_obs: int) -> int:
+        """Return the highest sequence number already used on ``day_obs`` (0 if none)."""
+        ...
+
+
+class RecordingSink:
+    """An `ImageSink` that keeps the `ExposureInfo` of every image and makes no pixels."""
+
+    def __init__(self) -> None:
+        self.images: list[ExposureInfo] = []
+
+    async def write_image(self, info: ExposureInfo) -> None:
+        self.images.append(info)
+
+    def last_seq_num(self, day_obs: int) -> int:
+        return max((info.seq_num for info in self.images if info.day_obs == day_obs), default=0)

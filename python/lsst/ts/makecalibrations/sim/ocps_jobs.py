@@ -1,0 +1,106 @@
+"""Jobs of the simulated OCPS: what ``execute`` asks for, what comes back, and who runs it.
+
+The simulated OCPS CSC turns each ``execute`` command into a `JobRequest` and hands it to a
+`JobExecutor`. The default executor in `ocps` only waits a simulated duration; the butler-backed
+executor in `pipetask_executor` runs the named pipeline for real.
+
+May import: the standard library only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["JobRequest", "JobOutcome", "JobExecutor"]
+
+import dataclasses
+from typing import Any, Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRequest:
+    """One ``execute`` command of the OCPS.
+
+    Attributes
+    ----------
+    job_id : `str`
+        Identifier allocated by the OCPS (``uuid4().hex``).
+    run_id : `str`
+        ``str(private_seqNum)`` of the command, as the real OCPS sends to its UWS server.
+    pipeline, version, config, data_query : `str`
+        The ``execute`` fields, verbatim.
+    output_collection : `str`
+        RUN collection the job writes to, ``u/ocps/<job_id>``.
+    """
+
+    job_id: str
+    run_id: str
+    pipeline: str
+    version: str
+    config: str
+    data_query: str
+    output_collection: str
+
+
+@dataclasses.dataclass
+class JobOutcome:
+    """How a job ended.
+
+    Attributes
+    ----------
+    exit_code : `int`
+        0 on success, 1 on failure, 255 when aborted.
+    phase : `str`
+        UWS phase: ``completed``, ``error`` or ``aborted``.
+    message : `str`
+        One-line explanation (empty on success).
+    log_uri : `str`
+        Where the job's log was written (``file://...``), or empty.
+    start_tai, end_tai : `float`
+        TAI unix seconds.
+    outputs : `list` [`str`]
+        Dataset type names the job produced.
+    """
+
+    exit_code: int
+    phase: str
+    message: str = ""
+    log_uri: str = ""
+    start_tai: float = 0.0
+    end_tai: float = 0.0
+    outputs: list[str] = dataclasses.field(default_factory=list)
+
+    def to_uws_json(self, request: JobRequest, creation_tai: float) -> dict[str, Any]:
+        """Return the UWS job description written as the ``result`` of ``job_result``."""
+        results = [{"id": "log", "uri": self.log_uri}] if self.log_uri else []
+        return {
+            "jobId": request.job_id,
+            "runId": request.run_id,
+            "phase": self.phase,
+            "creationTime": creation_tai,
+            "startTime": self.start_tai,
+            "endTime": self.end_tai,
+            "executionDuration": max(0, round(self.end_tai - self.start_tai)),
+            "parameters": {
+                "command": "pipetask run",
+                "environment": {
+                    "PIPELINE_URL": request.pipeline,
+                    "RUN_OPTIONS": request.config,
+                    "DATA_QUERY": request.data_query,
+                    "OUTPUT_COLLECTION": request.output_collection,
+                },
+            },
+            "results": results,
+            "message": self.message,
+            "outputs": list(self.outputs),
+        }
+
+
+class JobExecutor(Protocol):
+    """Runs OCPS jobs."""
+
+    async def run(self, request: JobRequest) -> JobOutcome:
+        """Run the job to completion and return its outcome (never raise for a job failure)."""
+        ...
+
+    async def abort(self, job_id: str) -> None:
+        """Stop a running job; its `run` then returns an outcome with exit code 255."""
+        ...
