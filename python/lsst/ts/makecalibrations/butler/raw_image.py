@@ -1,0 +1,68 @@
+"""The in-memory type of the ``raw`` dataset: the 16 raw amp arrays of one detector plus its header.
+
+The butler stores it with `formatters.RawImageFormatter` (one FITS HDU per amp); the simulated camera
+makes it (`sim.raw_writer`) and the numpy ISR reads it. The amp layout is described in `camera`.
+
+May import: the standard library, numpy and `.camera`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RawImage"]
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .camera import AMP_NAMES, AmpGeometry, assemble
+
+
+@dataclasses.dataclass
+class RawImage:
+    """Raw pixels of one detector of one exposure.
+
+    Attributes
+    ----------
+    amps : `dict` [`str`, `numpy.ndarray`]
+        Raw amp arrays (ADU, integer) including prescan and overscans, keyed by amp name, each of
+        shape ``(ny + 48, 3 + nx + 64)`` in assembled orientation (see `camera`).
+    metadata : `dict` [`str`, `typing.Any`]
+        Header keywords: ``IMGTYPE``, ``EXPTIME``, ``DARKTIME``, ``FILTER``, ``DETECTOR``,
+        ``DET_NAME``, ``OBSID``, ``DATE-OBS``, ... (scalars only).
+    """
+
+    amps: dict[str, np.ndarray]
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shapes = {array.shape for array in self.amps.values()}
+        if len(shapes) > 1:
+            raise ValueError(f"All raw amp arrays must have the same shape; got {sorted(shapes)}.")
+        unknown = set(self.amps) - set(AMP_NAMES)
+        if unknown:
+            raise ValueError(f"Unknown amp names {sorted(unknown)}.")
+
+    @property
+    def geometry(self) -> AmpGeometry:
+        """Amp geometry inferred from the raw array shape."""
+        return AmpGeometry.from_raw_shape(next(iter(self.amps.values())).shape)
+
+    @property
+    def amp_names(self) -> list[str]:
+        """Amp names present, in readout order."""
+        return [name for name in AMP_NAMES if name in self.amps]
+
+    @property
+    def detector(self) -> int | None:
+        """Detector id from the metadata (``DETECTOR``), if present."""
+        value = self.metadata.get("DETECTOR")
+        return None if value is None else int(value)
+
+    def data(self, amp_name: str) -> np.ndarray:
+        """Return a view of the data section of one amp."""
+        return self.amps[amp_name][self.geometry.data_slice]
+
+    def assembled(self, dtype: np.typing.DTypeLike = np.float32) -> np.ndarray:
+        """Return the data sections assembled into a detector image (no overscan correction)."""
+        return assemble(self.amps, dtype=dtype)
