@@ -1,0 +1,39 @@
+"""Run every benchmark module in turn and print their figures.
+
+Each benchmark is a module ``bench.bench_*`` with a ``main()`` function; they print tables, they do not
+assert anything. Run with ``make bench`` (or ``python -m bench.run_all [name ...]``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks named in ``argv`` (all ``bench_*`` modules when empty)."""
+    names = (
+        argv
+        if argv
+        else sorted(
+            info.name
+            for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+            if info.name.startswith("bench_")
+        )
+    )
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"\n=== {name} ===", flush=True)
+        t0 = time.perf_counter()
+        module.main()
+        print(f"--- {name} took {time.perf_counter() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
