@@ -1,0 +1,283 @@
+"""afw-compatible image statistics in numpy: clipped mean / stdev / variance and plain statistics.
+
+The calibration tasks (ISR overscan residuals, combine, flat measurement, cp_verify statistics, PTC and
+defects) all need the same statistics that afw's ``Statistics.cc`` computes. This module reproduces
+them (``MEANCLIP``, ``STDEVCLIP``, ``VARIANCECLIP``, ``MEAN``, ``STDEV``, ``MEDIAN``) on numpy
+arrays, both for one set of pixels (`clipped_stats`) and vectorised pixel by pixel across a stack of
+images (`clipped_stats_stack`), which is what the calibration combine needs.
+
+Clipped statistics, as afw defines them, with ``nsigma`` and ``niter``:
+
+* only finite values that are not masked take part;
+* iteration 0 clips around the median with half-width ``nsigma * 0.741301109252802 * IQR``
+  (quartiles with linear interpolation);
+* each later iteration clips around the previous clipped mean with half-width
+  ``nsigma * sqrt(previous clipped variance)``;
+* an iteration keeps values with ``|x - center| < half-width`` and computes their mean and their
+  variance with ``n - 1`` in the denominator; if nothing survives, the previous estimate is kept
+  (the median and the plain variance before the first clip).
+
+May import: numpy only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "IQR_TO_STDEV",
+    "ClippedStats",
+    "clipped_stats",
+    "clipped_stats_stack",
+    "mean_clip",
+    "plain_stats",
+    "stdev_clip",
+    "stack_quantiles",
+]
+
+import dataclasses
+
+import numpy as np
+import numpy.typing as npt
+
+IQR_TO_STDEV = 0.741301109252802
+"""Conversion from the inter-quartile range to a Gaussian standard deviation (afw's constant)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClippedStats:
+    """Result of a clipped-statistics computation.
+
+    For `clipped_stats` every attribute is a scalar; for `clipped_stats_stack` every attribute is an
+    array with the stack axis removed.
+
+    Attributes
+    ----------
+    mean : `float` or `numpy.ndarray`
+        Clipped mean (afw ``MEANCLIP``).
+    variance : `float` or `numpy.ndarray`
+        Clipped variance with ``n - 1`` in the denominator (afw ``VARIANCECLIP``).
+    n : `int` or `numpy.ndarray`
+        Number of values kept by the last iteration.
+    median : `float` or `numpy.ndarray`
+        Median of the usable (finite, unmasked) values.
+    n_input : `int` or `numpy.ndarray`
+        Number of usable values before clipping.
+    """
+
+    mean: float | np.ndarray
+    variance: float | np.ndarray
+    n: int | np.ndarray
+    median: float | np.ndarray
+    n_input: int | np.ndarray
+
+    @property
+    def stdev(self) -> float | np.ndarray:
+        """Clipped standard deviation (afw ``STDEVCLIP``)."""
+        return np.sqrt(self.variance)
+
+
+def _usable(values: np.ndarray, bad: npt.ArrayLike | None) -> np.ndarray:
+    """Return the boolean array of values that are finite and not flagged in ``bad``."""
+    usable = np.isfinite(values)
+    if bad is not None:
+        usable &= ~np.asarray(bad, dtype=bool)
+    return usable
+
+
+def _mean_var(x: np.ndarray) -> tuple[float, float]:
+    """Mean and ``n - 1`` variance of a 1-d float64 array (NaN where undefined)."""
+    n = x.size
+    if n == 0:
+        return np.nan, np.nan
+    mean = float(x.mean())
+    var = float(np.sum((x - mean) ** 2) / (n - 1)) if n > 1 else np.nan
+    return mean, var
+
+
+def clipped_stats(
+    values: npt.ArrayLike,
+    bad: npt.ArrayLike | None = None,
+    nsigma: float = 3.0,
+    niter: int = 3,
+) -> ClippedStats:
+    """Compute afw-style clipped statistics of one set of pixels.
+
+    Parameters
+    ----------
+    values : array-like
+        Pixel values (any shape; flattened).
+    bad : array-like of `bool`, optional
+        True for pixels to ignore (afw's ``andMask``); same shape as ``values``.
+    nsigma : `float`, optional
+        Clipping threshold in standard deviations.
+    niter : `int`, optional
+        Number of clipping iterations.
+
+    Returns
+    -------
+    stats : `ClippedStats`
+        Scalar statistics; NaN when no usable pixel exists.
+    """
+    array = np.asarray(values)
+    usable = _usable(array, bad)
+    x = array[usable].astype(np.float64, copy=False).ravel()
+    n_input = x.size
+    if n_input == 0:
+        return ClippedStats(mean=np.nan, variance=np.nan, n=0, median=np.nan, n_input=0)
+    q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
+    mean, var = median, _mean_var(x)[1]
+    n = n_input
+    for iteration in range(niter):
+        if iteration == 0:
+            center, half_width = median, nsigma * IQR_TO_STDEV * (q75 - q25)
+        else:
+            if not np.isfinite(var):
+                break
+            center, half_width = mean, nsigma * np.sqrt(var)
+        kept = x[np.abs(x - center) < half_width]
+        if kept.size == 0:
+            break
+        n = kept.size
+        mean, var = _mean_var(kept)
+    return ClippedStats(
+        mean=float(mean), variance=float(var), n=int(n), median=float(median), n_input=n_input
+    )
+
+
+def mean_clip(
+    values: npt.ArrayLike, bad: npt.ArrayLike | None = None, nsigma: float = 3.0, niter: int = 3
+) -> float:
+    """Return afw ``MEANCLIP`` of ``values`` (see `clipped_stats`)."""
+    return float(clipped_stats(values, bad, nsigma, niter).mean)
+
+
+def stdev_clip(
+    values: npt.ArrayLike, bad: npt.ArrayLike | None = None, nsigma: float = 3.0, niter: int = 3
+) -> float:
+    """Return afw ``STDEVCLIP`` of ``values`` (see `clipped_stats`)."""
+    return float(clipped_stats(values, bad, nsigma, niter).stdev)
+
+
+def plain_stats(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> dict[str, float]:
+    """Return afw ``MEAN``, ``STDEV`` (``n - 1``), ``MEDIAN`` and ``NPOINT`` of the usable pixels.
+
+    Parameters
+    ----------
+    values : array-like
+        Pixel values.
+    bad : array-like of `bool`, optional
+        True for pixels to ignore.
+
+    Returns
+    -------
+    stats : `dict` [`str`, `float`]
+        Keys ``MEAN``, ``STDEV``, ``MEDIAN``, ``NPOINT``.
+    """
+    array = np.asarray(values)
+    x = array[_usable(array, bad)].astype(np.float64, copy=False).ravel()
+    if x.size == 0:
+        return {"MEAN": np.nan, "STDEV": np.nan, "MEDIAN": np.nan, "NPOINT": 0}
+    mean, var = _mean_var(x)
+    return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": float(np.median(x)), "NPOINT": x.size}
+
+
+def stack_quantiles(
+    stack: np.ndarray, usable: np.ndarray, quantiles: tuple[float, ...]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-pixel quantiles (linear interpolation) of the usable values along axis 0.
+
+    Parameters
+    ----------
+    stack : `numpy.ndarray`
+        Values, shape ``(N, ...)``.
+    usable : `numpy.ndarray` of `bool`
+        Same shape; False values are ignored.
+    quantiles : `tuple` [`float`, ...]
+        Quantiles in [0, 1].
+
+    Returns
+    -------
+    values : `list` [`numpy.ndarray`]
+        One array of shape ``stack.shape[1:]`` per quantile (NaN where no value is usable).
+    count : `numpy.ndarray`
+        Number of usable values per pixel.
+    """
+    ordered = np.where(usable, stack, np.nan)
+    ordered.sort(axis=0)  # NaN (unusable) values go to the end
+    count = usable.sum(axis=0)
+    last = np.maximum(count - 1, 0)
+    results = []
+    for q in quantiles:
+        position = q * last
+        lower = np.floor(position).astype(np.intp)
+        upper = np.minimum(lower + 1, last)
+        frac = position - lower
+        lo = np.take_along_axis(ordered, lower[np.newaxis], axis=0)[0].astype(np.float64)
+        hi = np.take_along_axis(ordered, upper[np.newaxis], axis=0)[0].astype(np.float64)
+        value = lo + frac * (hi - lo)
+        value[count == 0] = np.nan
+        results.append(value)
+    return results, count
+
+
+def clipped_stats_stack(
+    stack: np.ndarray,
+    bad: np.ndarray | None = None,
+    nsigma: float = 3.0,
+    niter: int = 3,
+) -> ClippedStats:
+    """Compute afw-style clipped statistics pixel by pixel across the first axis of a stack.
+
+    This is what afw's ``statisticsStack`` does for ``MEANCLIP``: for each pixel the values of the
+    ``N`` inputs are clipped exactly as `clipped_stats` clips one set of pixels.
+
+    Parameters
+    ----------
+    stack : `numpy.ndarray`
+        Values, shape ``(N, ...)``.
+    bad : `numpy.ndarray` of `bool`, optional
+        Same shape; True for values to ignore.
+    nsigma : `float`, optional
+        Clipping threshold in standard deviations.
+    niter : `int`, optional
+        Number of clipping iterations.
+
+    Returns
+    -------
+    stats : `ClippedStats`
+        Arrays of shape ``stack.shape[1:]`` (``mean`` and ``variance`` in float64).
+    """
+    usable = _usable(stack, bad)
+    (q25, median, q75), n_input = stack_quantiles(stack, usable, (0.25, 0.5, 0.75))
+    # Starting point: the median and the plain variance of the usable values.
+    mean, var, n = _masked_mean_var(stack, usable)
+    mean = np.where(n_input > 0, median, np.nan)
+    center = median
+    half_width = nsigma * IQR_TO_STDEV * (q75 - q25)
+    for iteration in range(niter):
+        if iteration > 0:
+            center = mean
+            half_width = nsigma * np.sqrt(var)
+        with np.errstate(invalid="ignore"):
+            kept = usable & (np.abs(stack - center) < half_width)
+        new_mean, new_var, new_n = _masked_mean_var(stack, kept)
+        # afw stops for a pixel when nothing survives; the previous estimate stays.
+        update = new_n > 0
+        mean = np.where(update, new_mean, mean)
+        var = np.where(update, new_var, var)
+        n = np.where(update, new_n, n)
+    return ClippedStats(mean=mean, variance=var, n=n, median=median, n_input=n_input)
+
+
+def _masked_mean_var(stack: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and ``n - 1`` variance along axis 0 of the kept values (float64, NaN where undefined)."""
+    n = kept.sum(axis=0)
+    values = np.where(kept, stack, 0.0)
+    total = values.sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        deviation = np.where(kept, values - mean.astype(stack.dtype, copy=False), 0.0)
+        del values
+        sumsq = np.square(deviation, out=deviation).sum(axis=0, dtype=np.float64)
+        var = np.where(n > 1, sumsq / np.maximum(n - 1, 1), np.nan)
+        mean = np.where(n > 0, mean, np.nan)
+    return mean, var, n
