@@ -12,8 +12,9 @@ Conventions
 * A raw amp array (``RawImage.amps[name]``) has shape ``(ny + 48, 3 + nx + 64)`` and is stored in
   **assembled orientation**: the readout flips have already been applied, so the data section
   ``raw[:ny, 3:3 + nx]`` goes unchanged into the assembled detector at
-  ``[iy * ny:(iy + 1) * ny, ix * nx:(ix + 1) * nx]``. The serial prescan is ``raw[:, :3]``, the serial
-  overscan ``raw[:, 3 + nx:]`` and the parallel overscan ``raw[ny:, 3:3 + nx]``. The flips
+  ``[iy * ny:(iy + 1) * ny, ix * nx:(ix + 1) * nx]``. The serial prescan is ``raw[:, :3]`` and the
+  serial overscan ``raw[:, 3 + nx:]`` (both over all rows, parallel-overscan rows included, as on the
+  real sensor); the parallel overscan is ``raw[ny:, 3:3 + nx]``. The flips
   (`Amplifier.flip_x`, `Amplifier.flip_y`) only say where the readout corner is (ITL: C0x flip x,
   C1x flip x and y), which matters for the cp_verify ``AMP_CORNER`` statistic.
 * Data sizes: ``full`` is the real ITL amp (509 x 2000); ``default`` and ``tiny`` are scaled-down
@@ -148,13 +149,16 @@ class AmpGeometry:
 
     @property
     def prescan_slice(self) -> tuple[slice, slice]:
-        """Serial prescan of a raw amp array (rows of the data section)."""
-        return (slice(0, self.ny), slice(0, PRESCAN))
+        """Serial prescan of a raw amp array (all rows)."""
+        return (slice(0, self.ny + PARALLEL_OVERSCAN), slice(0, PRESCAN))
 
     @property
     def serial_overscan_slice(self) -> tuple[slice, slice]:
-        """Serial overscan of a raw amp array (rows of the data section)."""
-        return (slice(0, self.ny), slice(PRESCAN + self.nx, PRESCAN + self.nx + SERIAL_OVERSCAN))
+        """Serial overscan of a raw amp array (all rows, parallel-overscan rows included)."""
+        return (
+            slice(0, self.ny + PARALLEL_OVERSCAN),
+            slice(PRESCAN + self.nx, PRESCAN + self.nx + SERIAL_OVERSCAN),
+        )
 
     @property
     def parallel_overscan_slice(self) -> tuple[slice, slice]:
