@@ -1,0 +1,540 @@
+"""Photon transfer curve algorithms in numpy: flat-pair matching, per-pair measurement, the gain from
+one flat pair, and the EXPAPPROXIMATION (Astier et al. 2019, Eq. 16) fit with outlier rejection.
+
+This is the numerical core of the ``cpPtcExtract`` and ``cpPtcSolve`` PipelineTasks
+(`pipelines.tasks.ptc_tasks`); it works on plain arrays so it can be tested without a butler. The
+behaviour follows cp_pipe's ``PhotonTransferCurveExtractPairTask`` and ``PhotonTransferCurveSolveTask``
+(see ``cp-algorithms.md`` §4), except for the pairing, which follows the seed procedure: every two
+consecutive exposures (sorted by id) with the same exposure time form a pair, so twenty 5 s flats give
+ten pairs.
+
+Units: images in ADU (the PTC ISR does not apply gains), variances in ADU², gains in e-/ADU, the
+per-pair read noise in ADU (overscan residual, as cp_pipe) and the solved PTC noise in electrons.
+
+May import: numpy, scipy and the sibling module `stats`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GAIN_CORRECTION_TYPES",
+    "ExpApproxFit",
+    "PairMeasurement",
+    "amp_edge_mask",
+    "exp_approximation_model",
+    "fit_exp_approximation",
+    "gain_from_flat_pair",
+    "match_pairs_by_time",
+    "measure_pair",
+    "scaled_edge_width",
+    "sigma_clip_correction",
+]
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.special import ndtr
+
+from .stats import clipped_stats
+
+GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
+"""Estimators of the gain from one flat pair (cp_pipe ``gainCorrectionType``)."""
+
+_FULL_AMP_SHAPE = (2000, 509)
+"""Data shape (rows, cols) of a real ITL amp, the reference for `scaled_edge_width`."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Pairing
+
+
+def match_pairs_by_time(
+    exposures: Iterable[tuple[int, float]], tolerance: float = 5e-3
+) -> list[tuple[int, int]]:
+    """Group flats into pairs of consecutive exposures with the same exposure time.
+
+    Exposures are sorted by id. Walking up the list, an exposure that is not yet paired is paired with
+    the next one when their exposure times differ by at most ``tolerance``; otherwise it is dropped.
+    A run of ``2k`` equal times therefore gives ``k`` pairs (the seed procedure's "twenty 5 s flats give
+    ten pairs"), and an odd one out between pairs is ignored.
+
+    Parameters
+    ----------
+    exposures : iterable of (`int`, `float`)
+        ``(exposure_id, exposure_time)`` of the flats.
+    tolerance : `float`, optional
+        Largest exposure-time difference (s) of a pair (cp_pipe's 5e-3 s).
+
+    Returns
+    -------
+    pairs : `list` [`tuple` [`int`, `int`]]
+        ``(first_id, second_id)`` in increasing id order.
+    """
+    ordered = sorted((int(exp_id), float(exp_time)) for exp_id, exp_time in exposures)
+    pairs: list[tuple[int, int]] = []
+    index = 0
+    while index < len(ordered) - 1:
+        (id1, time1), (id2, time2) = ordered[index], ordered[index + 1]
+        if abs(time1 - time2) <= tolerance:
+            pairs.append((id1, id2))
+            index += 2
+        else:
+            index += 1
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-pair measurement
+
+
+def sigma_clip_correction(n_sigma: float) -> float:
+    """Return the factor that corrects the variance of a Gaussian clipped at ``±n_sigma``.
+
+    A Gaussian truncated at ``±n σ`` has variance ``σ² (1 - 2 n φ(n) / (Φ(n) - Φ(-n)))``; the
+    correction is the inverse of that bracket (1.0000012 at 5.5σ, 1.0274 at 3σ).
+    """
+    n = float(n_sigma)
+    phi = math.exp(-0.5 * n * n) / math.sqrt(2.0 * math.pi)
+    inside = float(ndtr(n) - ndtr(-n))
+    return 1.0 / (1.0 - 2.0 * n * phi / inside)
+
+
+def scaled_edge_width(data_shape: Sequence[int], edge: int = 20) -> tuple[int, int]:
+    """Scale cp_pipe's amp-edge mask width to a (possibly shrunken) simulated amp.
+
+    cp_pipe masks ``numEdgeSuspect = 20`` px at every edge of a 2000 x 509 ITL amp, about 10 % of its
+    pixels. For an amp of another size the band is scaled per axis by ``n / n_full`` (rounded, at
+    least 1 px when ``edge > 0``), so the masked fraction stays about the same.
+
+    Parameters
+    ----------
+    data_shape : sequence of `int`
+        ``(rows, cols)`` of the amp data section.
+    edge : `int`, optional
+        Edge width (px) on a full-size amp.
+
+    Returns
+    -------
+    widths : `tuple` [`int`, `int`]
+        Masked band ``(rows, cols)`` at each of the bottom/top and left/right edges.
+    """
+    if edge <= 0:
+        return (0, 0)
+    rows, cols = int(data_shape[0]), int(data_shape[1])
+    if (rows, cols) == _FULL_AMP_SHAPE:
+        return (edge, edge)
+    wy = max(1, round(edge * min(rows, _FULL_AMP_SHAPE[0]) / _FULL_AMP_SHAPE[0]))
+    wx = max(1, round(edge * min(cols, _FULL_AMP_SHAPE[1]) / _FULL_AMP_SHAPE[1]))
+    return (wy, wx)
+
+
+def amp_edge_mask(data_shape: Sequence[int], widths: tuple[int, int]) -> np.ndarray:
+    """Return a boolean mask (True = masked) of the edge bands ``widths = (rows, cols)`` of an amp."""
+    mask = np.zeros((int(data_shape[0]), int(data_shape[1])), dtype=bool)
+    wy, wx = widths
+    if wy > 0:
+        mask[:wy, :] = True
+        mask[-wy:, :] = True
+    if wx > 0:
+        mask[:, :wx] = True
+        mask[:, -wx:] = True
+    return mask
+
+
+def gain_from_flat_pair(
+    image1: np.ndarray,
+    image2: np.ndarray,
+    mean: float,
+    read_noise: float,
+    correction_type: str = "FULL",
+) -> float:
+    """Estimate the gain from one flat pair (cp_pipe ``getGainFromFlatPair``).
+
+    ``const`` is the plain mean of ``(I1 - I2)² / (I1 + I2)`` over the given (already masked) pixels.
+
+    * ``NONE``: ``g = 1 / const`` (biased low by about ``1 / (1 + g σ² / μ)``);
+    * ``SIMPLE``: ``g = 1 / (const - (σ² - g_NONE² / 2) / μ)``;
+    * ``FULL``: the positive root of ``(const μ - σ²) g² - μ g + 1/2 = 0``, i.e. the solution of
+      ``1/g = const - (σ² - 1 / (2 g²)) / μ``.
+
+    Parameters
+    ----------
+    image1, image2 : `numpy.ndarray`
+        1-D arrays of the good pixels of the two flats (ADU).
+    mean : `float`
+        Mean signal μ of the pair (ADU).
+    read_noise : `float`
+        Read noise σ (ADU); if NaN, ``NONE`` is used.
+    correction_type : `str`, optional
+        ``NONE``, ``SIMPLE`` or ``FULL``.
+
+    Returns
+    -------
+    gain : `float`
+        Gain (e-/ADU); NaN when it cannot be computed.
+    """
+    if correction_type not in GAIN_CORRECTION_TYPES:
+        raise ValueError(
+            f"Unknown gain correction type {correction_type!r}; expected one of {GAIN_CORRECTION_TYPES}."
+        )
+    i1 = np.asarray(image1, dtype=np.float64)
+    i2 = np.asarray(image2, dtype=np.float64)
+    total = i1 + i2
+    good = np.isfinite(total) & (total > 0)
+    if not np.any(good) or not np.isfinite(mean) or mean <= 0:
+        return math.nan
+    const = float(np.mean((i1[good] - i2[good]) ** 2 / total[good]))
+    if const <= 0:
+        return math.nan
+    gain_none = 1.0 / const
+    if correction_type == "NONE" or not np.isfinite(read_noise):
+        return gain_none
+    noise2 = float(read_noise) ** 2
+    if correction_type == "SIMPLE":
+        denominator = const - (noise2 - 0.5 * gain_none**2) / mean
+        return 1.0 / denominator if denominator > 0 else math.nan
+    quadratic = const * mean - noise2
+    discriminant = mean**2 - 2.0 * mean * const + 2.0 * noise2
+    if quadratic <= 0 or discriminant < 0:
+        return math.nan
+    return (mean + math.sqrt(discriminant)) / (2.0 * quadratic)
+
+
+@dataclasses.dataclass
+class PairMeasurement:
+    """Measurement of one amplifier on one flat pair.
+
+    Attributes
+    ----------
+    mean : `float`
+        μ = (μ1 + μ2) / 2 (ADU).
+    variance : `float`
+        ``rawVar`` = ½ VARIANCECLIP of the flux-matched difference, sigma-clip corrected (ADU²).
+    gain : `float`
+        Gain from the pair (e-/ADU) with the requested estimator.
+    read_noise : `float`
+        Read noise used (ADU; mean of the two exposures' overscan noise).
+    mean1, mean2 : `float`
+        Clipped means of the two images (ADU).
+    n_pixels : `int`
+        Unmasked pixels used.
+    valid : `bool`
+        False when a mean is non-finite or not positive (cp_pipe ``expIdMask``).
+    """
+
+    mean: float
+    variance: float
+    gain: float
+    read_noise: float
+    mean1: float
+    mean2: float
+    n_pixels: int
+    valid: bool
+
+    @property
+    def delta(self) -> float:
+        """μ2 - μ1 (ADU)."""
+        return self.mean2 - self.mean1
+
+
+def measure_pair(
+    image1: np.ndarray,
+    image2: np.ndarray,
+    read_noise: float,
+    mask: np.ndarray | None = None,
+    n_sigma: float = 5.5,
+    n_iter: int = 3,
+    gain_correction_type: str = "FULL",
+) -> PairMeasurement:
+    """Measure mean, variance and gain of one amplifier region on a flat pair.
+
+    Follows cp_pipe's ``measureMeanVarCov`` and ``getGainFromFlatPair``: clipped means (5.5σ, 3
+    iterations), flux-matched difference ``D = (μ2 I1 - μ1 I2) / μ``, ``rawVar = ½ VARIANCECLIP(D)``
+    times the sigma-clip correction, and the gain from the raw (unmatched) pair.
+
+    Parameters
+    ----------
+    image1, image2 : `numpy.ndarray`
+        2-D amp images (ADU) of the two flats, same shape.
+    read_noise : `float`
+        Read noise of the pair (ADU), the mean of the two exposures' overscan noise; NaN allowed.
+    mask : `numpy.ndarray`, optional
+        Boolean array, True for pixels to ignore (edges, defects, NaNs are always ignored).
+    n_sigma : `float`, optional
+        Clipping threshold (cp_pipe ``nSigmaClipPtc``).
+    n_iter : `int`, optional
+        Clipping iterations (cp_pipe ``nIterSigmaClipPtc``).
+    gain_correction_type : `str`, optional
+        ``NONE``, ``SIMPLE`` or ``FULL``.
+
+    Returns
+    -------
+    measurement : `PairMeasurement`
+        The measurement; ``valid`` is False if the means are not usable.
+    """
+    im1 = np.asarray(image1, dtype=np.float64)
+    im2 = np.asarray(image2, dtype=np.float64)
+    if im1.shape != im2.shape:
+        raise ValueError(f"Pair images differ in shape: {im1.shape} vs {im2.shape}.")
+    good = np.isfinite(im1) & np.isfinite(im2)
+    if mask is not None:
+        good &= ~np.asarray(mask, dtype=bool)
+    values1, values2 = im1[good], im2[good]
+    n_pixels = int(values1.size)
+    nan = math.nan
+    if n_pixels == 0:
+        return PairMeasurement(nan, nan, nan, float(read_noise), nan, nan, 0, False)
+    mu1 = clipped_stats(values1, nsigma=n_sigma, niter=n_iter).mean
+    mu2 = clipped_stats(values2, nsigma=n_sigma, niter=n_iter).mean
+    if not (np.isfinite(mu1) and np.isfinite(mu2) and mu1 > 0 and mu2 > 0):
+        return PairMeasurement(nan, nan, nan, float(read_noise), float(mu1), float(mu2), n_pixels, False)
+    mu = 0.5 * (mu1 + mu2)
+    difference = (mu2 * values1 - mu1 * values2) / mu
+    diff_var = clipped_stats(difference, nsigma=n_sigma, niter=n_iter).variance
+    variance = 0.5 * diff_var * sigma_clip_correction(n_sigma)
+    gain = gain_from_flat_pair(values1, values2, mu, read_noise, gain_correction_type)
+    return PairMeasurement(
+        mean=float(mu),
+        variance=float(variance),
+        gain=float(gain),
+        read_noise=float(read_noise),
+        mean1=float(mu1),
+        mean2=float(mu2),
+        n_pixels=n_pixels,
+        valid=bool(np.isfinite(variance)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# EXPAPPROXIMATION solve
+
+
+def _expm1_over_x(x: np.ndarray) -> np.ndarray:
+    """``expm1(x) / x`` with the limit 1 at x = 0."""
+    x = np.asarray(x, dtype=np.float64)
+    small = np.abs(x) < 1e-8
+    safe = np.where(small, 1.0, x)
+    return np.where(small, 1.0 + 0.5 * x + x * x / 6.0, np.expm1(safe) / safe)
+
+
+def exp_approximation_model(params: Sequence[float], means: np.ndarray) -> np.ndarray:
+    """Astier et al. (2019) Eq. 16: ``C00(μ) = (exp(2 a00 g μ) - 1) / (2 a00 g²) + n00 / g²``.
+
+    Parameters
+    ----------
+    params : sequence of `float`
+        ``(a00 [1/e-], gain [e-/ADU], n00 [e²])``.
+    means : `numpy.ndarray`
+        Mean signal (ADU).
+
+    Returns
+    -------
+    variance : `numpy.ndarray`
+        Model variance (ADU²). At ``a00 = 0`` it is ``μ / g + n00 / g²``.
+    """
+    a00, gain, n00 = (float(p) for p in params)
+    mu = np.asarray(means, dtype=np.float64)
+    return (mu / gain) * _expm1_over_x(2.0 * a00 * gain * mu) + n00 / gain**2
+
+
+@dataclasses.dataclass
+class ExpApproxFit:
+    """Result of `fit_exp_approximation` for one amplifier.
+
+    Attributes
+    ----------
+    a00 : `float`
+        Brighter-fatter coefficient (1/e-).
+    gain : `float`
+        Gain (e-/ADU).
+    n00 : `float`
+        Noise term (e²).
+    gain_err : `float`
+        1σ uncertainty of the gain.
+    noise : `float`
+        Read noise ``sqrt(|n00|)`` (e-).
+    noise_err : `float`
+        1σ uncertainty of the noise (e-).
+    mask : `numpy.ndarray`
+        Points used in the final fit (input order).
+    turnoff : `float`
+        Largest mean among the used points (ADU).
+    chi2_dof : `float`
+        Reduced chi² of the final weighted fit.
+    valid : `bool`
+        False when fewer than 3 points survive (the amp is then bad; values are NaN).
+    """
+
+    a00: float
+    gain: float
+    n00: float
+    gain_err: float
+    noise: float
+    noise_err: float
+    mask: np.ndarray
+    turnoff: float
+    chi2_dof: float
+    valid: bool
+
+    @property
+    def params(self) -> list[float]:
+        """``[a00, gain, n00]`` (cp_pipe ``ptcFitPars``)."""
+        return [self.a00, self.gain, self.n00]
+
+
+_INITIAL = (-2e-6, 1.5, 25.0)
+_LOWER = (-1e-4, 0.1, 0.0)
+_UPPER = (0.0, 10.0, 2000.0)
+
+
+def _least_squares_fit(
+    means: np.ndarray, variances: np.ndarray, sigmas: np.ndarray | None, start: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fit Eq. 16; return the parameters, their covariance (scaled by χ²/dof) and χ²/dof."""
+
+    def residuals(params: np.ndarray) -> np.ndarray:
+        model = exp_approximation_model(params, means)
+        resid = variances - model
+        return resid / sigmas if sigmas is not None else resid
+
+    start = np.clip(np.asarray(start, dtype=np.float64), _LOWER, _UPPER)
+    result = least_squares(residuals, start, bounds=(_LOWER, _UPPER), x_scale=(1e-6, 1.0, 10.0), method="trf")
+    dof = max(len(means) - 3, 1)
+    chi2_dof = float(np.sum(result.fun**2) / dof)
+    # Normalise the Jacobian columns first: d/da00 and d/dn00 differ by ~10 orders of magnitude.
+    jacobian = np.asarray(result.jac, dtype=np.float64)
+    scale = np.linalg.norm(jacobian, axis=0)
+    scale[scale == 0] = 1.0
+    try:
+        normalised = np.linalg.inv((jacobian / scale).T @ (jacobian / scale))
+        covariance = normalised / np.outer(scale, scale) * chi2_dof
+    except np.linalg.LinAlgError:
+        covariance = np.full((3, 3), math.nan)
+    return result.x, covariance, chi2_dof
+
+
+def fit_exp_approximation(
+    means: Sequence[float],
+    variances: Sequence[float],
+    n_pixels: Sequence[int] | None = None,
+    valid: Sequence[bool] | None = None,
+    sigma_cut: float = 5.0,
+    max_iterations: int = 2,
+    max_signal_initial: float = 50000.0,
+    max_delta_initial: float = 9000.0,
+    min_mean_signal: float = 0.0,
+    max_mean_signal: float = 1e6,
+) -> ExpApproxFit:
+    """Fit the EXPAPPROXIMATION PTC of one amplifier with cp_pipe's outlier rejection.
+
+    1. Points with a non-finite value, ``mean <= min_mean_signal`` or ``mean >= max_mean_signal`` or
+       ``valid`` False are never used.
+    2. The first pass keeps points with mean and variance below ``max_signal_initial`` electrons,
+       converted to ADU with the approximate gain ``median(mean / variance)``.
+    3. Unweighted fit; residuals ``r = (var - model) / sqrt(var)``; keep ``|r| < sigma_cut``. A kept
+       point that follows a rejected one (in mean order) with a jump in mean of at least
+       ``max_delta_initial`` electrons masks it and every point above. Repeat, at most
+       ``max_iterations`` more times, until the mask no longer changes.
+    4. Final fit weighted by ``1 / σ(var)`` with ``σ(var) = var sqrt(2 / N_pix)`` (cp_pipe's
+       ``covSqrtWeights[0, 0]``); unweighted if ``n_pixels`` is not given.
+
+    Parameters
+    ----------
+    means, variances : sequence of `float`
+        Per-pair mean (ADU) and variance (ADU²).
+    n_pixels : sequence of `int`, optional
+        Pixels behind each variance (for the weights).
+    valid : sequence of `bool`, optional
+        Input mask (``expIdMask``).
+    sigma_cut, max_iterations, max_signal_initial, max_delta_initial, min_mean_signal, max_mean_signal
+        cp_pipe's ``sigmaCutPtcOutliers``, ``maxIterationsPtcOutliers``,
+        ``maxSignalInitialPtcOutlierFit`` (e-), ``maxDeltaInitialPtcOutlierFit`` (e-),
+        ``minMeanSignal`` and ``maxMeanSignal`` (ADU).
+
+    Returns
+    -------
+    fit : `ExpApproxFit`
+        The result; ``valid`` is False (and values NaN) if fewer than 3 points are usable.
+    """
+    mu = np.asarray(means, dtype=np.float64)
+    var = np.asarray(variances, dtype=np.float64)
+    if mu.shape != var.shape:
+        raise ValueError("means and variances must have the same length.")
+    usable = np.isfinite(mu) & np.isfinite(var) & (mu > min_mean_signal) & (mu < max_mean_signal) & (var > 0)
+    if valid is not None:
+        usable &= np.asarray(valid, dtype=bool)
+    npix = None if n_pixels is None else np.asarray(n_pixels, dtype=np.float64)
+    if npix is not None:
+        usable &= np.isfinite(npix) & (npix > 0)
+
+    def failed(mask: np.ndarray) -> ExpApproxFit:
+        nan = math.nan
+        return ExpApproxFit(nan, nan, nan, nan, nan, nan, mask, nan, nan, False)
+
+    if np.count_nonzero(usable) < 3:
+        return failed(np.zeros_like(usable))
+
+    approx_gain = float(np.median(mu[usable] / var[usable]))
+    max_signal_adu = max_signal_initial / approx_gain
+    max_delta_adu = max_delta_initial / approx_gain
+    mask = usable & (mu <= max_signal_adu) & (var <= max_signal_adu)
+    if np.count_nonzero(mask) < 3:
+        mask = usable.copy()
+    order = np.argsort(mu)
+    params: np.ndarray = np.asarray(_INITIAL, dtype=np.float64)
+    for _ in range(max_iterations + 1):
+        if np.count_nonzero(mask) < 3:
+            return failed(np.zeros_like(usable))
+        params, _, _ = _least_squares_fit(mu[mask], var[mask], None, params)
+        residual = (var - exp_approximation_model(params, mu)) / np.sqrt(var)
+        new_mask = usable & (np.abs(residual) < sigma_cut)
+        _mask_after_jumps(new_mask, usable, mu, order, max_delta_adu)
+        if np.array_equal(new_mask, mask):
+            break
+        mask = new_mask
+    if np.count_nonzero(mask) < 3:
+        return failed(np.zeros_like(usable))
+
+    sigmas = None
+    if npix is not None:
+        sigmas = var[mask] * np.sqrt(2.0 / npix[mask])
+    params, covariance, chi2_dof = _least_squares_fit(mu[mask], var[mask], sigmas, params)
+    a00, gain, n00 = (float(p) for p in params)
+    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    noise = math.sqrt(abs(n00))
+    noise_err = float(errors[2] / (2.0 * noise)) if noise > 0 else math.nan
+    return ExpApproxFit(
+        a00=a00,
+        gain=gain,
+        n00=n00,
+        gain_err=float(errors[1]),
+        noise=noise,
+        noise_err=noise_err,
+        mask=mask,
+        turnoff=float(np.max(mu[mask])),
+        chi2_dof=chi2_dof,
+        valid=True,
+    )
+
+
+def _mask_after_jumps(
+    mask: np.ndarray, usable: np.ndarray, means: np.ndarray, order: np.ndarray, max_delta: float
+) -> None:
+    """Mask (in place) every point above a kept point that follows a rejected one by >= ``max_delta``.
+
+    Only usable points take part: a point that was never usable (NaN, invalid) is not a rejection.
+    """
+    previous_rejected_mean: float | None = None
+    for position, index in enumerate(order):
+        if not usable[index]:
+            continue
+        if not mask[index]:
+            previous_rejected_mean = float(means[index])
+            continue
+        if previous_rejected_mean is not None and means[index] - previous_rejected_mean >= max_delta:
+            mask[order[position:]] = False
+            return
+        previous_rejected_mean = None
