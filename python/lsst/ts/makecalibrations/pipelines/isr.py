@@ -1,0 +1,362 @@
+"""Numpy instrument signature removal (ISR) for LSSTComCam raws, after ip_isr's IsrTaskLSST.
+
+`run_isr` turns the 16 raw amp arrays of one detector (`butler.raw_image.RawImage`) into an
+assembled, calibrated detector image with a variance plane, mask planes and the ISR header keys
+the later steps read. The steps, in IsrTaskLSST order, each switched by `IsrSettings`:
+
+1. convert to float and dither by U[-0.5, 0.5) ADU (seeded by exposure, detector and amp);
+2. serial overscan: per-row median of the overscan columns, skipping 3 leading and 3 trailing
+   columns (``MEDIAN_PER_ROW``); the clipped (3 sigma) stdev of the overscan residual, in ADU, goes to
+   ``LSST ISR OVERSCAN RESIDUAL SERIAL STDEV <amp>`` and the median level to
+   ``LSST ISR OVERSCAN SERIAL MEDIAN <amp>``;
+3. saturation masking (``SAT``) on the raw values, if enabled;
+4. parallel overscan: per-column median of the parallel overscan rows, skipping 3 + 3 rows;
+5. gains: multiply by the nominal camera gain (e-), or by 1 with ``do_bootstrap`` (ADU); the
+   ``LSST ISR GAIN <amp>`` and ``LSST ISR READNOISE <amp>`` (e-; with bootstrap the overscan noise in
+   ADU) keys and ``LSST ISR UNITS`` are written;
+6. assembly of the amps' data sections (C00..C07 bottom row, C10..C17 top row);
+7. bias subtraction; dark subtraction scaled by ``DARKTIME / dark DARKTIME``;
+8. defect masking (``BAD``) and NaN masking (``UNMASKEDNAN``);
+9. variance ``image + readNoise^2`` (image units);
+10. flat division (image and variance), used as is (``flatScalingType=USER``, scale 1);
+11. interpolation over ``BAD``/``SAT``/``UNMASKEDNAN`` (linear along rows, flagged ``INTRP``);
+12. ``LSST ISR FINAL MEAN/MEDIAN/STDEV <amp>``.
+
+Crosstalk, linearity and deferred charge are accepted switches but do nothing: the simulated sensors
+have no crosstalk, are linear and have perfect charge transfer (the result records
+``LSST ISR NOOP STEPS`` so it is visible).
+
+May import: numpy, `.stats`, `butler.camera`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OVERSCAN_SKIP",
+    "IsrResult",
+    "IsrSettings",
+    "apply_parallel_overscan",
+    "apply_serial_overscan",
+    "dither_seed",
+    "interpolate_rows",
+    "run_isr",
+]
+
+import dataclasses
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..butler.camera import SATURATION_ADU, AmpGeometry, Detector
+from .stats import clipped_stats, plain_stats
+
+OVERSCAN_SKIP = 3
+"""Leading and trailing overscan columns/rows skipped by the overscan fits."""
+
+
+@dataclasses.dataclass
+class IsrSettings:
+    """Which ISR steps to run (names follow the IsrTaskLSST config fields).
+
+    Attributes
+    ----------
+    doDither : `bool`
+        Add U[-0.5, 0.5) ADU to the integer raw values.
+    doSaturation : `bool`
+        Mask raw values at or above ``saturation`` as ``SAT``.
+    saturation : `float`
+        Saturation level (ADU).
+    doApplyGains : `bool`
+        Convert to electrons with the nominal camera gains.
+    doBootstrap : `bool`
+        Use gain 1 (image stays in ADU) and the overscan noise as read noise.
+    doCrosstalk, doLinearize, doDeferredCharge : `bool`
+        Accepted for cp_pipe compatibility; nothing to correct in the simulation.
+    doBias, doDark, doDefect, doFlat : `bool`
+        Subtract the bias, subtract the scaled dark, mask defects, divide by the flat.
+    doVariance : `bool`
+        Compute the variance plane (otherwise it is left at 1).
+    doInterpolate : `bool`
+        Interpolate over ``BAD``, ``SAT`` and ``UNMASKEDNAN`` pixels.
+    doStandardStatistics : `bool`
+        Record ``LSST ISR FINAL MEAN/MEDIAN/STDEV <amp>``.
+    """
+
+    doDither: bool = True
+    doSaturation: bool = False
+    saturation: float = float(SATURATION_ADU)
+    doApplyGains: bool = True
+    doBootstrap: bool = False
+    doCrosstalk: bool = False
+    doLinearize: bool = False
+    doDeferredCharge: bool = False
+    doBias: bool = False
+    doDark: bool = False
+    doDefect: bool = False
+    doFlat: bool = False
+    doVariance: bool = True
+    doInterpolate: bool = False
+    doStandardStatistics: bool = True
+
+
+@dataclasses.dataclass
+class IsrResult:
+    """Output of `run_isr`.
+
+    Attributes
+    ----------
+    image : `numpy.ndarray`
+        Assembled detector image (float32), in electrons or ADU (``LSST ISR UNITS``).
+    variance : `numpy.ndarray`
+        Variance plane (float32, image units squared).
+    masks : `dict` [`str`, `numpy.ndarray`]
+        Boolean mask planes (``BAD``, ``SAT``, ``INTRP``, ``UNMASKEDNAN``) that have any pixel set.
+    metadata : `dict` [`str`, `typing.Any`]
+        The raw header plus the ISR keys.
+    """
+
+    image: np.ndarray
+    variance: np.ndarray
+    masks: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+
+    def mask(self, plane: str) -> np.ndarray:
+        """Return a mask plane (all False when it was never set)."""
+        plane_array = self.masks.get(plane)
+        return np.zeros(self.image.shape, dtype=bool) if plane_array is None else plane_array
+
+
+def dither_seed(exposure_id: int, detector_id: int, amp_name: str) -> int:
+    """Deterministic dither seed for one amp of one exposure (ip_isr seeds with the exposure id)."""
+    return (int(exposure_id) * 1009 + int(detector_id) * 31 + zlib.crc32(amp_name.encode())) % 2**63
+
+
+def apply_serial_overscan(amp: np.ndarray, geometry: AmpGeometry) -> tuple[float, float]:
+    """Subtract the per-row median of the serial overscan from every row of a raw amp, in place.
+
+    Parameters
+    ----------
+    amp : `numpy.ndarray`
+        Float raw amp array (all rows, incl. the parallel overscan rows), modified in place.
+    geometry : `butler.camera.AmpGeometry`
+        Raw layout.
+
+    Returns
+    -------
+    residual_stdev : `float`
+        3-sigma clipped stdev (ADU) of the overscan minus its per-row model, over the data rows.
+    median_level : `float`
+        Median of the per-row overscan levels (ADU).
+    """
+    first = geometry.serial_overscan_slice[1].start + OVERSCAN_SKIP
+    last = geometry.serial_overscan_slice[1].stop - OVERSCAN_SKIP
+    overscan = amp[:, first:last]
+    per_row = np.median(overscan, axis=1)
+    residual = overscan[: geometry.ny] - per_row[: geometry.ny, np.newaxis]
+    residual_stdev = float(clipped_stats(residual, nsigma=3.0, niter=3).stdev)
+    amp -= per_row[:, np.newaxis]
+    return residual_stdev, float(np.median(per_row))
+
+
+def apply_parallel_overscan(amp: np.ndarray, geometry: AmpGeometry) -> float:
+    """Subtract the per-column median of the parallel overscan from the data columns, in place.
+
+    Returns the median of the per-column levels (ADU, after the serial correction).
+    """
+    data_cols = geometry.data_slice[1]
+    first = geometry.ny + OVERSCAN_SKIP
+    last = geometry.raw_shape[0] - OVERSCAN_SKIP
+    per_col = np.median(amp[first:last, data_cols], axis=0)
+    amp[:, data_cols] -= per_col[np.newaxis, :]
+    return float(np.median(per_col))
+
+
+def interpolate_rows(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Replace ``bad`` pixels by linear interpolation between the nearest good pixels of their row.
+
+    Rows with no good pixel are filled with the median of all good pixels. Modifies ``image`` in
+    place and returns the boolean array of pixels that were changed.
+    """
+    changed = np.zeros(image.shape, dtype=bool)
+    if not bad.any():
+        return changed
+    good_all = ~bad
+    fallback = float(np.median(image[good_all])) if good_all.any() else 0.0
+    columns = np.arange(image.shape[1])
+    for row in np.flatnonzero(bad.any(axis=1)):
+        row_bad = bad[row]
+        good = ~row_bad
+        if good.any():
+            image[row, row_bad] = np.interp(columns[row_bad], columns[good], image[row, good])
+        else:
+            image[row, :] = fallback
+        changed[row, row_bad] = True
+    return changed
+
+
+def run_isr(
+    amps: Mapping[str, np.ndarray],
+    metadata: Mapping[str, Any],
+    detector: Detector,
+    settings: IsrSettings,
+    *,
+    exposure_id: int = 0,
+    bias: np.ndarray | None = None,
+    dark: np.ndarray | None = None,
+    dark_time: float | None = None,
+    dark_calib_time: float = 1.0,
+    defects: np.ndarray | None = None,
+    flat: np.ndarray | None = None,
+) -> IsrResult:
+    """Run the numpy ISR on the raw amps of one detector.
+
+    Parameters
+    ----------
+    amps : `~collections.abc.Mapping` [`str`, `numpy.ndarray`]
+        Raw amp arrays (ADU) in assembled orientation, keyed by amp name (see `butler.camera`).
+    metadata : `~collections.abc.Mapping` [`str`, `typing.Any`]
+        Raw header (``DARKTIME`` is used for the dark scaling when ``dark_time`` is not given).
+    detector : `butler.camera.Detector`
+        Detector with the nominal amp gains and read noise.
+    settings : `IsrSettings`
+        Steps to run.
+    exposure_id : `int`, optional
+        Exposure id (dither seed).
+    bias, dark, flat : `numpy.ndarray`, optional
+        Assembled calibration images (bias in image units, dark in image units per second of dark
+        time, flat as a multiplicative response), required when the matching step is on.
+    dark_time : `float`, optional
+        Dark time of this exposure (s); defaults to ``metadata["DARKTIME"]``.
+    dark_calib_time : `float`, optional
+        Dark time the dark calibration is normalised to (1 s for cp_pipe darks).
+    defects : `numpy.ndarray`, optional
+        Boolean defect mask of the assembled detector, required when ``doDefect``.
+
+    Returns
+    -------
+    result : `IsrResult`
+        The processed image.
+    """
+    names = [amp.name for amp in detector if amp.name in amps]
+    if len(names) != len(detector.amplifiers):
+        missing = sorted(set(detector.amp_names) - set(names))
+        raise ValueError(f"Raw of {detector.name} lacks amplifiers {missing}.")
+    geometry = AmpGeometry.from_raw_shape(next(iter(amps.values())).shape)
+    md: dict[str, Any] = dict(metadata)
+    image = np.empty(geometry.detector_shape, dtype=np.float32)
+    saturated = np.zeros(geometry.detector_shape, dtype=bool) if settings.doSaturation else None
+    read_noise_units: dict[str, float] = {}
+    noop = [
+        step
+        for step, flag in (
+            ("crosstalk", settings.doCrosstalk),
+            ("linearize", settings.doLinearize),
+            ("deferredCharge", settings.doDeferredCharge),
+        )
+        if flag
+    ]
+    if noop:
+        md["LSST ISR NOOP STEPS"] = ",".join(noop)
+    for amp in detector:
+        raw = np.asarray(amps[amp.name])
+        work = raw.astype(np.float64)
+        if settings.doDither:
+            rng = np.random.default_rng(dither_seed(exposure_id, detector.id, amp.name))
+            work += rng.uniform(-0.5, 0.5, size=work.shape)
+        residual_stdev, serial_median = apply_serial_overscan(work, geometry)
+        md[f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"] = residual_stdev
+        md[f"LSST ISR OVERSCAN SERIAL MEDIAN {amp.name}"] = serial_median
+        md[f"LSST ISR OVERSCAN PARALLEL MEDIAN {amp.name}"] = apply_parallel_overscan(work, geometry)
+        if settings.doBootstrap or not settings.doApplyGains:
+            gain = 1.0
+            read_noise = residual_stdev
+        else:
+            gain = amp.gain
+            read_noise = amp.read_noise
+        md[f"LSST ISR GAIN {amp.name}"] = gain
+        md[f"LSST ISR READNOISE {amp.name}"] = read_noise
+        read_noise_units[amp.name] = read_noise
+        box = amp.bbox_slices(geometry)
+        image[box] = work[geometry.data_slice] * gain
+        if saturated is not None:
+            saturated[box] = raw[geometry.data_slice] >= settings.saturation
+    md["LSST ISR UNITS"] = "electron" if (settings.doApplyGains and not settings.doBootstrap) else "adu"
+    md["LSST ISR BOOTSTRAP"] = bool(settings.doBootstrap)
+    masks: dict[str, np.ndarray] = {}
+    if saturated is not None and saturated.any():
+        masks["SAT"] = saturated
+
+    if settings.doBias:
+        if bias is None:
+            raise ValueError("doBias is set but no bias was given.")
+        image -= _check_shape(bias, image, "bias")
+        md["LSST ISR BIAS"] = True
+    if settings.doDark:
+        if dark is None:
+            raise ValueError("doDark is set but no dark was given.")
+        exposure_dark_time = float(md.get("DARKTIME", 0.0)) if dark_time is None else float(dark_time)
+        scale = exposure_dark_time / dark_calib_time
+        image -= _check_shape(dark, image, "dark") * np.float32(scale)
+        md["LSST ISR DARK SCALE"] = scale
+    if settings.doDefect:
+        if defects is None:
+            raise ValueError("doDefect is set but no defect mask was given.")
+        bad = _check_shape(defects, image, "defects").astype(bool)
+        if bad.any():
+            masks["BAD"] = bad.copy()
+        md["LSST ISR DEFECTS NPIX"] = int(bad.sum())
+    nan = ~np.isfinite(image)
+    if nan.any():
+        masks["UNMASKEDNAN"] = nan & ~masks.get("BAD", np.zeros_like(nan))
+
+    if settings.doVariance:
+        variance = np.empty_like(image)
+        for amp in detector:
+            box = amp.bbox_slices(geometry)
+            variance[box] = image[box] + np.float32(read_noise_units[amp.name] ** 2)
+    else:
+        variance = np.ones_like(image)
+
+    if settings.doFlat:
+        if flat is None:
+            raise ValueError("doFlat is set but no flat was given.")
+        flat_array = _check_shape(flat, image, "flat").astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            image /= flat_array
+            variance /= flat_array**2
+        invalid = ~np.isfinite(image)
+        if invalid.any():
+            masks["UNMASKEDNAN"] = masks.get("UNMASKEDNAN", np.zeros_like(invalid)) | invalid
+
+    if settings.doInterpolate:
+        to_fix = np.zeros(image.shape, dtype=bool)
+        for plane in ("BAD", "SAT", "UNMASKEDNAN"):
+            if plane in masks:
+                to_fix |= masks[plane]
+        if to_fix.any():
+            masks["INTRP"] = interpolate_rows(image, to_fix)
+            bad_var = ~np.isfinite(variance)
+            variance[bad_var | to_fix] = np.float32(np.median(variance[~(bad_var | to_fix)]))
+
+    if settings.doStandardStatistics:
+        excluded = np.zeros(image.shape, dtype=bool)
+        for plane in ("BAD", "SAT", "UNMASKEDNAN"):
+            if plane in masks:
+                excluded |= masks[plane]
+        for amp in detector:
+            box = amp.bbox_slices(geometry)
+            stats = plain_stats(image[box], excluded[box])
+            md[f"LSST ISR FINAL MEAN {amp.name}"] = stats["MEAN"]
+            md[f"LSST ISR FINAL MEDIAN {amp.name}"] = stats["MEDIAN"]
+            md[f"LSST ISR FINAL STDEV {amp.name}"] = stats["STDEV"]
+    return IsrResult(image=image, variance=variance, masks=masks, metadata=md)
+
+
+def _check_shape(calib: np.ndarray, image: np.ndarray, name: str) -> np.ndarray:
+    """Return ``calib`` as an array after checking it matches the image shape."""
+    array = np.asarray(calib)
+    if array.shape != image.shape:
+        raise ValueError(f"The {name} has shape {array.shape}, the exposure {image.shape}.")
+    return array
