@@ -1,0 +1,135 @@
+"""Butler formatters for the repo's own storage classes: ``RawImage``, ``PhotonTransferCurve`` and
+``DefectTable``.
+
+The storage classes and these formatters are declared in ``data/seed_config.yaml``, which
+`repository.ensure_repo` passes to ``Butler.makeRepo`` so they end up in the repo's ``butler.yaml``
+(the repo is self-contained; only this package must be importable to read the datasets).
+
+* ``RawImage`` → FITS like a real LSST raw: the primary header carries the metadata as cards, then one
+  Rice-compressed int32 image HDU per amp (``EXTNAME`` = amp name), then a ``METADATA`` HDU with the
+  metadata as JSON so it reads back exactly (types and key case). ``component="metadata"`` reads only
+  that HDU.
+* ``PhotonTransferCurve`` → JSON (`calib_types.PhotonTransferCurve.to_json`).
+* ``DefectTable`` (`calib_types.Defects`) → ECSV table ``x0, y0, width, height`` with the metadata.
+
+May import: lsst.daf.butler, lsst.resources, numpy, astropy and this package's `butler` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DefectsFormatter", "PhotonTransferCurveFormatter", "RawImageFormatter"]
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from lsst.daf.butler import FormatterV2
+from lsst.resources import ResourcePath
+
+from .calib_types import Defects, PhotonTransferCurve
+from .raw_image import RawImage
+
+_METADATA_EXTNAME = "METADATA"
+
+
+def _header_cards(metadata: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Return the metadata items that fit in FITS header cards (scalars, printable strings)."""
+    cards = []
+    for key, value in metadata.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool | int | float | str) and (
+            not isinstance(value, str) or value.isprintable()
+        ):
+            if isinstance(value, str) and len(value) > 60:
+                continue
+            cards.append((str(key).upper(), value))
+    return cards
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot serialise {value!r} to JSON.")
+
+
+class RawImageFormatter(FormatterV2):
+    """Read and write `RawImage` as a multi-extension FITS file (one HDU per amp)."""
+
+    default_extension = ".fits"
+    supported_extensions = frozenset({".fits"})
+    can_read_from_local_file = True
+
+    def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
+        with fits.open(path, memmap=False) as hdus:
+            metadata = json.loads(bytes(hdus[_METADATA_EXTNAME].data).decode())
+            if component == "metadata":
+                return metadata
+            if component is not None:
+                raise ValueError(f"Unknown RawImage component {component!r}.")
+            amps = {}
+            for hdu in hdus[1:]:
+                if hdu.name == _METADATA_EXTNAME:
+                    continue
+                amps[hdu.name] = np.asarray(hdu.data, dtype=np.int32)
+        return RawImage(amps=amps, metadata=metadata)
+
+    def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
+        raw: RawImage = in_memory_dataset
+        primary = fits.PrimaryHDU()
+        with warnings.catch_warnings():
+            # Keys longer than 8 characters become HIERARCH cards; astropy warns about each one.
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            for key, value in _header_cards(raw.metadata):
+                primary.header[key] = value
+        hdus = [primary]
+        for name in raw.amp_names:
+            array = np.asarray(raw.amps[name])
+            if not np.issubdtype(array.dtype, np.integer):
+                array = np.rint(array)
+            hdu = fits.CompImageHDU(
+                np.ascontiguousarray(array, dtype=np.int32), name=name, compression_type="RICE_1"
+            )
+            hdus.append(hdu)
+        payload = np.frombuffer(json.dumps(raw.metadata, default=_json_default).encode(), dtype=np.uint8)
+        hdus.append(fits.ImageHDU(payload, name=_METADATA_EXTNAME))
+        fits.HDUList(hdus).writeto(uri.ospath, overwrite=True)
+
+
+class PhotonTransferCurveFormatter(FormatterV2):
+    """Read and write `PhotonTransferCurve` as JSON."""
+
+    default_extension = ".json"
+    supported_extensions = frozenset({".json"})
+    can_read_from_uri = True
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        ptc = PhotonTransferCurve.from_json(uri.read())
+        if component is None:
+            return ptc
+        return getattr(ptc, component)
+
+    def to_bytes(self, in_memory_dataset: Any) -> bytes:
+        return in_memory_dataset.to_json().encode()
+
+
+class DefectsFormatter(FormatterV2):
+    """Read and write `Defects` as an ECSV table with columns ``x0, y0, width, height``."""
+
+    default_extension = ".ecsv"
+    supported_extensions = frozenset({".ecsv"})
+    can_read_from_local_file = True
+
+    def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
+        defects = Defects.from_table(Table.read(path, format="ascii.ecsv"))
+        if component is None:
+            return defects
+        return getattr(defects, component)
+
+    def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
+        in_memory_dataset.to_table().write(uri.ospath, format="ascii.ecsv", overwrite=True)

@@ -1,0 +1,442 @@
+"""The simulated LSSTComCam detectors: what is really in the pixels, deterministic from a seed.
+
+`TruthModel` holds, per detector, the fixed signatures that the calibrations are meant to measure
+and makes raw amp arrays for any exposure:
+
+* **gain / read noise**: the camera's nominal per-amp values (`butler.camera`), so the true gains are
+  the ones the verification compares against;
+* **bias**: a per-amp pedestal (~18000 ADU) that the serial overscan sees, a per-exposure offset and
+  a small per-exposure row slope (removed by the per-row overscan fit), and a fixed per-amp
+  row/column gradient of a few ADU in the data section only (what a combined bias keeps);
+* **dark current**: ``dark_current`` e-/s with ~5% pixel scatter, hot pixels (10-50 e-/s) and one
+  hot column per detector (``hot_column_rate`` e-/s);
+* **response**: smooth focal-plane vignetting x per-detector throughput x pixel response
+  non-uniformity (``prnu``), with dead pixels (response 0-0.3) and one cold column (0.6);
+* **flats**: ``flat_flux`` e-/s/pixel x a per-filter factor x response, so a 5 s flat gives ~20 ke-.
+
+Pixels are drawn in electrons (Poisson), or, for flats with brighter-fatter on, as Gaussian draws with
+the Astier+19 Eq. 16 variance ``expm1(2 a00 mu) / (2 a00)`` (cp-algorithms §8.3), clipped at the full
+well, then converted to ADU with the gain, with read noise (``rn / gain`` ADU) everywhere, and rounded.
+
+Random numbers: the fixed patterns come from ``default_rng([seed, 1, detector])``, the noise of one
+image from ``default_rng([seed, 2, exposure_id, detector])``, so any image can be remade exactly.
+
+May import: numpy and `butler.camera` (no butler I/O here).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_A00",
+    "DEFAULT_TRUTH_SEED",
+    "FILTER_FACTORS",
+    "DetectorTruth",
+    "TruthModel",
+    "bf_variance",
+]
+
+import dataclasses
+import functools
+from typing import Any
+
+import numpy as np
+
+from ..butler.camera import (
+    AMP_NAMES,
+    DETECTOR_IDS,
+    PIXEL_SIZE_MM,
+    AmpGeometry,
+    amp_geometry,
+    get_camera,
+)
+
+DEFAULT_TRUTH_SEED = 20241126
+"""Seed of the truth model used by repositories unless another is given."""
+
+DEFAULT_A00 = -2.0e-6
+"""Brighter-fatter a00 (1/e-) of the simulated ITL sensors."""
+
+FILTER_FACTORS: dict[str, float] = {
+    "u_02": 0.5,
+    "g_01": 0.9,
+    "r_03": 1.0,
+    "i_06": 1.0,
+    "z_03": 0.9,
+    "y_04": 0.6,
+    "empty": 1.0,
+    "unknown": 1.0,
+}
+"""Flat-field illumination level per physical filter, relative to ``flat_flux``."""
+
+_FULL_DETECTOR_MM = (4072 * PIXEL_SIZE_MM, 4000 * PIXEL_SIZE_MM)
+_VIGNETTING_RADIUS_MM = 100.0
+_DEFECT_MARGIN = 5
+
+
+def bf_variance(mean_e: np.ndarray | float, a00: float) -> np.ndarray | float:
+    """Single-pixel variance (e-^2) of a flat pixel with mean ``mean_e`` under brighter-fatter.
+
+    Astier+19 Eq. 16 in electrons: ``(exp(2 a00 mu) - 1) / (2 a00)``; equals ``mu`` when ``a00 == 0``.
+    """
+    if a00 == 0.0:
+        return mean_e
+    return np.expm1(2.0 * a00 * np.asarray(mean_e, dtype=np.float64)) / (2.0 * a00)
+
+
+@dataclasses.dataclass
+class DetectorTruth:
+    """Fixed (exposure-independent) signatures of one detector.
+
+    All maps are in assembled detector coordinates, shape ``(2 ny, 8 nx)``, float32.
+
+    Attributes
+    ----------
+    detector : `int`
+        Detector id.
+    gain : `dict` [`str`, `float`]
+        True gain per amp (e-/ADU).
+    read_noise : `dict` [`str`, `float`]
+        True read noise per amp (e-).
+    pedestal : `dict` [`str`, `float`]
+        Overscan pedestal per amp (ADU).
+    gain_map : `numpy.ndarray`
+        Gain of the amp each pixel belongs to.
+    bias_structure : `numpy.ndarray`
+        Fixed bias pattern above the overscan level (ADU).
+    dark_rate : `numpy.ndarray`
+        Dark current (e-/s), hot pixels and the hot column included.
+    response : `numpy.ndarray`
+        Relative response to flat illumination (vignetting x throughput x PRNU x dead/cold).
+    throughput : `float`
+        Detector throughput factor.
+    hot_pixels : `list` [`tuple` [`int`, `int`]]
+        ``(x, y)`` of the hot pixels.
+    dead_pixels : `list` [`tuple` [`int`, `int`]]
+        ``(x, y)`` of the dead pixels.
+    hot_column : `tuple` [`str`, `int`]
+        Amp and detector column ``x`` of the hot column (rows of that amp).
+    cold_column : `tuple` [`str`, `int`]
+        Amp and detector column ``x`` of the cold column.
+    """
+
+    detector: int
+    gain: dict[str, float]
+    read_noise: dict[str, float]
+    pedestal: dict[str, float]
+    gain_map: np.ndarray
+    bias_structure: np.ndarray
+    dark_rate: np.ndarray
+    response: np.ndarray
+    throughput: float
+    hot_pixels: list[tuple[int, int]]
+    dead_pixels: list[tuple[int, int]]
+    hot_column: tuple[str, int]
+    cold_column: tuple[str, int]
+
+    def defect_mask(self, geometry: AmpGeometry, border: int = _DEFECT_MARGIN) -> np.ndarray:
+        """Boolean map of the true defects (hot/dead pixels, hot/cold columns, detector border)."""
+        mask = np.zeros(geometry.detector_shape, dtype=bool)
+        for x, y in self.hot_pixels + self.dead_pixels:
+            mask[y, x] = True
+        detector = get_camera()[self.detector]
+        for amp_name, x in (self.hot_column, self.cold_column):
+            rows, _ = detector[amp_name].bbox_slices(geometry)
+            mask[rows, x] = True
+        if border > 0:
+            mask[:border, :] = True
+            mask[-border:, :] = True
+            mask[:, :border] = True
+            mask[:, -border:] = True
+        return mask
+
+
+@dataclasses.dataclass(frozen=True)
+class TruthModel:
+    """Deterministic model of the nine simulated detectors (see module docstring).
+
+    Parameters
+    ----------
+    seed : `int`
+        Seed of every random draw.
+    size : `str` or `tuple` [`int`, `int`]
+        Size preset (``full``, ``default``, ``tiny``) or ``(nx, ny)`` of the amp data section.
+    brighter_fatter : `bool`
+        Suppress the flat variance as brighter-fatter does (a00 = ``a00``).
+    a00 : `float`
+        Brighter-fatter coefficient (1/e-), negative.
+    """
+
+    seed: int = DEFAULT_TRUTH_SEED
+    size: str | tuple[int, int] = "default"
+    brighter_fatter: bool = True
+    a00: float = DEFAULT_A00
+    bias_level: float = 18000.0
+    bias_level_scatter: float = 1500.0
+    bias_gradient: float = 4.0
+    pedestal_jitter: float = 5.0
+    pedestal_row_slope: float = 2.0
+    dark_current: float = 0.02
+    hot_pixel_fraction: float = 2.0e-5
+    hot_pixel_rate: tuple[float, float] = (10.0, 50.0)
+    hot_column_rate: float = 8.0
+    dead_pixel_fraction: float = 2.0e-5
+    cold_column_response: float = 0.6
+    prnu: float = 0.01
+    vignetting: float = 0.10
+    throughput_scatter: float = 0.03
+    flat_flux: float = 4000.0
+    full_well: float = 110000.0
+
+    @functools.cached_property
+    def geometry(self) -> AmpGeometry:
+        """Amp geometry of the simulation."""
+        return amp_geometry(self.size)
+
+    @property
+    def size_name(self) -> str:
+        """Preset name, or ``NXxNY`` for a custom size."""
+        if isinstance(self.size, str):
+            return self.size
+        return f"{self.geometry.nx}x{self.geometry.ny}"
+
+    @property
+    def effective_a00(self) -> float:
+        """a00 used for the flats (0 when brighter-fatter is off)."""
+        return self.a00 if self.brighter_fatter else 0.0
+
+    def flat_rate(self, physical_filter: str) -> float:
+        """Nominal flat illumination (e-/s per pixel of unit response) in ``physical_filter``."""
+        return self.flat_flux * FILTER_FACTORS.get(physical_filter, 1.0)
+
+    def detector(self, detector: int) -> DetectorTruth:
+        """Return (and cache) the fixed signatures of ``detector``."""
+        return _detector_truth(self, int(detector))
+
+    def _pixel_positions_mm(self, detector: int) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = self.geometry.detector_shape
+        x0, y0 = get_camera()[detector].position_mm
+        x = x0 + ((np.arange(cols) + 0.5) / cols - 0.5) * _FULL_DETECTOR_MM[0]
+        y = y0 + ((np.arange(rows) + 0.5) / rows - 0.5) * _FULL_DETECTOR_MM[1]
+        return x, y
+
+    def illumination(self, detector: int) -> np.ndarray:
+        """Smooth illumination x throughput of ``detector`` (no PRNU, no defects)."""
+        x, y = self._pixel_positions_mm(detector)
+        r2 = (x[np.newaxis, :] ** 2 + y[:, np.newaxis] ** 2) / _VIGNETTING_RADIUS_MM**2
+        return ((1.0 - self.vignetting * r2) * self.detector(detector).throughput).astype(np.float32)
+
+    @functools.cached_property
+    def mean_response(self) -> float:
+        """Pixel-weighted mean response over the nine detectors (flat normalisation)."""
+        return float(np.mean([self.detector(det).response.mean(dtype=np.float64) for det in DETECTOR_IDS]))
+
+    # ------------------------------------------------------------------ raw images
+
+    def make_raw_amps(
+        self,
+        detector: int,
+        exposure_id: int,
+        image_type: str,
+        exposure_time: float,
+        dark_time: float,
+        physical_filter: str = "empty",
+    ) -> dict[str, np.ndarray]:
+        """Make the raw amp arrays (int32 ADU, assembled orientation) of one detector of one image.
+
+        Parameters
+        ----------
+        detector : `int`
+            Detector id.
+        exposure_id : `int`
+            Exposure id (seeds the noise).
+        image_type : `str`
+            ``BIAS``, ``DARK``, ``FLAT``...; only ``FLAT`` is illuminated.
+        exposure_time : `float`
+            Illumination time (s).
+        dark_time : `float`
+            Dark-current integration time (s).
+        physical_filter : `str`
+            Filter in the beam (sets the flat level).
+
+        Returns
+        -------
+        amps : `dict` [`str`, `numpy.ndarray`]
+            Raw arrays keyed by amp name, in `AMP_NAMES` order.
+        """
+        truth = self.detector(detector)
+        geom = self.geometry
+        rng = np.random.default_rng([self.seed, 2, int(exposure_id), int(detector)])
+        mean_e = truth.dark_rate * np.float32(max(dark_time, 0.0))
+        illuminated = image_type.upper() == "FLAT" and exposure_time > 0
+        if illuminated:
+            mean_e = mean_e + truth.response * np.float32(self.flat_rate(physical_filter) * exposure_time)
+        a00 = self.effective_a00
+        if illuminated and a00 != 0.0:
+            sigma = np.sqrt(bf_variance(mean_e, a00)).astype(np.float32)
+            electrons = mean_e + sigma * rng.standard_normal(mean_e.shape, dtype=np.float32)
+        else:
+            electrons = rng.poisson(mean_e).astype(np.float32)
+        np.clip(electrons, 0.0, self.full_well, out=electrons)
+        signal_adu = electrons / truth.gain_map + truth.bias_structure
+
+        camera_det = get_camera()[detector]
+        raw_rows = np.arange(geom.raw_shape[0], dtype=np.float32) / geom.raw_shape[0] - 0.5
+        amps: dict[str, np.ndarray] = {}
+        for amp_name in AMP_NAMES:
+            amp = camera_det[amp_name]
+            offset = rng.normal(0.0, self.pedestal_jitter)
+            slope = rng.normal(0.0, self.pedestal_row_slope)
+            row_level = truth.pedestal[amp_name] + offset + slope * raw_rows
+            rn_adu = truth.read_noise[amp_name] / truth.gain[amp_name]
+            raw = rng.standard_normal(geom.raw_shape, dtype=np.float32)
+            raw *= np.float32(rn_adu)
+            raw += row_level[:, np.newaxis].astype(np.float32)
+            raw[geom.data_slice] += signal_adu[amp.bbox_slices(geom)]
+            amps[amp_name] = np.rint(raw).astype(np.int32)
+        return amps
+
+    # ------------------------------------------------------------------ references
+
+    def reference_bias(self, detector: int) -> np.ndarray:
+        """Overscan-corrected bias (e-): the fixed bias structure times the gain."""
+        truth = self.detector(detector)
+        return (truth.bias_structure * truth.gain_map).astype(np.float32)
+
+    def reference_dark(self, detector: int) -> np.ndarray:
+        """Dark current (e-/s)."""
+        return self.detector(detector).dark_rate.copy()
+
+    def reference_flat(self, detector: int, physical_filter: str = "empty") -> np.ndarray:
+        """Flat normalised as cp_pipe's focal-plane normalisation does (mean over all detectors = 1).
+
+        The simulated response does not depend on the filter, so every filter gets the same flat.
+        """
+        return (self.detector(detector).response / np.float32(self.mean_response)).astype(np.float32)
+
+    def reference_defect_mask(self, detector: int) -> np.ndarray:
+        """Boolean map of the true defects including the 5-px detector border."""
+        return self.detector(detector).defect_mask(self.geometry)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-serialisable description: parameters and every injected defect, per detector."""
+        params = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in ("size",)
+        }
+        params["hot_pixel_rate"] = list(self.hot_pixel_rate)
+        detectors = {}
+        for det in DETECTOR_IDS:
+            truth = self.detector(det)
+            detectors[str(det)] = {
+                "gain": truth.gain,
+                "read_noise": truth.read_noise,
+                "pedestal": truth.pedestal,
+                "throughput": truth.throughput,
+                "hot_pixels": [list(p) for p in truth.hot_pixels],
+                "dead_pixels": [list(p) for p in truth.dead_pixels],
+                "hot_column": list(truth.hot_column),
+                "cold_column": list(truth.cold_column),
+            }
+        return {
+            "size": self.size_name,
+            "nx": self.geometry.nx,
+            "ny": self.geometry.ny,
+            **params,
+            "filter_factors": dict(FILTER_FACTORS),
+            "mean_response": self.mean_response,
+            "detectors": detectors,
+        }
+
+
+def _pick_defect_positions(
+    rng: np.random.Generator, geometry: AmpGeometry, count: int, taken: set[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Pick ``count`` distinct pixels at least `_DEFECT_MARGIN` px from every amp edge."""
+    rows, cols = geometry.detector_shape
+    margin_x = min(_DEFECT_MARGIN, (geometry.nx - 1) // 2)
+    margin_y = min(_DEFECT_MARGIN, (geometry.ny - 1) // 2)
+    chosen: list[tuple[int, int]] = []
+    while len(chosen) < count:
+        x = int(rng.integers(0, cols))
+        y = int(rng.integers(0, rows))
+        ax, ay = x % geometry.nx, y % geometry.ny
+        if not (margin_x <= ax < geometry.nx - margin_x and margin_y <= ay < geometry.ny - margin_y):
+            continue
+        if (x, y) in taken:
+            continue
+        taken.add((x, y))
+        chosen.append((x, y))
+    return chosen
+
+
+@functools.lru_cache(maxsize=2 * len(DETECTOR_IDS))
+def _detector_truth(model: TruthModel, detector: int) -> DetectorTruth:
+    """Build the fixed signatures of one detector (cached per model and detector)."""
+    geom = model.geometry
+    camera_det = get_camera()[detector]
+    rng = np.random.default_rng([model.seed, 1, detector])
+    shape = geom.detector_shape
+
+    gain = {amp.name: amp.gain for amp in camera_det}
+    read_noise = {amp.name: amp.read_noise for amp in camera_det}
+    gain_map = np.empty(shape, dtype=np.float32)
+    bias_structure = np.empty(shape, dtype=np.float32)
+    pedestal = {}
+    yy = (np.arange(geom.ny, dtype=np.float32) / geom.ny - 0.5)[:, np.newaxis]
+    xx = (np.arange(geom.nx, dtype=np.float32) / geom.nx - 0.5)[np.newaxis, :]
+    for amp in camera_det:
+        box = amp.bbox_slices(geom)
+        gain_map[box] = amp.gain
+        pedestal[amp.name] = float(model.bias_level + rng.normal(0.0, model.bias_level_scatter))
+        row_grad, col_grad = rng.uniform(-model.bias_gradient, model.bias_gradient, size=2)
+        bias_structure[box] = row_grad * yy + col_grad * xx
+
+    dark_rate = (model.dark_current * (1.0 + 0.05 * rng.standard_normal(shape))).astype(np.float32)
+    npix = shape[0] * shape[1]
+    taken: set[tuple[int, int]] = set()
+    n_hot = max(3, round(model.hot_pixel_fraction * npix))
+    hot_pixels = _pick_defect_positions(rng, geom, n_hot, taken)
+    for x, y in hot_pixels:
+        dark_rate[y, x] = rng.uniform(*model.hot_pixel_rate)
+    n_dead = max(3, round(model.dead_pixel_fraction * npix))
+    dead_pixels = _pick_defect_positions(rng, geom, n_dead, taken)
+
+    def pick_column(exclude_amp: str | None) -> tuple[str, int]:
+        names = [name for name in AMP_NAMES if name != exclude_amp]
+        amp = camera_det[names[int(rng.integers(0, len(names)))]]
+        margin = min(_DEFECT_MARGIN, (geom.nx - 1) // 2)
+        return amp.name, amp.ix * geom.nx + int(rng.integers(margin, geom.nx - margin))
+
+    hot_column = pick_column(None)
+    cold_column = pick_column(hot_column[0])
+    hot_rows, _ = camera_det[hot_column[0]].bbox_slices(geom)
+    dark_rate[hot_rows, hot_column[1]] = model.hot_column_rate
+
+    throughput = float(1.0 + model.throughput_scatter * rng.standard_normal())
+    truth = DetectorTruth(
+        detector=detector,
+        gain=gain,
+        read_noise=read_noise,
+        pedestal=pedestal,
+        gain_map=gain_map,
+        bias_structure=bias_structure,
+        dark_rate=dark_rate,
+        response=np.empty(0, dtype=np.float32),
+        throughput=throughput,
+        hot_pixels=hot_pixels,
+        dead_pixels=dead_pixels,
+        hot_column=hot_column,
+        cold_column=cold_column,
+    )
+    # The illumination needs the throughput, hence the two steps.
+    x, y = model._pixel_positions_mm(detector)
+    r2 = (x[np.newaxis, :] ** 2 + y[:, np.newaxis] ** 2) / _VIGNETTING_RADIUS_MM**2
+    response = ((1.0 - model.vignetting * r2) * throughput).astype(np.float32)
+    response *= (1.0 + model.prnu * rng.standard_normal(shape)).astype(np.float32)
+    for x_pix, y_pix in dead_pixels:
+        response[y_pix, x_pix] *= rng.uniform(0.0, 0.3)
+    cold_rows, _ = camera_det[cold_column[0]].bbox_slices(geom)
+    response[cold_rows, cold_column[1]] *= model.cold_column_response
+    truth.response = response
+    return truth
