@@ -1,0 +1,214 @@
+"""Tests of the run-report plots with synthetic inputs: each product is a readable, non-blank PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
+from lsst.ts.makecalibrations.butler.camera import AMP_NAMES, DETECTOR_NAMES
+from lsst.ts.makecalibrations.report import plots
+
+RUN = "MakeComCamCalibrations index 1 (2026-11-25)"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path, min_bytes: int = 10_000) -> np.ndarray:
+    """Check that ``path`` is a non-blank PNG; return its pixels."""
+    assert path.exists(), path
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert path.stat().st_size > min_bytes
+    pixels = imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] > 300 and pixels.shape[1] > 300
+    assert float(np.var(pixels[..., :3])) > 1e-4, "image is blank"
+    return pixels
+
+
+def make_ptc(det: int, bad_amps: tuple[str, ...] = ()) -> PhotonTransferCurve:
+    """A solved PTC with 7 pairs per amp that follows the Eq. 16 model, last point masked."""
+    rng = np.random.default_rng(det)
+    times = [5, 10, 15, 20, 25, 30, 35]
+    ptc = PhotonTransferCurve(
+        detector=det,
+        detector_name=DETECTOR_NAMES[det],
+        fit_type="EXPAPPROXIMATION",
+        amp_names=list(AMP_NAMES),
+    )
+    for i, amp in enumerate(AMP_NAMES):
+        gain = 1.4 + 0.02 * i + 0.01 * det
+        a00, n00 = -2e-6, 49.0
+        means = np.array([1500.0 * t for t in times])
+        variances = plots.ptc_model(means, a00, gain, n00) * (1 + rng.normal(0, 0.005, means.size))
+        ptc.raw_means[amp] = means.tolist()
+        ptc.raw_vars[amp] = variances.tolist()
+        ptc.raw_exp_times[amp] = [float(t) for t in times]
+        ptc.exp_id_mask[amp] = [True] * (len(times) - 1) + [False]
+        ptc.fit_pars[amp] = [a00, gain, n00]
+        ptc.gain[amp] = gain
+        ptc.noise[amp] = math.sqrt(n00)
+    ptc.bad_amps = list(bad_amps)
+    return ptc
+
+
+def test_ptc_model_limits() -> None:
+    mu = np.array([0.0, 1000.0, 50000.0])
+    # a00 -> 0 gives the Poisson line plus the read-noise floor.
+    np.testing.assert_allclose(plots.ptc_model(mu, 0.0, 1.5, 36.0), mu / 1.5 + 36.0 / 1.5**2)
+    np.testing.assert_allclose(plots.ptc_model(mu, -1e-12, 1.5, 36.0), mu / 1.5 + 16.0, rtol=1e-6)
+    # Brighter-fatter (a00 < 0) makes the variance sub-Poisson at high signal.
+    bf = plots.ptc_model(mu, -2e-6, 1.5, 36.0)
+    assert bf[0] == pytest.approx(16.0)
+    assert bf[2] < mu[2] / 1.5 + 16.0
+
+
+def test_plot_ptc(tmp_path: Path) -> None:
+    ptcs = {det: make_ptc(det, bad_amps=("C03",) if det == 4 else ()) for det in range(9) if det != 7}
+    path = plots.plot_ptc(ptcs, tmp_path / "ptc.png", RUN)
+    assert path == tmp_path / "ptc.png"
+    assert_png(path, min_bytes=50_000)
+
+
+def test_plot_ptc_from_json_dicts_and_log_scale(tmp_path: Path) -> None:
+    ptcs = [make_ptc(det).to_dict() for det in (0, 1)]
+    path = plots.plot_ptc(ptcs, tmp_path / "sub" / "ptc_log.png", RUN, log_scale=True)
+    assert_png(path)
+
+
+def test_amp_values_from_ptcs_skips_bad_amps() -> None:
+    gains, noises = plots.amp_values_from_ptcs([make_ptc(0, bad_amps=("C10",)), make_ptc(5)])
+    assert set(gains) == {0, 5}
+    assert "C10" not in gains[0] and len(gains[0]) == 15
+    assert gains[5]["C10"] == pytest.approx(1.45)
+    assert noises[5]["C00"] == pytest.approx(7.0)
+
+
+def test_amp_values_from_pair_gains_median_and_noise_in_electrons() -> None:
+    rows = [
+        ((101, 102), 0, "C00", 1.40, 5.0),
+        ((103, 104), 0, "C00", 1.50, 5.0),
+        ((105, 106), 0, "C00", 1.45, 4.0),
+        ((101, 102), "R22_S11", "C17", 1.30, float("nan")),
+    ]
+    gains, noises = plots.amp_values_from_pair_gains(rows)
+    assert gains[0]["C00"] == pytest.approx(1.45)
+    assert noises[0]["C00"] == pytest.approx(7.0)  # median of 7.0, 7.5, 5.8 e-
+    assert gains[4]["C17"] == pytest.approx(1.30)
+    assert "C17" not in noises.get(4, {})
+
+
+def test_plot_gain_noise_maps(tmp_path: Path) -> None:
+    gains, noises = plots.amp_values_from_ptcs([make_ptc(det) for det in range(9)])
+    del gains[8]["C05"]  # a missing amp is drawn grey, not an error
+    path = plots.plot_gain_noise_maps(gains, noises, tmp_path / "maps.png", RUN, source="PTC")
+    assert_png(path, min_bytes=50_000)
+
+
+def test_plot_gain_noise_maps_flat_keys(tmp_path: Path) -> None:
+    gains = {(det, amp): 1.5 for det in DETECTOR_NAMES for amp in AMP_NAMES}
+    noises = {(det, amp): 6.0 + (det == "R22_S11") for det in DETECTOR_NAMES for amp in AMP_NAMES}
+    path = plots.plot_gain_noise_maps(gains, noises, tmp_path / "maps.png", RUN, source="flat pairs")
+    assert_png(path)
+
+
+def test_focal_plane_layout() -> None:
+    """S00 is bottom-left, S22 top-right; C0x is the bottom amp row, C1x the top one."""
+    grid = plots._focal_plane_grid({0: {"C00": 1.0, "C17": 2.0}, 8: {"C07": 3.0}, 2: {"C10": 4.0}})
+    assert grid[0, 0] == 1.0  # R22_S00 C00: bottom-left amp of the raft
+    assert grid[1, 7] == 2.0  # R22_S00 C17: top row of the bottom-left detector, right end
+    assert grid[4, 23] == 3.0  # R22_S22 C07: bottom amp row of the top-right detector
+    assert grid[1, 16] == 4.0  # R22_S02 C10: bottom-right detector, top row, left end
+    assert np.isfinite(grid).sum() == 4
+
+
+RUN_LEVEL_BIAS = {
+    2026112500001: {"SUCCESS": True},
+    2026112500002: {
+        "SUCCESS": False,
+        "FAILURES": ["R22_S21 C17 NOISE", "R22_S21 C17 READ_NOISE_CONSISTENT", "R22_S21 C16 NOISE"],
+    },
+    2026112500003: {"SUCCESS": False, "FAILURES": ["R22_S21 C17 NOISE", "R22_S00 C00 MEAN"]},
+    "SUCCESS": False,
+}
+RUN_LEVEL_FLAT = {
+    2026112500041: {"SUCCESS": False, "FAILURES": ["SCATTER"]},
+    2026112500042: {"SUCCESS": True},
+    "SUCCESS": False,
+}
+EXP_LEVEL_DARK = {
+    "R22_S00": {"SUCCESS": True},
+    "R22_S12": {"SUCCESS": False, "FAILURES": ["C03 CR_NOISE", "C04 CR_NOISE"]},
+    "SUCCESS": False,
+}
+
+
+def test_count_verification_failures_run_and_exposure_level() -> None:
+    assert plots.count_verification_failures(RUN_LEVEL_BIAS) == {
+        ("R22_S21", "NOISE"): 3,
+        ("R22_S21", "READ_NOISE_CONSISTENT"): 1,
+        ("R22_S00", "MEAN"): 1,
+    }
+    assert plots.count_verification_failures(RUN_LEVEL_FLAT) == {("exposure level", "SCATTER"): 1}
+    assert plots.count_verification_failures(EXP_LEVEL_DARK) == {("R22_S12", "CR_NOISE"): 2}
+    per_exposure = {2026112500021: EXP_LEVEL_DARK, 2026112500022: EXP_LEVEL_DARK}
+    assert plots.count_verification_failures(per_exposure) == {("R22_S12", "CR_NOISE"): 4}
+    assert plots.count_verification_failures({2026112500001: {"SUCCESS": True}, "SUCCESS": True}) == {}
+
+
+def test_plot_verification_failures(tmp_path: Path) -> None:
+    stats = {"bias": RUN_LEVEL_BIAS, "dark": EXP_LEVEL_DARK, "flat": RUN_LEVEL_FLAT}
+    path = plots.plot_verification_failures(stats, tmp_path / "verify.png", RUN)
+    assert_png(path)
+
+
+def test_plot_verification_failures_clean_run(tmp_path: Path) -> None:
+    clean = {2026112500001: {"SUCCESS": True}, "SUCCESS": True}
+    path = plots.plot_verification_failures({"bias": clean}, tmp_path / "verify.png", RUN)
+    assert_png(path)
+
+
+@pytest.mark.parametrize("calib_type", ["bias", "dark", "flat"])
+def test_plot_calibration_mosaic(tmp_path: Path, calib_type: str) -> None:
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:500, 0:1600]
+    images = {}
+    for det in range(9):
+        if calib_type == "flat":
+            image = 1 - 0.1 * ((xx - 800) ** 2 + (yy - 250) ** 2) / 800**2 + rng.normal(0, 0.01, xx.shape)
+        else:
+            image = rng.normal(0.0, 3.0, xx.shape)
+            image[:, 400] += 500.0  # a hot column must not wreck the stretch
+        image[10, 10] = np.nan
+        images[DETECTOR_NAMES[det] if det % 2 else det] = image.astype(np.float32)
+    del images[DETECTOR_NAMES[3]]
+    path = plots.plot_calibration_mosaic(images, calib_type, tmp_path / f"mosaic_{calib_type}.png", RUN)
+    assert_png(path, min_bytes=50_000)
+
+
+def test_plot_calibration_mosaic_masked_image_and_errors(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.butler.images import make_masked_image
+
+    masked = make_masked_image(np.arange(200 * 300, dtype=np.float32).reshape(200, 300))
+    path = plots.plot_calibration_mosaic({0: masked}, "bias", tmp_path / "m.png", RUN)
+    assert_png(path)
+    with pytest.raises(ValueError, match="expected 2-D"):
+        plots.plot_calibration_mosaic({0: np.zeros(5)}, "bias", tmp_path / "bad.png", RUN)
+
+
+def test_bin_keeps_nan_aware_means() -> None:
+    array = np.arange(16, dtype=float).reshape(4, 4)
+    array[0, 0] = np.nan
+    binned = plots._bin(array, 2)
+    assert binned.shape == (2, 2)
+    assert binned[0, 0] == pytest.approx((1 + 4 + 5) / 3)
+    assert binned[1, 1] == pytest.approx((10 + 11 + 14 + 15) / 4)
+
+
+def test_make_run_plots_skips_what_does_not_exist(tmp_path: Path) -> None:
+    report = {"run_id": "run 42", "jobs": [{"pipeline": "cpPtc.yaml", "job_id": "abc", "exit_code": 0}]}
+    assert plots.make_run_plots(report, tmp_path / "no-repo", tmp_path / "out") == []
+    assert plots.make_run_plots({}, tmp_path, tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
