@@ -528,7 +528,8 @@ def fit_exp_approximation(
         if np.count_nonzero(mask) < 3:
             return failed(np.zeros_like(usable))
         params, _, _ = _least_squares_fit(mu[mask], var[mask], None, params)
-        residual = (var - exp_approximation_model(params, mu)) / np.sqrt(var)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            residual = (var - exp_approximation_model(params, mu)) / np.sqrt(var)
         new_mask = usable & (np.abs(residual) < sigma_cut * cut_scale)
         _mask_after_jumps(new_mask, usable, mu, order, max_delta_adu)
         if np.array_equal(new_mask, mask):
