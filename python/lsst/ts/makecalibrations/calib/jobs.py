@@ -1,0 +1,263 @@
+"""OCPS job specifications: the exact ``pipeline``, ``config`` and ``data_query`` strings.
+
+The OCPS ``execute`` command runs ``pipetask run`` with the given pipeline, options and data query
+(see doc/dev/contracts.md §5). `JobBuilder` builds them as the existing ComCam script does:
+
+* combine: ``${CP_PIPE_DIR}/pipelines/<instrument>/cpBias.yaml`` (cpDark, cpFlat) with
+  ``-j <n_processes> -i <input_collections_X> --register-dataset-types <config_options_X>``; when
+  generating calibrations, ``calib_collection`` is prepended to the inputs of dark, flat, defects
+  and PTC so they use the biases/darks/flats this run certified;
+* verify: ``${CP_VERIFY_DIR}/pipelines/<instrument>/verifyBias.yaml`` (...), with
+  ``-i u/ocps/<combine job id>,<input_collections_verify_X>`` (internal) or
+  ``-i <input_collections_verify_X>`` (external);
+* defects (``cpDefects.yaml``, darks + flats), PTC (``cpPtc.yaml``) or gain only
+  (``cpPtc.yaml#cpPtcGainFromFlatPairs``), both from the flats;
+* data query ``instrument='<name>' AND detector IN (0,1,2) AND exposure IN (id1, id2)``.
+
+Where ids are not known yet (``run_script --plan``), `Placeholder` values stand in for them.
+
+May import: the standard library and the other `calib` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["JobKind", "JobSpec", "Placeholder", "JobBuilder", "ocps_output_collection"]
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+
+from .config import CalibConfig, ImageType
+
+
+class JobKind(enum.StrEnum):
+    """What an OCPS job does."""
+
+    COMBINE = "combine"
+    VERIFY = "verify"
+    DEFECTS = "defects"
+    PTC = "ptc"
+    GAIN = "gain"
+
+
+@dataclasses.dataclass(frozen=True)
+class Placeholder:
+    """Stands for a value not known before the run (a job id, a list of exposure ids).
+
+    Attributes
+    ----------
+    text : `str`
+        What the value is, e.g. ``bias combine job id``; printed as ``<text>``.
+    """
+
+    text: str
+
+    def __str__(self) -> str:
+        return f"<{self.text}>"
+
+
+def ocps_output_collection(job_id: str | Placeholder) -> str:
+    """RUN collection an OCPS job writes to: ``u/ocps/<job_id>``."""
+    return f"u/ocps/{job_id}"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """One OCPS ``execute`` command.
+
+    Attributes
+    ----------
+    kind : `JobKind`
+        Combine, verify, defects, PTC or gain.
+    product : `str`
+        ``bias``, ``dark``, ``flat``, ``defects``, ``ptc`` or ``gain``.
+    pipeline, config, data_query : `str`
+        The ``execute`` fields, exactly as sent.
+    exposure_ids : `tuple` [`int`, ...]
+        Exposures in the data query (empty for a placeholder).
+    """
+
+    kind: JobKind
+    product: str
+    pipeline: str
+    config: str
+    data_query: str
+    exposure_ids: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and the report, e.g. ``BIAS combine``, ``FLAT verify``, ``PTC``."""
+        if self.kind in (JobKind.COMBINE, JobKind.VERIFY):
+            return f"{self.product.upper()} {self.kind.value}"
+        return self.product.upper()
+
+    def execute_fields(self) -> dict[str, str]:
+        """Keyword arguments of ``OCPS.cmd_execute.set_start``."""
+        return {
+            "pipeline": self.pipeline,
+            "version": "",
+            "config": self.config,
+            "data_query": self.data_query,
+        }
+
+    def describe(self) -> str:
+        """Multi-line description, as ``run_script --plan`` prints it."""
+        return (
+            f"{self.name}:\n"
+            f"    pipeline:   {self.pipeline}\n"
+            f"    config:     {self.config}\n"
+            f"    data_query: {self.data_query}"
+        )
+
+
+_COMBINE_PIPELINES = {
+    ImageType.BIAS: "cpBias.yaml",
+    ImageType.DARK: "cpDark.yaml",
+    ImageType.FLAT: "cpFlat.yaml",
+}
+_VERIFY_PIPELINES = {
+    ImageType.BIAS: "verifyBias.yaml",
+    ImageType.DARK: "verifyDark.yaml",
+    ImageType.FLAT: "verifyFlat.yaml",
+}
+
+ExposureIds = Sequence[int] | Placeholder
+
+
+class JobBuilder:
+    """Builds the OCPS jobs of a run from its configuration.
+
+    Parameters
+    ----------
+    config : `CalibConfig`
+        The validated configuration (instrument, detectors, collections, options).
+    """
+
+    def __init__(self, config: CalibConfig) -> None:
+        self.config = config
+
+    # --- pieces ----------------------------------------------------------------------------------
+
+    def cp_pipe_pipeline(self, file_name: str) -> str:
+        """``${CP_PIPE_DIR}/pipelines/<instrument>/<file_name>``."""
+        return f"${{CP_PIPE_DIR}}/pipelines/{self.config.instrument.pipeline_subdir}/{file_name}"
+
+    def cp_verify_pipeline(self, file_name: str) -> str:
+        """``${CP_VERIFY_DIR}/pipelines/<instrument>/<file_name>``."""
+        return f"${{CP_VERIFY_DIR}}/pipelines/{self.config.instrument.pipeline_subdir}/{file_name}"
+
+    def detector_list(self) -> str:
+        """``(0,1,2)``: the configured detectors, or all of the instrument's."""
+        return "(" + ",".join(str(d) for d in self.config.detector_ids) + ")"
+
+    def data_query(self, exposure_ids: ExposureIds) -> str:
+        """``instrument='<name>' AND detector IN (...) AND exposure IN (...)``."""
+        if isinstance(exposure_ids, Placeholder):
+            exposures = f"({exposure_ids})"
+        else:
+            if not exposure_ids:
+                raise ValueError("A job needs at least one exposure")
+            exposures = "(" + ", ".join(str(int(e)) for e in exposure_ids) + ")"
+        return (
+            f"instrument='{self.config.instrument.name}' AND detector IN {self.detector_list()} "
+            f"AND exposure IN {exposures}"
+        )
+
+    def inputs(self, product: str) -> str:
+        """Input collections of a combine/defects/PTC job.
+
+        ``calib_collection`` comes first for dark, flat, defects and ptc when generating
+        calibrations, so the job finds what this run certified before it.
+        """
+        base = self.config.input_collections(product)
+        if self.config.generate_calibrations and product in ("dark", "flat", "defects", "ptc"):
+            return f"{self.config.calib_collection},{base}"
+        return base
+
+    def _config_string(self, inputs: str, options: str) -> str:
+        return f"-j {self.config.n_processes} -i {inputs} --register-dataset-types {options}"
+
+    @staticmethod
+    def _ids(exposure_ids: ExposureIds) -> tuple[int, ...]:
+        return () if isinstance(exposure_ids, Placeholder) else tuple(int(e) for e in exposure_ids)
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def combine(self, image_type: ImageType, exposure_ids: ExposureIds) -> JobSpec:
+        """The job that builds the combined bias, dark or flat."""
+        image_type = ImageType(image_type)
+        product = image_type.key
+        return JobSpec(
+            kind=JobKind.COMBINE,
+            product=product,
+            pipeline=self.cp_pipe_pipeline(_COMBINE_PIPELINES[image_type]),
+            config=self._config_string(self.inputs(product), self.config.config_options(product)),
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
+    def verify(
+        self, image_type: ImageType, exposure_ids: ExposureIds, calib_job_id: str | Placeholder | None
+    ) -> JobSpec:
+        """The cp_verify job for the images of one type.
+
+        Parameters
+        ----------
+        image_type : `ImageType`
+            BIAS, DARK or FLAT.
+        exposure_ids : `~collections.abc.Sequence` [`int`] or `Placeholder`
+            The same exposures the combined calibration was built from.
+        calib_job_id : `str`, `Placeholder` or `None`
+            Job id of the combine job (internal verification, against its output collection), or
+            `None` (external verification, against ``input_collections_verify_X`` only).
+        """
+        image_type = ImageType(image_type)
+        inputs = self.config.input_collections_verify(image_type)
+        if calib_job_id is not None:
+            inputs = f"{ocps_output_collection(calib_job_id)},{inputs}"
+        return JobSpec(
+            kind=JobKind.VERIFY,
+            product=image_type.key,
+            pipeline=self.cp_verify_pipeline(_VERIFY_PIPELINES[image_type]),
+            config=f"-j {self.config.n_processes} -i {inputs} --register-dataset-types ",
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
+    def defects(self, exposure_ids: ExposureIds) -> JobSpec:
+        """The defects job (darks and flats)."""
+        return JobSpec(
+            kind=JobKind.DEFECTS,
+            product="defects",
+            pipeline=self.cp_pipe_pipeline("cpDefects.yaml"),
+            config=self._config_string(self.inputs("defects"), self.config.config_options("defects")),
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
+    def ptc(self, exposure_ids: ExposureIds) -> JobSpec:
+        """The full photon transfer curve job (flats)."""
+        return JobSpec(
+            kind=JobKind.PTC,
+            product="ptc",
+            pipeline=self.cp_pipe_pipeline("cpPtc.yaml"),
+            config=self._config_string(self.inputs("ptc"), self.config.config_options("ptc")),
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
+    def gain(self, exposure_ids: ExposureIds) -> JobSpec:
+        """The gain-from-flat-pairs job (the ``cpPtcGainFromFlatPairs`` subset of cpPtc)."""
+        return JobSpec(
+            kind=JobKind.GAIN,
+            product="gain",
+            pipeline=self.cp_pipe_pipeline("cpPtc.yaml#cpPtcGainFromFlatPairs"),
+            config=self._config_string(self.inputs("ptc"), self.config.config_options("ptc")),
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
+    def extra(self, product: str, exposure_ids: ExposureIds) -> JobSpec:
+        """The job of an extra product (``defects``, ``ptc`` or ``gain``)."""
+        builders = {"defects": self.defects, "ptc": self.ptc, "gain": self.gain}
+        return builders[product](exposure_ids)

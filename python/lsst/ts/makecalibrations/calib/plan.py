@@ -1,0 +1,468 @@
+"""The plan of a calibration run: which images, in which order, and what is done with them.
+
+`CalibrationPlan.from_config` turns a `CalibConfig` into:
+
+* one `AcquisitionPlan` per image type: the discarded images first, then the kept images with
+  their exposure times (a scalar exposure time is expanded to ``n`` entries); a type recovered from
+  ``exposure_ids`` has no acquisition;
+* one `TypeProcessing` per image type (combine? verify internally or externally? certify?) and the
+  `ExtraProduct` jobs (defects, PTC, gain from flat pairs), each with the certifications it must
+  wait for when ``generate_calibrations`` is set;
+* the flat pairs and the estimated duration (used by ``set_metadata``);
+* a printable description (``run_script --plan``).
+
+May import: the standard library and the other `calib` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PlannedExposure",
+    "AcquisitionPlan",
+    "TypeProcessing",
+    "ExtraProduct",
+    "FlatPair",
+    "ProcessingCostModel",
+    "CalibrationPlan",
+]
+
+import dataclasses
+from collections.abc import Iterable
+
+from .config import CalibConfig, ImageType
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedExposure:
+    """One image to take.
+
+    Attributes
+    ----------
+    image_type : `ImageType`
+        BIAS, DARK or FLAT.
+    number : `int`
+        1-based position in the type's sequence (discarded images included).
+    exp_time : `float`
+        Exposure time (s); 0 for biases.
+    discard : `bool`
+        True for the extra images taken first and not processed.
+    """
+
+    image_type: ImageType
+    number: int
+    exp_time: float
+    discard: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class AcquisitionPlan:
+    """The images of one type.
+
+    Attributes
+    ----------
+    image_type : `ImageType`
+        The type.
+    exposures : `tuple` [`PlannedExposure`, ...]
+        Images to take, discarded ones first; empty when the type is recovered.
+    recovered_ids : `tuple` [`int`, ...]
+        Existing exposures used instead of taking images (``exposure_ids``).
+    """
+
+    image_type: ImageType
+    exposures: tuple[PlannedExposure, ...]
+    recovered_ids: tuple[int, ...] = ()
+
+    @property
+    def recovered(self) -> bool:
+        """True if no image is taken for this type."""
+        return bool(self.recovered_ids)
+
+    @property
+    def kept(self) -> tuple[PlannedExposure, ...]:
+        """The images that are processed."""
+        return tuple(e for e in self.exposures if not e.discard)
+
+    @property
+    def n_discard(self) -> int:
+        """Number of discarded images."""
+        return sum(e.discard for e in self.exposures)
+
+    @property
+    def n_kept(self) -> int:
+        """Number of processed images (recovered ones included)."""
+        return len(self.recovered_ids) if self.recovered else len(self.kept)
+
+    def duration(self, read_out_time: float, wait_between_exposures: float = 0.0) -> float:
+        """Time to take the images (s): Σ(exptime + read_out_time) plus the waits between them."""
+        if not self.exposures:
+            return 0.0
+        total = sum(e.exp_time + read_out_time for e in self.exposures)
+        return total + wait_between_exposures * (len(self.exposures) - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeProcessing:
+    """What happens to the kept images of one type.
+
+    Attributes
+    ----------
+    image_type : `ImageType`
+        The type.
+    combine : `bool`
+        True if a combined calibration is built (``generate_calibrations``).
+    verify : `str`
+        ``internal`` (against the new combined calibration), ``external`` (against the input
+        collections) or ``none``.
+    certify : `bool`
+        True if the combined calibration is certified into ``calib_collection`` (after passing
+        verification when verification is requested).
+    waits_for : `tuple` [`str`, ...]
+        Products (``bias``, ``dark``, ...) whose certification in this run the combine job needs.
+    already_certified : `bool`
+        True when an earlier run (``resume_from_report``) already certified this type: nothing is
+        done for it.
+    """
+
+    image_type: ImageType
+    combine: bool
+    verify: str
+    certify: bool
+    waits_for: tuple[str, ...] = ()
+    already_certified: bool = False
+
+    @property
+    def has_work(self) -> bool:
+        """True if at least one OCPS job runs for this type."""
+        return not self.already_certified and (self.combine or self.verify != "none")
+
+    @property
+    def n_jobs(self) -> int:
+        """Number of OCPS jobs for this type."""
+        if self.already_certified:
+            return 0
+        return int(self.combine) + int(self.verify != "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtraProduct:
+    """A product made after the flats: defects, a PTC, or gains from flat pairs.
+
+    Attributes
+    ----------
+    product : `str`
+        ``defects``, ``ptc`` or ``gain``.
+    inputs : `tuple` [`ImageType`, ...]
+        Image types whose kept exposures the job processes.
+    certify : `bool`
+        True if the result is certified into ``calib_collection``.
+    waits_for : `tuple` [`str`, ...]
+        Products whose certification in this run the job needs.
+    already_certified : `bool`
+        True when an earlier run already certified it.
+    """
+
+    product: str
+    inputs: tuple[ImageType, ...]
+    certify: bool
+    waits_for: tuple[str, ...] = ()
+    already_certified: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatPair:
+    """Two consecutive kept flats with the same exposure time.
+
+    Attributes
+    ----------
+    first, second : `int`
+        0-based indices among the kept flats.
+    exp_time : `float`
+        Their exposure time (s).
+    """
+
+    first: int
+    second: int
+    exp_time: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessingCostModel:
+    """A rough model of the time an OCPS job takes, for the duration estimate only.
+
+    A job costs ``job_overhead`` plus ``per_image_detector`` for every (image, detector), spread
+    over ``min(n_processes, n_detectors)`` processes; certifying costs ``certification``.
+    """
+
+    job_overhead: float = 60.0
+    per_image_detector: float = 10.0
+    certification: float = 10.0
+
+    def job_time(self, n_images: int, n_detectors: int, n_processes: int) -> float:
+        """Estimated duration (s) of one job."""
+        parallel = max(1, min(n_processes, n_detectors))
+        return self.job_overhead + self.per_image_detector * n_images * n_detectors / parallel
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationPlan:
+    """Everything a run will do, derived from the configuration only.
+
+    Build it with `from_config`.
+    """
+
+    config: CalibConfig
+    read_out_time: float
+    acquisitions: tuple[AcquisitionPlan, ...]
+    processing: tuple[TypeProcessing, ...]
+    extras: tuple[ExtraProduct, ...]
+    flat_pairs: tuple[FlatPair, ...]
+    cost_model: ProcessingCostModel
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CalibConfig,
+        read_out_time: float | None = None,
+        already_certified: Iterable[str] = (),
+        cost_model: ProcessingCostModel | None = None,
+    ) -> CalibrationPlan:
+        """Plan a run.
+
+        Parameters
+        ----------
+        config : `CalibConfig`
+            The validated configuration.
+        read_out_time : `float`, optional
+            Readout time of one image (s); default: the instrument's.
+        already_certified : `~collections.abc.Iterable` [`str`], optional
+            Products an earlier run already certified into ``calib_collection`` (recovery): they
+            are neither processed nor certified again.
+        cost_model : `ProcessingCostModel`, optional
+            Processing time model for the estimate.
+        """
+        if read_out_time is None:
+            read_out_time = config.instrument.read_out_time
+        done = frozenset(already_certified)
+        acquisitions = []
+        for image_type in config.image_types:
+            if config.is_recovered(image_type):
+                acquisitions.append(AcquisitionPlan(image_type, (), config.exposure_ids[image_type]))
+                continue
+            kept_times = config.exp_times(image_type)
+            first = kept_times[0] if kept_times else 0.0
+            exposures = [
+                PlannedExposure(image_type, i + 1, first, True) for i in range(config.n_discard(image_type))
+            ]
+            offset = len(exposures)
+            exposures += [
+                PlannedExposure(image_type, offset + i + 1, t, False) for i, t in enumerate(kept_times)
+            ]
+            acquisitions.append(AcquisitionPlan(image_type, tuple(exposures)))
+
+        generate = config.generate_calibrations
+        verify_mode = "none"
+        if config.do_verify:
+            verify_mode = "internal" if generate else "external"
+        processing = []
+        certified_before: list[str] = []
+        for image_type in config.image_types:
+            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            processing.append(
+                TypeProcessing(
+                    image_type=image_type,
+                    combine=generate,
+                    verify=verify_mode,
+                    certify=generate,
+                    waits_for=waits,
+                    already_certified=image_type.key in done,
+                )
+            )
+            if generate:
+                certified_before.append(image_type.key)
+
+        extras = []
+        if config.run_defects:
+            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            extras.append(
+                ExtraProduct("defects", (ImageType.DARK, ImageType.FLAT), generate, waits, "defects" in done)
+            )
+            if generate:
+                certified_before.append("defects")
+        if config.run_ptc:
+            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            extras.append(ExtraProduct("ptc", (ImageType.FLAT,), generate, waits, "ptc" in done))
+        if config.run_gain:
+            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            extras.append(ExtraProduct("gain", (ImageType.FLAT,), False, waits))
+
+        flat_pairs: tuple[FlatPair, ...] = ()
+        if config.takes_flats and not config.is_recovered(ImageType.FLAT):
+            times = config.exp_times(ImageType.FLAT)
+            flat_pairs = tuple(FlatPair(a, b, times[a]) for a, b in config.flat_pairs)
+        return cls(
+            config=config,
+            read_out_time=float(read_out_time),
+            acquisitions=tuple(acquisitions),
+            processing=tuple(processing),
+            extras=tuple(extras),
+            flat_pairs=flat_pairs,
+            cost_model=cost_model or ProcessingCostModel(),
+        )
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def acquisition(self, image_type: ImageType) -> AcquisitionPlan:
+        """The acquisition plan of one type."""
+        for plan in self.acquisitions:
+            if plan.image_type == image_type:
+                return plan
+        raise KeyError(image_type)
+
+    def type_processing(self, image_type: ImageType) -> TypeProcessing:
+        """The processing of one type."""
+        for step in self.processing:
+            if step.image_type == image_type:
+                return step
+        raise KeyError(image_type)
+
+    @property
+    def n_images(self) -> int:
+        """Number of images to take (discarded ones included)."""
+        return sum(len(a.exposures) for a in self.acquisitions)
+
+    @property
+    def certified_products(self) -> tuple[str, ...]:
+        """Products this run certifies (when all goes well), excluding those certified earlier."""
+        products = [p.image_type.key for p in self.processing if p.certify and not p.already_certified]
+        products += [e.product for e in self.extras if e.certify and not e.already_certified]
+        return tuple(products)
+
+    @property
+    def n_jobs(self) -> int:
+        """Number of OCPS jobs."""
+        return sum(p.n_jobs for p in self.processing) + sum(not e.already_certified for e in self.extras)
+
+    # --- durations -------------------------------------------------------------------------------
+
+    def acquisition_duration(self) -> float:
+        """Σ(exptime + read_out_time) over every image, plus the waits between exposures (s)."""
+        return sum(
+            a.duration(self.read_out_time, self.config.wait_between_exposures) for a in self.acquisitions
+        )
+
+    def exposure_readout_sum(self) -> float:
+        """Σ(exptime + read_out_time) over every image (s): the floor of the acquisition time."""
+        return sum(a.duration(self.read_out_time) for a in self.acquisitions)
+
+    def processing_tail(self) -> float:
+        """Estimated processing time (s) left after the last image is read out.
+
+        Processing of a type overlaps the acquisition of the next one, so only the jobs of the last
+        acquired type and the extra products are counted.
+        """
+        config = self.config
+        n_det = config.n_detectors
+        model = self.cost_model
+        tail = 0.0
+        last = next((p for p in reversed(self.processing) if p.has_work), None)
+        if last is not None:
+            n_images = self.acquisition(last.image_type).n_kept
+            tail += last.n_jobs * model.job_time(n_images, n_det, config.n_processes)
+            if last.certify:
+                tail += model.certification
+        for extra in self.extras:
+            if extra.already_certified:
+                continue
+            n_images = sum(self.acquisition(t).n_kept for t in extra.inputs if t in config.image_types)
+            tail += model.job_time(n_images, n_det, config.n_processes)
+            if extra.certify:
+                tail += model.certification
+        return tail
+
+    def estimated_duration(self) -> float:
+        """Estimated duration of the whole run (s), for the Script ``metadata`` event."""
+        return self.acquisition_duration() + self.processing_tail()
+
+    # --- description -----------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """Return a human-readable description of the plan (several lines)."""
+        config = self.config
+        lines = [
+            f"Instrument {config.instrument.name}, script_mode {config.script_mode}, "
+            f"detectors {list(config.detector_ids)}"
+            + (f", filter {config.filter}" if config.filter is not None else ", filter unchanged"),
+        ]
+        lines.append("Exposures:")
+        for acq in self.acquisitions:
+            name = acq.image_type.plural
+            if acq.recovered:
+                lines.append(
+                    f"  {acq.image_type.value}: no new image; reuse {len(acq.recovered_ids)} existing {name} "
+                    f"{list(acq.recovered_ids)}"
+                )
+                continue
+            kept_times = [e.exp_time for e in acq.kept]
+            if acq.image_type is ImageType.BIAS:
+                times = ""
+            elif len(set(kept_times)) == 1:
+                times = f" of {kept_times[0]:g} s"
+            else:
+                times = " with exposure times " + ", ".join(f"{t:g}" for t in kept_times) + " s"
+            lines.append(
+                f"  {acq.image_type.value}: {acq.n_discard} discarded + {len(acq.kept)} kept {name}{times} "
+                f"({acq.duration(self.read_out_time, config.wait_between_exposures):.0f} s)"
+            )
+        if self.flat_pairs:
+            pairs = ", ".join(f"#{p.first + 1}+#{p.second + 1} ({p.exp_time:g} s)" for p in self.flat_pairs)
+            lines.append(f"Flat pairs ({len(self.flat_pairs)}): {pairs}")
+        lines.append("Processing:")
+        for step in self.processing:
+            name = step.image_type.value
+            if step.already_certified:
+                lines.append(f"  {name}: already certified by the resumed run; nothing to do")
+                continue
+            parts = []
+            if step.combine:
+                parts.append(
+                    "combine" + (f" (after {', '.join(step.waits_for)} certified)" if step.waits_for else "")
+                )
+            if step.verify != "none":
+                parts.append(f"verify ({step.verify})")
+            if step.certify:
+                parts.append(
+                    f"certify into {config.calib_collection}"
+                    + (" if verification passes" if step.verify != "none" else "")
+                )
+            lines.append(f"  {name}: " + (" -> ".join(parts) if parts else "no processing (images only)"))
+        for extra in self.extras:
+            if extra.already_certified:
+                lines.append(
+                    f"  {extra.product.upper()}: already certified by the resumed run; nothing to do"
+                )
+                continue
+            inputs = "+".join(t.plural for t in extra.inputs)
+            text = f"  {extra.product.upper()}: from the {inputs}"
+            if extra.waits_for:
+                text += f" (after {', '.join(extra.waits_for)} certified)"
+            if extra.certify:
+                text += f" -> certify into {config.calib_collection}"
+            if extra.product in ("gain", "ptc"):
+                text += " -> per-pair gain report"
+            lines.append(text)
+        if self.certified_products:
+            lines.append(
+                f"Certifies {', '.join(self.certified_products)} into {config.calib_collection} over "
+                f"[{config.certify_calib_begin_date}, {config.certify_calib_end_date})"
+            )
+        else:
+            lines.append("Certifies nothing.")
+        for note in config.notes:
+            lines.append(f"Note: {note}")
+        lines.append(
+            f"Estimated duration: {self.estimated_duration():.0f} s = acquisition "
+            f"{self.acquisition_duration():.0f} s ({self.n_images} images, Σ(exptime + "
+            f"{self.read_out_time:g} s readout)) + processing after the last image "
+            f"~{self.processing_tail():.0f} s ({self.n_jobs} OCPS jobs in all)"
+        )
+        return "\n".join(lines)
