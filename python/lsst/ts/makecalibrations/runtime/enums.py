@@ -1,0 +1,133 @@
+"""Enumerations of the SAL runtime, mirroring ``lsst.ts.xml.sal_enums`` and ``lsst.ts.xml.enums.Script``.
+
+May import: the standard library only.
+"""
+
+__all__ = [
+    "SalRetCode",
+    "State",
+    "ScriptState",
+    "ScriptProcessState",
+    "MetadataCoordSys",
+    "MetadataRotSys",
+    "MetadataDome",
+    "DONE_ACK_CODES",
+    "FAILED_ACK_CODES",
+]
+
+import enum
+
+
+class SalRetCode(enum.IntEnum):
+    """Return codes of SAL functions and command acknowledgement codes."""
+
+    OK = 0
+    ERR = -1
+    ERROR = -1
+    ILLEGAL_REVCODE = -2
+    TOO_MANY_HANDLES = -3
+    NOT_DEFINED = -4
+    TIMEOUT = -5
+    SIGNAL_INTERRUPT = -6
+    NO_SAMPLES = -100
+    CMD_ACK = 300
+    CMD_INPROGRESS = 301
+    CMD_STALLED = 302
+    CMD_COMPLETE = 303
+    CMD_NOPERM = -300
+    CMD_NOACK = -301
+    CMD_FAILED = -302
+    CMD_ABORTED = -303
+    CMD_TIMEOUT = -304
+
+
+class State(enum.IntEnum):
+    """Summary state of a CSC."""
+
+    DISABLED = 1
+    ENABLED = 2
+    FAULT = 3
+    OFFLINE = 4
+    STANDBY = 5
+
+
+class ScriptState(enum.IntEnum):
+    """State of a SAL Script."""
+
+    UNKNOWN = 0
+    UNCONFIGURED = 1
+    CONFIGURED = 2
+    RUNNING = 3
+    PAUSED = 4
+    ENDING = 5
+    STOPPING = 6
+    FAILING = 7
+    DONE = 8
+    STOPPED = 9
+    FAILED = 10
+    CONFIGURE_FAILED = 11
+
+
+class ScriptProcessState(enum.IntEnum):
+    """State of a Script process as seen by the ScriptQueue."""
+
+    UNKNOWN = 0
+    LOADING = 1
+    CONFIGURED = 2
+    RUNNING = 3
+    DONE = 4
+    LOADFAILED = 5
+    CONFIGURE_FAILED = 6
+    TERMINATED = 7
+
+
+class MetadataCoordSys(enum.IntEnum):
+    """Coordinate system of the Script metadata ``position``."""
+
+    NONE = 1
+    ICRS = 2
+    OBSERVED = 3
+    MOUNT = 4
+
+
+class MetadataRotSys(enum.IntEnum):
+    """Rotation system of the Script metadata ``cameraAngle``."""
+
+    NONE = 1
+    SKY = 2
+    HORIZON = 3
+    MOUNT = 4
+
+
+class MetadataDome(enum.IntEnum):
+    """Dome state a Script needs."""
+
+    CLOSED = 1
+    OPEN = 2
+    EITHER = 3
+
+
+#: Ack codes that end a command: ``RemoteCommand.start(wait_done=True)`` returns the first of these.
+DONE_ACK_CODES = frozenset(
+    {
+        SalRetCode.CMD_COMPLETE,
+        SalRetCode.CMD_FAILED,
+        SalRetCode.CMD_ABORTED,
+        SalRetCode.CMD_NOACK,
+        SalRetCode.CMD_NOPERM,
+        SalRetCode.CMD_STALLED,
+        SalRetCode.CMD_TIMEOUT,
+    }
+)
+
+#: Ack codes that make ``RemoteCommand`` raise `AckError`.
+FAILED_ACK_CODES = frozenset(
+    {
+        SalRetCode.CMD_FAILED,
+        SalRetCode.CMD_ABORTED,
+        SalRetCode.CMD_NOACK,
+        SalRetCode.CMD_NOPERM,
+        SalRetCode.CMD_STALLED,
+        SalRetCode.CMD_TIMEOUT,
+    }
+)
