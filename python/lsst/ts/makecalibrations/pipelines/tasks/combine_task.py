@@ -1,0 +1,321 @@
+"""Calibration combine PipelineTasks (labels ``cpBiasCombine``, ``cpDarkCombine``, ``cpFlatCombine``).
+
+`CalibCombineTask` (dimensions instrument + detector; bias, dark) and `CalibCombineByFilterTask`
+(instrument + detector + physical_filter; flat) combine the ISR outputs of one detector with
+`pipelines.combine.combine_exposures`. Inputs are connected with ``deferLoad=True`` and read through
+the butler in bands of full rows (``parameters={"bbox": ...}``), so the task never holds all input
+frames: the band height is set from ``memoryBudgetMB`` and the number of inputs.
+
+May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, lsst.images, `pipelines`, `butler`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CalibCombineByFilterConnections",
+    "CalibCombineByFilterTask",
+    "CalibCombineConfig",
+    "CalibCombineConnections",
+    "CalibCombineTask",
+]
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
+import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
+import lsst.pipe.base.connectionTypes as cT
+import numpy as np
+from lsst.daf.butler import DeferredDatasetHandle
+from lsst.images import Box
+
+from ...butler.camera import get_camera
+from ...butler.images import make_masked_image, masked_image_arrays, masked_image_mask
+from ..combine import Band, combine_exposures, combined_metadata, input_scale
+
+
+class CalibCombineConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
+    """Connections of `CalibCombineTask`."""
+
+    inputExpHandles = cT.Input(
+        name="cpInputs",
+        doc="ISR-processed exposures to combine (read in row bands).",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "exposure", "detector"),
+        multiple=True,
+        deferLoad=True,
+    )
+    outputData = cT.Output(
+        name="calib",
+        doc="Combined calibration.",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+
+
+class CalibCombineConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CalibCombineConnections):
+    """Configuration of the combine (cp_pipe ``CalibCombineConfig`` names)."""
+
+    calibrationType = pexConfig.ChoiceField[str](
+        doc="Type of calibration made.",
+        default="bias",
+        allowed={"bias": "Combined bias", "dark": "Combined dark", "flat": "Combined flat"},
+    )
+    exposureScaling = pexConfig.ChoiceField[str](
+        doc="Scale each input is divided by.",
+        default="Unity",
+        allowed={
+            "Unity": "No scaling.",
+            "ExposureTime": "Exposure time.",
+            "DarkTime": "Dark time.",
+            "InputList": "Per-exposure scales from the flat normalisation (inputScales).",
+        },
+    )
+    scalingLevel = pexConfig.ChoiceField[str](
+        doc="Granularity of InputList scales.",
+        default="DETECTOR",
+        allowed={"DETECTOR": "One scale per exposure and detector.", "AMP": "One scale per amp."},
+    )
+    combine = pexConfig.ChoiceField[str](
+        doc="Statistic of the combine.", default="MEANCLIP", allowed={"MEANCLIP": "Clipped mean."}
+    )
+    clip = pexConfig.Field[float](doc="Clipping threshold (sigma).", default=3.0)
+    nIter = pexConfig.Field[int](doc="Clipping iterations.", default=3)
+    mask = pexConfig.ListField[str](
+        doc="Mask planes whose input pixels are ignored.", default=["SAT", "DETECTED", "INTRP"]
+    )
+    maxVisitsToCalcErrorFromInputVariance = pexConfig.Field[int](
+        doc="Below this number of inputs the output variance comes from the input variances.", default=5
+    )
+    memoryBudgetMB = pexConfig.Field[float](
+        doc="Memory for the stacked row band of all inputs (MiB); sets the band height.", default=256.0
+    )
+    minInputs = pexConfig.Field[int](doc="Fewest inputs accepted.", default=1)
+    flatSource = pexConfig.Field[str](doc="FLATSRC header of flats.", default="DOME")
+
+
+class CalibCombineTask(pipeBase.PipelineTask):
+    """Clipped-mean combine of ISR outputs of one detector (bias, dark)."""
+
+    ConfigClass = CalibCombineConfig
+    _DefaultName = "cpCombine"
+    config: CalibCombineConfig
+
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        inputs = butlerQC.get(inputRefs)
+        data_id = butlerQC.quantum.dataId
+        assert data_id is not None
+        handles = inputs["inputExpHandles"]
+        exposure_ids = [int(h.dataId["exposure"]) for h in handles]
+        outputs = self.run(
+            handles,
+            exposure_ids=exposure_ids,
+            detector_id=int(data_id["detector"]),
+            input_scales=inputs.get("inputScales"),
+        )
+        butlerQC.put(outputs, outputRefs)
+
+    def run(
+        self,
+        inputExpHandles: Sequence[DeferredDatasetHandle],
+        *,
+        exposure_ids: Sequence[int],
+        detector_id: int,
+        input_scales: Mapping[str, Any] | None = None,
+    ) -> pipeBase.Struct:
+        """Combine the inputs of one detector.
+
+        Parameters
+        ----------
+        inputExpHandles : `~collections.abc.Sequence` [`lsst.daf.butler.DeferredDatasetHandle`]
+            Handles of the ISR outputs (anything with ``get(parameters={"bbox": Box})`` works).
+        exposure_ids : `~collections.abc.Sequence` [`int`]
+            Exposure id of each handle.
+        detector_id : `int`
+            Detector id.
+        input_scales : `~collections.abc.Mapping`, optional
+            Flat normalisation output (``expScale``), required for ``InputList`` scaling.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``outputData``: the combined `lsst.images.MaskedImage`.
+        """
+        detector = get_camera()[detector_id]
+        order = np.argsort(exposure_ids, kind="stable")
+        handles = [inputExpHandles[i] for i in order]
+        ids = [int(exposure_ids[i]) for i in order]
+        listed: list[Mapping[str, float] | None] = [None] * len(ids)
+        if self.config.exposureScaling == "InputList":
+            handles, ids, listed = self._select_listed(handles, ids, detector.name, detector_id, input_scales)
+        if len(handles) < max(1, self.config.minInputs):
+            raise pipeBase.NoWorkFound(
+                f"{len(handles)} inputs for detector {detector_id}; at least {self.config.minInputs} needed."
+            )
+        shape = _full_shape(handles[0])
+        sources = [_BandReader(handle, tuple(self.config.mask), shape[1]) for handle in handles]
+        # Scales need the header of each input: read it from a one-pixel cut-out.
+        metadata = [source.header() for source in sources]
+        scales: list[float | Mapping[str, float]] = []
+        for meta, listed_scale in zip(metadata, listed, strict=True):
+            if isinstance(listed_scale, Mapping):
+                if self.config.scalingLevel == "DETECTOR":
+                    scales.append(input_scale("InputList", meta, float(np.mean(list(listed_scale.values())))))
+                else:
+                    scales.append({amp: input_scale("InputList", meta, s) for amp, s in listed_scale.items()})
+            else:
+                scales.append(input_scale(self.config.exposureScaling, meta))
+        result = combine_exposures(
+            sources,
+            shape,
+            scales,
+            nsigma=self.config.clip,
+            niter=self.config.nIter,
+            memory_budget_bytes=self.config.memoryBudgetMB * 2**20,
+            variance_from_inputs_below=self.config.maxVisitsToCalcErrorFromInputVariance,
+            detector=detector,
+        )
+        self.log.info(
+            "Combined %d %s inputs of detector %d in %d bands of %d rows (%s scaling).",
+            len(handles),
+            self.config.calibrationType,
+            detector_id,
+            result.n_bands,
+            result.band_rows,
+            self.config.exposureScaling,
+        )
+        md = combined_metadata(
+            self.config.calibrationType,
+            metadata,
+            ids,
+            scales,
+            image=result.image,
+            bad=result.bad,
+            detector=detector,
+            flat_source=self.config.flatSource if self.config.calibrationType == "flat" else None,
+            extra={"LSST CALIB COMBINE BAND ROWS": result.band_rows, "EXPSCALE": self.config.exposureScaling},
+        )
+        output = make_masked_image(result.image, bad=result.bad, variance=result.variance, metadata=md)
+        return pipeBase.Struct(outputData=output)
+
+    def _select_listed(
+        self,
+        handles: list[DeferredDatasetHandle],
+        ids: list[int],
+        detector_name: str,
+        detector_id: int,
+        input_scales: Mapping[str, Any] | None,
+    ) -> tuple[list[DeferredDatasetHandle], list[int], list[Mapping[str, float] | None]]:
+        """Keep the inputs that have a normalisation scale (cp_pipe drops the others)."""
+        if input_scales is None:
+            raise RuntimeError("exposureScaling=InputList needs the inputScales connection.")
+        per_detector = _lookup(input_scales.get("expScale", {}), detector_id)
+        if per_detector is None:
+            raise pipeBase.NoWorkFound(f"No normalisation scales for detector {detector_name}.")
+        kept_handles, kept_ids, kept_scales = [], [], []
+        for handle, exposure_id in zip(handles, ids, strict=True):
+            amp_scales = {
+                amp: _lookup(per_exp, exposure_id)
+                for amp, per_exp in per_detector.items()
+                if _lookup(per_exp, exposure_id) is not None
+            }
+            if not amp_scales:
+                self.log.warning("Exposure %d has no normalisation scale; dropped.", exposure_id)
+                continue
+            kept_handles.append(handle)
+            kept_ids.append(exposure_id)
+            kept_scales.append({amp: float(value) for amp, value in amp_scales.items()})
+        return kept_handles, kept_ids, kept_scales
+
+
+def _lookup(mapping: Mapping[Any, Any], key: int) -> Any:
+    """Look up an integer key that may have been stored as an int or a str."""
+    if key in mapping:
+        return mapping[key]
+    return mapping.get(str(key))
+
+
+def _full_shape(handle: DeferredDatasetHandle) -> tuple[int, int]:
+    """Shape of the whole stored image (from the ``bbox`` component, no pixels read)."""
+    bbox = handle.get(component="bbox")
+    return (int(bbox.y.size), int(bbox.x.size))
+
+
+class _BandReader:
+    """`pipelines.combine.BandSource` reading row bands of one butler dataset."""
+
+    def __init__(self, handle: DeferredDatasetHandle, planes: tuple[str, ...], n_cols: int) -> None:
+        self._handle = handle
+        self._planes = planes
+        self._n_cols = n_cols
+
+    def header(self) -> dict[str, Any]:
+        """Decoded header of the dataset."""
+        return masked_image_arrays(self._handle.get(parameters={"bbox": Box.factory[0:1, 0:1]}))[3]
+
+    def __call__(self, start: int, stop: int, with_variance: bool) -> Band:
+        sub = self._handle.get(parameters={"bbox": Box.factory[start:stop, 0 : self._n_cols]})
+        excluded = np.zeros(sub.image.array.shape, dtype=bool)
+        for plane in self._planes:
+            excluded |= masked_image_mask(sub, plane)
+        return Band(
+            image=np.asarray(sub.image.array, dtype=np.float32),
+            excluded=excluded,
+            variance=np.asarray(sub.variance.array, dtype=np.float32) if with_variance else None,
+        )
+
+
+class CalibCombineByFilterConnections(
+    pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector", "physical_filter")
+):
+    """Connections of `CalibCombineByFilterTask` (flats: one output per filter)."""
+
+    inputExpHandles = cT.Input(
+        name="cpInputs",
+        doc="ISR-processed exposures to combine (read in row bands).",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "exposure", "detector"),
+        multiple=True,
+        deferLoad=True,
+    )
+    inputScales = cT.Input(
+        name="cpFlatNormScales",
+        doc="Per-exposure scales from the flat normalisation.",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument", "physical_filter"),
+    )
+    outputData = cT.Output(
+        name="flat",
+        doc="Combined flat.",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "detector", "physical_filter"),
+        isCalibration=True,
+    )
+
+    def __init__(self, *, config: CalibCombineByFilterConfig | None = None) -> None:
+        super().__init__(config=config)
+        assert config is not None
+        if config.exposureScaling != "InputList":
+            del self.inputScales
+
+
+class CalibCombineByFilterConfig(CalibCombineConfig, pipelineConnections=CalibCombineByFilterConnections):
+    """Configuration of `CalibCombineByFilterTask`."""
+
+    def setDefaults(self) -> None:
+        super().setDefaults()
+        self.calibrationType = "flat"
+        self.exposureScaling = "InputList"
+
+
+class CalibCombineByFilterTask(CalibCombineTask):
+    """Combine of the flats of one detector and filter."""
+
+    ConfigClass = CalibCombineByFilterConfig  # type: ignore[assignment]
+    _DefaultName = "cpFlatCombine"

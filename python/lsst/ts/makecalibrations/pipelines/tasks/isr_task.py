@@ -1,0 +1,258 @@
+"""The ISR PipelineTask (labels ``cpBiasIsr``, ``cpDarkIsr``, ``cpFlatIsr``, ``verify*Isr``, ``cpPtcIsr``).
+
+`IsrTask` reads one ``raw`` (`butler.raw_image.RawImage`) and the calibrations its config asks for
+(``bias``, ``dark``, ``flat``, ``defects``, looked up by validity range in CALIBRATION collections),
+runs `pipelines.isr.run_isr` and writes an lsst.images ``MaskedImage`` (``cp*Proc`` / ``verify*Proc``,
+the name is set per pipeline with ``connections.outputExposure``). Connections for calibrations whose
+step is off are removed, so a pipeline that does not subtract a bias does not need one certified.
+
+May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, `pipelines`, `butler`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
+
+import dataclasses
+from typing import Any
+
+import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
+import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
+import lsst.pipe.base.connectionTypes as cT
+import numpy as np
+
+from ...butler.calib_types import Defects
+from ...butler.camera import get_camera
+from ...butler.images import make_masked_image, masked_image_arrays
+from ...butler.raw_image import RawImage
+from ..isr import IsrSettings, run_isr
+
+
+class IsrTaskConnections(
+    pipeBase.PipelineTaskConnections,
+    dimensions=("instrument", "exposure", "detector"),
+):
+    """Connections of `IsrTask`; calibration inputs are removed when their step is off."""
+
+    ccdExposure = cT.Input(
+        name="raw",
+        doc="Raw amp arrays of one detector.",
+        storageClass="RawImage",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+    bias = cT.PrerequisiteInput(
+        name="bias",
+        doc="Combined bias (image units).",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+    dark = cT.PrerequisiteInput(
+        name="dark",
+        doc="Combined dark (image units per second of dark time).",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+    flat = cT.PrerequisiteInput(
+        name="flat",
+        doc="Combined flat of the exposure's filter.",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "physical_filter", "detector"),
+        isCalibration=True,
+    )
+    defects = cT.PrerequisiteInput(
+        name="defects",
+        doc="Defect list.",
+        storageClass="DefectTable",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+    outputExposure = cT.Output(
+        name="postISRCCD",
+        doc="Processed exposure.",
+        storageClass="MaskedImageV2",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+
+    def __init__(self, *, config: IsrTaskConfig | None = None) -> None:
+        super().__init__(config=config)
+        assert config is not None
+        if not config.doBias:
+            del self.bias
+        if not config.doDark:
+            del self.dark
+        if not config.doFlat:
+            del self.flat
+        if not config.doDefect:
+            del self.defects
+
+
+class IsrTaskConfig(pipeBase.PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
+    """Switches of the numpy ISR; names and defaults follow cp_pipe's calibration baseline."""
+
+    doDither = pexConfig.Field[bool](doc="Dither integer raw values by U[-0.5, 0.5) ADU.", default=True)
+    doSaturation = pexConfig.Field[bool](doc="Mask saturated raw values (SAT).", default=False)
+    saturation = pexConfig.Field[float](doc="Saturation level (ADU).", default=142857.0)
+    doApplyGains = pexConfig.Field[bool](doc="Convert to electrons with the camera gains.", default=True)
+    doBootstrap = pexConfig.Field[bool](
+        doc="Bootstrap mode: gain 1 (ADU), overscan noise as read noise.", default=False
+    )
+    doCrosstalk = pexConfig.Field[bool](
+        doc="Crosstalk correction (accepted; the simulated camera has no crosstalk, so nothing is done).",
+        default=False,
+    )
+    doLinearize = pexConfig.Field[bool](
+        doc="Linearity correction (accepted; the simulated sensors are linear).", default=False
+    )
+    doDeferredCharge = pexConfig.Field[bool](
+        doc="Deferred-charge (CTI) correction (accepted; the simulation has perfect CTE).", default=False
+    )
+    doBias = pexConfig.Field[bool](doc="Subtract the combined bias.", default=False)
+    doDark = pexConfig.Field[bool](doc="Subtract the combined dark scaled by dark time.", default=False)
+    doDefect = pexConfig.Field[bool](doc="Mask defects as BAD.", default=False)
+    doFlat = pexConfig.Field[bool](doc="Divide by the combined flat.", default=False)
+    doVariance = pexConfig.Field[bool](doc="Compute the variance plane.", default=True)
+    doInterpolate = pexConfig.Field[bool](doc="Interpolate over BAD/SAT/NaN pixels.", default=False)
+    doStandardStatistics = pexConfig.Field[bool](doc="Record per-amp final statistics.", default=True)
+
+    def settings(self) -> IsrSettings:
+        """Return the `IsrSettings` matching this config."""
+        return IsrSettings(
+            **{field.name: getattr(self, field.name) for field in dataclasses.fields(IsrSettings)}
+        )
+
+
+class IsrTask(pipeBase.PipelineTask):
+    """Numpy ISR of one raw detector image (see `pipelines.isr`)."""
+
+    ConfigClass = IsrTaskConfig
+    _DefaultName = "isr"
+    config: IsrTaskConfig
+
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        inputs = butlerQC.get(inputRefs)
+        data_id = butlerQC.quantum.dataId
+        assert data_id is not None
+        inputs["exposure_id"] = int(data_id["exposure"])
+        inputs["detector_id"] = int(data_id["detector"])
+        inputs["exposure_record"] = _record_values(data_id)
+        outputs = self.run(**inputs)
+        butlerQC.put(outputs, outputRefs)
+
+    def run(
+        self,
+        ccdExposure: RawImage,
+        *,
+        exposure_id: int,
+        detector_id: int,
+        bias: Any = None,
+        dark: Any = None,
+        flat: Any = None,
+        defects: Defects | None = None,
+        exposure_record: dict[str, Any] | None = None,
+    ) -> pipeBase.Struct:
+        """Process one raw.
+
+        Parameters
+        ----------
+        ccdExposure : `butler.raw_image.RawImage`
+            Raw amp arrays and header.
+        exposure_id, detector_id : `int`
+            Data id values.
+        bias, dark, flat : `lsst.images.MaskedImage`, optional
+            Calibrations (required when their step is on).
+        defects : `butler.calib_types.Defects`, optional
+            Defect list (required when ``doDefect``).
+        exposure_record : `dict`, optional
+            ``exposure_time``, ``dark_time``, ``observation_type``, ``physical_filter``, ``date_obs`` from
+            the registry, used where the raw header lacks them.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``outputExposure``: the processed `lsst.images.MaskedImage`.
+        """
+        detector = get_camera()[detector_id]
+        metadata = dict(ccdExposure.metadata)
+        for key, value in _header_defaults(exposure_record or {}).items():
+            metadata.setdefault(key, value)
+        metadata["EXPOSURE"] = int(exposure_id)
+        metadata.setdefault("DETECTOR", int(detector_id))
+        metadata.setdefault("DET_NAME", detector.name)
+
+        calibs: dict[str, Any] = {}
+        if self.config.doBias:
+            calibs["bias"], _, _, bias_md = masked_image_arrays(bias)
+            metadata["LSST ISR BIAS SOURCE"] = _calib_label(bias_md)
+        if self.config.doDark:
+            calibs["dark"], _, _, dark_md = masked_image_arrays(dark)
+            calibs["dark_calib_time"] = float(dark_md.get("DARKTIME", 1.0) or 1.0)
+            metadata["LSST ISR DARK SOURCE"] = _calib_label(dark_md)
+        if self.config.doFlat:
+            flat_image, _, _, flat_md = masked_image_arrays(flat)
+            calibs["flat"] = flat_image
+            metadata["LSST ISR FLAT SOURCE"] = _calib_label(flat_md)
+        if self.config.doDefect:
+            shape = ccdExposure.geometry.detector_shape
+            calibs["defects"] = defects.to_mask(shape) if defects is not None else np.zeros(shape, bool)
+        if self.config.doCrosstalk or self.config.doLinearize or self.config.doDeferredCharge:
+            self.log.info(
+                "doCrosstalk/doLinearize/doDeferredCharge are set: the simulated camera has nothing to "
+                "correct, these steps do nothing."
+            )
+        result = run_isr(
+            ccdExposure.amps,
+            metadata,
+            detector,
+            self.config.settings(),
+            exposure_id=exposure_id,
+            **calibs,
+        )
+        output = make_masked_image(result.image, variance=result.variance, metadata=result.metadata)
+        for plane, array in result.masks.items():
+            output.mask.set(plane, array)
+        return pipeBase.Struct(outputExposure=output)
+
+
+def _record_values(data_id: Any) -> dict[str, Any]:
+    """Exposure-record values of an expanded data id (empty when not expanded)."""
+    try:
+        record = data_id.records["exposure"]
+    except (AttributeError, KeyError):
+        return {}
+    if record is None:
+        return {}
+    values = {
+        "exposure_time": record.exposure_time,
+        "dark_time": record.dark_time,
+        "observation_type": record.observation_type,
+        "physical_filter": record.physical_filter,
+    }
+    if record.timespan is not None and record.timespan.begin is not None:
+        values["date_obs"] = record.timespan.begin.tai.isot
+    return values
+
+
+def _header_defaults(record: dict[str, Any]) -> dict[str, Any]:
+    """Header keys derived from the exposure record."""
+    mapping = {
+        "exposure_time": "EXPTIME",
+        "dark_time": "DARKTIME",
+        "physical_filter": "FILTER",
+        "date_obs": "DATE-OBS",
+    }
+    out = {key: record[name] for name, key in mapping.items() if record.get(name) is not None}
+    if record.get("observation_type"):
+        out["IMGTYPE"] = str(record["observation_type"]).upper()
+    return out
+
+
+def _calib_label(metadata: dict[str, Any]) -> str:
+    """Short description of a calibration for the header (its type and number of inputs)."""
+    return f"{metadata.get('OBSTYPE', '?')} n={metadata.get('CPP_N_INPUTS', '?')}"

@@ -1,0 +1,394 @@
+"""cp_verify in numpy: per-detector statistics and tests of processed bias, dark and flat exposures,
+and the detector → exposure → run merges with cp_verify's exact output structures (§6.1–6.4, §6.7).
+
+* `detector_stats` measures one processed exposure per amp with a 5-sigma, 3-iteration clip,
+  ignoring ``DETECTED``/``BAD``/``NO_DATA`` pixels: bias and dark ``MEAN``, ``NOISE`` (STDEVCLIP),
+  ``CR_NOISE`` (plain STDEV after `repair_cosmic_rays`) and, for biases, ``AMP_CORNER``; flat ``MEAN``
+  and ``NOISE`` and the detector ``MEAN``/``SCATTER`` of the amp means. It then applies the DMTN-101
+  tests (bias/dark: ``MEAN``, one-sided ``NOISE``, ``CR_NOISE``, then ``READ_NOISE_CONSISTENT``
+  outside ``SUCCESS``; flat: per-amp ``NOISE <= sqrt(MEAN)`` and detector ``SCATTER/MEAN <= 0.05``).
+* `merge_exposure` keys an exposure's detectors by name (``"R22_S21"``) with ``SUCCESS`` and, for
+  failing detectors, ``FAILURES`` such as ``"C17 NOISE"``; flats add the ``EXP`` scatter test.
+* `merge_run` keys exposures by integer id with ``FAILURES`` such as ``"R22_S21 C17 NOISE"``; for flats
+  (whose exposure level has a ``VERIFY`` key) only the exposure-level failures are listed, as
+  cp_verify's ``CpVerifyRunMergeTask`` does.
+
+May import: numpy, scipy, astropy, `.stats`, `butler.camera`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "STAGES",
+    "VerifyThresholds",
+    "detector_failures",
+    "detector_stats",
+    "merge_exposure",
+    "merge_run",
+    "repair_cosmic_rays",
+]
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from astropy.time import Time
+from scipy import ndimage
+
+from ..butler.camera import AmpGeometry, Detector
+from .stats import clipped_stats, plain_stats
+
+STAGES = ("BIAS", "DARK", "FLAT")
+"""Verification stages (cp_verify ``stageName``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyThresholds:
+    """Test thresholds (cp_verify / DMTN-101 defaults).
+
+    Attributes
+    ----------
+    num_sigma_clip : `float`
+        Clip of the NOISE statistic.
+    clip_max_iter : `int`
+        Clipping iterations.
+    noise_tolerance : `float`
+        Relative excess of NOISE over the read noise allowed (one-sided).
+    cr_noise_tolerance : `float`
+        Relative difference of NOISE and CR_NOISE allowed.
+    read_noise_tolerance : `float`
+        Relative excess of the overscan noise (e-) over the read noise allowed.
+    det_scatter_tolerance : `float`
+        Flat: SCATTER/MEAN of the amp means of a detector.
+    exp_scatter_threshold : `float`
+        Flat: absolute stdev of the detector means of an exposure (image units, e-).
+    cr_min_sigma : `float`
+        A cosmic ray pixel exceeds its neighbourhood by this many sigma ...
+    cr_min_dn : `float`
+        ... and by at least this much (image units).
+    cr_max_pixels : `int`
+        More CR pixels than this on a detector is a processing failure (``PROCESSING=False``).
+    corner_size : `int`
+        Side of the AMP_CORNER box.
+    """
+
+    num_sigma_clip: float = 5.0
+    clip_max_iter: int = 3
+    noise_tolerance: float = 0.05
+    cr_noise_tolerance: float = 0.05
+    read_noise_tolerance: float = 0.05
+    det_scatter_tolerance: float = 0.05
+    exp_scatter_threshold: float = 0.05
+    cr_min_sigma: float = 6.0
+    cr_min_dn: float = 150.0
+    cr_max_pixels: int = 10000
+    corner_size: int = 200
+
+
+def repair_cosmic_rays(
+    image: np.ndarray,
+    excluded: np.ndarray,
+    sigma: float,
+    background: float,
+    min_sigma: float = 6.0,
+    min_dn: float = 150.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find and repair cosmic rays (a simple stand-in for meas_algorithms' ``RepairTask``).
+
+    A pixel is a cosmic-ray core when it exceeds both the amp background and the median of its 3x3
+    neighbourhood by ``max(min_sigma * sigma, min_dn)``. The mask is grown to the neighbouring pixels
+    that are more than ``2.5 sigma`` above the background (the CR's tail). Masked pixels are replaced
+    by the median of the unmasked pixels of their 5x5 neighbourhood.
+
+    Parameters
+    ----------
+    image : `numpy.ndarray`
+        Image (not modified).
+    excluded : `numpy.ndarray`
+        Pixels that are never cosmic rays nor used to repair (e.g. BAD).
+    sigma, background : `float`
+        Noise and level of the image (e.g. clipped stdev and mean of the amp).
+    min_sigma, min_dn : `float`
+        Detection thresholds.
+
+    Returns
+    -------
+    repaired : `numpy.ndarray`
+        Copy of ``image`` with the cosmic rays replaced.
+    cr_mask : `numpy.ndarray`
+        Boolean mask of the replaced pixels.
+    """
+    threshold = max(min_sigma * sigma, min_dn) if np.isfinite(sigma) else min_dn
+    repaired = np.array(image, dtype=np.float32, copy=True)
+    candidates = (image - background > threshold) & ~excluded
+    if not candidates.any():
+        return repaired, candidates
+    local = ndimage.median_filter(image, size=3, mode="nearest")
+    # The centre pixel is one of nine values; a single hot pixel still exceeds the 3x3 median.
+    core = candidates & (image - local > threshold)
+    if not core.any():
+        return repaired, core
+    near = ndimage.binary_dilation(core, structure=np.ones((3, 3), dtype=bool))
+    cr_mask = core | (near & (image - background > 2.5 * sigma) & ~excluded)
+    usable = ~(cr_mask | excluded)
+    rows, cols = np.nonzero(cr_mask)
+    padded = np.pad(np.where(usable, image, np.nan), 2, mode="constant", constant_values=np.nan)
+    windows = np.stack([padded[rows + dy, cols + dx] for dy in range(5) for dx in range(5)])
+    with np.errstate(all="ignore"):
+        fill = np.nanmedian(windows, axis=0)
+    repaired[rows, cols] = np.where(np.isfinite(fill), fill, background)
+    return repaired, cr_mask
+
+
+def _amp_slices(detector: Detector, geometry: AmpGeometry) -> dict[str, tuple[slice, slice]]:
+    return {amp.name: amp.bbox_slices(geometry) for amp in detector}
+
+
+def _geometry_of(image: np.ndarray) -> AmpGeometry:
+    return AmpGeometry(nx=image.shape[1] // 8, ny=image.shape[0] // 2)
+
+
+def _mjd(metadata: Mapping[str, Any]) -> float:
+    date = metadata.get("DATE-OBS")
+    if not date:
+        return math.nan
+    try:
+        return float(Time(str(date), scale="tai").mjd)
+    except ValueError:
+        return math.nan
+
+
+def detector_stats(
+    stage: str,
+    image: np.ndarray,
+    excluded: np.ndarray,
+    detector: Detector,
+    metadata: Mapping[str, Any],
+    thresholds: VerifyThresholds = VerifyThresholds(),
+) -> dict[str, Any]:
+    """Statistics and tests of one processed exposure of one detector (``verify*DetStats``).
+
+    Parameters
+    ----------
+    stage : `str`
+        ``BIAS``, ``DARK`` or ``FLAT``.
+    image : `numpy.ndarray`
+        Processed detector image (e-).
+    excluded : `numpy.ndarray`
+        Pixels flagged ``DETECTED``, ``BAD`` or ``NO_DATA``.
+    detector : `butler.camera.Detector`
+        Detector (amp boxes, nominal read noise as fallback).
+    metadata : `~collections.abc.Mapping`
+        ISR header (``LSST ISR READNOISE/GAIN/OVERSCAN RESIDUAL SERIAL STDEV <amp>``).
+    thresholds : `VerifyThresholds`, optional
+        Test thresholds.
+
+    Returns
+    -------
+    stats : `dict` [`str`, `typing.Any`]
+        ``{"AMP", "METADATA", "CATALOG", "DET", "ISR", "VERIFY", "SUCCESS"}`` as in §6.7.
+    """
+    stage = stage.upper()
+    if stage not in STAGES:
+        raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}.")
+    geometry = _geometry_of(image)
+    slices = _amp_slices(detector, geometry)
+    nsig, niter = thresholds.num_sigma_clip, thresholds.clip_max_iter
+    amp_stats: dict[str, dict[str, float]] = {}
+    read_noise_adu: dict[str, float] = {}
+    cr_pixels = 0
+    for amp in detector:
+        box = slices[amp.name]
+        values, bad = image[box], excluded[box]
+        clipped = clipped_stats(values, bad, nsig, niter)
+        stats = {"MEAN": float(plain_stats(values, bad)["MEAN"]), "NOISE": float(clipped.stdev)}
+        if stage in ("BIAS", "DARK"):
+            repaired, cr_mask = repair_cosmic_rays(
+                values,
+                bad,
+                sigma=float(clipped.stdev),
+                background=float(clipped.mean),
+                min_sigma=thresholds.cr_min_sigma,
+                min_dn=thresholds.cr_min_dn,
+            )
+            cr_pixels += int(cr_mask.sum())
+            stats["CR_NOISE"] = float(plain_stats(repaired, bad)["STDEV"])
+        if stage == "BIAS":
+            corner = amp.corner_slices(geometry, thresholds.corner_size)
+            stats["AMP_CORNER"] = float(plain_stats(image[corner], excluded[corner])["MEAN"])
+        amp_stats[amp.name] = stats
+        key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"
+        read_noise_adu[amp.name] = float(metadata.get(key, math.nan))
+
+    result: dict[str, Any] = {
+        "AMP": amp_stats,
+        "METADATA": {"READ_NOISE_ADU": read_noise_adu},
+        "CATALOG": {},
+        "DET": {},
+        "ISR": {"MJD": _mjd(metadata)},
+    }
+    if stage == "FLAT":
+        result["VERIFY"] = _verify_flat(result, thresholds)
+    else:
+        force_failure = cr_pixels > thresholds.cr_max_pixels
+        result["VERIFY"] = _verify_bias_dark(result, detector, metadata, thresholds, force_failure)
+        result["ISR"]["CR_PIXELS"] = cr_pixels
+    verify = result["VERIFY"]
+    result["SUCCESS"] = bool(
+        all(amp["SUCCESS"] for amp in verify["AMP"].values()) and verify.get("DET", {}).get("SUCCESS", True)
+    )
+    return result
+
+
+def _verify_bias_dark(
+    result: dict[str, Any],
+    detector: Detector,
+    metadata: Mapping[str, Any],
+    thresholds: VerifyThresholds,
+    force_failure: bool,
+) -> dict[str, Any]:
+    """cp_verify bias/dark tests (DMTN-101 4.2–4.4 / 5.2–5.4) per amp."""
+    verify: dict[str, dict[str, bool]] = {}
+    for amp in detector:
+        stats = result["AMP"][amp.name]
+        read_noise = float(metadata.get(f"LSST ISR READNOISE {amp.name}", amp.read_noise))
+        if not np.isfinite(read_noise) or read_noise <= 0:
+            read_noise = amp.read_noise
+        mean, noise, cr_noise = stats["MEAN"], stats["NOISE"], stats["CR_NOISE"]
+        tests = {
+            "MEAN": bool(abs(mean) < noise),
+            "NOISE": bool((noise - read_noise) / read_noise <= thresholds.noise_tolerance),
+            "CR_NOISE": bool(abs(noise - cr_noise) / cr_noise <= thresholds.cr_noise_tolerance),
+        }
+        if force_failure:
+            tests["PROCESSING"] = False
+        tests["SUCCESS"] = all(tests.values())
+        gain = float(metadata.get(f"LSST ISR GAIN {amp.name}", amp.gain))
+        overscan_e = gain * result["METADATA"]["READ_NOISE_ADU"][amp.name]
+        # cp_verify adds the flag only when gain * READ_NOISE_ADU is truthy (NaN is truthy).
+        if overscan_e:
+            consistent = not (
+                (overscan_e - read_noise) / read_noise > thresholds.read_noise_tolerance
+                or not np.isfinite(overscan_e)
+            )
+            tests["READ_NOISE_CONSISTENT"] = bool(consistent)
+        verify[amp.name] = tests
+    return {"AMP": verify}
+
+
+def _verify_flat(result: dict[str, Any], thresholds: VerifyThresholds) -> dict[str, Any]:
+    """cp_verify flat tests: per amp NOISE <= sqrt(MEAN); detector SCATTER/MEAN <= tolerance."""
+    amp_means = np.array([stats["MEAN"] for stats in result["AMP"].values()], dtype=np.float64)
+    finite = amp_means[np.isfinite(amp_means)]
+    det_mean = float(np.mean(finite)) if finite.size else math.nan
+    det_scatter = float(np.std(finite, ddof=1)) if finite.size > 1 else math.nan
+    result["DET"] = {"MEAN": det_mean, "SCATTER": det_scatter}
+    verify_amp = {}
+    for name, stats in result["AMP"].items():
+        mean, noise = stats["MEAN"], stats["NOISE"]
+        passed = bool(mean > 0 and noise <= math.sqrt(mean))
+        verify_amp[name] = {"NOISE": passed, "SUCCESS": passed}
+    scatter_ok = bool(det_mean > 0 and det_scatter / det_mean <= thresholds.det_scatter_tolerance)
+    return {"AMP": verify_amp, "DET": {"SCATTER": scatter_ok, "SUCCESS": scatter_ok}}
+
+
+def detector_failures(det_stats: Mapping[str, Any]) -> list[str]:
+    """Failed tests of one detector, in cp_verify order: DET tests, then ``"<amp> <test>"``, then catalog.
+
+    Only amps (and the detector level) whose ``SUCCESS`` is False contribute; for them every False
+    entry other than ``SUCCESS`` is listed.
+    """
+    verify = det_stats.get("VERIFY", {})
+    failures: list[str] = []
+    det = verify.get("DET", {})
+    if det and not det.get("SUCCESS", True):
+        failures += [test for test, ok in det.items() if test != "SUCCESS" and not ok]
+    for amp_name, tests in verify.get("AMP", {}).items():
+        if not tests.get("SUCCESS", True):
+            failures += [f"{amp_name} {test}" for test, ok in tests.items() if test != "SUCCESS" and not ok]
+    catalog = verify.get("CATALOG", {})
+    if catalog and not catalog.get("SUCCESS", True):
+        failures += [test for test, ok in catalog.items() if test != "SUCCESS" and not ok]
+    return failures
+
+
+def merge_exposure(
+    det_stats: Mapping[str, Mapping[str, Any]],
+    stage: str,
+    thresholds: VerifyThresholds = VerifyThresholds(),
+) -> dict[str, Any]:
+    """Merge the detector results of one exposure (``verify*ExpStats``).
+
+    Parameters
+    ----------
+    det_stats : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
+        ``verify*DetStats`` keyed by detector name (``R22_S21``).
+    stage : `str`
+        ``BIAS``, ``DARK`` or ``FLAT``; flats add ``EXP``/``VERIFY`` (exposure scatter of the
+        detector means, ``np.std`` with ddof 0, absolute threshold in image units).
+    thresholds : `VerifyThresholds`, optional
+        Thresholds.
+
+    Returns
+    -------
+    stats : `dict` [`str`, `typing.Any`]
+        ``{detName: {"SUCCESS": b[, "FAILURES": [...]]}, ..., "SUCCESS": b}`` (+ ``EXP``/``VERIFY``).
+    """
+    merged: dict[str, Any] = {}
+    all_ok = True
+    exp_failures: list[str] = []
+    if stage.upper() == "FLAT":
+        means = [float(s.get("DET", {}).get("MEAN", math.nan)) for s in det_stats.values()]
+        finite = np.array([m for m in means if np.isfinite(m)])
+        scatter = float(np.std(finite)) if finite.size else math.nan
+        scatter_ok = bool(np.isfinite(scatter) and scatter <= thresholds.exp_scatter_threshold)
+        merged["EXP"] = {"SCATTER": scatter}
+        merged["VERIFY"] = {"EXP": {"SCATTER": scatter_ok}}
+        if not scatter_ok:
+            exp_failures.append("SCATTER")
+        all_ok = scatter_ok
+    for name in sorted(det_stats):
+        stats = det_stats[name]
+        ok = bool(stats.get("SUCCESS", False))
+        entry: dict[str, Any] = {"SUCCESS": ok}
+        if not ok:
+            entry["FAILURES"] = detector_failures(stats)
+            all_ok = False
+        merged[name] = entry
+    merged["SUCCESS"] = bool(all_ok)
+    return merged
+
+
+def merge_run(exp_stats: Mapping[int, Mapping[str, Any]]) -> dict[Any, Any]:
+    """Merge the exposure results of a run (``verify*Stats``), keyed by integer exposure id.
+
+    Without a ``VERIFY`` key at the exposure level (bias, dark) the failures of every failing detector
+    are listed as ``"<detName> <failure>"``; with one (flat) only the exposure-level failures are.
+    """
+    merged: dict[Any, Any] = {}
+    all_ok = True
+    for exposure_id in sorted(exp_stats):
+        stats = exp_stats[exposure_id]
+        ok = bool(stats.get("SUCCESS", False))
+        entry: dict[str, Any] = {"SUCCESS": ok}
+        if not ok:
+            all_ok = False
+            if "VERIFY" in stats:
+                entry["FAILURES"] = [
+                    test
+                    for level in stats["VERIFY"].values()
+                    for test, passed in level.items()
+                    if test != "SUCCESS" and not passed
+                ]
+            else:
+                entry["FAILURES"] = [
+                    f"{name} {failure}"
+                    for name, det in stats.items()
+                    if isinstance(det, Mapping) and not det.get("SUCCESS", True)
+                    for failure in det.get("FAILURES", [])
+                ]
+        merged[int(exposure_id)] = entry
+    merged["SUCCESS"] = bool(all_ok)
+    return merged
