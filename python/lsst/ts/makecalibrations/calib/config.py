@@ -31,6 +31,8 @@ __all__ = [
     "parse_config_text",
     "validate_config",
     "find_flat_pairs",
+    "COLLECTION_TEMPLATE_FIELDS",
+    "resolve_templates",
 ]
 
 import copy
@@ -84,6 +86,12 @@ EXTRA_PRODUCT_KEYS = ("do_defects", "do_ptc", "do_gain_from_flat_pairs")
 """Products that need flats, hence script_mode BIAS_DARK_FLAT."""
 
 _DATE_KEYS = ("certify_calib_begin_date", "certify_calib_end_date")
+_TEMPLATE_RE = re.compile(r"(?<!\$)\{([^{}]*)\}")
+
+COLLECTION_TEMPLATE_FIELDS = ("timestamp",)
+"""Fields ``calib_collection`` may contain: ``{timestamp}`` becomes the TAI time the script was
+configured, ``YYYYMMDDTHHMMSS``, so a configuration can be run again without colliding with the
+certifications of its previous runs."""
 _PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")
 _KEY_EQUALS_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
@@ -881,6 +889,16 @@ def _cross_checks(
                 "give either resume_from_report or exposure_ids, not both",
             )
 
+    # Run-time template fields of calib_collection.
+    if ok("calib_collection"):
+        for field in _TEMPLATE_RE.findall(values["calib_collection"]):
+            if field not in COLLECTION_TEMPLATE_FIELDS:
+                add(
+                    "calib_collection",
+                    f"unknown template field {{{field}}}; the only one is {{timestamp}} "
+                    "(TAI time of configure)",
+                )
+
     # Unexpanded template placeholders (e.g. the seed's ${FILTER_NAME_OR_ID}).
     for key, value in values.items():
         if key.startswith("config_options_") or not ok(key) or not isinstance(value, str):
@@ -925,6 +943,22 @@ def _notes(values: Mapping[str, Any], explicit: frozenset[str]) -> tuple[str, ..
             f"{values['calib_collection']}"
         )
     return tuple(notes)
+
+
+def resolve_templates(config: CalibConfig, tai: float) -> CalibConfig:
+    """Return the configuration with the template fields of ``calib_collection`` filled in.
+
+    Parameters
+    ----------
+    config : `CalibConfig`
+        A validated configuration.
+    tai : `float`
+        TAI unix seconds of the run (``{timestamp}`` is formatted as ``YYYYMMDDTHHMMSS``).
+    """
+    if "{" not in config.calib_collection:
+        return config
+    stamp = datetime.datetime.fromtimestamp(tai, tz=datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    return dataclasses.replace(config, calib_collection=config.calib_collection.replace("{timestamp}", stamp))
 
 
 def _make_config(
