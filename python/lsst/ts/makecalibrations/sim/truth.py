@@ -187,6 +187,17 @@ class TruthModel:
     flat_flux: float = 4000.0
     full_well: float = 110000.0
 
+    @classmethod
+    def from_simulation_config(cls, config: dict[str, Any]) -> TruthModel:
+        """Rebuild the model described by `summary` (e.g. a repo's ``simulation/truth.json``)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        kwargs = {key: value for key, value in config.items() if key in names}
+        if "hot_pixel_rate" in kwargs:
+            kwargs["hot_pixel_rate"] = tuple(kwargs["hot_pixel_rate"])
+        if not isinstance(kwargs.get("size", "default"), str):
+            kwargs["size"] = tuple(kwargs["size"])
+        return cls(**kwargs)
+
     @functools.cached_property
     def geometry(self) -> AmpGeometry:
         """Amp geometry of the simulation."""
@@ -339,7 +350,7 @@ class TruthModel:
                 "cold_column": list(truth.cold_column),
             }
         return {
-            "size": self.size_name,
+            "size": self.size if isinstance(self.size, str) else [self.geometry.nx, self.geometry.ny],
             "nx": self.geometry.nx,
             "ny": self.geometry.ny,
             **params,
