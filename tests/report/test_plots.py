@@ -208,7 +208,24 @@ def test_bin_keeps_nan_aware_means() -> None:
 
 
 def test_make_run_plots_skips_what_does_not_exist(tmp_path: Path) -> None:
-    report = {"run_id": "run 42", "jobs": [{"pipeline": "cpPtc.yaml", "job_id": "abc", "exit_code": 0}]}
+    report = {
+        "jobs": [{"kind": "ptc", "product": "ptc", "status": "succeeded", "output_collection": "u/ocps/a"}]
+    }
     assert plots.make_run_plots(report, tmp_path / "no-repo", tmp_path / "out") == []
     assert plots.make_run_plots({}, tmp_path, tmp_path / "out") == []
     assert not (tmp_path / "out").exists()
+
+
+def test_make_run_plots_gain_map_from_report(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.calib.report import GainRecord, RunReport
+
+    report = RunReport(script="MakeComCamCalibrations", script_index=7, final_state="DONE")
+    report.report_path = str(tmp_path / "make_comcam_calibrations_7.json")
+    for det in range(9):
+        for i, amp in enumerate(AMP_NAMES):
+            report.gains.append(GainRecord([2026112500050, 2026112500051], det, amp, 1.4 + 0.01 * i, 4.5))
+    paths = plots.make_run_plots(report, tmp_path / "repo", tmp_path)
+    assert paths == [tmp_path / "make_comcam_calibrations_7_gain_noise_flat_pairs.png"]
+    assert_png(paths[0])
+    paths = plots.make_run_plots(report.to_dict(), tmp_path / "repo", tmp_path / "again")
+    assert [p.name for p in paths] == ["make_comcam_calibrations_7_gain_noise_flat_pairs.png"]

@@ -1,11 +1,15 @@
-"""Read, from a run report and the butler, the inputs of the run plots.
+"""Read, from a run report (`calib.report.RunReport.to_dict`) and the butler, the inputs of the plots.
 
-The report names the OCPS jobs of the run and their output RUN collections (``u/ocps/<job_id>``);
-the products of each job are read from that collection: ``ptc`` (solved PTC), ``cpPtcExtract``
-(gain from flat pairs), ``verify*Stats`` (run-level verification) and ``bias``/``dark``/``flat``
-(combined calibrations). Whatever does not exist is left empty so the caller skips that plot.
+* Gains per flat pair come from the report itself (``gains``: pair, detector, amp, gain, noise).
+* Every other product is read from the output RUN collection (``u/ocps/<job_id>``) of the OCPS job
+  that made it, as listed in the report's ``jobs`` (only jobs with status ``succeeded``): the solved
+  ``ptc`` of the ``ptc`` job, the run-level ``verify{Bias,Dark,Flat}Stats`` of each ``verify`` job,
+  and the combined ``bias``/``dark``/``flat`` of each ``combine`` job.
 
-May import: `butler` (and, through it, lsst.daf.butler), numpy.
+Whatever does not exist is left empty, so the caller skips that plot; a product that cannot be read
+is logged as a warning and skipped.
+
+May import: `butler` (whose `butler.repository.make_butler` opens the repo), the standard library.
 """
 
 from __future__ import annotations
@@ -21,16 +25,10 @@ from typing import Any
 
 _log = logging.getLogger(__name__)
 
-_JOB_KINDS: dict[str, str] = {
-    "cpBias": "bias",
-    "cpDark": "dark",
-    "cpFlat": "flat",
-    "verifyBias": "verify_bias",
-    "verifyDark": "verify_dark",
-    "verifyFlat": "verify_flat",
-    "cpPtcGainFromFlatPairs": "gain",
-    "cpPtc": "ptc",
-    "cpDefects": "defects",
+_VERIFY_DATASETS: dict[str, str] = {
+    "bias": "verifyBiasStats",
+    "dark": "verifyDarkStats",
+    "flat": "verifyFlatStats",
 }
 
 
@@ -57,67 +55,44 @@ class PlotInputs:
 
 
 def run_name(report: Mapping[str, Any]) -> str:
-    """A human name for the run, for figure titles."""
-    for key in ("run_name", "name", "run_id"):
-        if report.get(key):
-            return str(report[key])
-    script = report.get("script") or {}
-    parts = [str(script.get("name", "make_comcam_calibrations"))] if isinstance(script, Mapping) else []
-    index = script.get("index") if isinstance(script, Mapping) else report.get("index")
-    if index is not None:
-        parts.append(f"index {index}")
-    start = report.get("start_time") or report.get("started")
+    """A human name for the run, for figure titles: script, index, start time and final state."""
+    parts = [str(report.get("script") or "MakeComCamCalibrations")]
+    if report.get("script_index"):
+        parts.append(f"index {report['script_index']}")
+    start = str(report.get("start_iso") or "")
     if start:
-        parts.append(str(start))
-    return " ".join(parts) or "calibration run"
+        parts.append(f"started {start[:19]} TAI")
+    text = ", ".join(parts)
+    if report.get("final_state"):
+        text += f" ({report['final_state']})"
+    return text
 
 
 def file_prefix(report: Mapping[str, Any]) -> str:
-    """Prefix for the PNG names, so several runs can share one report directory."""
-    for key in ("run_id", "report_stem", "name"):
-        if report.get(key):
-            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(report[key])).strip("_")
-            if stem:
-                return f"{stem}_"
-    return ""
+    """Prefix of the PNG names: the report file's stem, so several runs can share one directory."""
+    stem = Path(str(report.get("report_path") or "")).stem
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")
+    return f"{stem}_" if stem else ""
 
 
-def _job_kind(job: Mapping[str, Any]) -> str | None:
-    kind = job.get("kind") or job.get("type")
-    if isinstance(kind, str) and kind in _JOB_KINDS.values():
-        return kind
-    pipeline = str(job.get("pipeline", ""))
-    for marker, name in _JOB_KINDS.items():
-        if marker in pipeline:
-            return name
-    return None
-
-
-def _job_collection(job: Mapping[str, Any]) -> str | None:
-    for key in ("output_collection", "collection", "output_run"):
-        if job.get(key):
-            return str(job[key])
-    if job.get("job_id"):
-        return f"u/ocps/{job['job_id']}"
-    return None
-
-
-def _jobs(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    jobs = report.get("jobs") or report.get("ocps_jobs") or []
-    if isinstance(jobs, Mapping):
-        jobs = list(jobs.values())
-    return [job for job in jobs if isinstance(job, Mapping) and job.get("exit_code", 0) == 0]
+def _succeeded_jobs(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    jobs = report.get("jobs") or []
+    return [
+        job
+        for job in jobs
+        if isinstance(job, Mapping) and job.get("status") == "succeeded" and job.get("output_collection")
+    ]
 
 
 def load_plot_inputs(report: Mapping[str, Any], repo: Path) -> PlotInputs:
-    """Load from ``repo`` every plot input that the run described by ``report`` produced.
+    """Load every plot input that the run described by ``report`` produced.
 
     Parameters
     ----------
     report : `~collections.abc.Mapping`
-        Run report (JSON dict).
+        Run report (JSON dict of `calib.report.RunReport`).
     repo : `pathlib.Path`
-        Butler repository.
+        Butler repository the run wrote into.
 
     Returns
     -------
@@ -125,22 +100,29 @@ def load_plot_inputs(report: Mapping[str, Any], repo: Path) -> PlotInputs:
         What was found; missing products are left empty.
     """
     inputs = PlotInputs()
-    jobs = [(kind, _job_collection(job)) for job in _jobs(report) if (kind := _job_kind(job))]
-    if not jobs or not Path(repo).exists():
+    for gain in report.get("gains") or []:
+        if isinstance(gain, Mapping):
+            inputs.pair_gains.append(
+                (tuple(gain.get("pair", ())), gain["detector"], gain["amp"], gain["gain"], gain.get("noise"))
+            )
+    jobs = _succeeded_jobs(report)
+    if not jobs or not (Path(repo) / "butler.yaml").exists():
         return inputs
+    from ..butler.repository import make_butler
+
+    butler = make_butler(repo)
     try:
-        from lsst.daf.butler import Butler
-    except ImportError:  # pragma: no cover - the stack is a dependency
-        return inputs
-    butler = Butler.from_config(str(repo), writeable=False)
-    try:
-        for kind, collection in jobs:
-            if collection is None:
-                continue
+        for job in jobs:
             try:
-                _load_job(butler, kind, collection, inputs)
+                _load_job(butler, job, inputs)
             except Exception as exc:
-                _log.warning("Could not read the %s products of %s: %s", kind, collection, exc)
+                _log.warning(
+                    "Could not read the products of OCPS job %s (%s) from %s: %s",
+                    job.get("job_id"),
+                    job.get("name"),
+                    job.get("output_collection"),
+                    exc,
+                )
     finally:
         butler.close()
     return inputs
@@ -151,24 +133,15 @@ def _per_detector(butler: Any, dataset_type: str, collection: str) -> dict[int, 
     return {int(ref.dataId["detector"]): butler.get(ref) for ref in refs}
 
 
-def _load_job(butler: Any, kind: str, collection: str, inputs: PlotInputs) -> None:
-    if kind in ("bias", "dark", "flat"):
-        images = _per_detector(butler, kind, collection)
+def _load_job(butler: Any, job: Mapping[str, Any], inputs: PlotInputs) -> None:
+    kind, product, collection = job.get("kind"), str(job.get("product", "")), str(job["output_collection"])
+    if kind == "combine" and product in ("bias", "dark", "flat"):
+        images = _per_detector(butler, product, collection)
         if images:
-            inputs.mosaics.setdefault(kind, {}).update(images)
+            inputs.mosaics.setdefault(product, {}).update(images)
     elif kind == "ptc":
         inputs.ptcs.update(_per_detector(butler, "ptc", collection))
-    elif kind == "gain":
-        for ref in butler.query_datasets("cpPtcExtract", collections=[collection], explain=False):
-            ptc = butler.get(ref)
-            for amp in ptc.amp_names:
-                pairs = ptc.input_exp_id_pairs.get(amp) or [[int(ref.dataId["exposure"])]]
-                inputs.pair_gains.append(
-                    (tuple(pairs[0]), int(ref.dataId["detector"]), amp, ptc.gain[amp], ptc.noise[amp])
-                )
-    elif kind.startswith("verify_"):
-        calib_type = kind.removeprefix("verify_")
-        dataset_type = f"verify{calib_type.capitalize()}Stats"
-        refs = butler.query_datasets(dataset_type, collections=[collection], explain=False)
+    elif kind == "verify" and product in _VERIFY_DATASETS:
+        refs = butler.query_datasets(_VERIFY_DATASETS[product], collections=[collection], explain=False)
         for ref in refs:
-            inputs.verify_stats[calib_type] = butler.get(ref)
+            inputs.verify_stats[product] = butler.get(ref)

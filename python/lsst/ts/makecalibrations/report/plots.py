@@ -805,13 +805,13 @@ def plot_calibration_mosaic(
 # Everything a run produced
 
 
-def make_run_plots(report: Mapping[str, Any], repo: str | Path, out_dir: str | Path) -> list[Path]:
+def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw every plot whose inputs a run produced; skip the others.
 
     Parameters
     ----------
-    report : `~collections.abc.Mapping`
-        The run report as a JSON dict (see `calib.report`).
+    report : `~collections.abc.Mapping` or `calib.report.RunReport`
+        The run report, as its JSON dict (``RunReport.to_dict()``) or the object itself.
     repo : `str` or `pathlib.Path`
         Butler repository the run wrote into.
     out_dir : `str` or `pathlib.Path`
@@ -820,10 +820,21 @@ def make_run_plots(report: Mapping[str, Any], repo: str | Path, out_dir: str | P
     Returns
     -------
     paths : `list` [`pathlib.Path`]
-        The PNGs written.
+        The PNGs written, named ``<report stem>_<product>.png`` with product ``ptc``,
+        ``gain_noise_ptc``, ``gain_noise_flat_pairs``, ``verification_failures``, ``mosaic_bias``,
+        ``mosaic_dark`` and ``mosaic_flat``.
+
+    Notes
+    -----
+    The gains per flat pair are taken from the report; the PTC, the run-level verification
+    statistics and the combined calibrations are read from the output collection of the OCPS job
+    that made them (jobs with status ``succeeded`` only). A plot whose inputs are missing is skipped;
+    a plot that cannot be drawn is logged as a warning and skipped, never raised.
     """
     from . import _loaders
 
+    if not isinstance(report, Mapping) and hasattr(report, "to_dict"):
+        report = report.to_dict()
     out_dir = Path(out_dir)
     run_name = _loaders.run_name(report)
     prefix = _loaders.file_prefix(report)
