@@ -8,6 +8,7 @@ May import: the standard library, jsonschema, PyYAML, astropy.time. Nothing else
 
 from .base import *  # noqa: F401,F403
 from .base_csc import *  # noqa: F401,F403
+from .base_script import *  # noqa: F401,F403
 from .bus import *  # noqa: F401,F403
 from .controller import *  # noqa: F401,F403
 from .csc_utils import *  # noqa: F401,F403
@@ -18,4 +19,6 @@ from .interfaces import *  # noqa: F401,F403
 from .remote import *  # noqa: F401,F403
 from .sal_info import *  # noqa: F401,F403
 from .sal_log_handler import *  # noqa: F401,F403
+from .testutils import *  # noqa: F401,F403
 from .topics import *  # noqa: F401,F403
+from .validator import *  # noqa: F401,F403

@@ -512,8 +512,9 @@ class WriteTopic(BaseTopic):
         ``command``, ``event`` or ``telemetry``.
     """
 
-    #: `set_write` writes only if something changed when this is None (events); always when True.
-    default_force_output: bool | None = True
+    #: Default ``force_output`` of `set_write`: True writes always (telemetry and commands),
+    #: False writes only changes (events).
+    default_force_output: bool = True
 
     def __init__(self, salinfo: SalInfo, name: str, kind: str) -> None:
         super().__init__(salinfo, name, kind)
@@ -616,7 +617,8 @@ class WriteTopic(BaseTopic):
         Parameters
         ----------
         force_output : `bool` or `None`
-            True: always write; False: never write; None: the topic's default.
+            True: write even if nothing changed; False: write only if something changed;
+            None: the topic's default (False for events, True for telemetry).
         **kwargs
             Fields to set (see `set`).
 
@@ -628,8 +630,7 @@ class WriteTopic(BaseTopic):
         did_change = self.set(**kwargs)
         if force_output is None:
             force_output = self.default_force_output
-        do_output = did_change if force_output is None else force_output
-        if do_output:
+        if did_change or force_output:
             return SetWriteResult(did_change=did_change, was_written=True, data=self._write())
         return SetWriteResult(did_change=did_change, was_written=False, data=copy_message(self._data))
 
@@ -637,7 +638,7 @@ class WriteTopic(BaseTopic):
 class ControllerEvent(WriteTopic):
     """An event writer (``evt_<name>`` of a `Controller`); `set_write` writes only changes by default."""
 
-    default_force_output = None
+    default_force_output = False
 
     def __init__(self, salinfo: SalInfo, name: str) -> None:
         super().__init__(salinfo, name, "event")
