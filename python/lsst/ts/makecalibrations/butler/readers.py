@@ -1,0 +1,190 @@
+"""Read what the script needs back from the repository: verification statistics, per-pair gains,
+exposure types and certified calibrations.
+
+All functions open their own butler (they are synchronous; the script calls them with
+``asyncio.to_thread``) and return plain Python objects.
+
+May import: lsst.daf.butler, astropy and this room's modules.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CertifiedCalibration",
+    "PairGain",
+    "exposure_observation_types",
+    "list_certified",
+    "read_pair_gains",
+    "read_verify_stats",
+]
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from lsst.daf.butler import Butler, MissingDatasetTypeError
+from lsst.daf.butler.registry import MissingCollectionError
+
+from .calib_types import PhotonTransferCurve
+from .camera import AMP_NAMES, INSTRUMENT_NAME
+from .certification import format_tai
+from .repository import make_butler
+
+
+@dataclasses.dataclass(frozen=True)
+class PairGain:
+    """Gain of one amp measured from one flat pair (a ``cpPtcExtract`` entry).
+
+    Attributes
+    ----------
+    exposure_pair : `tuple` [`int`, `int`]
+        Exposure ids of the pair.
+    detector : `int`
+        Detector id.
+    amp : `str`
+        Amp name.
+    gain : `float`
+        Gain (e-/ADU).
+    noise : `float`
+        Overscan read noise (ADU, as cp_pipe stores it in the partial PTC).
+    """
+
+    exposure_pair: tuple[int, int]
+    detector: int
+    amp: str
+    gain: float
+    noise: float
+
+
+class CertifiedCalibration(NamedTuple):
+    """One certified dataset: ``(dataset_type, data_id, begin, end)``; begin/end ISO TAI or ±inf."""
+
+    dataset_type: str
+    data_id: dict[str, Any]
+    begin: str
+    end: str
+
+
+def _collection_exists(butler: Butler, collection: str) -> bool:
+    try:
+        butler.registry.getCollectionType(collection)
+    except MissingCollectionError:
+        return False
+    return True
+
+
+def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_type: str) -> dict:
+    """Return a run-level verification dict (``verifyBiasStats``, ``verifyDarkStats``, ``verifyFlatStats``).
+
+    Parameters
+    ----------
+    repo : `str` or `os.PathLike`
+        Repository root.
+    collection : `str`
+        Collection to search (e.g. ``u/ocps/<job_id>``).
+    dataset_type : `str`
+        Dataset type with dimensions ``(instrument,)``.
+
+    Returns
+    -------
+    stats : `dict`
+        The cp_verify structure: integer exposure ids and ``"SUCCESS"`` as keys.
+
+    Raises
+    ------
+    LookupError
+        If the collection or the dataset does not exist (the message names both).
+    """
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        raise LookupError(f"Cannot read {dataset_type}: collection {collection!r} does not exist.")
+    try:
+        stats = butler.get(dataset_type, instrument=INSTRUMENT_NAME, collections=[collection])
+    except (LookupError, MissingDatasetTypeError) as e:
+        raise LookupError(f"No {dataset_type} for {INSTRUMENT_NAME} in collection {collection!r}.") from e
+    return dict(stats)
+
+
+def read_pair_gains(repo: str | os.PathLike[str], collection: str) -> list[PairGain]:
+    """Return the per-amp gains of every ``cpPtcExtract`` (one flat pair each) in ``collection``.
+
+    Returns
+    -------
+    gains : `list` [`PairGain`]
+        Sorted by pair, detector and amp readout order; empty if there is none.
+    """
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        return []
+    try:
+        refs = list(butler.registry.queryDatasets("cpPtcExtract", collections=collection, findFirst=True))
+    except MissingDatasetTypeError:
+        return []
+    gains: list[PairGain] = []
+    for ref in refs:
+        partial: PhotonTransferCurve = butler.get(ref)
+        for amp in partial.amp_names:
+            pairs = partial.input_exp_id_pairs.get(amp) or []
+            if pairs:
+                pair = (int(pairs[0][0]), int(pairs[0][1]))
+            else:
+                pair = (int(ref.dataId["exposure"]), int(ref.dataId["exposure"]))
+            gains.append(
+                PairGain(
+                    exposure_pair=pair,
+                    detector=int(ref.dataId["detector"]),
+                    amp=amp,
+                    gain=float(partial.gain.get(amp, float("nan"))),
+                    noise=float(partial.noise.get(amp, float("nan"))),
+                )
+            )
+    order = {name: i for i, name in enumerate(AMP_NAMES)}
+    gains.sort(key=lambda g: (g.exposure_pair, g.detector, order.get(g.amp, len(order))))
+    return gains
+
+
+def exposure_observation_types(repo: str | os.PathLike[str], exposure_ids: Iterable[int]) -> dict[int, str]:
+    """Return ``{exposure id: observation_type}`` for the given exposures (unknown ids are left out)."""
+    ids = sorted({int(i) for i in exposure_ids})
+    if not ids:
+        return {}
+    butler = make_butler(repo)
+    records = butler.registry.queryDimensionRecords(
+        "exposure",
+        instrument=INSTRUMENT_NAME,
+        where=f"exposure IN ({', '.join(str(i) for i in ids)})",
+    )
+    return {int(record.id): str(record.observation_type) for record in records}
+
+
+def list_certified(repo: str | os.PathLike[str], calib_collection: str) -> list[CertifiedCalibration]:
+    """List every dataset certified in ``calib_collection`` with its validity range.
+
+    Returns
+    -------
+    certified : `list` [`CertifiedCalibration`]
+        Sorted by dataset type, data ID and begin; empty if the collection does not exist.
+    """
+    butler = make_butler(repo)
+    if not _collection_exists(butler, calib_collection):
+        return []
+    result: list[CertifiedCalibration] = []
+    for dataset_type in butler.registry.queryDatasetTypes():
+        if not dataset_type.isCalibration():
+            continue
+        for association in butler.registry.queryDatasetAssociations(
+            dataset_type, collections=calib_collection
+        ):
+            span = association.timespan
+            data_id = {key: association.ref.dataId[key] for key in association.ref.dataId.required}
+            result.append(
+                CertifiedCalibration(
+                    dataset_type=dataset_type.name,
+                    data_id=data_id,
+                    begin=format_tai(span.begin if span else None, "-inf"),
+                    end=format_tai(span.end if span else None, "+inf"),
+                )
+            )
+    result.sort(key=lambda c: (c.dataset_type, sorted(c.data_id.items()), c.begin))
+    return result
