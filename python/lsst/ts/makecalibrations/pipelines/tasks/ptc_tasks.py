@@ -1,0 +1,533 @@
+"""PTC PipelineTasks: ``cpPtcExtract`` (per flat pair) and ``cpPtcSolve`` (EXPAPPROXIMATION fit).
+
+* `PtcExtractTask` (dimensions instrument + detector) takes the ISR outputs (``cpPtcProc``, in ADU) of
+  every flat of the job for one detector, pairs them as the seed procedure does (consecutive
+  exposures with the same exposure time; `pipelines.ptc.match_pairs_by_time`) and writes one
+  ``cpPtcExtract`` per pair (dimensions instrument + exposure + detector, keyed by the pair's first
+  exposure): a `butler.calib_types.PhotonTransferCurve` with ``fit_type="PARTIAL"``, the pair's mean,
+  variance, ``.gain`` (FULL estimator by default) and ``.noise`` (overscan read noise, ADU) per amp.
+  The pairs are decided while the quantum graph is built (`PtcExtractConnections.adjustQuantum`), so
+  only the pairs' first exposures are predicted as outputs and unpaired flats are not read.
+* `PtcSolveTask` (instrument + detector) gathers the partials and fits Astier+19 Eq. 16 per amp with
+  cp_pipe's outlier rejection (`pipelines.ptc.fit_exp_approximation`), writing ``ptc``
+  (``fit_type="EXPAPPROXIMATION"``, gain e-/ADU, noise e-, turnoff ADU).
+
+May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, lsst.images, numpy, `pipelines`, `butler`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PtcExtractConfig",
+    "PtcExtractConnections",
+    "PtcExtractTask",
+    "PtcSolveConfig",
+    "PtcSolveConnections",
+    "PtcSolveTask",
+    "extract_pair",
+    "solve_ptc",
+]
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
+import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
+import lsst.pipe.base.connectionTypes as cT
+import numpy as np
+from lsst.daf.butler import DataCoordinate, DatasetRef
+from lsst.images import Box
+
+from ...butler.calib_types import PhotonTransferCurve
+from ...butler.camera import DETECTOR_SERIALS, Detector, get_camera
+from ...butler.images import masked_image_arrays, masked_image_mask
+from ..ptc import (
+    GAIN_CORRECTION_TYPES,
+    amp_edge_mask,
+    fit_exp_approximation,
+    match_pairs_by_time,
+    measure_pair,
+    outlier_cut_scale,
+    scaled_edge_width,
+)
+
+_EXP_DET = ("instrument", "exposure", "detector")
+_OVERSCAN_NOISE_KEY = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp}"
+_N_PIXELS_KEY = "PTC N PIXELS"
+
+
+# --------------------------------------------------------------------------------------------------
+# Extract
+
+
+def _exposure_info(data_id: DataCoordinate) -> tuple[float, str] | None:
+    """``(exposure_time, observation_type)`` from an expanded data id, None if it has no records."""
+    try:
+        if not data_id.hasRecords():
+            return None
+        record = data_id.records["exposure"]
+    except (AttributeError, KeyError):
+        return None
+    if record is None:
+        return None
+    return float(record.exposure_time), str(record.observation_type or "").lower()
+
+
+class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
+    """Connections of `PtcExtractTask`; `adjustQuantum` keeps only paired flats."""
+
+    inputExp = cT.Input(
+        name="cpPtcProc",
+        doc="ISR-processed flats (ADU) of one detector.",
+        storageClass="MaskedImageV2",
+        dimensions=_EXP_DET,
+        multiple=True,
+        deferLoad=True,
+    )
+    outputCovariances = cT.Output(
+        name="cpPtcExtract",
+        doc="One partial PTC per flat pair, keyed by the pair's first exposure.",
+        storageClass="PhotonTransferCurve",
+        dimensions=_EXP_DET,
+        multiple=True,
+    )
+
+    def adjustQuantum(
+        self,
+        inputs: dict[str, tuple[Any, Any]],
+        outputs: dict[str, tuple[Any, Any]],
+        label: str,
+        data_id: DataCoordinate,
+    ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
+        """Keep the flats that form pairs and predict one output per pair (its first exposure)."""
+        assert self.config is not None
+        connection, refs = inputs["inputExp"]
+        infos = {int(ref.dataId["exposure"]): _exposure_info(ref.dataId) for ref in refs}
+        if any(info is None for info in infos.values()):
+            # No exposure records here: the pairing is left to runQuantum.
+            super().adjustQuantum(inputs, outputs, label, data_id)
+            return {}, {}
+        wanted = {name.lower() for name in self.config.observationTypes}
+        times = [
+            (exp_id, info[0])
+            for exp_id, info in infos.items()
+            if info is not None and (not wanted or info[1] in wanted)
+        ]
+        pairs = match_pairs_by_time(times, self.config.matchExposureTimeTolerance)
+        if not pairs:
+            raise pipeBase.NoWorkFound(f"{label}: no flat pair with equal exposure times for {data_id}.")
+        paired = {exp_id for pair in pairs for exp_id in pair}
+        firsts = {pair[0] for pair in pairs}
+        kept_inputs = [ref for ref in refs if int(ref.dataId["exposure"]) in paired]
+        out_connection, out_refs = outputs["outputCovariances"]
+        kept_outputs = [ref for ref in out_refs if int(ref.dataId["exposure"]) in firsts]
+        adjusted_inputs = {"inputExp": (connection, kept_inputs)}
+        adjusted_outputs = {"outputCovariances": (out_connection, kept_outputs)}
+        inputs.update(adjusted_inputs)
+        outputs.update(adjusted_outputs)
+        super().adjustQuantum(inputs, outputs, label, data_id)
+        return adjusted_inputs, adjusted_outputs
+
+
+class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtractConnections):
+    """Configuration of `PtcExtractTask` (cp_pipe ``PhotonTransferCurveExtractPairConfig`` names)."""
+
+    matchExposuresType = pexConfig.ChoiceField[str](
+        doc="How flats are paired.",
+        default="TIME",
+        allowed={"TIME": "Consecutive exposures (by id) with the same exposure time."},
+    )
+    matchExposureTimeTolerance = pexConfig.Field[float](
+        doc="Largest exposure-time difference (s) within a pair.", default=5e-3
+    )
+    observationTypes = pexConfig.ListField[str](
+        doc="Observation types that may be paired (empty: any).", default=["flat"]
+    )
+    maskNameList = pexConfig.ListField[str](
+        doc="Mask planes whose pixels are ignored.",
+        default=["SUSPECT", "BAD", "NO_DATA", "SAT", "UNMASKEDNAN"],
+    )
+    nSigmaClipPtc = pexConfig.Field[float](doc="Sigma clip for the means and variance.", default=5.5)
+    nIterSigmaClipPtc = pexConfig.Field[int](doc="Clipping iterations.", default=3)
+    numEdgeSuspect = pexConfig.Field[int](
+        doc="Pixels masked at every amp edge on a full-size (2000 x 509) amp.", default=20
+    )
+    scaleEdgeToAmpSize = pexConfig.Field[bool](
+        doc="Scale numEdgeSuspect per axis with the amp size (simulated amps are smaller).", default=True
+    )
+    doGain = pexConfig.Field[bool](doc="Measure the gain of every pair.", default=True)
+    gainCorrectionType = pexConfig.ChoiceField[str](
+        doc="Gain-from-pair estimator.",
+        default="FULL",
+        allowed={name: name for name in GAIN_CORRECTION_TYPES},
+    )
+
+
+def extract_pair(
+    image1: np.ndarray,
+    image2: np.ndarray,
+    excluded1: np.ndarray,
+    excluded2: np.ndarray,
+    metadata1: Mapping[str, Any],
+    metadata2: Mapping[str, Any],
+    pair: tuple[int, int],
+    exposure_time: float,
+    detector: Detector,
+    config: PtcExtractConfig,
+) -> PhotonTransferCurve:
+    """Measure one flat pair of a detector into a partial PTC.
+
+    Parameters
+    ----------
+    image1, image2 : `numpy.ndarray`
+        Assembled ISR images (ADU) of the pair.
+    excluded1, excluded2 : `numpy.ndarray`
+        Pixels to ignore in each image (masked planes).
+    metadata1, metadata2 : `~collections.abc.Mapping`
+        ISR headers (overscan read noise per amp).
+    pair : `tuple` [`int`, `int`]
+        Exposure ids.
+    exposure_time : `float`
+        Exposure time of the pair (s).
+    detector : `butler.camera.Detector`
+        Detector.
+    config : `PtcExtractConfig`
+        Configuration.
+
+    Returns
+    -------
+    partial : `butler.calib_types.PhotonTransferCurve`
+        ``fit_type="PARTIAL"`` with one point per amp.
+    """
+    rows, cols = image1.shape
+    ny, nx = rows // 2, cols // 8
+    edge_widths = (
+        scaled_edge_width((ny, nx), config.numEdgeSuspect)
+        if config.scaleEdgeToAmpSize
+        else (config.numEdgeSuspect, config.numEdgeSuspect)
+    )
+    edges = amp_edge_mask((ny, nx), edge_widths)
+    partial = PhotonTransferCurve(
+        detector=detector.id,
+        detector_name=detector.name,
+        fit_type="PARTIAL",
+        amp_names=list(detector.amp_names),
+    )
+    n_pixels: dict[str, int] = {}
+    deltas: dict[str, float] = {}
+    for amp in detector:
+        box = (slice(amp.iy * ny, (amp.iy + 1) * ny), slice(amp.ix * nx, (amp.ix + 1) * nx))
+        noise1 = float(metadata1.get(_OVERSCAN_NOISE_KEY.format(amp=amp.name), math.nan))
+        noise2 = float(metadata2.get(_OVERSCAN_NOISE_KEY.format(amp=amp.name), math.nan))
+        read_noise = 0.5 * (noise1 + noise2)
+        mask = edges | excluded1[box] | excluded2[box]
+        measured = measure_pair(
+            image1[box],
+            image2[box],
+            read_noise,
+            mask=mask,
+            n_sigma=config.nSigmaClipPtc,
+            n_iter=config.nIterSigmaClipPtc,
+            gain_correction_type=config.gainCorrectionType,
+        )
+        gain = measured.gain if config.doGain else math.nan
+        partial.input_exp_id_pairs[amp.name] = [[int(pair[0]), int(pair[1])]]
+        partial.raw_exp_times[amp.name] = [float(exposure_time)]
+        partial.raw_means[amp.name] = [measured.mean]
+        partial.raw_vars[amp.name] = [measured.variance]
+        partial.exp_id_mask[amp.name] = [bool(measured.valid)]
+        partial.gain[amp.name] = float(gain)
+        partial.noise[amp.name] = float(read_noise)
+        partial.noise_list[amp.name] = [float(read_noise)]
+        n_pixels[amp.name] = measured.n_pixels
+        deltas[amp.name] = measured.delta
+        if not measured.valid:
+            partial.bad_amps.append(amp.name)
+    partial.metadata.update(
+        {
+            "OBSTYPE": "PTC",
+            "PTC_FIT_TYPE": "PARTIAL",
+            "DETECTOR": detector.id,
+            "DET_NAME": detector.name,
+            "DET_SER": DETECTOR_SERIALS[detector.id],
+            "FILTER": metadata1.get("FILTER", ""),
+            "EXPTIME": float(exposure_time),
+            "INPUT_EXPOSURES": [int(pair[0]), int(pair[1])],
+            "LSST ISR UNITS": metadata1.get("LSST ISR UNITS", "adu"),
+            "PTC GAIN CORRECTION TYPE": config.gainCorrectionType,
+            "PTC EDGE WIDTH": list(edge_widths),
+            _N_PIXELS_KEY: n_pixels,
+            "PTC RAW DELTAS": deltas,
+        }
+    )
+    return partial
+
+
+class PtcExtractTask(pipeBase.PipelineTask):
+    """Measure mean, variance, gain and read noise of every flat pair of a detector."""
+
+    ConfigClass = PtcExtractConfig
+    _DefaultName = "cpPtcExtract"
+    config: PtcExtractConfig
+
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        inputs = butlerQC.get(inputRefs)
+        data_id = butlerQC.quantum.dataId
+        assert data_id is not None
+        handles = {int(handle.dataId["exposure"]): handle for handle in inputs["inputExp"]}
+        output_refs: dict[int, DatasetRef] = {
+            int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances
+        }
+        exposure_times: dict[int, float] = {}
+        for exp_id, handle in handles.items():
+            info = _exposure_info(handle.dataId)
+            if info is not None:
+                exposure_times[exp_id] = info[0]
+        results = self.run(
+            {exp_id: handle.get for exp_id, handle in handles.items()},
+            detector_id=int(data_id["detector"]),
+            exposure_times=exposure_times,
+        )
+        written = 0
+        for first_id, partial in results.outputCovariances.items():
+            ref = output_refs.get(first_id)
+            if ref is None:
+                self.log.warning("Pair starting at %d was not predicted as an output; not written.", first_id)
+                continue
+            butlerQC.put(partial, ref)
+            written += 1
+        if written == 0:
+            raise pipeBase.NoWorkFound(f"No flat pair could be measured for detector {data_id['detector']}.")
+
+    def run(
+        self,
+        loaders: Mapping[int, Callable[[], Any]],
+        *,
+        detector_id: int,
+        exposure_times: Mapping[int, float] | None = None,
+    ) -> pipeBase.Struct:
+        """Pair the flats and measure every pair.
+
+        Parameters
+        ----------
+        loaders : `~collections.abc.Mapping` [`int`, `~collections.abc.Callable`]
+            Per exposure id, a callable returning the ISR ``MaskedImage`` and accepting
+            ``parameters={"bbox": ...}`` (a deferred handle's ``get``). Only the paired exposures are
+            loaded, one pair at a time.
+        detector_id : `int`
+            Detector id.
+        exposure_times : `~collections.abc.Mapping` [`int`, `float`], optional
+            Exposure times from the registry; missing ones are read from the ISR header (``EXPTIME``).
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``outputCovariances``: `dict` first exposure id -> partial `PhotonTransferCurve`;
+            ``pairs``: the pairs measured.
+        """
+        detector = get_camera()[detector_id]
+        times = dict(exposure_times or {})
+
+        def load(exp_id: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+            masked_image = loaders[exp_id]()
+            image, _, _, metadata = masked_image_arrays(masked_image)
+            excluded = np.zeros(image.shape, dtype=bool)
+            for plane in self.config.maskNameList:
+                excluded |= masked_image_mask(masked_image, plane)
+            return image, excluded, metadata
+
+        for exp_id, loader in loaders.items():
+            if exp_id not in times:
+                # Only the header is needed: read a one-pixel cut-out.
+                header = masked_image_arrays(loader(parameters={"bbox": Box.factory[0:1, 0:1]}))[3]
+                times[exp_id] = float(header.get("EXPTIME", math.nan))
+        pairs = match_pairs_by_time(
+            [(exp_id, t) for exp_id, t in times.items() if exp_id in loaders and math.isfinite(t)],
+            self.config.matchExposureTimeTolerance,
+        )
+        self.log.info("Detector %d: %d flats give %d pairs.", detector_id, len(loaders), len(pairs))
+        outputs: dict[int, PhotonTransferCurve] = {}
+        for first, second in pairs:
+            image1, excluded1, md1 = load(first)
+            image2, excluded2, md2 = load(second)
+            partial = extract_pair(
+                image1,
+                image2,
+                excluded1,
+                excluded2,
+                md1,
+                md2,
+                (first, second),
+                times[first],
+                detector,
+                self.config,
+            )
+            outputs[first] = partial
+            gains = [g for g in partial.gain.values() if math.isfinite(g)]
+            self.log.info(
+                "Pair (%d, %d), %.3g s: mean %.1f ADU, median gain %.4f e-/ADU over %d amps.",
+                first,
+                second,
+                times[first],
+                float(np.nanmean([v[0] for v in partial.raw_means.values()])),
+                float(np.median(gains)) if gains else math.nan,
+                len(gains),
+            )
+        return pipeBase.Struct(outputCovariances=outputs, pairs=pairs)
+
+
+# --------------------------------------------------------------------------------------------------
+# Solve
+
+
+class PtcSolveConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
+    """Connections of `PtcSolveTask`."""
+
+    inputCovariances = cT.Input(
+        name="cpPtcExtract",
+        doc="Partial PTCs, one per flat pair.",
+        storageClass="PhotonTransferCurve",
+        dimensions=_EXP_DET,
+        multiple=True,
+    )
+    outputPtcDataset = cT.Output(
+        name="ptc",
+        doc="Solved photon transfer curve.",
+        storageClass="PhotonTransferCurve",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+
+
+class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveConnections):
+    """Configuration of `PtcSolveTask` (cp_pipe ``PhotonTransferCurveSolveConfig`` names)."""
+
+    ptcFitType = pexConfig.ChoiceField[str](
+        doc="PTC model.",
+        default="EXPAPPROXIMATION",
+        allowed={"EXPAPPROXIMATION": "Astier+19 Eq. 16 (a00, gain, noise)."},
+    )
+    minMeanSignal = pexConfig.Field[float](doc="Points at or below this mean (ADU) are unused.", default=0.0)
+    maxMeanSignal = pexConfig.Field[float](doc="Points at or above this mean (ADU) are unused.", default=1e6)
+    sigmaCutPtcOutliers = pexConfig.Field[float](doc="Outlier cut (|var - model| / sqrt(var)).", default=5.0)
+    maxIterationsPtcOutliers = pexConfig.Field[int](doc="Outlier-rejection iterations.", default=2)
+    maxSignalInitialPtcOutlierFit = pexConfig.Field[float](
+        doc="Initial fit range (e-), converted to ADU with the approximate gain.", default=50000.0
+    )
+    maxDeltaInitialPtcOutlierFit = pexConfig.Field[float](
+        doc="Mean jump (e-) after a rejected point that masks everything above.", default=9000.0
+    )
+    scaleOutlierCutToPixelCount = pexConfig.Field[bool](
+        doc="Scale sigmaCutPtcOutliers by sqrt(full-amp pixels / pixels used) for shrunken amps.",
+        default=True,
+    )
+
+
+def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -> PhotonTransferCurve:
+    """Combine the partial PTCs of one detector and fit every amplifier.
+
+    Parameters
+    ----------
+    partials : `~collections.abc.Sequence` [`butler.calib_types.PhotonTransferCurve`]
+        ``cpPtcExtract`` datasets of one detector.
+    config : `PtcSolveConfig`
+        Configuration.
+
+    Returns
+    -------
+    ptc : `butler.calib_types.PhotonTransferCurve`
+        ``fit_type="EXPAPPROXIMATION"``; per amp the points sorted by the detector-average mean, the
+        final fit mask, gain (e-/ADU), gain_err, noise (e-), ``fit_pars = [a00, gain, n00]`` and
+        turnoff (ADU). Amps whose fit fails are listed in ``bad_amps``.
+    """
+    if not partials:
+        raise ValueError("No partial PTC to solve.")
+
+    def detector_mean(partial: PhotonTransferCurve) -> float:
+        values = [v[0] for v in partial.raw_means.values() if v and math.isfinite(v[0])]
+        return float(np.mean(values)) if values else math.inf
+
+    ordered = sorted(partials, key=detector_mean)
+    ptc = PhotonTransferCurve.from_partials(ordered, fit_type=config.ptcFitType)
+    n_pixels: dict[str, list[float]] = {amp: [] for amp in ptc.amp_names}
+    for partial in ordered:
+        per_amp = partial.metadata.get(_N_PIXELS_KEY, {})
+        for amp in ptc.amp_names:
+            n_pixels[amp].append(float(per_amp.get(amp, math.nan)))
+    for amp in ptc.amp_names:
+        npix = np.asarray(n_pixels[amp])
+        known = np.isfinite(npix).all()
+        cut_scale = outlier_cut_scale(npix) if (config.scaleOutlierCutToPixelCount and known) else 1.0
+        fit = fit_exp_approximation(
+            ptc.raw_means[amp],
+            ptc.raw_vars[amp],
+            npix if known else None,
+            ptc.exp_id_mask[amp],
+            sigma_cut=config.sigmaCutPtcOutliers,
+            max_iterations=config.maxIterationsPtcOutliers,
+            max_signal_initial=config.maxSignalInitialPtcOutlierFit,
+            max_delta_initial=config.maxDeltaInitialPtcOutlierFit,
+            min_mean_signal=config.minMeanSignal,
+            max_mean_signal=config.maxMeanSignal,
+            cut_scale=cut_scale,
+        )
+        ptc.exp_id_mask[amp] = [bool(v) for v in fit.mask]
+        ptc.gain[amp] = fit.gain
+        ptc.gain_err[amp] = fit.gain_err
+        ptc.noise[amp] = fit.noise
+        ptc.fit_pars[amp] = fit.params
+        ptc.turnoff[amp] = fit.turnoff
+        if not fit.valid:
+            ptc.bad_amps.append(amp)
+    ptc.metadata.update(
+        {
+            "OBSTYPE": "PTC",
+            "PTC_FIT_TYPE": config.ptcFitType,
+            "PTC N PAIRS": len(ordered),
+            "INPUT_EXPOSURES": [
+                exp_id for partial in ordered for exp_id in partial.metadata.get("INPUT_EXPOSURES", [])
+            ],
+        }
+    )
+    ptc.metadata.pop(_N_PIXELS_KEY, None)
+    ptc.metadata.pop("PTC RAW DELTAS", None)
+    ptc.metadata.pop("EXPTIME", None)
+    return ptc
+
+
+class PtcSolveTask(pipeBase.PipelineTask):
+    """Fit the photon transfer curve of one detector from its flat-pair partials."""
+
+    ConfigClass = PtcSolveConfig
+    _DefaultName = "cpPtcSolve"
+    config: PtcSolveConfig
+
+    def run(self, inputCovariances: Sequence[PhotonTransferCurve]) -> pipeBase.Struct:
+        """Solve the PTC.
+
+        Parameters
+        ----------
+        inputCovariances : `~collections.abc.Sequence` [`butler.calib_types.PhotonTransferCurve`]
+            Partials of one detector.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``outputPtcDataset``: the solved `PhotonTransferCurve`.
+        """
+        ptc = solve_ptc(list(inputCovariances), self.config)
+        gains = [g for g in ptc.gain.values() if math.isfinite(g)]
+        self.log.info(
+            "Detector %d: PTC from %d pairs, median gain %.4f e-/ADU, %d bad amps.",
+            ptc.detector,
+            len(inputCovariances),
+            float(np.median(gains)) if gains else math.nan,
+            len(ptc.bad_amps),
+        )
+        return pipeBase.Struct(outputPtcDataset=ptc)

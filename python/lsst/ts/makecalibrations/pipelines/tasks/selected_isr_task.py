@@ -1,0 +1,53 @@
+"""The core ISR PipelineTask restricted to some observation types (labels ``cpPtcIsr``,
+``cpDefectsDarkIsr``, ``cpDefectsFlatIsr``).
+
+A defects job sends darks and flats in one data query, and cp_pipe's PTC pairing only uses flats, so
+these pipelines need an ISR step that ignores exposures of the wrong type. `SelectedIsrTask` is the
+core `IsrTask` unchanged, plus an ``observationTypes`` config: its connections drop, while the quantum
+graph is built, every quantum whose exposure record has another ``observation_type``, so the
+exposure is neither processed nor passed to the downstream combine / PTC steps. All `IsrTask` config
+fields (``doDefect``, ``doCrosstalk``, ...) are accepted as they are.
+
+May import: lsst.pipe.base, lsst.pex.config, `pipelines.tasks.isr_task`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SelectedIsrConfig", "SelectedIsrConnections", "SelectedIsrTask"]
+
+import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
+import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
+
+from .isr_task import IsrTask, IsrTaskConfig, IsrTaskConnections
+
+
+class SelectedIsrConnections(IsrTaskConnections, dimensions=("instrument", "exposure", "detector")):
+    """`IsrTaskConnections` that remove the quanta of unwanted observation types."""
+
+    def adjust_all_quanta(self, adjuster: pipeBase.QuantaAdjuster) -> None:
+        """Remove quanta whose exposure's ``observation_type`` is not in ``observationTypes``."""
+        assert self.config is not None
+        wanted = {name.lower() for name in self.config.observationTypes}
+        if not wanted:
+            return
+        for data_id in list(adjuster.iter_data_ids()):
+            record = adjuster.expand_quantum_data_id(data_id).records["exposure"]
+            observation_type = (record.observation_type or "").lower() if record is not None else ""
+            if observation_type not in wanted:
+                adjuster.remove_quantum(data_id)
+
+
+class SelectedIsrConfig(IsrTaskConfig, pipelineConnections=SelectedIsrConnections):
+    """`IsrTaskConfig` plus the observation types to process."""
+
+    observationTypes = pexConfig.ListField[str](
+        doc="Exposure observation types to process (case-insensitive); empty means every type.",
+        default=[],
+    )
+
+
+class SelectedIsrTask(IsrTask):
+    """The core numpy ISR, run only on exposures of the configured observation types."""
+
+    ConfigClass = SelectedIsrConfig  # type: ignore[assignment]
+    _DefaultName = "selectedIsr"
