@@ -1,0 +1,62 @@
+"""Simulated CCHeaderService CSC: announces a header file for every image the camera reads out.
+
+May import: `sal`, the standard library and the sibling modules `clock` and `exposure`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HeaderServiceCsc"]
+
+from .. import __version__
+from ..sal import salobj
+from .exposure import ExposureInfo
+
+HEADER_BYTES_PER_DETECTOR = 28_800
+"""Nominal size of one detector's FITS header (10 blocks of 2880 bytes)."""
+
+
+class HeaderServiceCsc(salobj.BaseCsc):
+    """The CCHeaderService: writes ``largeFileObjectAvailable`` once per image.
+
+    Parameters
+    ----------
+    initial_state : ``salobj.State``, optional
+        State to start in.
+    url_root : `str`, optional
+        Root of the announced header URLs.
+    """
+
+    valid_simulation_modes = (0,)
+    version = __version__
+
+    def __init__(
+        self,
+        initial_state: salobj.State = salobj.State.ENABLED,
+        url_root: str = "file:///sim/headers",
+    ) -> None:
+        super().__init__("CCHeaderService", initial_state=initial_state, allow_missing_callbacks=True)
+        self.url_root = url_root.rstrip("/")
+        self.headers_written: list[str] = []
+
+    async def handle_image(self, info: ExposureInfo) -> None:
+        """Announce the header of one image (only when ENABLED, like the real service).
+
+        Parameters
+        ----------
+        info : `ExposureInfo`
+            The image read out by the camera.
+        """
+        if self.summary_state != salobj.State.ENABLED:
+            self.log.warning(f"Not ENABLED; no header for {info.obs_id}.")
+            return
+        await self.evt_largeFileObjectAvailable.set_write(
+            url=f"{self.url_root}/{info.day_obs}/{info.obs_id}.yaml",
+            generator="CCHeaderService",
+            version=1.0,
+            byteSize=HEADER_BYTES_PER_DETECTOR * len(info.detectors),
+            checkSum="",
+            mimeType="YAML",
+            id=info.obs_id,
+            force_output=True,
+        )
+        self.headers_written.append(info.obs_id)

@@ -1,0 +1,108 @@
+"""Simulated CCOODS CSC: announces ``imageInOODS`` for every detector of every ingested image.
+
+The camera hands each image to `OodsCsc.handle_image` after the sink wrote it; after a simulated
+ingest delay the OODS writes one ``imageInOODS`` per detector, unless the `FaultPlan` drops the image.
+
+May import: `sal`, the standard library and the sibling modules `clock`, `exposure` and `faults`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OodsCsc", "detector_raft_sensor"]
+
+import asyncio
+
+from .. import __version__
+from ..sal import salobj
+from .clock import SimClock
+from .exposure import ExposureInfo
+from .faults import FaultPlan
+
+
+def detector_raft_sensor(detector: int) -> tuple[str, str]:
+    """Return ``(raft, sensor)`` of a ComCam detector, e.g. ``4 -> ("R22", "S11")``."""
+    if not 0 <= detector <= 8:
+        raise ValueError(f"ComCam detector {detector} not in 0..8.")
+    return "R22", f"S{detector // 3}{detector % 3}"
+
+
+class OodsCsc(salobj.BaseCsc):
+    """The CCOODS: writes ``imageInOODS`` for each detector of each image.
+
+    Parameters
+    ----------
+    clock : `SimClock`
+        Simulated clock for the ingest delay.
+    faults : `FaultPlan`, optional
+        Chooses images that are never announced.
+    ingest_delay : `float`, optional
+        Simulated seconds between the image being handed over and its announcement.
+    initial_state : ``salobj.State``, optional
+        State to start in.
+    """
+
+    valid_simulation_modes = (0,)
+    version = __version__
+
+    def __init__(
+        self,
+        clock: SimClock,
+        faults: FaultPlan | None = None,
+        ingest_delay: float = 2.0,
+        initial_state: salobj.State = salobj.State.ENABLED,
+    ) -> None:
+        super().__init__("CCOODS", initial_state=initial_state, allow_missing_callbacks=True)
+        self.clock = clock
+        self.faults = faults if faults is not None else FaultPlan()
+        self.ingest_delay = float(ingest_delay)
+        self.images_received = 0
+        self.announced: list[str] = []
+        self.dropped: list[str] = []
+        self._ingest_tasks: set[asyncio.Task] = set()
+
+    async def handle_image(self, info: ExposureInfo) -> None:
+        """Schedule the ``imageInOODS`` announcements of one image and return at once.
+
+        Parameters
+        ----------
+        info : `ExposureInfo`
+            The image written by the sink.
+        """
+        self.images_received += 1
+        image_number = self.images_received
+        task = asyncio.create_task(self._ingest(info, image_number))
+        self._ingest_tasks.add(task)
+        task.add_done_callback(self._ingest_tasks.discard)
+
+    async def _ingest(self, info: ExposureInfo, image_number: int) -> None:
+        await self.clock.sleep(self.ingest_delay)
+        if self.faults.oods_drops(image_number, info.obs_id):
+            self.log.warning(f"Fault injection: not announcing image {image_number} ({info.obs_id}).")
+            self.dropped.append(info.obs_id)
+            return
+        if self.summary_state != salobj.State.ENABLED:
+            self.log.warning(f"Not ENABLED; not announcing {info.obs_id}.")
+            self.dropped.append(info.obs_id)
+            return
+        for detector in info.detectors:
+            raft, sensor = detector_raft_sensor(detector)
+            await self.evt_imageInOODS.set_write(
+                camera="LSSTComCam",
+                obsid=info.obs_id,
+                raft=raft,
+                sensor=sensor,
+                statusCode=0,
+                description="file ingested",
+                force_output=True,
+            )
+        self.announced.append(info.obs_id)
+
+    async def wait_idle(self) -> None:
+        """Wait until every scheduled announcement has been made (or dropped)."""
+        while self._ingest_tasks:
+            await asyncio.gather(*self._ingest_tasks, return_exceptions=True)
+
+    async def close_tasks(self) -> None:
+        for task in list(self._ingest_tasks):
+            task.cancel()
+        await super().close_tasks()
