@@ -140,7 +140,9 @@ class EventCollector:
         return [getattr(msg, field) for msg in self.messages]
 
 
-async def make_remote(domain: salobj.Domain, name: str, index: int | None = None, **kwargs: Any) -> salobj.Remote:
+async def make_remote(
+    domain: salobj.Domain, name: str, index: int | None = None, **kwargs: Any
+) -> salobj.Remote:
     """Make a Remote and wait until it is started."""
     remote = salobj.Remote(domain, name, index, **kwargs)
     await remote.start_task
