@@ -1,0 +1,38 @@
+"""Helpers shared by the butler-room tests (fake camera images)."""
+
+from __future__ import annotations
+
+import astropy.time
+
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+
+DAY_OBS = 20241126
+T0_TAI = astropy.time.Time("2024-11-26T20:00:00", scale="tai").unix_tai
+
+
+def make_info(
+    seq_num: int,
+    image_type: str = "BIAS",
+    exposure_time: float = 0.0,
+    physical_filter: str = "empty",
+    detectors: tuple[int, ...] = (0, 4),
+    day_obs: int = DAY_OBS,
+) -> ExposureInfo:
+    """An ExposureInfo as the simulated camera would make it (60 s apart per sequence number)."""
+    start = T0_TAI + 60.0 * seq_num
+    return ExposureInfo(
+        exposure_id=int(f"{day_obs}{seq_num:05d}"),
+        obs_id=f"CC_O_{day_obs}_{seq_num:06d}",
+        day_obs=day_obs,
+        seq_num=seq_num,
+        image_type=image_type,
+        exposure_time=exposure_time,
+        dark_time=exposure_time + 0.5,
+        physical_filter=physical_filter,
+        group_id=f"{day_obs}_{image_type.lower()}",
+        start_tai=start,
+        end_tai=start + exposure_time,
+        detectors=detectors,
+        reason=image_type.lower(),
+        program="test",
+    )

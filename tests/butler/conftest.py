@@ -1,0 +1,26 @@
+"""Shared fixtures of the butler-room tests: one tiny repository made per session, copied per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lsst.ts.makecalibrations.butler.repository import ensure_repo
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly created tiny repository (do not modify: copy it with the ``repo`` fixture)."""
+    path = tmp_path_factory.mktemp("template") / "repo"
+    ensure_repo(path, size="tiny")
+    return path
+
+
+@pytest.fixture
+def repo(template_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny template repository."""
+    path = tmp_path / "repo"
+    shutil.copytree(template_repo, path)
+    return path
