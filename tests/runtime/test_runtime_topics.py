@@ -300,6 +300,7 @@ async def test_write_coerces_and_rejects(controller: salobj.Controller, domain: 
 
 async def test_write_requires_running(controller: salobj.Controller) -> None:
     other = salobj.Controller("Test", 2)
+    other.shutdown_delay = FAST_SHUTDOWN
     with pytest.raises(RuntimeError, match="not started"):
         await other.evt_scalars.set_write(int0=1)
     await other.start_task
