@@ -19,10 +19,12 @@ May import: numpy, scipy, astropy, `.stats`, `butler.camera`.
 from __future__ import annotations
 
 __all__ = [
+    "FULL_DETECTOR_PIXELS",
     "STAGES",
     "VerifyThresholds",
     "detector_failures",
     "detector_stats",
+    "exp_scatter_limit",
     "merge_exposure",
     "merge_run",
     "repair_cosmic_rays",
@@ -37,11 +39,14 @@ import numpy as np
 from astropy.time import Time
 from scipy import ndimage
 
-from ..butler.camera import AmpGeometry, Detector
+from ..butler.camera import AmpGeometry, Detector, amp_geometry
 from .stats import clipped_stats, plain_stats
 
 STAGES = ("BIAS", "DARK", "FLAT")
 """Verification stages (cp_verify ``stageName``)."""
+
+FULL_DETECTOR_PIXELS = int(np.prod(amp_geometry("full").detector_shape))
+"""Pixels of a real ComCam detector (4072 x 4000)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +68,13 @@ class VerifyThresholds:
     det_scatter_tolerance : `float`
         Flat: SCATTER/MEAN of the amp means of a detector.
     exp_scatter_threshold : `float`
-        Flat: absolute stdev of the detector means of an exposure (image units, e-).
+        Flat: absolute stdev of the detector means of an exposure (image units, e-), for full-size
+        detectors.
+    exp_scatter_scale_with_size : `bool`
+        Flat: scale ``exp_scatter_threshold`` by ``sqrt(full-size pixels / detector pixels)``. The
+        statistical floor of the exposure scatter is ``~sqrt(mean / pixels)``, so cp_verify's absolute
+        0.05 e- (calibrated, with a margin of ~1.7, on 16.3 Mpx ComCam detectors) would fail every
+        exposure of a scaled-down simulation; scaling keeps the test's full-size margin.
     cr_min_sigma : `float`
         A cosmic ray pixel exceeds its neighbourhood by this many sigma ...
     cr_min_dn : `float`
@@ -81,6 +92,7 @@ class VerifyThresholds:
     read_noise_tolerance: float = 0.05
     det_scatter_tolerance: float = 0.05
     exp_scatter_threshold: float = 0.05
+    exp_scatter_scale_with_size: bool = True
     cr_min_sigma: float = 6.0
     cr_min_dn: float = 150.0
     cr_max_pixels: int = 10000
@@ -227,7 +239,7 @@ def detector_stats(
         "METADATA": {"READ_NOISE_ADU": read_noise_adu},
         "CATALOG": {},
         "DET": {},
-        "ISR": {"MJD": _mjd(metadata)},
+        "ISR": {"MJD": _mjd(metadata), "DETECTOR_PIXELS": int(image.size)},
     }
     if stage == "FLAT":
         result["VERIFY"] = _verify_flat(result, thresholds)
@@ -343,7 +355,7 @@ def merge_exposure(
         means = [float(s.get("DET", {}).get("MEAN", math.nan)) for s in det_stats.values()]
         finite = np.array([m for m in means if np.isfinite(m)])
         scatter = float(np.std(finite)) if finite.size else math.nan
-        scatter_ok = bool(np.isfinite(scatter) and scatter <= thresholds.exp_scatter_threshold)
+        scatter_ok = bool(np.isfinite(scatter) and scatter <= exp_scatter_limit(det_stats, thresholds))
         merged["EXP"] = {"SCATTER": scatter}
         merged["VERIFY"] = {"EXP": {"SCATTER": scatter_ok}}
         if not scatter_ok:
@@ -359,6 +371,18 @@ def merge_exposure(
         merged[name] = entry
     merged["SUCCESS"] = bool(all_ok)
     return merged
+
+
+def exp_scatter_limit(det_stats: Mapping[str, Mapping[str, Any]], thresholds: VerifyThresholds) -> float:
+    """Flat exposure-scatter threshold for these detectors (see `VerifyThresholds`)."""
+    limit = thresholds.exp_scatter_threshold
+    if not thresholds.exp_scatter_scale_with_size:
+        return limit
+    pixels = [s.get("ISR", {}).get("DETECTOR_PIXELS") for s in det_stats.values()]
+    pixels = [int(p) for p in pixels if p]
+    if not pixels:
+        return limit
+    return limit * math.sqrt(FULL_DETECTOR_PIXELS / float(np.median(pixels)))
 
 
 def merge_run(exp_stats: Mapping[int, Mapping[str, Any]]) -> dict[Any, Any]:

@@ -53,6 +53,11 @@ class _ThresholdConfig(pexConfig.Config):
     expScatterThreshold = pexConfig.Field[float](
         doc="Flat: allowed stdev of the detector means of an exposure (absolute, e-).", default=0.05
     )
+    expScatterScaleWithSize = pexConfig.Field[bool](
+        doc="Flat: scale expScatterThreshold by sqrt(full-size pixels / detector pixels) for scaled-down "
+        "simulations (keeps the full-size statistical margin of the test).",
+        default=True,
+    )
     crMinSigma = pexConfig.Field[float](doc="CR detection threshold (sigma).", default=6.0)
     crMinDn = pexConfig.Field[float](doc="CR detection threshold (image units).", default=150.0)
     crMaxPixels = pexConfig.Field[int](doc="More CR pixels is a processing failure.", default=10000)
@@ -67,6 +72,7 @@ def _thresholds(config: Any) -> VerifyThresholds:
         read_noise_tolerance=config.readNoiseTolerance,
         det_scatter_tolerance=config.detScatterTolerance,
         exp_scatter_threshold=config.expScatterThreshold,
+        exp_scatter_scale_with_size=config.expScatterScaleWithSize,
         cr_min_sigma=config.crMinSigma,
         cr_min_dn=config.crMinDn,
         cr_max_pixels=config.crMaxPixels,

@@ -1,0 +1,399 @@
+"""The OCPS job executor that really runs the pipelines: ``pipetask run`` against the butler repo.
+
+`PipetaskExecutor` implements `ocps_jobs.JobExecutor`. For each `ocps_jobs.JobRequest` it
+
+1. parses ``config`` with `shlex` (never a shell) and accepts only ``-j N``, ``-i a,b``,
+   ``-c label:field=value`` and ``--register-dataset-types``; anything else is refused with exit
+   code 1 and a message naming the option;
+2. expands ``${CP_PIPE_DIR}`` / ``${CP_VERIFY_DIR}`` (`pipelines.locations`), keeping a ``#subset``;
+3. resolves the ``-c`` labels against the pipeline's tasks. A label that is a task is passed as is.
+   The bare label ``isr`` (the seed's defaults ``-c isr:doDefect=False`` and
+   ``-c isr:doCrosstalk=False`` use it, but cp_pipe labels ISR tasks ``cpBiasIsr``, ``cpPtcIsr``, ...)
+   is mapped onto every task of the pipeline whose label ends in ``Isr``, and the mapping is written
+   to the job log; when the pipeline has no ISR task (e.g. cpDefects) the override is dropped with a
+   warning in the log. Any other unknown label is refused (exit code 1), as pipetask would fail on it;
+4. clamps ``-j`` to ``max_processes`` (on 2 cores a spawned process per quantum is slower than
+   ``-j 1``) and says so in the job log;
+5. runs ``pipetask run -b REPO -p PIPELINE -i LSSTComCam/raw/all,<inputs> --output-run
+   u/ocps/<job_id> -d QUERY -j N [-c ...] [--register-dataset-types]`` as an asyncio subprocess in
+   its own process group, its output going to ``<log_dir or REPO/ocps>/<job_id>/outs/ocps.log``
+   (as the real OCPS's ``/scratch/uws/<job_id>/outs/ocps.log``), which ``log_uri`` points to;
+6. turns the result into a `ocps_jobs.JobOutcome`: a non-zero exit is a failure (exit code 1) with the
+   last error line of the log as message; a zero exit that wrote no dataset other than
+   configs/metadata/logs (pipetask exits 0 when nothing matched the query) is also a failure;
+   ``abort`` kills the process group and the job ends with exit code 255, phase ``aborted``.
+
+Jobs are independent subprocesses, so several may run at once against one repo (SQLite locking is
+handled by the butler); a subprocess also makes abort a kill. An in-process executor
+(``SimplePipelineExecutor``) saves the ~2 s start-up per job but cannot be aborted and shares the
+event loop's process; the subprocess is used.
+
+May import: the standard library, lsst.daf.butler, lsst.pipe.base, `pipelines.locations`,
+`butler.repository`, `.clock`, `.ocps_jobs`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "parse_config"]
+
+import asyncio
+import dataclasses
+import os
+import re
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..butler.repository import RAW_RUN
+from ..pipelines.locations import expand_pipeline_uri, pipeline_path
+from .ocps_jobs import JobOutcome, JobRequest
+
+ISR_ALIAS = "isr"
+"""Bare ``-c`` label mapped onto every ISR task of a pipeline (labels ending in ``Isr``)."""
+
+_SUPPORTED = "-j N, -i a,b, -c label:field=value, --register-dataset-types"
+_BOOKKEEPING_SUFFIXES = ("_config", "_metadata", "_log")
+_BOOKKEEPING_NAMES = {"packages"}
+
+
+class ConfigError(ValueError):
+    """The ``config`` string of a job cannot be accepted."""
+
+
+@dataclasses.dataclass
+class ParsedConfig:
+    """The accepted options of an ``execute`` ``config`` string.
+
+    Attributes
+    ----------
+    processes : `int` or `None`
+        ``-j`` value (`None` when absent).
+    inputs : `list` [`str`]
+        Collections from ``-i`` (comma-separated lists flattened, order kept).
+    overrides : `list` [`tuple` [`str`, `str`, `str`]]
+        ``(label, field, value)`` of each ``-c``.
+    register_dataset_types : `bool`
+        ``--register-dataset-types`` was given.
+    """
+
+    processes: int | None = None
+    inputs: list[str] = dataclasses.field(default_factory=list)
+    overrides: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    register_dataset_types: bool = False
+
+
+_OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_.]*)=(.*)$", re.DOTALL)
+
+
+def parse_config(config: str) -> ParsedConfig:
+    """Parse the ``config`` of an ``execute`` command (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        For an unsupported option, a missing or malformed argument, or unbalanced quotes.
+    """
+    try:
+        tokens = shlex.split(config, posix=True)
+    except ValueError as e:
+        raise ConfigError(f"Cannot split config {config!r}: {e}.") from None
+    parsed = ParsedConfig()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+
+        if token == "-j":
+            value = _argument(tokens, i)
+            try:
+                parsed.processes = int(value)
+            except ValueError:
+                raise ConfigError(f"Option -j needs an integer, got {value!r}.") from None
+            if parsed.processes < 1:
+                raise ConfigError(f"Option -j needs a positive integer, got {parsed.processes}.")
+            i += 2
+        elif token == "-i":
+            value = _argument(tokens, i)
+            names = [name.strip() for name in value.split(",") if name.strip()]
+            if not names:
+                raise ConfigError("Option -i needs at least one collection name.")
+            parsed.inputs += [name for name in names if name not in parsed.inputs]
+            i += 2
+        elif token == "-c":
+            value = _argument(tokens, i)
+            match = _OVERRIDE.match(value)
+            if match is None:
+                raise ConfigError(f"Option -c needs label:field=value, got {value!r}.")
+            parsed.overrides.append((match.group(1), match.group(2), match.group(3)))
+            i += 2
+        elif token == "--register-dataset-types":
+            parsed.register_dataset_types = True
+            i += 1
+        else:
+            raise ConfigError(f"Unsupported option {token!r} in config; supported: {_SUPPORTED}.")
+    return parsed
+
+
+def _argument(tokens: list[str], i: int) -> str:
+    """The argument of the option ``tokens[i]``."""
+    if i + 1 >= len(tokens) or (tokens[i + 1].startswith("-") and tokens[i + 1] != "-"):
+        raise ConfigError(f"Option {tokens[i]} needs an argument.")
+    return tokens[i + 1]
+
+
+def _pipeline_labels(pipeline_uri: str) -> list[str]:
+    """Task labels of a pipeline file (with its ``#subset`` applied)."""
+    from lsst.pipe.base import Pipeline
+
+    return list(Pipeline.from_uri(pipeline_uri).task_labels)
+
+
+def _output_dataset_types(repo: str, run: str) -> list[str] | None:
+    """Names of the dataset types with datasets in ``run`` (bookkeeping excluded); None if no run."""
+    from lsst.daf.butler import Butler, MissingCollectionError
+
+    butler = Butler.from_config(repo)
+    try:
+        butler.registry.getCollectionType(run)
+    except MissingCollectionError:
+        return None
+    names = set()
+    for dataset_type in butler.registry.queryDatasetTypes():
+        name = dataset_type.name
+        if name in _BOOKKEEPING_NAMES or name.endswith(_BOOKKEEPING_SUFFIXES):
+            continue
+        refs = butler.registry.queryDatasets(name, collections=run, findFirst=False)
+        if any(True for _ in refs.limit(1)):
+            names.add(name)
+    return sorted(names)
+
+
+class PipetaskExecutor:
+    """Runs OCPS jobs with ``pipetask run`` (see the module docstring).
+
+    Parameters
+    ----------
+    repo : `str` or `os.PathLike`
+        Butler repository the jobs read and write.
+    clock : `SimClock`, optional
+        Simulated clock for the start/end TAI; the system clock when `None`.
+    max_processes : `int`, optional
+        Upper limit of ``-j``.
+    log_dir : `str` or `os.PathLike`, optional
+        Root of the job directories; ``REPO/ocps`` when `None`.
+    pipetask : `~collections.abc.Sequence` [`str`], optional
+        Command that runs pipetask; default: the ``pipetask`` script of this Python environment.
+    """
+
+    def __init__(
+        self,
+        repo: str | os.PathLike[str],
+        clock: Any = None,
+        max_processes: int = 1,
+        log_dir: str | os.PathLike[str] | None = None,
+        pipetask: Sequence[str] | None = None,
+    ) -> None:
+        if max_processes < 1:
+            raise ValueError(f"max_processes must be >= 1, got {max_processes}.")
+        self.repo = Path(repo).resolve()
+        self.clock = clock
+        self.max_processes = int(max_processes)
+        self.log_dir = Path(log_dir).resolve() if log_dir is not None else self.repo / "ocps"
+        self.pipetask = list(pipetask) if pipetask is not None else _default_pipetask()
+        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._aborted: set[str] = set()
+
+    def _tai(self) -> float:
+        if self.clock is not None:
+            return float(self.clock.tai())
+        return time.time() + 37.0
+
+    def log_path(self, job_id: str) -> Path:
+        """Path of the log of job ``job_id``."""
+        return self.log_dir / job_id / "outs" / "ocps.log"
+
+    def estimate_wall_duration(self, request: JobRequest) -> float:
+        """Generous wall-time estimate of a job (used by the OCPS for the in-progress ack timeout)."""
+        n_exposures = max(1, len(re.findall(r"\d{13}", request.data_query)))
+        detectors = re.search(r"detector\s+IN\s*\(([^)]*)\)", request.data_query, re.IGNORECASE)
+        n_detectors = len([d for d in detectors.group(1).split(",") if d.strip()]) if detectors else 9
+        return 60.0 + 6.0 * n_exposures * n_detectors
+
+    async def abort(self, job_id: str) -> None:
+        """Kill the process group of a running job; its `run` returns exit code 255."""
+        self._aborted.add(job_id)
+        process = self._processes.get(job_id)
+        if process is None or process.returncode is not None:
+            return
+        _signal_group(process, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=5.0)
+        except TimeoutError:
+            _signal_group(process, signal.SIGKILL)
+
+    async def run(self, request: JobRequest) -> JobOutcome:
+        """Run one job to completion (never raises for a job failure)."""
+        start_tai = self._tai()
+        log_path = self.log_path(request.job_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_uri = log_path.as_uri()
+        with open(log_path, "a", buffering=1) as log:
+
+            def note(line: str) -> None:
+                log.write(f"[ocps] {line}\n")
+
+            def finish(
+                exit_code: int, phase: str, message: str, outputs: list[str] | None = None
+            ) -> JobOutcome:
+                note(f"exit_code={exit_code} phase={phase} {message}".rstrip())
+                return JobOutcome(
+                    exit_code=exit_code,
+                    phase=phase,
+                    message=message,
+                    log_uri=log_uri,
+                    start_tai=start_tai,
+                    end_tai=self._tai(),
+                    outputs=outputs or [],
+                )
+
+            note(f"job {request.job_id} run {request.run_id}")
+            note(f"pipeline: {request.pipeline}")
+            note(f"config: {request.config}")
+            note(f"data_query: {request.data_query}")
+            note(f"output run: {request.output_collection}")
+            try:
+                parsed = parse_config(request.config)
+                pipeline = expand_pipeline_uri(request.pipeline)
+            except ValueError as e:
+                return finish(1, "error", f"Job refused: {e}")
+            if not pipeline_path(pipeline).is_file():
+                return finish(
+                    1, "error", f"Job refused: pipeline file {pipeline_path(pipeline)} does not exist."
+                )
+            if request.job_id in self._aborted:
+                return finish(255, "aborted", "Aborted before start.")
+            try:
+                labels = await asyncio.to_thread(_pipeline_labels, pipeline)
+                overrides = self._resolve_overrides(parsed, labels, note)
+            except ConfigError as e:
+                return finish(1, "error", f"Job refused: {e}")
+            except Exception as e:
+                return finish(1, "error", f"Cannot load pipeline {pipeline}: {e}")
+            processes = parsed.processes or 1
+            if processes > self.max_processes:
+                note(f"-j {processes} requested; running with -j {self.max_processes} (max_processes).")
+                processes = self.max_processes
+            inputs = [RAW_RUN] + [name for name in parsed.inputs if name != RAW_RUN]
+            command = [
+                *self.pipetask,
+                "run",
+                "-b",
+                str(self.repo),
+                "-p",
+                pipeline,
+                "-i",
+                ",".join(inputs),
+                "--output-run",
+                request.output_collection,
+                "-d",
+                request.data_query,
+                "-j",
+                str(processes),
+            ]
+            for override in overrides:
+                command += ["-c", override]
+            if parsed.register_dataset_types:
+                command.append("--register-dataset-types")
+            note("command: " + shlex.join(command))
+            log.flush()
+            if request.job_id in self._aborted:
+                return finish(255, "aborted", "Aborted before start.")
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._processes[request.job_id] = process
+            try:
+                returncode = await process.wait()
+            except asyncio.CancelledError:
+                _signal_group(process, signal.SIGKILL)
+                raise
+            finally:
+                self._processes.pop(request.job_id, None)
+            if request.job_id in self._aborted:
+                return finish(255, "aborted", "Aborted: pipetask was killed.")
+            if returncode != 0:
+                reason = _last_error_line(log_path)
+                what = f"killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+                return finish(1, "error", f"pipetask {what}: {reason}".rstrip(": "))
+            try:
+                outputs = await asyncio.to_thread(
+                    _output_dataset_types, str(self.repo), request.output_collection
+                )
+            except Exception as e:
+                return finish(1, "error", f"pipetask succeeded but its outputs cannot be listed: {e}")
+            if not outputs:
+                return finish(
+                    1,
+                    "error",
+                    "pipetask ran but produced no output datasets "
+                    f"(nothing matched {request.data_query!r}, or every quantum found no work).",
+                )
+            return finish(0, "completed", "", outputs)
+
+    def _resolve_overrides(self, parsed: ParsedConfig, labels: list[str], note: Any) -> list[str]:
+        """Return the ``label:field=value`` overrides to pass to pipetask (see module docstring)."""
+        isr_labels = [label for label in labels if label.endswith("Isr")]
+        result: list[str] = []
+        for label, field, value in parsed.overrides:
+            if label in labels:
+                result.append(f"{label}:{field}={value}")
+            elif label == ISR_ALIAS:
+                if isr_labels:
+                    note(f"-c {label}:{field}={value} applied to the ISR tasks {', '.join(isr_labels)}.")
+                    result += [f"{isr}:{field}={value}" for isr in isr_labels]
+                else:
+                    note(f"WARNING: -c {label}:{field}={value} ignored: the pipeline has no ISR task.")
+            else:
+                raise ConfigError(
+                    f"-c {label}:{field}={value}: the pipeline has no task labelled {label!r} "
+                    f"(tasks: {', '.join(labels)})."
+                )
+        return result
+
+
+def _default_pipetask() -> list[str]:
+    script = Path(sys.executable).parent / "pipetask"
+    if script.exists():
+        return [str(script)]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from lsst.ctrl.mpexec.cli.pipetask import main; sys.exit(main())",
+    ]
+
+
+def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _last_error_line(log_path: Path, max_chars: int = 300) -> str:
+    """The most informative line of a failed pipetask log (last exception / error line)."""
+    try:
+        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if not line.startswith("[ocps]")]
+    for line in reversed(lines):
+        if re.search(r"(Error|Exception|error:|FAILED|failed)", line):
+            return line[:max_chars]
+    return lines[-1][:max_chars] if lines else ""
