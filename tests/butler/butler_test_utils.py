@@ -7,7 +7,6 @@ import astropy.time
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 
 DAY_OBS = 20241126
-T0_TAI = astropy.time.Time("2024-11-26T20:00:00", scale="tai").unix_tai
 
 
 def make_info(
@@ -18,8 +17,10 @@ def make_info(
     detectors: tuple[int, ...] = (0, 4),
     day_obs: int = DAY_OBS,
 ) -> ExposureInfo:
-    """An ExposureInfo as the simulated camera would make it (60 s apart per sequence number)."""
-    start = T0_TAI + 60.0 * seq_num
+    """An ExposureInfo as the simulated camera would make it: 20:00 TAI on ``day_obs`` + 60 s per seq."""
+    text = str(day_obs)
+    evening = astropy.time.Time(f"{text[:4]}-{text[4:6]}-{text[6:]}T20:00:00", scale="tai").unix_tai
+    start = evening + 60.0 * seq_num
     return ExposureInfo(
         exposure_id=int(f"{day_obs}{seq_num:05d}"),
         obs_id=f"CC_O_{day_obs}_{seq_num:06d}",
