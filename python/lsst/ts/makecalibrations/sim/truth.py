@@ -164,6 +164,9 @@ class TruthModel:
         Suppress the flat variance as brighter-fatter does (a00 = ``a00``).
     a00 : `float`
         Brighter-fatter coefficient (1/e-), negative.
+    noisy_amps : `tuple` [`tuple` [`int`, `str`, `float`], ...]
+        Fault injection: ``(detector, amp, extra)`` adds ``extra`` e- of read noise (in quadrature) to
+        that amplifier of every image, so cp_verify's NOISE test must fail there.
     """
 
     seed: int = DEFAULT_TRUTH_SEED
@@ -186,6 +189,7 @@ class TruthModel:
     throughput_scatter: float = 0.03
     flat_flux: float = 4000.0
     full_well: float = 110000.0
+    noisy_amps: tuple[tuple[int, str, float], ...] = ()
 
     @classmethod
     def from_simulation_config(cls, config: dict[str, Any]) -> TruthModel:
@@ -194,6 +198,8 @@ class TruthModel:
         kwargs = {key: value for key, value in config.items() if key in names}
         if "hot_pixel_rate" in kwargs:
             kwargs["hot_pixel_rate"] = tuple(kwargs["hot_pixel_rate"])
+        if "noisy_amps" in kwargs:
+            kwargs["noisy_amps"] = tuple((int(d), str(a), float(x)) for d, a, x in kwargs["noisy_amps"])
         if not isinstance(kwargs.get("size", "default"), str):
             kwargs["size"] = tuple(kwargs["size"])
         return cls(**kwargs)
@@ -298,7 +304,8 @@ class TruthModel:
             offset = rng.normal(0.0, self.pedestal_jitter)
             slope = rng.normal(0.0, self.pedestal_row_slope)
             row_level = truth.pedestal[amp_name] + offset + slope * raw_rows
-            rn_adu = truth.read_noise[amp_name] / truth.gain[amp_name]
+            extra = sum(x**2 for d, a, x in self.noisy_amps if d == detector and a == amp_name)
+            rn_adu = np.sqrt(truth.read_noise[amp_name] ** 2 + extra) / truth.gain[amp_name]
             raw = rng.standard_normal(geom.raw_shape, dtype=np.float32)
             raw *= np.float32(rn_adu)
             raw += row_level[:, np.newaxis].astype(np.float32)
