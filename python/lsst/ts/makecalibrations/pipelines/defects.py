@@ -332,18 +332,37 @@ def measure_defects(
     return mask, metadata
 
 
-def edge_frame_mask(shape: Sequence[int], width: int = 5) -> np.ndarray:
-    """Boolean mask of a frame ``width`` px wide around a detector (ComCam ``edgesAsDefects``)."""
+def edge_frame_mask(shape: Sequence[int], up_down: int = 5, left_right: int | None = None) -> np.ndarray:
+    """Boolean mask of the frame around a detector (ComCam ``edgesAsDefects``).
+
+    Parameters
+    ----------
+    shape : sequence of `int`
+        Detector shape ``(rows, cols)``.
+    up_down : `int`, optional
+        Rows flagged at the bottom and at the top (``nPixBorderUpDown``).
+    left_right : `int`, optional
+        Columns flagged at the left and right (``nPixBorderLeftRight``); defaults to ``up_down``.
+
+    Returns
+    -------
+    mask : `numpy.ndarray`
+        Boolean array of ``shape``.
+    """
+    left_right = up_down if left_right is None else left_right
     mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
-    if width > 0:
-        mask[:width, :] = True
-        mask[-width:, :] = True
-        mask[:, :width] = True
-        mask[:, -width:] = True
+    if up_down > 0:
+        mask[:up_down, :] = True
+        mask[-up_down:, :] = True
+    if left_right > 0:
+        mask[:, :left_right] = True
+        mask[:, -left_right:] = True
     return mask
 
 
-def merge_defect_masks(masks: Iterable[np.ndarray], shape: Sequence[int], edge_width: int = 5) -> np.ndarray:
+def merge_defect_masks(
+    masks: Iterable[np.ndarray], shape: Sequence[int], up_down: int = 5, left_right: int | None = None
+) -> np.ndarray:
     """OR the defect masks of the inputs and add the detector edge frame.
 
     cp_pipe sums the rasterised defects of each image type, divides by the number of inputs and keeps
@@ -355,15 +374,15 @@ def merge_defect_masks(masks: Iterable[np.ndarray], shape: Sequence[int], edge_w
         Boolean masks of the detector (e.g. from the dark and the flat).
     shape : sequence of `int`
         Detector shape.
-    edge_width : `int`, optional
-        Width of the frame (0 disables it).
+    up_down, left_right : `int`, optional
+        Width of the frame (`edge_frame_mask`); 0 disables it.
 
     Returns
     -------
     merged : `numpy.ndarray`
         Boolean defect mask.
     """
-    merged = edge_frame_mask(shape, edge_width)
+    merged = edge_frame_mask(shape, up_down, left_right)
     for mask in masks:
         array = np.asarray(mask, dtype=bool)
         if array.shape != merged.shape:
