@@ -3,3 +3,8 @@
 Used only when the real ``lsst.ts.observatory.control`` is not importable.
 May import: `sal` (for ``salobj``), the standard library, astropy.
 """
+
+from .base_camera import *  # noqa: F401,F403
+from .camera_exposure import *  # noqa: F401,F403
+from .comcam import *  # noqa: F401,F403
+from .remote_group import *  # noqa: F401,F403
