@@ -1,0 +1,73 @@
+"""Run the simulated observatory (CCCamera, CCHeaderService, CCOODS, OCPS:2) until interrupted.
+
+Usage: ``python -m lsst.ts.makecalibrations.sim --time-scale 100 [--repo PATH]``. The CSCs share the
+embedded SAL bus of this process's event loop (or the real SAL when ``lsst.ts.salobj`` is in use).
+
+May import: `sal`, the standard library and the sibling `sim` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main", "amain", "parse_args"]
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from .faults import FaultPlan
+from .observatory import SimulatedObservatory
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m lsst.ts.makecalibrations.sim",
+        description="Run the simulated LSSTComCam CSCs and OCPS:2 until Ctrl-C.",
+    )
+    parser.add_argument("--time-scale", type=float, default=100.0, help="simulated seconds per wall second")
+    parser.add_argument("--repo", default=None, help="butler repository for raws and OCPS jobs")
+    parser.add_argument("--size", default="default", help="raw image size preset (full, default, tiny)")
+    parser.add_argument("--ingest-delay", type=float, default=2.0, help="simulated seconds to imageInOODS")
+    parser.add_argument("--job-duration", type=float, default=10.0, help="simulated seconds per OCPS job")
+    parser.add_argument("--log-level", default="INFO", help="Python log level")
+    args = parser.parse_args(argv)
+    if not args.time_scale > 0:
+        parser.error("--time-scale must be > 0")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> None:
+    """Start the observatory and run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with SimulatedObservatory(
+        time_scale=args.time_scale,
+        faults=FaultPlan(),
+        repo=args.repo,
+        size=args.size,
+        ingest_delay=args.ingest_delay,
+        job_duration=args.job_duration,
+    ):
+        print(f"Simulated observatory running at time scale {args.time_scale}; Ctrl-C to stop.", flush=True)
+        await stop.wait()
+        print("Stopping.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s: %(message)s"
+    )
+    asyncio.run(amain(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The simulated observatory: CCCamera, CCHeaderService, CCOODS and OCPS:2 running together.
+
+`SimulatedObservatory` builds the four simulated CSCs on one `SimClock`, wires the camera to its
+image sink, header service and OODS, applies a `FaultPlan`, and starts them (ENABLED unless a fault
+says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and the pipetask
+executor for OCPS jobs; both are imported lazily so this module works without them.
+
+May import: `sal`, the standard library and the sibling `sim` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SimulatedObservatory"]
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from ..sal import salobj
+from .ccamera import CCCameraCsc
+from .clock import SimClock
+from .exposure import ImageSink, RecordingSink
+from .faults import FailingExecutor, FaultPlan
+from .header_service import HeaderServiceCsc
+from .ocps import OcpsCsc, SleepExecutor
+from .ocps_jobs import JobExecutor
+from .oods import OodsCsc
+
+
+def _missing_module(error: ModuleNotFoundError, module: str) -> bool:
+    """Is ``error`` about ``module`` itself (not about something it imports)?"""
+    return error.name is not None and error.name.endswith(module)
+
+
+class SimulatedObservatory:
+    """Run the simulated ComCam CSCs and OCPS:2 together.
+
+    Parameters
+    ----------
+    time_scale : `float`, optional
+        Simulated seconds per wall second.
+    faults : `FaultPlan`, optional
+        Faults to inject; none by default.
+    sink : `ImageSink`, optional
+        Receives the camera's images. Default: the butler raw writer if ``repo`` is given,
+        else a `RecordingSink`.
+    executor : `JobExecutor`, optional
+        Runs OCPS jobs. Default: the pipetask executor if ``repo`` is given, else a `SleepExecutor`.
+    repo : `str` or `os.PathLike`, optional
+        Butler repository for the default sink and executor.
+    size : `str`, optional
+        Raw image size preset for the butler raw writer.
+    ingest_delay : `float`, optional
+        Simulated seconds between readout and ``imageInOODS``.
+    job_duration : `float`, optional
+        Simulated duration of a job of the default `SleepExecutor`.
+    camera_initial_state : ``salobj.State``, optional
+        State the camera starts in.
+    shutdown_delay : `float`, optional
+        Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
+        (1 s, as salobj) if `None`. Tests set 0.
+    log : `logging.Logger`, optional
+        Logger.
+    """
+
+    def __init__(
+        self,
+        time_scale: float = 100.0,
+        faults: FaultPlan | None = None,
+        sink: ImageSink | None = None,
+        executor: JobExecutor | None = None,
+        repo: str | os.PathLike | None = None,
+        size: str = "default",
+        ingest_delay: float = 2.0,
+        job_duration: float = 10.0,
+        camera_initial_state: salobj.State = salobj.State.ENABLED,
+        shutdown_delay: float | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.log = log if log is not None else logging.getLogger(type(self).__name__)
+        self.clock = SimClock(time_scale)
+        self.faults = faults if faults is not None else FaultPlan()
+        self.repo = repo
+        self.size = size
+        self.ingest_delay = ingest_delay
+        self.job_duration = job_duration
+        self.camera_initial_state = camera_initial_state
+        self.shutdown_delay = shutdown_delay
+        self._owns_sink = sink is None
+        self.sink: ImageSink = sink if sink is not None else self._default_sink()
+        self.executor: JobExecutor = executor if executor is not None else self._default_executor()
+        self.camera: CCCameraCsc | None = None
+        self.header_service: HeaderServiceCsc | None = None
+        self.oods: OodsCsc | None = None
+        self.ocps: OcpsCsc | None = None
+        self._started = False
+
+    def _default_sink(self) -> ImageSink:
+        if self.repo is None:
+            return RecordingSink()
+        try:
+            from .raw_writer import ButlerRawWriter
+        except ModuleNotFoundError as e:
+            if not _missing_module(e, "raw_writer"):
+                raise
+            self.log.warning("sim.raw_writer is not available; images are only recorded, not written.")
+            return RecordingSink()
+        return ButlerRawWriter(self.repo, size=self.size, clock=self.clock)
+
+    def _default_executor(self) -> JobExecutor:
+        if self.repo is not None:
+            try:
+                from .pipetask_executor import PipetaskExecutor
+            except ModuleNotFoundError as e:
+                if not _missing_module(e, "pipetask_executor"):
+                    raise
+                self.log.warning("sim.pipetask_executor is not available; OCPS jobs only sleep.")
+            else:
+                return PipetaskExecutor(self.repo, clock=self.clock)
+        return SleepExecutor(self.clock, duration=self.job_duration)
+
+    @property
+    def cscs(self) -> list[Any]:
+        """The running CSCs (empty before `start`)."""
+        return [csc for csc in (self.camera, self.header_service, self.oods, self.ocps) if csc is not None]
+
+    async def start(self) -> None:
+        """Create and start the CSCs; return when all are in their initial state."""
+        if self._started:
+            raise RuntimeError("Already started.")
+        self._started = True
+        enabled = salobj.State.ENABLED
+        self.header_service = HeaderServiceCsc(initial_state=enabled)
+        self.oods = OodsCsc(clock=self.clock, faults=self.faults, ingest_delay=self.ingest_delay)
+        self.camera = CCCameraCsc(
+            clock=self.clock, sink=self.sink, faults=self.faults, initial_state=self.camera_initial_state
+        )
+        self.camera.add_image_handler(self.header_service.handle_image)
+        self.camera.add_image_handler(self.oods.handle_image)
+        executor = self.executor
+        if self.faults.ocps_fail_pipeline is not None:
+            executor = FailingExecutor(executor, self.faults, self.clock)
+        ocps_state = self.faults.ocps_initial_state
+        self.ocps = OcpsCsc(
+            clock=self.clock, executor=executor, initial_state=enabled if ocps_state is None else ocps_state
+        )
+        if self.shutdown_delay is not None:
+            for csc in self.cscs:
+                csc.shutdown_delay = self.shutdown_delay
+        await asyncio.gather(*[csc.start_task for csc in self.cscs])
+        self.log.info(
+            f"Simulated observatory running at time scale {self.clock.time_scale}: "
+            + ", ".join(f"{type(csc).__name__}={salobj.State(csc.summary_state).name}" for csc in self.cscs)
+        )
+
+    async def wait_idle(self) -> None:
+        """Wait until every image taken so far was written and announced."""
+        if self.camera is not None:
+            await self.camera.wait_images_delivered()
+        if self.oods is not None:
+            await self.oods.wait_idle()
+
+    async def close(self, drain_timeout: float = 30.0) -> None:
+        """Finish the images in flight (readout, sink, announcements), then close the CSCs (and the
+        sink if this observatory made it).
+
+        Parameters
+        ----------
+        drain_timeout : `float`, optional
+            Wall seconds to wait for the images in flight before closing anyway.
+        """
+        try:
+            await asyncio.wait_for(self.wait_idle(), timeout=drain_timeout)
+        except TimeoutError:
+            self.log.warning(f"Images still in flight after {drain_timeout}s; closing anyway.")
+        await asyncio.gather(*[csc.close() for csc in self.cscs], return_exceptions=True)
+        close_sink = getattr(self.sink, "close", None)
+        if self._owns_sink and close_sink is not None:
+            # The sink this observatory made (e.g. the butler raw writer) releases its resources.
+            result = close_sink()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def __aenter__(self) -> SimulatedObservatory:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.close()

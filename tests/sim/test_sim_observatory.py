@@ -1,0 +1,111 @@
+"""The assembled simulated observatory and its command-line entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lsst.ts.makecalibrations.control import RemoteGroup
+from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sim.__main__ import parse_args
+from lsst.ts.makecalibrations.sim.exposure import RecordingSink
+from lsst.ts.makecalibrations.sim.faults import FailingExecutor, FaultPlan
+from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.ocps import SleepExecutor
+
+COMPONENTS = ["CCCamera", "CCHeaderService", "CCOODS", "OCPS:2"]
+
+
+async def test_all_enabled_by_default() -> None:
+    async with SimulatedObservatory(time_scale=100.0, shutdown_delay=0.0) as observatory:
+        assert isinstance(observatory.sink, RecordingSink)
+        assert isinstance(observatory.executor, SleepExecutor)
+        assert observatory.clock.time_scale == 100.0
+        async with RemoteGroup(COMPONENTS) as group:
+            await group.assert_all_enabled()
+        assert observatory.camera is not None and observatory.camera.sink is observatory.sink
+        assert observatory.ocps is not None and observatory.ocps.salinfo.index == 2
+    assert all(csc.done_task.done() for csc in observatory.cscs)
+
+
+async def test_fault_plan_initial_states_and_failing_jobs() -> None:
+    faults = FaultPlan(ocps_initial_state=salobj.State.DISABLED, ocps_fail_pipeline="cpFlat")
+    async with SimulatedObservatory(
+        time_scale=100.0, faults=faults, camera_initial_state=salobj.State.STANDBY, shutdown_delay=0.0
+    ) as observatory:
+        async with RemoteGroup(COMPONENTS) as group:
+            assert await group.get_state("ocps_2") == salobj.State.DISABLED
+            assert await group.get_state("cccamera") == salobj.State.STANDBY
+            assert await group.get_state("ccoods") == salobj.State.ENABLED
+            with pytest.raises(AssertionError, match=r"\['CCCamera', 'OCPS:2'\]"):
+                await group.assert_all_enabled()
+            await group.enable()
+            assert isinstance(observatory.ocps.executor, FailingExecutor)
+            remote = group.rem.ocps_2
+            ack = await remote.cmd_execute.set_start(wait_done=False, pipeline="cpFlat.yaml")
+            job_id = json.loads(ack.result)["job_id"]
+            await remote.cmd_execute.next_ackcmd(ack)
+            result = remote.evt_job_result.get()
+            assert (result.job_id, result.exit_code) == (job_id, 1)
+
+
+def test_repo_selects_butler_sink_and_pipetask_executor(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+    from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+
+    observatory = SimulatedObservatory(time_scale=50.0, repo=tmp_path / "repo", size="tiny")
+    assert isinstance(observatory.sink, ButlerRawWriter)
+    assert observatory.sink.size == "tiny"
+    assert observatory.sink.clock is observatory.clock
+    assert isinstance(observatory.executor, PipetaskExecutor)
+    # An explicit sink or executor wins over the repo.
+    sink = RecordingSink()
+    observatory = SimulatedObservatory(repo=tmp_path / "repo", sink=sink)
+    assert observatory.sink is sink
+
+
+def test_parse_args() -> None:
+    args = parse_args(["--time-scale", "20", "--repo", "/tmp/r", "--ingest-delay", "0.5"])
+    assert (args.time_scale, args.repo, args.ingest_delay) == (20.0, "/tmp/r", 0.5)
+    with pytest.raises(SystemExit):
+        parse_args(["--time-scale", "0"])
+
+
+def test_command_line_runs_until_interrupted() -> None:
+    env = dict(os.environ, TS_MAKECALIBRATIONS_SAL_BACKEND="embedded")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lsst.ts.makecalibrations.sim",
+            "--time-scale",
+            "100",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "Simulated observatory running at time scale 100.0" in line
+        time.sleep(0.2)
+        assert process.poll() is None
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "Stopping." in stdout
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
