@@ -1,0 +1,53 @@
+"""Sphinx configuration of the ts_makecalibrations documentation (``make doc``).
+
+Built-in theme (alabaster) and extensions only, plus the local ``_ext/mcal_sphinx.py`` that generates
+the configuration reference from the script's JSON schema. The build must pass with ``-W``.
+"""
+
+import sys
+from pathlib import Path
+
+_DOC = Path(__file__).resolve().parent
+sys.path.insert(0, str(_DOC / "_ext"))
+sys.path.insert(0, str(_DOC.parent / "python"))
+
+project = "ts_makecalibrations"
+author = "Rubin Observatory Telescope & Site"
+copyright = "2026, Association of Universities for Research in Astronomy, Inc. (AURA)"
+release = "0.1.0"
+version = "0.1"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "mcal_sphinx",
+]
+
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
+source_suffix = {".rst": "restructuredtext"}
+root_doc = "index"
+language = "en"
+today = "2026-11-25"
+nitpicky = False
+# Operators copy YAML and commands from these pages: keep straight quotes and double dashes.
+smartquotes = False
+
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_mock_imports: list[str] = []
+
+mcal_examples_dir = "../examples"
+
+html_theme = "alabaster"
+html_title = "ts_makecalibrations 0.1.0"
+html_theme_options = {
+    "description": "LSSTComCam combined calibrations from a SAL Script",
+    "fixed_sidebar": True,
+    "page_width": "1150px",
+    "sidebar_width": "250px",
+    "show_relbars": True,
+}
+html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
+html_last_updated_fmt = "2026-11-25"
