@@ -389,7 +389,10 @@ class CCCameraCsc(salobj.BaseCsc):
     # -- helpers --------------------------------------------------------------------------------------
 
     def _next_seq_num(self, day_obs: int) -> int:
-        return max(self.sink.last_seq_num(day_obs), self._last_seq.get(day_obs, 0)) + 1
+        # Ask the sink once per day (a butler sink queries its registry); this camera counts on from there.
+        if day_obs not in self._last_seq:
+            self._last_seq[day_obs] = self.sink.last_seq_num(day_obs)
+        return self._last_seq[day_obs] + 1
 
     @staticmethod
     def _filter_type(name: str) -> str:
