@@ -1,0 +1,112 @@
+"""The `sal` room: backend choice (real salobj >= 7 unless forced embedded) and the control clients."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lsst.ts.makecalibrations import runtime
+
+#: Names the contract (doc/dev/contracts.md §1) promises on ``salobj``.
+CONTRACT_NAMES = (
+    "Domain Remote Controller BaseCsc BaseScript ExpectedError AckError AckTimeoutError SalRetCode State "
+    "ScriptState DefaultingValidator set_summary_state name_to_name_index current_tai index_generator "
+    "make_done_future MetadataCoordSys MetadataRotSys MetadataDome RemoteEvent RemoteTelemetry RemoteCommand "
+    "ControllerEvent ControllerTelemetry ControllerCommand ReadTopic WriteTopic SetWriteResult BaseMsgType "
+    "assertRaisesAckError assertRaisesAckTimeoutError set_test_topic_subname BaseScriptTestCase"
+).split()
+
+PROBE = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+from lsst.ts.makecalibrations import sal
+from lsst.ts.makecalibrations.sal import control
+print(json.dumps({
+    "backend": sal.BACKEND,
+    "salobj": sal.salobj.__name__,
+    "control_backend": control.CONTROL_BACKEND,
+    "comcam": control.ComCam.__module__ + "." + control.ComCam.__qualname__,
+    "remote_group": control.RemoteGroup.__module__,
+}))
+"""
+
+
+def make_fake_packages(root: pathlib.Path, salobj_version: str, with_obsctl: bool) -> None:
+    """Write a fake ``lsst.ts.salobj`` (and optionally ``lsst.ts.observatory.control``) under root."""
+    salobj_dir = root / "lsst" / "ts" / "salobj"
+    salobj_dir.mkdir(parents=True)
+    (salobj_dir / "__init__.py").write_text(f'__version__ = "{salobj_version}"\n')
+    if with_obsctl:
+        control_dir = root / "lsst" / "ts" / "observatory" / "control"
+        (control_dir / "maintel").mkdir(parents=True)
+        (control_dir / "__init__.py").write_text(
+            "class RemoteGroup: ...\nclass BaseCamera(RemoteGroup): ...\n"
+        )
+        (control_dir / "maintel" / "__init__.py").write_text("")
+        (control_dir / "maintel" / "comcam.py").write_text(
+            "from .. import BaseCamera\nclass ComCam(BaseCamera): ...\n"
+        )
+
+
+def probe(pythonpath: pathlib.Path | None, force_embedded: bool) -> tuple[dict, str]:
+    env = dict(os.environ)
+    env.pop("TS_MAKECALIBRATIONS_SAL_BACKEND", None)
+    if force_embedded:
+        env["TS_MAKECALIBRATIONS_SAL_BACKEND"] = "embedded"
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, env=env, check=True
+    )
+    return json.loads(result.stdout), result.stderr
+
+
+def test_runtime_exports_the_contract_names() -> None:
+    missing = [name for name in CONTRACT_NAMES if not hasattr(runtime, name)]
+    assert missing == []
+
+
+def test_forced_embedded_backend(tmp_path: pathlib.Path) -> None:
+    make_fake_packages(tmp_path, "8.2.0", with_obsctl=True)
+    info, stderr = probe(tmp_path, force_embedded=True)
+    assert info["backend"] == "embedded"
+    assert info["salobj"] == "lsst.ts.makecalibrations.runtime"
+    assert info["control_backend"] == "embedded"
+    assert info["comcam"].startswith("lsst.ts.makecalibrations.control")
+    assert stderr.count("SAL backend: embedded") == 1  # logged once
+
+
+@pytest.mark.parametrize(
+    "version, with_obsctl, backend, control_backend",
+    [
+        ("8.2.0", True, "lsst.ts.salobj", "lsst.ts.observatory.control"),
+        ("7.0.1", False, "lsst.ts.salobj", "embedded"),
+        ("6.3.0", True, "embedded", "embedded"),
+    ],
+)
+def test_real_backend_when_available(
+    tmp_path: pathlib.Path, version: str, with_obsctl: bool, backend: str, control_backend: str
+) -> None:
+    make_fake_packages(tmp_path, version, with_obsctl=with_obsctl)
+    info, stderr = probe(tmp_path, force_embedded=False)
+    assert info["backend"] == backend
+    assert info["salobj"] == (
+        "lsst.ts.salobj" if backend == "lsst.ts.salobj" else "lsst.ts.makecalibrations.runtime"
+    )
+    assert info["control_backend"] == control_backend
+    if control_backend == "embedded":
+        assert info["comcam"] == "lsst.ts.makecalibrations.control.comcam.ComCam"
+    else:
+        assert info["comcam"] == "lsst.ts.observatory.control.maintel.comcam.ComCam"
+        assert info["remote_group"] == "lsst.ts.observatory.control"
+    assert f"SAL backend: {backend}" in stderr
+
+
+def test_control_unknown_attribute() -> None:
+    from lsst.ts.makecalibrations.sal import control
+
+    with pytest.raises(AttributeError):
+        control.NoSuchClient  # noqa: B018
