@@ -21,6 +21,7 @@ __all__ = ["ButlerRawWriter", "raw_metadata"]
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import time
@@ -207,7 +208,7 @@ class ButlerRawWriter:
         await self._in_writer_thread(lambda: _retry_locked(lambda: self._register_records(info)))
         for detector in info.detectors:
             raw = await asyncio.to_thread(self._make_raw, truth, info, detector)
-            await self._in_writer_thread(lambda raw=raw, det=detector: self._put_raw(info, det, raw))
+            await self._in_writer_thread(functools.partial(self._put_raw, info, detector, raw))
         self.n_written += 1
 
     def last_seq_num(self, day_obs: int) -> int:

@@ -236,11 +236,15 @@ class TruthModel:
         y = y0 + ((np.arange(rows) + 0.5) / rows - 0.5) * _FULL_DETECTOR_MM[1]
         return x, y
 
-    def illumination(self, detector: int) -> np.ndarray:
-        """Smooth illumination x throughput of ``detector`` (no PRNU, no defects)."""
+    def _vignetting(self, detector: int) -> np.ndarray:
+        """Smooth focal-plane vignetting ``1 - v (r / 100 mm)^2`` over ``detector`` (float32)."""
         x, y = self._pixel_positions_mm(detector)
         r2 = (x[np.newaxis, :] ** 2 + y[:, np.newaxis] ** 2) / _VIGNETTING_RADIUS_MM**2
-        return ((1.0 - self.vignetting * r2) * self.detector(detector).throughput).astype(np.float32)
+        return (1.0 - self.vignetting * r2).astype(np.float32)
+
+    def illumination(self, detector: int) -> np.ndarray:
+        """Smooth illumination x throughput of ``detector`` (no PRNU, no defects)."""
+        return self._vignetting(detector) * np.float32(self.detector(detector).throughput)
 
     @functools.cached_property
     def mean_response(self) -> float:
@@ -283,7 +287,7 @@ class TruthModel:
         truth = self.detector(detector)
         geom = self.geometry
         rng = np.random.default_rng([self.seed, 2, int(exposure_id), int(detector)])
-        mean_e = truth.dark_rate * np.float32(max(dark_time, 0.0))
+        mean_e: np.ndarray = truth.dark_rate * np.float32(max(dark_time, 0.0))
         illuminated = image_type.upper() == "FLAT" and exposure_time > 0
         if illuminated:
             mean_e = mean_e + truth.response * np.float32(self.flat_rate(physical_filter) * exposure_time)
@@ -448,9 +452,7 @@ def _detector_truth(model: TruthModel, detector: int) -> DetectorTruth:
         cold_column=cold_column,
     )
     # The illumination needs the throughput, hence the two steps.
-    x, y = model._pixel_positions_mm(detector)
-    r2 = (x[np.newaxis, :] ** 2 + y[:, np.newaxis] ** 2) / _VIGNETTING_RADIUS_MM**2
-    response = ((1.0 - model.vignetting * r2) * throughput).astype(np.float32)
+    response = model._vignetting(detector) * np.float32(throughput)
     response *= (1.0 + model.prnu * rng.standard_normal(shape)).astype(np.float32)
     for x_pix, y_pix in dead_pixels:
         response[y_pix, x_pix] *= rng.uniform(0.0, 0.3)
