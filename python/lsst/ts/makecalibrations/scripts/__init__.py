@@ -2,3 +2,10 @@
 
 May import: `sal`, `control` (through `sal`), `calib`, `butler`.
 """
+
+from .base_make_calibrations import *  # noqa: F403
+from .butler_gateway import *  # noqa: F403
+from .make_comcam_calibrations import *  # noqa: F403
+from .ocps_client import *  # noqa: F403
+from .oods_tracker import *  # noqa: F403
+from .utils import *  # noqa: F403

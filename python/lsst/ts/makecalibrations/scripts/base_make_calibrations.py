@@ -1,0 +1,952 @@
+"""`BaseMakeCalibrations`: take bias/dark/flat sequences and have the OCPS build, verify and certify
+combined calibrations, for any camera.
+
+The decisions live in `calib` (configuration, plan, job strings, certification rule, report); this
+class only orchestrates:
+
+* ``configure`` validates the YAML text (no image is ever taken on bad input), recovers exposures
+  from ``exposure_ids`` or ``resume_from_report`` (checking they exist with the right type), makes
+  the camera and OCPS remotes, and checks, before the first exposure, that ``calib_collection`` holds
+  no certification of a type this run will certify over an overlapping validity range;
+* ``run`` checks that the camera and the OCPS are enabled, sets up the filter, then for each image
+  type takes the images (one ``take_imgtype`` call per exposure, discarded ones first), and in the
+  background, while the next type is taken, waits for every ``imageInOODS``, runs the combine job,
+  the verification job, decides with the certification rule and certifies through the butler;
+  defects, PTC or gain-only jobs follow the flats; the per-pair gains are reported;
+* outcome is never hidden: the run ends DONE only if everything requested succeeded, otherwise it
+  raises an `ExpectedError` naming every failed step, job id and collection (FAILED); ``stop``
+  lets the exposure in progress finish, aborts running OCPS jobs, certifies nothing more (STOPPED);
+* every run that started writes its `calib.report.RunReport` as JSON in `cleanup`.
+
+Missing images: if some kept exposure of a type is not announced by the OODS for every processed
+detector within ``oods_timeout`` (counted after that type's last readout), that type is not processed
+(a combined calibration from an incomplete set is not what was asked for), the missing exposure ids
+are reported, the other types carry on, and the run ends FAILED.
+
+Why the configuration is validated from the raw text: salobj's ``do_configure`` parses the YAML
+with ``yaml.safe_load`` (which silently keeps the last of duplicate keys and loses line numbers)
+before ``configure`` sees it. The script keeps the raw text (``do_configure`` is extended only to
+record ``data.config``) and replaces ``config_validator`` with one that ignores the pre-parsed dict
+and validates that text with `calib.config.parse_config_text` — duplicate keys, unknown keys with a
+suggestion, types, cross-field rules, with lines and columns — inside salobj's own failure path
+(CONFIGURE_FAILED, reason, exit). A YAML syntax error still fails in salobj's own ``safe_load``
+first, whose message also gives the line, column and offending line; the script additionally logs
+the precise message (with the ``key=value`` hint) before that happens.
+
+May import: `sal`, `calib`, `butler` (through `ButlerGateway`) and the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BaseMakeCalibrations", "AcquisitionError"]
+
+import abc
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import pathlib
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from ..calib.config import (
+    CalibConfig,
+    ConfigError,
+    ConfigProblem,
+    ImageType,
+    load_schema,
+    parse_config_text,
+    resolve_templates,
+)
+from ..calib.instrument import InstrumentSpec
+from ..calib.jobs import JobBuilder, JobSpec
+from ..calib.plan import AcquisitionPlan, CalibrationPlan, ExtraProduct
+from ..calib.report import (
+    AcquisitionRecord,
+    CertificationRecord,
+    ExposureRecord,
+    GainRecord,
+    JobRecord,
+    RunReport,
+    VerificationRecord,
+    format_gain_table,
+)
+from ..calib.verification import decide_certification
+from ..sal import salobj
+from ..sal.control import RemoteGroup
+from .butler_gateway import ButlerGateway
+from .ocps_client import JobFailedError, OcpsJobRunner
+from .oods_tracker import OodsTracker
+
+
+class AcquisitionError(Exception):
+    """Taking an image failed (camera fault, refused or timed-out command)."""
+
+
+class _ConfigTextValidator:
+    """Replaces salobj's ``DefaultingValidator``: validates the raw configuration text.
+
+    salobj calls ``validate(dict)`` on the dict it parsed; this ignores that dict and validates the
+    text `BaseMakeCalibrations.do_configure` kept, so duplicate keys and positions are not lost.
+    """
+
+    def __init__(self, script: BaseMakeCalibrations) -> None:
+        self.script = script
+
+    def validate(self, config_dict: Any) -> dict[str, Any]:
+        text = self.script._config_text
+        if text is None:  # not called through do_configure: fall back on the parsed dict
+            text = yaml.safe_dump(config_dict) if config_dict else ""
+        config = parse_config_text(text, self.script.instrument)
+        self.script._validated_config = config
+        return config.to_dict()
+
+
+def _resolve(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
+    """Base class of calibration-making scripts; subclasses name the camera.
+
+    Parameters
+    ----------
+    index : `int`
+        SAL index of the script.
+    descr : `str`
+        Short description.
+    help : `str`, optional
+        Detailed help.
+    """
+
+    report_prefix = "make_calibrations"
+    """File name prefix of the run reports."""
+
+    def __init__(self, index: int, descr: str, help: str = "") -> None:
+        super().__init__(index=index, descr=descr, help=help)
+        self.config_validator = _ConfigTextValidator(self)
+        self._config_text: str | None = None
+        self._validated_config: CalibConfig | None = None
+        self.config: CalibConfig | None = None
+        self.plan: CalibrationPlan | None = None
+        self.job_builder: JobBuilder | None = None
+        self.butler: ButlerGateway | None = None
+        self.already_certified: frozenset[str] = frozenset()
+        self.program: str | None = None
+        self.reason: str | None = None
+        self.checkpoint_message: str | None = None
+        self.report = RunReport()
+        self.report_path: pathlib.Path | None = None
+        self._camera: Any = None
+        self._ocps_group: Any = None
+        self._runner: OcpsJobRunner | None = None
+        self._tracker: OodsTracker | None = None
+        self._background: list[asyncio.Task] = []
+        self._taken: dict[ImageType, asyncio.Future] = {}
+        self._ingested: dict[ImageType, asyncio.Future] = {}
+        self._certified: dict[str, asyncio.Future] = {}
+
+    # --- what a camera subclass provides ---------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def instrument(self) -> InstrumentSpec:
+        """Name, detectors, OCPS index and pipeline directory of the camera."""
+        raise NotImplementedError()
+
+    @abc.abstractmethod
+    def make_camera(self) -> Any:
+        """Make the camera client (a ``BaseCamera``, e.g. ``ComCam(domain=self.domain, log=self.log)``)."""
+        raise NotImplementedError()
+
+    @abc.abstractmethod
+    def detector_of(self, raft: str, sensor: str) -> int | None:
+        """Detector id of an ``imageInOODS`` (raft, sensor), or `None` if unknown."""
+        raise NotImplementedError()
+
+    @classmethod
+    def get_schema(cls) -> dict[str, Any]:
+        """The configuration schema (`calib/schema.yaml`)."""
+        return load_schema()
+
+    # --- remotes ---------------------------------------------------------------------------------
+
+    @property
+    def camera(self) -> Any:
+        """The camera client (`None` before configure)."""
+        return self._camera
+
+    @property
+    def ocps_group(self) -> Any:
+        """``RemoteGroup`` of the OCPS (`None` before configure)."""
+        return self._ocps_group
+
+    @property
+    def ocps(self) -> Any:
+        """Remote of the OCPS."""
+        return getattr(self._ocps_group.rem, f"ocps_{self.instrument.ocps_index}")
+
+    async def start_remotes(self) -> None:
+        """Make the camera and OCPS clients, unless already made (e.g. by a test)."""
+        if self._camera is None:
+            self._camera = self.make_camera()
+            if self._camera.start_task is not None:
+                await self._camera.start_task
+        if self._ocps_group is None:
+            self._ocps_group = RemoteGroup(
+                components=[f"OCPS:{self.instrument.ocps_index}"], domain=self.domain, log=self.log
+            )
+            if self._ocps_group.start_task is not None:
+                await self._ocps_group.start_task
+
+    # --- configure -------------------------------------------------------------------------------
+
+    async def do_configure(self, data: Any) -> None:
+        """Keep the raw configuration text, then configure as salobj does."""
+        self._config_text = data.config
+        self._validated_config = None
+        try:
+            yaml.safe_load(data.config or "")
+        except yaml.YAMLError:
+            try:
+                parse_config_text(data.config, self.instrument)
+            except ConfigError as e:
+                self.log.error(e.describe())
+        await super().do_configure(data)
+
+    async def configure(self, config: types.SimpleNamespace) -> None:
+        """Validate, recover exposures, make the remotes, plan, and check certification conflicts.
+
+        Raises
+        ------
+        calib.config.ConfigError
+            If the configuration is invalid, or recovered exposures are not in the repo.
+        salobj.ExpectedError
+            If ``calib_collection`` already holds a calibration this run would certify over an
+            overlapping validity range.
+        """
+        cfg = self._validated_config
+        if cfg is None:
+            cfg = parse_config_text(yaml.safe_dump(vars(config)), self.instrument)
+        self.butler = ButlerGateway(cfg.repo)
+        already: frozenset[str] = frozenset()
+        if cfg.resume_from_report:
+            cfg, already = await self._resume(cfg)
+        cfg = resolve_templates(cfg, salobj.current_tai())
+        if cfg.exposure_ids:
+            await self._check_recovered_exposures(cfg)
+        await self.start_remotes()
+        self.config = cfg
+        self.already_certified = already
+        self.plan = CalibrationPlan.from_config(
+            cfg, read_out_time=float(self.camera.read_out_time), already_certified=already
+        )
+        self.job_builder = JobBuilder(cfg)
+        await self._check_conflicts()
+
+        self.program = cfg.program
+        self.reason = cfg.reason
+        self.checkpoint_message = None
+        if cfg.program is not None:
+            message = f"{type(self).__name__} {cfg.program}"
+            if self.obs_id:
+                message += f" {self.obs_id}"
+            if cfg.reason is not None:
+                message += f" {cfg.reason}"
+            self.checkpoint_message = message
+        for note in cfg.notes:
+            self.log.info(f"Note: {note}")
+        self.log.info("Plan:\n" + self.plan.describe())
+
+    async def _resume(self, cfg: CalibConfig) -> tuple[CalibConfig, frozenset[str]]:
+        """Take the complete image sets and the certified products of an earlier run's report."""
+        path = cfg.resume_from_report
+        try:
+            old = RunReport.load(path)
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(
+                [ConfigProblem("resume_from_report", f"cannot read the report {path}: {e}")]
+            ) from e
+        collection = cfg.calib_collection
+        old_collection = str(old.config.get("calib_collection", ""))
+        if "{" in collection and old_collection:
+            collection = old_collection
+        reusable = {
+            ImageType(key.upper()): tuple(ids)
+            for key, ids in old.reusable_exposures().items()
+            if ImageType(key.upper()) in cfg.image_types
+        }
+        same_range = (
+            old_collection == collection
+            and old.config.get("certify_calib_begin_date") == cfg.certify_calib_begin_date
+            and old.config.get("certify_calib_end_date") == cfg.certify_calib_end_date
+        )
+        already = frozenset(old.certified_products()) if same_range else frozenset()
+        cfg = dataclasses.replace(
+            cfg, exposure_ids=types.MappingProxyType(reusable), calib_collection=collection
+        )
+        reused = ", ".join(f"{t.plural} ({len(ids)})" for t, ids in reusable.items()) or "no image"
+        self.log.info(
+            f"Resuming the run of {path}: reusing {reused}; "
+            + (
+                f"already certified into {collection}: {', '.join(sorted(already))}"
+                if already
+                else "nothing certified yet"
+            )
+        )
+        return cfg, already
+
+    async def _check_recovered_exposures(self, cfg: CalibConfig) -> None:
+        """Check that every recovered exposure is in the repo with the right observation type."""
+        assert self.butler is not None
+        all_ids = [i for ids in cfg.exposure_ids.values() for i in ids]
+        try:
+            found = await self.butler.exposure_observation_types(all_ids)
+        except Exception as e:
+            raise ConfigError(
+                [ConfigProblem("exposure_ids", f"cannot look up the exposures in {cfg.repo}: {e}")]
+            ) from e
+        problems = []
+        for image_type, ids in cfg.exposure_ids.items():
+            missing = [i for i in ids if i not in found]
+            wrong = [f"{i} is {found[i]}" for i in ids if i in found and found[i].lower() != image_type.key]
+            key = f"exposure_ids.{image_type.key}"
+            if missing:
+                problems.append(ConfigProblem(key, f"exposures not found in {cfg.repo}: {missing}"))
+            if wrong:
+                problems.append(ConfigProblem(key, f"not {image_type.plural}: " + ", ".join(wrong)))
+        if problems:
+            raise ConfigError(problems)
+
+    async def _check_conflicts(self) -> None:
+        """Refuse to start if calib_collection already holds what this run would certify."""
+        assert self.plan is not None and self.config is not None and self.butler is not None
+        products = self.plan.certified_products
+        if not products:
+            return
+        cfg = self.config
+        physical_filter = cfg.filter
+        if physical_filter is None and "flat" in products:
+            with contextlib.suppress(Exception):
+                physical_filter = await self.camera.get_current_filter()
+        conflicts = await self.butler.find_conflicts(
+            cfg.calib_collection,
+            products,
+            cfg.certify_calib_begin_date,
+            cfg.certify_calib_end_date,
+            physical_filter=physical_filter,
+            detectors=cfg.detector_ids,
+        )
+        if conflicts:
+            described = "; ".join(_describe_conflict(c) for c in conflicts)
+            raise salobj.ExpectedError(
+                f"calib_collection {cfg.calib_collection} already holds calibrations this run would "
+                f"certify over [{cfg.certify_calib_begin_date}, {cfg.certify_calib_end_date}): {described}. "
+                "Choose another calib_collection or validity range; no image was taken."
+            )
+        self.log.info(
+            f"No certification of {', '.join(products)} in {cfg.calib_collection} overlaps "
+            f"[{cfg.certify_calib_begin_date}, {cfg.certify_calib_end_date})"
+        )
+
+    def set_metadata(self, metadata: Any) -> None:
+        """Duration and number of images from the plan."""
+        if self.plan is None or self.config is None:
+            return
+        metadata.duration = self.plan.estimated_duration()
+        metadata.nimages = self.plan.n_images
+        metadata.instrument = self.instrument.name
+        metadata.filters = self.config.filter or ""
+
+    # --- run -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Take the images and process them; raise `ExpectedError` if any step failed."""
+        assert self.config is not None and self.plan is not None
+        self.report = self._new_report()
+        if self.checkpoint_message:
+            await self.checkpoint(f"{self.checkpoint_message}: Start")
+        try:
+            await self.run_block()
+        except asyncio.CancelledError:
+            self.report.failure_step = self.report.failure_step or "stopped"
+            self.report.failure_reason = self.report.failure_reason or (
+                f"stopped by request at or after checkpoint {self.last_checkpoint!r}"
+            )
+            await self._stop_background()
+            raise
+        except BaseException:
+            await self._stop_background()
+            raise
+        if self.report.failures:
+            n = len(self.report.failures)
+            raise salobj.ExpectedError(
+                f"{n} step{'s' if n > 1 else ''} failed: "
+                + "; ".join(f.describe() for f in self.report.failures)
+            )
+        if self.checkpoint_message:
+            await self.checkpoint(f"{self.checkpoint_message}: Done")
+
+    def _new_report(self) -> RunReport:
+        assert self.config is not None and self.plan is not None
+        cfg = self.config
+        report = RunReport(
+            script=type(self).__name__,
+            script_index=int(self.salinfo.index),
+            instrument=self.instrument.name,
+            group_id=self.group_id,
+            config=cfg.to_dict(),
+            estimated_duration=self.plan.estimated_duration(),
+            start_tai=salobj.current_tai(),
+            resumed_from=cfg.resume_from_report or "",
+            notes=list(cfg.notes),
+        )
+        for acq in self.plan.acquisitions:
+            report.acquisitions.append(
+                AcquisitionRecord(
+                    image_type=acq.image_type.value,
+                    n_planned=len(acq.exposures),
+                    n_kept_planned=acq.n_kept,
+                    status="recovered" if acq.recovered else "pending",
+                )
+            )
+            for exposure_id in acq.recovered_ids:
+                report.exposures.append(
+                    ExposureRecord(
+                        exposure_id, acq.image_type.value, float("nan"), recovered=True, in_oods=True
+                    )
+                )
+        return report
+
+    async def run_block(self) -> None:
+        """The procedure: startup checks, filter, acquisitions, background processing, gains."""
+        assert self.config is not None and self.plan is not None
+        cfg = self.config
+        plan = self.plan
+        report = self.report
+
+        phase = report.start_phase("startup checks", salobj.current_tai())
+        try:
+            await self.camera.assert_all_enabled(f"{self.instrument.name} must be enabled to take images.")
+            await self.ocps_group.assert_all_enabled(
+                f"OCPS:{self.instrument.ocps_index} must be enabled to process the images."
+            )
+        except (AssertionError, TimeoutError) as e:
+            report.add_failure("startup checks", str(e))
+            raise salobj.ExpectedError(f"startup checks: {e}; no image was taken") from e
+        finally:
+            report.end_phase(phase.name, salobj.current_tai())
+
+        await self.checkpoint("Setup instrument")
+        report.start_phase("setup instrument", salobj.current_tai())
+        try:
+            await self.camera.setup_instrument(filter=cfg.filter)
+        except (salobj.AckError, RuntimeError, TimeoutError) as e:
+            report.add_failure("setup instrument", f"could not set filter {cfg.filter}: {_error_text(e)}")
+            raise salobj.ExpectedError(f"setup instrument: {_error_text(e)}; no image was taken") from e
+        finally:
+            report.end_phase("setup instrument", salobj.current_tai())
+
+        self._tracker = OodsTracker(self.camera.rem.ccoods.evt_imageInOODS, self.detector_of, self.log)
+        self._runner = OcpsJobRunner(self.ocps, self.log)
+        loop = asyncio.get_running_loop()
+        self._taken = {acq.image_type: loop.create_future() for acq in plan.acquisitions}
+        self._ingested = {acq.image_type: loop.create_future() for acq in plan.acquisitions}
+        self._certified = {p: loop.create_future() for p in plan.certified_products}
+        self._background = [
+            asyncio.create_task(self.process_type(acq.image_type)) for acq in plan.acquisitions
+        ]
+        self._background += [asyncio.create_task(self.process_extra(extra)) for extra in plan.extras]
+
+        acquisition_failed = False
+        for acq in plan.acquisitions:
+            image_type = acq.image_type
+            record = report.acquisition(image_type.value)
+            assert record is not None
+            if acquisition_failed:
+                record.status = "not_taken"
+                _resolve(self._taken[image_type], None)
+                continue
+            if acq.recovered:
+                await self.checkpoint(f"Using {acq.n_kept} recovered {image_type.plural}")
+                self.log.info(f"Using {acq.n_kept} existing {image_type.plural}: {list(acq.recovered_ids)}")
+                _resolve(self._taken[image_type], list(acq.recovered_ids))
+                continue
+            await self.checkpoint(f"Taking {len(acq.exposures)} {image_type.plural}")
+            phase_name = f"{image_type.value} acquisition"
+            report.start_phase(phase_name, salobj.current_tai())
+            try:
+                kept = await self.take_images(acq)
+            except AcquisitionError as e:
+                report.add_failure(phase_name, str(e))
+                acquisition_failed = True
+                _resolve(self._taken[image_type], None)
+                self.log.error(f"{phase_name} failed: {e}; no more images will be taken")
+                continue
+            finally:
+                report.end_phase(phase_name, salobj.current_tai())
+            await self.checkpoint(f"Images taken: {kept}; type: {image_type.value}")
+            _resolve(self._taken[image_type], kept)
+
+        await self.checkpoint("Data-taking part completed")
+        if any(not task.done() for task in self._background):
+            self.log.info("Waiting for the OCPS processing to finish")
+        await asyncio.gather(*self._background)
+
+    # --- acquisition -----------------------------------------------------------------------------
+
+    async def take_images(self, acq: AcquisitionPlan) -> list[int]:
+        """Take the images of one type, one ``take_imgtype`` call per exposure.
+
+        Returns
+        -------
+        kept : `list` [`int`]
+            Exposure ids of the kept images.
+
+        Raises
+        ------
+        AcquisitionError
+            If an image could not be taken.
+        asyncio.CancelledError
+            On stop, after the exposure in progress has finished.
+        """
+        assert self.config is not None
+        cfg = self.config
+        image_type = acq.image_type
+        record = self.report.acquisition(image_type.value)
+        assert record is not None
+        record.status = "acquiring"
+        record.start_tai = salobj.current_tai()
+        n_total = len(acq.exposures)
+        self.log.info(
+            f"Taking {acq.n_discard} discarded + {len(acq.kept)} kept {image_type.plural}"
+            + (f" (filter {cfg.filter})" if cfg.filter and image_type is ImageType.FLAT else "")
+        )
+        kept: list[int] = []
+        for exposure in acq.exposures:
+            if exposure.number > 1 and cfg.wait_between_exposures > 0:
+                await asyncio.sleep(cfg.wait_between_exposures)
+            task = asyncio.create_task(
+                self.camera.take_imgtype(
+                    image_type.value,
+                    exposure.exp_time,
+                    1,
+                    group_id=self.group_id,
+                    reason=cfg.reason,
+                    program=cfg.program,
+                    note=cfg.note,
+                )
+            )
+            try:
+                ids = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                # Stop between exposures: let the one in progress finish and record it.
+                record.status = "incomplete"
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    ids = await asyncio.wait_for(
+                        task, timeout=exposure.exp_time + self.camera.read_out_time + 30
+                    )
+                    self._record_exposures(ids, exposure.exp_time, exposure.discard, image_type)
+                raise
+            except (salobj.AckError, RuntimeError, AssertionError, TimeoutError) as e:
+                record.status = "incomplete"
+                record.end_tai = salobj.current_tai()
+                raise AcquisitionError(
+                    f"{image_type.value.lower()} {exposure.number} of {n_total} could not be taken: "
+                    f"{_error_text(e)}"
+                ) from e
+            self._record_exposures(ids, exposure.exp_time, exposure.discard, image_type)
+            if not exposure.discard:
+                kept.extend(ids)
+            kind = "discarded" if exposure.discard else "kept"
+            self.log.debug(f"{image_type.value} {exposure.number}/{n_total} ({kind}): exposure {ids}")
+        record.status = "taken"
+        record.end_tai = salobj.current_tai()
+        self.log.info(f"Took {n_total} {image_type.plural}; kept exposures {kept}")
+        return kept
+
+    def _record_exposures(
+        self, ids: Sequence[int], exp_time: float, discard: bool, image_type: ImageType
+    ) -> None:
+        for exposure_id in ids:
+            self.report.exposures.append(
+                ExposureRecord(
+                    int(exposure_id),
+                    image_type.value,
+                    0.0 if image_type is ImageType.BIAS else float(exp_time),
+                    discarded=discard,
+                )
+            )
+
+    async def _wait_for_oods(self, image_type: ImageType, kept: list[int]) -> bool:
+        """Wait until the OODS announced every processed detector of every kept image."""
+        assert self.config is not None and self.plan is not None and self._tracker is not None
+        cfg = self.config
+        record = self.report.acquisition(image_type.value)
+        assert record is not None
+        acq = self.plan.acquisition(image_type)
+        last = acq.exposures[-1].exp_time if acq.exposures else 0.0
+        timeout = cfg.oods_timeout + last + float(self.camera.read_out_time)
+        detectors = cfg.detector_ids
+        missing = await self._tracker.wait(kept, detectors, timeout)
+        for exposure in self.report.exposures:
+            if exposure.image_type == image_type.value and not exposure.recovered:
+                exposure.detectors_in_oods = self._tracker.n_announced(exposure.exposure_id, detectors)
+                exposure.in_oods = exposure.detectors_in_oods == len(detectors)
+                exposure.obs_id = self._tracker.obs_ids.get(exposure.exposure_id, "")
+        if missing:
+            record.status = "missing_images"
+            record.missing_exposure_ids = list(missing)
+            self.report.add_failure(
+                f"{image_type.value} ingestion",
+                f"{len(missing)} of {len(kept)} {image_type.plural} not announced by the OODS for all "
+                f"{len(detectors)} detectors within oods_timeout={cfg.oods_timeout:g} s: exposures "
+                f"{list(missing)}; the {image_type.plural} are not processed",
+            )
+            self.log.error(self.report.failures[-1].describe())
+            return False
+        record.status = "complete"
+        self.log.info(f"All {len(kept)} kept {image_type.plural} are in the OODS")
+        return True
+
+    # --- background processing -------------------------------------------------------------------
+
+    async def process_type(self, image_type: ImageType) -> None:
+        """Wait for the images of one type, then combine, verify, decide and certify."""
+        assert self.config is not None and self.plan is not None and self.job_builder is not None
+        step = self.plan.type_processing(image_type)
+        name = image_type.value
+        try:
+            kept = await self._taken[image_type]
+            if kept is None:
+                return
+            if not self.plan.acquisition(image_type).recovered:
+                if not await self._wait_for_oods(image_type, kept):
+                    return
+            _resolve(self._ingested[image_type], kept)
+            if step.already_certified:
+                self.log.info(f"{name}: already certified by the resumed run; nothing to do")
+                return
+            if not step.has_work:
+                self.log.info(
+                    f"{name}: no processing requested (generate_calibrations and do_verify are false)"
+                )
+                return
+            if not await self._wait_for_certifications(f"{name} combine", step.waits_for):
+                self._skip_certification(image_type.key, "a calibration it depends on was not certified")
+                return
+            calib_job: JobRecord | None = None
+            if step.combine:
+                calib_job = await self._run_job(self.job_builder.combine(image_type, kept))
+                if calib_job is None:
+                    self._skip_certification(image_type.key, "the combine job failed")
+                    return
+            if step.verify != "none":
+                if not await self._verify(image_type, kept, calib_job):
+                    self._skip_certification(
+                        image_type.key, "verification did not pass", status="not_certified"
+                    )
+                    return
+            if step.certify and calib_job is not None:
+                ok = await self._certify(image_type.key, calib_job)
+                _resolve(self._certified[image_type.key], ok)
+        except Exception as e:
+            self.log.exception(f"{name} processing failed")
+            self.report.add_failure(f"{name} processing", f"unexpected error: {e!r}")
+        finally:
+            _resolve(self._ingested[image_type], None)
+            if image_type.key in self._certified:
+                _resolve(self._certified[image_type.key], False)
+
+    async def process_extra(self, extra: ExtraProduct) -> None:
+        """Defects, PTC or gain from flat pairs, once their images (and calibrations) are ready."""
+        assert self.config is not None and self.job_builder is not None
+        name = extra.product.upper()
+        try:
+            inputs = [await self._ingested[t] for t in extra.inputs]
+            if any(ids is None for ids in inputs):
+                unavailable = [t.plural for t, ids in zip(extra.inputs, inputs, strict=True) if ids is None]
+                self.report.add_failure(name, f"not run: the {' and '.join(unavailable)} are not available")
+                self._skip_certification(extra.product, "its input images are not available")
+                return
+            if extra.already_certified:
+                self.log.info(f"{name}: already certified by the resumed run; nothing to do")
+                return
+            if not await self._wait_for_certifications(name, extra.waits_for):
+                self._skip_certification(extra.product, "a calibration it depends on was not certified")
+                return
+            exposure_ids = [i for ids in inputs for i in ids]
+            job = await self._run_job(self.job_builder.extra(extra.product, exposure_ids))
+            if job is None:
+                self._skip_certification(extra.product, f"the {name} job failed")
+                return
+            if extra.certify:
+                ok = await self._certify(extra.product, job)
+                _resolve(self._certified[extra.product], ok)
+            if extra.product in ("gain", "ptc"):
+                await self._report_gains(job, required=extra.product == "gain")
+        except Exception as e:
+            self.log.exception(f"{name} processing failed")
+            self.report.add_failure(name, f"unexpected error: {e!r}")
+        finally:
+            if extra.product in self._certified:
+                _resolve(self._certified[extra.product], False)
+
+    async def _wait_for_certifications(self, step: str, products: Sequence[str]) -> bool:
+        """Wait for the certifications ``step`` depends on; False (and a failure) if one failed."""
+        if not products:
+            return True
+        pending = [p for p in products if not self._certified[p].done()]
+        if pending:
+            self.log.info(f"{step} waits for the certification of {', '.join(pending)}")
+        results = [await self._certified[p] for p in products]
+        failed = [p for p, ok in zip(products, results, strict=True) if not ok]
+        if failed:
+            self.report.add_failure(
+                step, f"not started: it needs {', '.join(failed)} from this run, which was not certified"
+            )
+            return False
+        return True
+
+    def _skip_certification(self, product: str, reason: str, status: str = "skipped") -> None:
+        """Record that a product this run should certify was not certified."""
+        assert self.config is not None
+        if product not in self._certified:
+            return
+        cfg = self.config
+        self.report.certifications.append(
+            CertificationRecord(
+                product=product,
+                run_collection="",
+                calib_collection=cfg.calib_collection,
+                begin=cfg.certify_calib_begin_date,
+                end=cfg.certify_calib_end_date,
+                status=status,
+                reason=reason,
+                tai=salobj.current_tai(),
+            )
+        )
+        self.log.warning(f"{product} is not certified: {reason}")
+
+    async def _run_job(self, spec: JobSpec) -> JobRecord | None:
+        """Run an OCPS job; record it; None (and a failure) if it did not succeed."""
+        assert self.config is not None and self._runner is not None
+        record = JobRecord(
+            name=spec.name,
+            kind=spec.kind.value,
+            product=spec.product,
+            pipeline=spec.pipeline,
+            config=spec.config,
+            data_query=spec.data_query,
+        )
+        self.report.jobs.append(record)
+        self.report.start_phase(spec.name, salobj.current_tai())
+        try:
+            return await self._runner.run(spec, record, self.config.pipeline_job_timeout)
+        except JobFailedError as e:
+            self.report.add_failure(spec.name, e.reason, record.job_id, record.output_collection)
+            self.log.error(self.report.failures[-1].describe())
+            return None
+        finally:
+            self.report.end_phase(spec.name, salobj.current_tai())
+
+    async def _verify(self, image_type: ImageType, kept: list[int], calib_job: JobRecord | None) -> bool:
+        """Run the verification job and apply the certification rule."""
+        assert self.config is not None and self.job_builder is not None and self.butler is not None
+        cfg = self.config
+        spec = self.job_builder.verify(image_type, kept, calib_job.job_id if calib_job else None)
+        record = VerificationRecord(
+            image_type=image_type.value,
+            mode="internal" if calib_job is not None else "external",
+            reference=spec.config.split(" -i ")[1].split(" ")[0],
+        )
+        self.report.verifications.append(record)
+        job = await self._run_job(spec)
+        if job is None:
+            record.status = "error"
+            record.summary = "the verify job failed"
+            return False
+        record.job_id = job.job_id
+        dataset_type = f"verify{image_type.value.capitalize()}Stats"
+        try:
+            stats = await self.butler.read_verify_stats(job.output_collection, dataset_type)
+        except Exception as e:
+            record.status = "error"
+            record.summary = f"could not read {dataset_type}: {e}"
+            self.report.add_failure(
+                f"{image_type.value} verification", record.summary, job.job_id, job.output_collection
+            )
+            self.log.error(self.report.failures[-1].describe())
+            return False
+        decision = decide_certification(
+            image_type.value, stats, cfg.verification_threshold(image_type), cfg.n_detectors
+        )
+        record.decision = decision.to_dict()
+        record.summary = decision.summary()
+        record.status = "passed" if decision.certify else "failed"
+        if decision.certify:
+            self.log.info(decision.summary())
+            return True
+        self.report.add_failure(
+            f"{image_type.value} verification", decision.summary(), job.job_id, job.output_collection
+        )
+        self.log.error(self.report.failures[-1].describe())
+        return False
+
+    async def _certify(self, product: str, job: JobRecord) -> bool:
+        """Certify a job's product into calib_collection (finishing even if a stop arrives)."""
+        assert self.config is not None and self.butler is not None
+        cfg = self.config
+        record = CertificationRecord(
+            product=product,
+            run_collection=job.output_collection,
+            calib_collection=cfg.calib_collection,
+            begin=cfg.certify_calib_begin_date,
+            end=cfg.certify_calib_end_date,
+            status="pending",
+        )
+        self.report.certifications.append(record)
+        step = f"{product.upper()} certification"
+        task = asyncio.ensure_future(
+            self.butler.certify(
+                job.output_collection, cfg.calib_collection, product, record.begin, record.end
+            )
+        )
+        try:
+            count = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                record.count = int(await task)
+                record.status = "certified" if record.count else "failed"
+            raise
+        except Exception as e:
+            record.status = "failed"
+            record.reason = _error_text(e)
+            self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
+            self.log.error(self.report.failures[-1].describe())
+            return False
+        finally:
+            record.tai = salobj.current_tai()
+        record.count = int(count)
+        if record.count == 0:
+            record.status = "failed"
+            record.reason = f"no {product} dataset in {job.output_collection}"
+            self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
+            self.log.error(self.report.failures[-1].describe())
+            return False
+        record.status = "certified"
+        self.log.info(
+            f"Certified {record.count} {product} from {job.output_collection} into {cfg.calib_collection} "
+            f"over [{record.begin}, {record.end})"
+        )
+        return True
+
+    async def _report_gains(self, job: JobRecord, required: bool) -> None:
+        """Read the per-pair gains of a gain or PTC job and log them as a table."""
+        assert self.butler is not None
+        try:
+            pair_gains = await self.butler.read_pair_gains(job.output_collection)
+        except Exception as e:
+            if required:
+                self.report.add_failure(
+                    "GAIN report", f"could not read the pair gains: {e}", job.job_id, job.output_collection
+                )
+                self.log.error(self.report.failures[-1].describe())
+            else:
+                self.log.warning(f"No per-pair gains in {job.output_collection}: {e}")
+            return
+        gains = [
+            GainRecord(
+                pair=[int(p) for p in pg.exposure_pair],
+                detector=int(pg.detector),
+                amp=str(pg.amp),
+                gain=float(pg.gain),
+                noise=float(pg.noise),
+            )
+            for pg in pair_gains
+        ]
+        self.report.gains.extend(gains)
+        if not gains:
+            if required:
+                self.report.add_failure(
+                    "GAIN report", "the gain job measured no flat pair", job.job_id, job.output_collection
+                )
+            return
+        self.log.info(
+            f"Gains (e-/ADU) from {len({tuple(g.pair) for g in gains})} flat pair(s), per detector and "
+            f"amplifier ({job.name} job {job.job_id}):\n{format_gain_table(gains)}"
+        )
+
+    # --- stop and cleanup ------------------------------------------------------------------------
+
+    async def _stop_background(self) -> None:
+        """Cancel the processing tasks and abort the OCPS jobs still running."""
+        tasks = [task for task in self._background if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._runner is not None and self._runner.running:
+            self.log.warning(f"Aborting {len(self._runner.running)} running OCPS job(s)")
+            await self._runner.abort_all()
+        for record in self.report.acquisitions:
+            if record.status in ("pending", "acquiring", "taken"):
+                record.status = "incomplete" if record.status != "pending" else "not_taken"
+        for job in self.report.jobs:
+            if job.status == "running":
+                job.status = "aborted"
+                job.end_tai = job.end_tai or salobj.current_tai()
+
+    async def cleanup(self) -> None:
+        """Write the run report (every run that started: DONE, FAILED or STOPPED)."""
+        for closer in (self._tracker, self._runner):
+            if closer is not None:
+                closer.close()
+        if self.config is None:
+            return
+        report = self.report
+        report.end_tai = salobj.current_tai()
+        final = {
+            salobj.ScriptState.ENDING: "DONE",
+            salobj.ScriptState.STOPPING: "STOPPED",
+            salobj.ScriptState.FAILING: "FAILED",
+        }.get(self.state.state, "FAILED")
+        report.final_state = final
+        if final == "FAILED" and not report.failure_step:
+            report.failure_step = "run"
+            report.failure_reason = self.state.reason
+        try:
+            path = self.report_file()
+            report.write(path)
+            self.report_path = path
+            self.log.info(f"Run report written to {path}")
+        except Exception as e:
+            self.log.error(f"Could not write the run report: {e!r}")
+        self.log.info("Summary:\n" + report.summary_text())
+
+    def report_file(self) -> pathlib.Path:
+        """Path of this run's report: ``<report_dir>/<script>_<TAI start>_<index>.json``."""
+        assert self.config is not None
+        directory = self.config.report_dir or str(pathlib.Path(self.config.repo) / "reports")
+        stamp = datetime.datetime.fromtimestamp(
+            self.report.start_tai or salobj.current_tai(), tz=datetime.UTC
+        )
+        name = f"{self.report_prefix}_{stamp:%Y%m%dT%H%M%S}_{self.salinfo.index}.json"
+        return pathlib.Path(directory) / name
+
+
+def _error_text(error: BaseException) -> str:
+    """The useful text of an error (the ack result of an `AckError`)."""
+    ackcmd = getattr(error, "ackcmd", None)
+    if ackcmd is not None and getattr(ackcmd, "result", ""):
+        return str(ackcmd.result)
+    return str(error) or type(error).__name__
+
+
+def _describe_conflict(conflict: Any) -> str:
+    """Describe a `butler.certification.CertificationConflict` (count, type and validity range)."""
+    return str(conflict)

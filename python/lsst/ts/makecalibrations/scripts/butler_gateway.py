@@ -1,0 +1,86 @@
+"""The script's door to the data butler: asynchronous wrappers of the `butler` room's functions.
+
+The butler functions are synchronous (SQLite registry, file datastore); the script calls them in a
+worker thread, one at a time, so the event loop (and the SAL traffic) never blocks on them. The
+butler modules are imported on first use, so the script can be imported and configured (without
+certification) where no butler is installed.
+
+May import: `butler` (lazily) and the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ButlerGateway"]
+
+import asyncio
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+
+class ButlerGateway:
+    """Runs the butler calls the script needs, in a thread, serialised.
+
+    Parameters
+    ----------
+    repo : `str`
+        Butler repository (path or URI).
+    """
+
+    def __init__(self, repo: str) -> None:
+        self.repo = repo
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def _module(name: str) -> Any:
+        return importlib.import_module(f"lsst.ts.makecalibrations.butler.{name}")
+
+    async def _call(self, module: str, function: str, *args: Any, **kwargs: Any) -> Any:
+        def call() -> Any:
+            # Imported in the worker thread: the first import of daf_butler takes about a second,
+            # which must not stall the event loop (and the camera traffic) of the script.
+            return getattr(self._module(module), function)(self.repo, *args, **kwargs)
+
+        async with self._lock:
+            return await asyncio.to_thread(call)
+
+    async def find_conflicts(
+        self,
+        calib_collection: str,
+        dataset_types: Sequence[str],
+        begin: str,
+        end: str,
+        physical_filter: str | None = None,
+        detectors: Sequence[int] | None = None,
+    ) -> list[Any]:
+        """Existing certifications in ``calib_collection`` that overlap ``[begin, end)``."""
+        return await self._call(
+            "certification",
+            "find_conflicts",
+            calib_collection,
+            list(dataset_types),
+            begin,
+            end,
+            physical_filter=physical_filter,
+            detectors=None if detectors is None else list(detectors),
+        )
+
+    async def certify(
+        self, run_collection: str, calib_collection: str, dataset_type: str, begin: str, end: str
+    ) -> int:
+        """Certify the ``dataset_type`` datasets of ``run_collection``; return how many."""
+        return await self._call(
+            "certification", "certify", run_collection, calib_collection, dataset_type, begin, end
+        )
+
+    async def read_verify_stats(self, collection: str, dataset_type: str) -> dict[Any, Any]:
+        """Run-level verification statistics (``verifyBiasStats``...) of a verify job."""
+        return await self._call("readers", "read_verify_stats", collection, dataset_type)
+
+    async def read_pair_gains(self, collection: str) -> list[Any]:
+        """Gains per flat pair, detector and amplifier found in a PTC or gain job's collection."""
+        return await self._call("readers", "read_pair_gains", collection)
+
+    async def exposure_observation_types(self, exposure_ids: Sequence[int]) -> dict[int, str]:
+        """Observation type (``bias``, ``dark``, ``flat``...) of each exposure found in the repo."""
+        return await self._call("readers", "exposure_observation_types", list(exposure_ids))

@@ -1,0 +1,57 @@
+"""`MakeComCamCalibrations`: the LSSTComCam calibration script loaded from the MTQueue as
+``maintel/make_comcam_calibrations.py``.
+
+Only the camera facts differ from `BaseMakeCalibrations`: instrument LSSTComCam, detectors 0..8
+(R22_S00..R22_S22), OCPS:2, the ``ComCam`` camera client and the ``LSSTComCam`` pipeline directories.
+
+May import: `sal`, `calib`, `butler.camera` and the sibling modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MakeComCamCalibrations"]
+
+from typing import Any
+
+from ..butler.camera import DETECTOR_NAMES
+from ..calib.instrument import COMCAM, InstrumentSpec
+from ..sal.control import ComCam
+from .base_make_calibrations import BaseMakeCalibrations
+
+
+class MakeComCamCalibrations(BaseMakeCalibrations):
+    """Take LSSTComCam biases, darks and flats and have OCPS:2 make, verify and certify calibrations.
+
+    Parameters
+    ----------
+    index : `int`
+        SAL index of the script.
+    """
+
+    report_prefix = "make_comcam_calibrations"
+
+    def __init__(self, index: int) -> None:
+        super().__init__(
+            index=index,
+            descr="Take LSSTComCam biases, darks and flats; make, verify and certify combined calibrations.",
+            help=(
+                "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
+                "OCPS:2 build and verify combined calibrations (cp_pipe, cp_verify), certifies them into "
+                "calib_collection when generate_calibrations is true, and optionally makes defects, a "
+                "PTC and per-pair gains. Every run writes a JSON report."
+            ),
+        )
+
+    @property
+    def instrument(self) -> InstrumentSpec:
+        """LSSTComCam."""
+        return COMCAM
+
+    def make_camera(self) -> Any:
+        """The ``ComCam`` client on the script's domain."""
+        return ComCam(domain=self.domain, log=self.log)
+
+    def detector_of(self, raft: str, sensor: str) -> int | None:
+        """``R22``, ``S11`` -> 4."""
+        name = f"{raft}_{sensor}"
+        return DETECTOR_NAMES.index(name) if name in DETECTOR_NAMES else None

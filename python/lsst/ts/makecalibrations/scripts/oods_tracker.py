@@ -1,0 +1,119 @@
+"""Count ``imageInOODS`` announcements per exposure and detector, and wait for a set of images.
+
+The existing script counts events (any ``len(exp_times) * n_detectors`` of them) and only logs a
+timeout. `OodsTracker` keeps, from the first image on, the detectors announced for each exposure
+(the OODS ``obsid`` ``CC_O_YYYYMMDD_NNNNNN`` gives exposure id ``YYYYMMDD`` + the last five digits)
+so a wait can name exactly which exposures are missing.
+
+May import: the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["exposure_id_from_obs_id", "OodsTracker"]
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+
+def exposure_id_from_obs_id(obs_id: str) -> int:
+    """Exposure id of an image name: ``CC_O_20240101_000007`` -> ``2024010100007``.
+
+    Raises
+    ------
+    ValueError
+        If the name does not have the ``<a>_<b>_<YYYYMMDD>_<seq>`` form.
+    """
+    parts = obs_id.split("_")
+    if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit() or len(parts[2]) != 8:
+        raise ValueError(f"Not an image name: {obs_id!r}")
+    return int(parts[2] + parts[3][1:])
+
+
+class OodsTracker:
+    """Tracks which detectors of which exposures the OODS has announced.
+
+    Parameters
+    ----------
+    evt_image_in_oods : ``RemoteEvent``
+        ``CCOODS.evt_imageInOODS``; its callback is taken over until `close`.
+    detector_of : callable
+        ``detector_of(raft, sensor) -> int | None``: the detector id of an announcement.
+    log : `logging.Logger`
+        Logger.
+    """
+
+    def __init__(
+        self, evt_image_in_oods: Any, detector_of: Callable[[str, str], int | None], log: logging.Logger
+    ) -> None:
+        self.evt = evt_image_in_oods
+        self.detector_of = detector_of
+        self.log = log
+        self.announced: dict[int, set[int]] = {}
+        self.obs_ids: dict[int, str] = {}
+        self.errors: dict[int, list[str]] = {}
+        self._changed = asyncio.Event()
+        evt_image_in_oods.callback = self._callback
+
+    async def _callback(self, data: Any) -> None:
+        try:
+            exposure_id = exposure_id_from_obs_id(data.obsid)
+        except ValueError:
+            self.log.warning(f"Ignoring imageInOODS for an unknown image name {data.obsid!r}")
+            return
+        detector = self.detector_of(data.raft, data.sensor)
+        if detector is None:
+            self.log.warning(
+                f"Ignoring imageInOODS for unknown sensor {data.raft} {data.sensor} of {data.obsid}"
+            )
+            return
+        self.obs_ids[exposure_id] = data.obsid
+        if data.statusCode != 0:
+            self.errors.setdefault(exposure_id, []).append(
+                f"{data.raft}_{data.sensor}: status {data.statusCode} {data.description}"
+            )
+            self.log.warning(
+                f"OODS could not ingest {data.obsid} {data.raft}_{data.sensor}: {data.description}"
+            )
+            return
+        self.announced.setdefault(exposure_id, set()).add(detector)
+        self._changed.set()
+
+    def missing(self, exposure_ids: Iterable[int], detectors: Iterable[int]) -> list[int]:
+        """Exposures (from ``exposure_ids``) with at least one detector not announced yet."""
+        wanted = set(detectors)
+        return [e for e in exposure_ids if not wanted <= self.announced.get(e, set())]
+
+    def n_announced(self, exposure_id: int, detectors: Iterable[int]) -> int:
+        """Number of the given detectors announced for an exposure."""
+        return len(set(detectors) & self.announced.get(exposure_id, set()))
+
+    async def wait(self, exposure_ids: Iterable[int], detectors: Iterable[int], timeout: float) -> list[int]:
+        """Wait until every detector of every exposure is announced, or the timeout.
+
+        Returns
+        -------
+        missing : `list` [`int`]
+            Exposures still incomplete at the timeout (empty on success).
+        """
+        ids = list(exposure_ids)
+        dets = list(detectors)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._changed.clear()
+            missing = self.missing(ids, dets)
+            remaining = deadline - time.monotonic()
+            if not missing or remaining <= 0:
+                return missing
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+            except TimeoutError:
+                pass
+
+    def close(self) -> None:
+        """Release the callback."""
+        if self.evt.callback == self._callback:
+            self.evt.callback = None
