@@ -1,0 +1,169 @@
+"""Numpy ISR and combine against the simulated truth (no butler): noise, dark current, bands."""
+
+import numpy as np
+import pytest
+
+from lsst.ts.makecalibrations.butler.camera import get_camera
+from lsst.ts.makecalibrations.pipelines.combine import (
+    Band,
+    band_height,
+    combine_exposures,
+    combined_metadata,
+    input_scale,
+)
+from lsst.ts.makecalibrations.pipelines.isr import IsrSettings, run_isr
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+
+TRUTH = TruthModel(size=(64, 100))
+DETECTOR = 3
+
+
+def isr_frames(kind: str, n: int, exposure_time: float, settings: IsrSettings, **calibs) -> list:
+    detector = get_camera()[DETECTOR]
+    results = []
+    for i in range(n):
+        exposure_id = 2026112500100 + i + (1000 if kind == "DARK" else 0)
+        amps = TRUTH.make_raw_amps(DETECTOR, exposure_id, kind, exposure_time, exposure_time)
+        metadata = {"EXPTIME": exposure_time, "DARKTIME": exposure_time, "IMGTYPE": kind}
+        results.append(run_isr(amps, metadata, detector, settings, exposure_id=exposure_id, **calibs))
+    return results
+
+
+def sources(images: list[np.ndarray]) -> list:
+    def make(image: np.ndarray):
+        def read(start: int, stop: int, with_variance: bool) -> Band:
+            return Band(
+                image=image[start:stop].copy(), excluded=np.zeros((stop - start, image.shape[1]), bool)
+            )
+
+        return read
+
+    return [make(image) for image in images]
+
+
+@pytest.fixture(scope="module")
+def biases() -> list:
+    return isr_frames("BIAS", 20, 0.0, IsrSettings())
+
+
+def test_overscan_noise_and_gain(biases: list) -> None:
+    detector = get_camera()[DETECTOR]
+    reference = TRUTH.reference_bias(DETECTOR)
+    first = biases[0]
+    assert first.metadata["LSST ISR UNITS"] == "electron"
+    for amp in detector:
+        box = amp.bbox_slices(TRUTH.geometry)
+        overscan_adu = first.metadata[f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"]
+        # 3-sigma clipping removes ~1.3% of a Gaussian's stdev; dithering/rounding add a little.
+        assert overscan_adu * amp.gain == pytest.approx(amp.read_noise, rel=0.04)
+        assert first.metadata[f"LSST ISR GAIN {amp.name}"] == amp.gain
+        residual = first.image[box] - reference[box]
+        assert abs(residual.mean()) < 5 * amp.read_noise / np.sqrt(residual.size) + 0.5
+        # Overscan-corrected pixels carry the read noise plus the noise of the overscan fits (~3%).
+        assert 1.0 < residual.std() / amp.read_noise < 1.07
+        assert first.variance[box].mean() == pytest.approx(amp.read_noise**2, rel=0.05)
+
+
+def test_combined_bias_noise_is_read_noise_over_sqrt_n(biases: list) -> None:
+    detector = get_camera()[DETECTOR]
+    reference = TRUTH.reference_bias(DETECTOR)
+    images = [frame.image for frame in biases]
+    n = len(images)
+    result = combine_exposures(sources(images), images[0].shape, [1.0] * n, detector=detector)
+    assert not result.bad.any()
+    for amp in detector:
+        box = amp.bbox_slices(TRUTH.geometry)
+        single = np.mean([np.std(image[box] - reference[box]) for image in images])
+        combined = np.std(result.image[box] - reference[box])
+        # MEANCLIP(3, 3) of 20 frames is 3.3% noisier than a mean (cp-algorithms §8.5).
+        assert combined == pytest.approx(single / np.sqrt(n) * 1.033, rel=0.04)
+        assert combined / (amp.read_noise / np.sqrt(n)) < 1.12
+        assert np.median(result.variance[box]) == pytest.approx((single / np.sqrt(n)) ** 2, rel=0.15)
+
+
+def test_band_height_does_not_change_the_result(biases: list) -> None:
+    images = [frame.image for frame in biases[:6]]
+    shape = images[0].shape
+    whole = combine_exposures(sources(images), shape, [1.0] * 6, memory_budget_bytes=1e12)
+    banded = combine_exposures(sources(images), shape, [1.0] * 6, memory_budget_bytes=6 * shape[1] * 24 * 7)
+    assert whole.n_bands == 1 and banded.band_rows == 7 and banded.n_bands == -(-shape[0] // 7)
+    np.testing.assert_array_equal(whole.image, banded.image)
+
+
+def test_band_shrinks_with_inputs() -> None:
+    budget = 256 * 2**20
+    heights = [band_height(n, 4072, 4000, budget) for n in (10, 20, 40)]
+    assert heights[0] > heights[1] > heights[2] >= 1
+    for n, rows in zip((10, 20, 40), heights, strict=True):
+        assert n * rows * 4072 * 24 <= budget
+
+
+def test_combined_dark_matches_truth_dark_current() -> None:
+    detector = get_camera()[DETECTOR]
+    bias = TRUTH.reference_bias(DETECTOR)
+    t, n = 30.0, 10
+    settings = IsrSettings(doBias=True)
+    frames = isr_frames("DARK", n, t, settings, bias=bias)
+    scales = [input_scale("DarkTime", frame.metadata) for frame in frames]
+    assert scales == [t] * n
+    result = combine_exposures(sources([f.image for f in frames]), bias.shape, scales, detector=detector)
+    truth = TRUTH.reference_dark(DETECTOR)
+    defects = TRUTH.detector(DETECTOR).defect_mask(TRUTH.geometry, border=0)
+    for amp in detector:
+        box = amp.bbox_slices(TRUTH.geometry)
+        good = ~defects[box]
+        residual = (result.image[box] - truth[box])[good]
+        expected = 1.04 * amp.read_noise / (t * np.sqrt(n))  # overscan-fit noise included
+        assert residual.std() < 1.12 * expected
+        # The amp mean also carries the noise of the per-row and per-column overscan medians
+        # (variance pi/2 sigma^2 / n_overscan each), shared by whole rows / columns.
+        geometry = TRUTH.geometry
+        mean_error = expected * np.sqrt(
+            1 / residual.size + np.pi / 2 / (58 * geometry.ny) + np.pi / 2 / (42 * geometry.nx)
+        )
+        assert abs(residual.mean()) < 4.5 * mean_error
+    for x, y in TRUTH.detector(DETECTOR).hot_pixels:
+        rate = truth[y, x]
+        assert result.image[y, x] == pytest.approx(rate, abs=5 * np.sqrt(rate * t) / (t * np.sqrt(n)) + 0.05)
+
+
+def test_per_amp_scales_and_headers(biases: list) -> None:
+    detector = get_camera()[DETECTOR]
+    images = [frame.image + 100.0 for frame in biases[:5]]
+    scales = [{amp.name: 2.0 if amp.iy == 1 else 4.0 for amp in detector}] * 5
+    result = combine_exposures(sources(images), images[0].shape, scales, detector=detector)
+    ny = TRUTH.geometry.ny
+    assert np.median(result.image[ny:]) == pytest.approx(50.0, abs=1.0)
+    assert np.median(result.image[:ny]) == pytest.approx(25.0, abs=1.0)
+    md = combined_metadata(
+        "dark",
+        [frame.metadata for frame in biases[:5]],
+        [11, 12, 13, 14, 15],
+        [30.0] * 5,
+        image=result.image,
+        bad=result.bad,
+        detector=detector,
+    )
+    assert md["OBSTYPE"] == "DARK" and md["EXPTIME"] == 1.0 and md["DARKTIME"] == 1.0
+    assert md["IMGTYPE"] == "BIAS"  # common to every input
+    assert [md[f"CPP_INPUT_{i}"] for i in range(5)] == [11, 12, 13, 14, 15]
+    assert md["CPP_INPUT_SCALE_2"] == 30.0
+    assert "LSST CALIB DARK C17 DISTRIBUTION 50-PCT" in md and md["LSST CALIB DARK C17 BADPIX-NUM"] == 0
+    assert combined_metadata("bias", [], [], [])["EXPTIME"] == 0.0
+    with pytest.raises(ValueError, match="invalid scale"):
+        input_scale("ExposureTime", {"EXPTIME": 0.0})
+
+
+def test_no_good_input_is_bad() -> None:
+    image = np.ones((4, 8), dtype=np.float32)
+
+    def read(start: int, stop: int, with_variance: bool) -> Band:
+        excluded = np.zeros((stop - start, 8), bool)
+        excluded[:, 3] = True
+        return Band(image=image[start:stop].copy(), excluded=excluded, variance=np.ones((stop - start, 8)))
+
+    result = combine_exposures([read, read], (4, 8), [1.0, 1.0])
+    assert result.bad[:, 3].all() and not result.bad[:, :3].any()
+    assert result.n_used[0, 0] == 2 and np.all(result.image == 1.0)
+    # Fewer than 5 inputs: the variance comes from the inputs, sum(var) / n^2.
+    assert result.variance[0, 0] == pytest.approx(0.5)
