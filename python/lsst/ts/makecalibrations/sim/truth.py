@@ -392,7 +392,7 @@ def _pick_defect_positions(
     return chosen
 
 
-@functools.lru_cache(maxsize=2 * len(DETECTOR_IDS))
+@functools.lru_cache(maxsize=len(DETECTOR_IDS))
 def _detector_truth(model: TruthModel, detector: int) -> DetectorTruth:
     """Build the fixed signatures of one detector (cached per model and detector)."""
     geom = model.geometry
