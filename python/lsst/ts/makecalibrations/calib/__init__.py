@@ -8,5 +8,6 @@ from .config import *  # noqa: F403
 from .instrument import *  # noqa: F403
 from .jobs import *  # noqa: F403
 from .plan import *  # noqa: F403
+from .recovery import *  # noqa: F403
 from .report import *  # noqa: F403
 from .verification import *  # noqa: F403

@@ -43,7 +43,6 @@ __all__ = ["BaseMakeCalibrations", "AcquisitionError"]
 import abc
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import pathlib
 import types
@@ -64,6 +63,7 @@ from ..calib.config import (
 from ..calib.instrument import InstrumentSpec
 from ..calib.jobs import JobBuilder, JobSpec
 from ..calib.plan import AcquisitionPlan, CalibrationPlan, ExtraProduct
+from ..calib.recovery import resume_config
 from ..calib.report import (
     AcquisitionRecord,
     CertificationRecord,
@@ -152,11 +152,16 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
 
     # --- what a camera subclass provides ---------------------------------------------------------
 
-    @property
+    @classmethod
     @abc.abstractmethod
-    def instrument(self) -> InstrumentSpec:
+    def get_instrument(cls) -> InstrumentSpec:
         """Name, detectors, OCPS index and pipeline directory of the camera."""
         raise NotImplementedError()
+
+    @property
+    def instrument(self) -> InstrumentSpec:
+        """The camera (`get_instrument`)."""
+        return self.get_instrument()
 
     @abc.abstractmethod
     def make_camera(self) -> Any:
@@ -271,34 +276,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
             raise ConfigError(
                 [ConfigProblem("resume_from_report", f"cannot read the report {path}: {e}")]
             ) from e
-        collection = cfg.calib_collection
-        old_collection = str(old.config.get("calib_collection", ""))
-        if "{" in collection and old_collection:
-            collection = old_collection
-        reusable = {
-            ImageType(key.upper()): tuple(ids)
-            for key, ids in old.reusable_exposures().items()
-            if ImageType(key.upper()) in cfg.image_types
-        }
-        same_range = (
-            old_collection == collection
-            and old.config.get("certify_calib_begin_date") == cfg.certify_calib_begin_date
-            and old.config.get("certify_calib_end_date") == cfg.certify_calib_end_date
-        )
-        already = frozenset(old.certified_products()) if same_range else frozenset()
-        cfg = dataclasses.replace(
-            cfg, exposure_ids=types.MappingProxyType(reusable), calib_collection=collection
-        )
-        reused = ", ".join(f"{t.plural} ({len(ids)})" for t, ids in reusable.items()) or "no image"
-        self.log.info(
-            f"Resuming the run of {path}: reusing {reused}; "
-            + (
-                f"already certified into {collection}: {', '.join(sorted(already))}"
-                if already
-                else "nothing certified yet"
-            )
-        )
-        return cfg, already
+        cfg, info = resume_config(cfg, old)
+        self.log.info(f"Resuming the run of {path}: {info.describe()}")
+        return cfg, info.already_certified
 
     async def _check_recovered_exposures(self, cfg: CalibConfig) -> None:
         """Check that every recovered exposure is in the repo with the right observation type."""

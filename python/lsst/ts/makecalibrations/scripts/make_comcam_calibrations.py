@@ -42,8 +42,8 @@ class MakeComCamCalibrations(BaseMakeCalibrations):
             ),
         )
 
-    @property
-    def instrument(self) -> InstrumentSpec:
+    @classmethod
+    def get_instrument(cls) -> InstrumentSpec:
         """LSSTComCam."""
         return COMCAM
 
