@@ -128,19 +128,26 @@ def load_plot_inputs(report: Mapping[str, Any], repo: Path) -> PlotInputs:
     return inputs
 
 
-def _per_detector(butler: Any, dataset_type: str, collection: str) -> dict[int, Any]:
+def _per_detector(butler: Any, dataset_type: str, collection: str) -> dict[str, dict[int, Any]]:
+    """Datasets of one type per detector, grouped by physical filter (``""`` when not a dimension)."""
     refs = butler.query_datasets(dataset_type, collections=[collection], explain=False)
-    return {int(ref.dataId["detector"]): butler.get(ref) for ref in refs}
+    groups: dict[str, dict[int, Any]] = {}
+    for ref in refs:
+        physical_filter = str(ref.dataId["physical_filter"]) if "physical_filter" in ref.dataId else ""
+        groups.setdefault(physical_filter, {})[int(ref.dataId["detector"])] = butler.get(ref)
+    return groups
 
 
 def _load_job(butler: Any, job: Mapping[str, Any], inputs: PlotInputs) -> None:
     kind, product, collection = job.get("kind"), str(job.get("product", "")), str(job["output_collection"])
     if kind == "combine" and product in ("bias", "dark", "flat"):
-        images = _per_detector(butler, product, collection)
-        if images:
-            inputs.mosaics.setdefault(product, {}).update(images)
+        groups = _per_detector(butler, product, collection)
+        for physical_filter, images in sorted(groups.items()):
+            name = f"{product} {physical_filter}" if len(groups) > 1 else product
+            inputs.mosaics.setdefault(name, {}).update(images)
     elif kind == "ptc":
-        inputs.ptcs.update(_per_detector(butler, "ptc", collection))
+        for images in _per_detector(butler, "ptc", collection).values():
+            inputs.ptcs.update(images)
     elif kind == "verify" and product in _VERIFY_DATASETS:
         refs = butler.query_datasets(_VERIFY_DATASETS[product], collections=[collection], explain=False)
         for ref in refs:

@@ -885,7 +885,7 @@ def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: s
                 plot_calibration_mosaic,
                 images,
                 calib_type,
-                out_dir / f"{prefix}mosaic_{calib_type}.png",
+                out_dir / f"{prefix}mosaic_{calib_type.replace(' ', '_')}.png",
                 run_name,
             )
     return written

@@ -1,0 +1,79 @@
+"""make_run_plots against a real butler repository: products are read from the job collections named
+in the run report, and one PNG is written per product that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from lsst.ts.makecalibrations.butler.repository import CURATED_RUN, ensure_repo, make_butler
+from lsst.ts.makecalibrations.calib.report import JobRecord, RunReport
+from lsst.ts.makecalibrations.report import plots
+
+VERIFY_RUN = "u/ocps/verifytest"
+RUN_STATS = {
+    2026112500010: {"SUCCESS": True},
+    2026112500011: {"SUCCESS": False, "FAILURES": ["R22_S11 C04 NOISE", "R22_S11 C05 NOISE"]},
+    "SUCCESS": False,
+}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny repository: its curated calibrations stand in for the outputs of OCPS jobs."""
+    root = tmp_path_factory.mktemp("repo")
+    ensure_repo(root, size="tiny")
+    butler = make_butler(root, writeable=True)
+    try:
+        butler.collections.register(VERIFY_RUN)
+        butler.put(RUN_STATS, "verifyBiasStats", instrument="LSSTComCam", run=VERIFY_RUN)
+    finally:
+        butler.close()
+    return root
+
+
+def job(kind: str, product: str, collection: str, status: str = "succeeded") -> JobRecord:
+    return JobRecord(
+        name=f"{product} {kind}",
+        kind=kind,
+        product=product,
+        pipeline="",
+        config="",
+        data_query="",
+        job_id=collection.rsplit("/", 1)[-1],
+        output_collection=collection,
+        status=status,
+        exit_code=0 if status == "succeeded" else 1,
+    )
+
+
+def test_make_run_plots_from_butler(repo: Path, tmp_path: Path) -> None:
+    report = RunReport(script="MakeComCamCalibrations", script_index=3, final_state="DONE")
+    report.report_path = str(tmp_path / "run3.json")
+    report.jobs = [
+        job("combine", "bias", CURATED_RUN),
+        job("combine", "dark", CURATED_RUN),
+        job("combine", "flat", CURATED_RUN),
+        job("ptc", "ptc", CURATED_RUN),
+        job("verify", "bias", VERIFY_RUN),
+        job("verify", "dark", "u/ocps/does-not-exist"),  # read error: skipped, not raised
+        job("combine", "defects", CURATED_RUN, status="failed"),  # failed job: ignored
+    ]
+    paths = plots.make_run_plots(report.to_dict(), repo, tmp_path)
+    names = sorted(p.name for p in paths)
+    # The curated flats exist for every physical filter: one mosaic per filter.
+    flat_mosaics = [n for n in names if n.startswith("run3_mosaic_flat_")]
+    assert len(flat_mosaics) > 1
+    assert {"run3_mosaic_bias.png", "run3_mosaic_dark.png", "run3_ptc.png", "run3_gain_noise_ptc.png"} <= set(
+        names
+    )
+    assert "run3_verification_failures.png" in names
+    assert not any("gain_noise_flat_pairs" in n for n in names)
+    for path in paths:
+        assert path.parent == tmp_path
+        pixels = imread(path)
+        assert path.stat().st_size > 10_000
+        assert float(np.var(pixels[..., :3])) > 1e-4, path.name
