@@ -123,10 +123,13 @@ class Bus:
             else:
                 history.pop(index, None)
             history[index] = msg
-        for reader in self._readers.get(key, ()):
-            reader_index = reader.salinfo.index
-            if reader_index == 0 or reader_index == index:
-                reader._deliver(copy_message(msg))
+        readers = [r for r in self._readers.get(key, ()) if r.salinfo.index == 0 or r.salinfo.index == index]
+        if not readers:
+            return
+        for reader in readers[:-1]:
+            reader._deliver(copy_message(msg))
+        # The last reader may own the bus copy unless it is kept as history.
+        readers[-1]._deliver(copy_message(msg) if keep_history else msg)
 
     def get_history(self, component: str, sal_name: str, index: int) -> BaseMsgType | None:
         """Return a copy of the last message written for (component, topic, index), or None."""

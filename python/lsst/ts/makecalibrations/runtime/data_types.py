@@ -57,6 +57,8 @@ class BaseMsgType:
     topic_field_names: ClassVar[tuple[str, ...]] = ()
     field_names: ClassVar[frozenset[str]] = frozenset()
     array_fields: ClassVar[tuple[str, ...]] = ()
+    scalar_coercions: ClassVar[tuple[tuple[str, type], ...]] = ()
+    array_coercions: ClassVar[tuple[tuple[str, type, int], ...]] = ()
 
     def get_vars(self) -> dict[str, Any]:
         """Return a dict of field name: value (arrays copied)."""
@@ -71,7 +73,8 @@ _cache: dict[tuple[str, str, str], tuple[ComponentSpec, type]] = {}
 
 def _make_class(spec: ComponentSpec, kind: str, topic_name: str, topic_fields: tuple[FieldSpec, ...]) -> type:
     sal_name = "ackcmd" if kind == "ackcmd" else _KIND_PREFIX[kind] + topic_name
-    all_fields = PRIVATE_FIELDS + ((_SAL_INDEX,) if spec.indexed else ()) + topic_fields
+    coerced_fields = ((_SAL_INDEX,) if spec.indexed else ()) + topic_fields
+    all_fields = PRIVATE_FIELDS + coerced_fields
     dc_fields = []
     for field in all_fields:
         if field.is_array:
@@ -98,6 +101,12 @@ def _make_class(spec: ComponentSpec, kind: str, topic_name: str, topic_fields: t
             "topic_field_names": tuple(field.name for field in topic_fields),
             "field_names": frozenset(field.name for field in all_fields),
             "array_fields": tuple(field.name for field in all_fields if field.is_array),
+            "scalar_coercions": tuple(
+                (field.name, field.type) for field in coerced_fields if not field.is_array
+            ),
+            "array_coercions": tuple(
+                (field.name, field.type, field.count) for field in coerced_fields if field.is_array
+            ),
         },
     )
     cls.__module__ = __name__
@@ -190,6 +199,7 @@ def coerce_message(msg: BaseMsgType) -> None:
 
     Enum members become plain ints, numpy scalars become Python scalars, tuples and arrays become
     lists. Values that do not fit (e.g. a str in a float field, a list of the wrong length) raise.
+    The private fields are not checked (the runtime sets them).
 
     Raises
     ------
@@ -197,21 +207,20 @@ def coerce_message(msg: BaseMsgType) -> None:
         If a field cannot be converted.
     """
     fields = msg.__dict__
-    for field in type(msg).field_specs:
-        value = fields[field.name]
-        ftype = field.type
-        if field.count:
-            try:
-                values = list(value)
-            except TypeError:
-                raise TypeError(f"Field {field.name} must be a sequence of {field.count} items") from None
-            if len(values) != field.count:
-                raise TypeError(f"Field {field.name} must have {field.count} items, not {len(values)}")
-            fields[field.name] = [
-                v if type(v) is ftype else _coerce_scalar(field.name, ftype, v) for v in values
-            ]
-        elif type(value) is not ftype:
-            fields[field.name] = _coerce_scalar(field.name, ftype, value)
+    cls = type(msg)
+    for name, ftype in cls.scalar_coercions:
+        value = fields[name]
+        if type(value) is not ftype:
+            fields[name] = _coerce_scalar(name, ftype, value)
+    for name, ftype, count in cls.array_coercions:
+        value = fields[name]
+        try:
+            values = list(value)
+        except TypeError:
+            raise TypeError(f"Field {name} must be a sequence of {count} items") from None
+        if len(values) != count:
+            raise TypeError(f"Field {name} must have {count} items, not {len(values)}")
+        fields[name] = [v if type(v) is ftype else _coerce_scalar(name, ftype, v) for v in values]
 
 
 def values_equal(old: Any, new: Any) -> bool:
