@@ -30,6 +30,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from .config import CalibConfig, ImageType
+from .jobs import JobBuilder, JobSpec, Placeholder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,6 +383,41 @@ class CalibrationPlan:
     def estimated_duration(self) -> float:
         """Estimated duration of the whole run (s), for the Script ``metadata`` event."""
         return self.acquisition_duration() + self.processing_tail()
+
+    # --- jobs ------------------------------------------------------------------------------------
+
+    def planned_jobs(self) -> list[JobSpec]:
+        """Every OCPS job of the run, in order, with placeholders for the ids not known yet.
+
+        Exposure ids are known only for recovered types; job ids never are.
+        """
+        builder = JobBuilder(self.config)
+
+        def exposures(types: tuple[ImageType, ...]) -> list[int] | Placeholder:
+            ids: list[int] = []
+            for image_type in types:
+                acq = self.acquisition(image_type)
+                if not acq.recovered:
+                    names = " + ".join(f"{self.acquisition(t).n_kept} {t.value} exposure ids" for t in types)
+                    return Placeholder(names)
+                ids.extend(acq.recovered_ids)
+            return ids
+
+        specs: list[JobSpec] = []
+        for step in self.processing:
+            if not step.has_work:
+                continue
+            ids = exposures((step.image_type,))
+            calib_job_id = None
+            if step.combine:
+                specs.append(builder.combine(step.image_type, ids))
+                calib_job_id = Placeholder(f"{step.image_type.value} combine job id")
+            if step.verify != "none":
+                specs.append(builder.verify(step.image_type, ids, calib_job_id))
+        for extra in self.extras:
+            if not extra.already_certified:
+                specs.append(builder.extra(extra.product, exposures(extra.inputs)))
+        return specs
 
     # --- description -----------------------------------------------------------------------------
 

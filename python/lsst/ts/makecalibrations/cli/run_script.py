@@ -1,0 +1,405 @@
+"""``run_script``: run a SAL Script against the simulated observatory, like ScriptQueue's
+``run_one_script``, in one process.
+
+::
+
+    run_script SCRIPT [-c CONFIG.yaml] [-p key=value ...] [--index N] [-l LEVEL] [--repo DIR]
+               [--time-scale F] [--size tiny|default|full] [--report-dir DIR] [--plan]
+
+``SCRIPT`` is a path to a script file or a name such as ``maintel/make_comcam_calibrations.py``
+found in the package's scripts directory. The embedded SAL bus lives in one process, so the script
+module is loaded in-process; the simulated CCCamera, CCHeaderService, CCOODS and OCPS:2 are started
+with the butler repository (``--repo``, else the configuration's ``repo``) and the script is driven
+over the bus exactly as ``run_one_script`` does: a ``Remote("Script", index, evt_max_history=0)``
+sends ``configure``, ``setLogLevel``, ``setGroupId`` and ``run``; log messages and state changes are
+printed as they happen. Unlike ``run_one_script`` the exit code tells the outcome: 0 only if the
+final state is DONE. Ctrl-C sends ``stop`` (a second one quits at once).
+
+``-p key=value`` pairs (YAML-typed) override the keys of ``-c``; ``--repo`` and ``--report-dir``
+override ``repo`` and ``report_dir``. ``--plan`` validates the configuration and prints the exposure
+sequence, the estimated duration and every OCPS job as it would be sent (ids not known before the
+run shown as ``<placeholders>``) without starting anything.
+
+May import: everything in this package.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main", "parse_args", "find_script", "load_script_class", "build_config_text", "print_plan"]
+
+import argparse
+import ast
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import pathlib
+import random
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import yaml
+
+SIZES = ("tiny", "default", "full")
+
+
+def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog="run_script",
+        description="Run a SAL Script against the simulated observatory (in one process), "
+        "or print its plan with --plan.",
+    )
+    parser.add_argument("script", help="script file, or a name like maintel/make_comcam_calibrations.py")
+    parser.add_argument("-c", "--config", type=pathlib.Path, help="configuration file (YAML)")
+    parser.add_argument(
+        "-p",
+        "--parameters",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="configuration values (YAML-typed); they override the keys of -c",
+    )
+    parser.add_argument("--index", type=int, default=None, help="script SAL index (default: random)")
+    parser.add_argument("-l", "--loglevel", default=None, help="script log level (number or name)")
+    parser.add_argument("--repo", default=None, help="butler repository for the observatory and the script")
+    parser.add_argument(
+        "--time-scale", type=float, default=100.0, help="simulated seconds per wall second (default 100)"
+    )
+    parser.add_argument("--size", choices=SIZES, default="default", help="simulated image size (default)")
+    parser.add_argument("--report-dir", default=None, help="directory of the run report (report_dir)")
+    parser.add_argument("--plan", action="store_true", help="print the plan and the OCPS jobs; take no data")
+    parsed = parser.parse_args(args)
+    if parsed.index is None:
+        parsed.index = random.randint(1, 99999)
+    if not 0 < parsed.index <= 2**31 - 1:
+        parser.error(f"--index {parsed.index} must be in [1, 2**31 - 1]")
+    if parsed.config is not None and not parsed.config.is_file():
+        parser.error(f"cannot find the configuration file {parsed.config}")
+    for item in parsed.parameters:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            parser.error(f"-p {item!r}: expected key=value")
+    if parsed.time_scale <= 0:
+        parser.error("--time-scale must be positive")
+    if parsed.loglevel is not None:
+        level = parsed.loglevel
+        parsed.loglevel = (
+            int(level) if str(level).lstrip("-").isdigit() else logging.getLevelName(level.upper())
+        )
+        if not isinstance(parsed.loglevel, int):
+            parser.error(f"unknown log level {level!r}")
+    return parsed
+
+
+def find_script(name: str) -> pathlib.Path:
+    """Resolve a script path or name (relative to the package's scripts directory).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such script.
+    """
+    from ..scripts.utils import get_scripts_dir
+
+    path = pathlib.Path(name)
+    if path.is_file():
+        return path.resolve()
+    candidate = get_scripts_dir() / name
+    if candidate.is_file():
+        return candidate
+    raise FileNotFoundError(f"Cannot find script {name!r} (not a file, nor in {get_scripts_dir()})")
+
+
+def load_script_class(path: pathlib.Path) -> type:
+    """Load a script file as a module, without starting it, and return its script class.
+
+    An executable script ends with ``asyncio.run(SomeScript.amain())``; that top-level statement is
+    left out (found with `ast`) and ``SomeScript`` is returned. Without such a statement, the only
+    concrete ``BaseScript`` subclass the file defines or imports is returned.
+    """
+    from ..sal import salobj
+
+    source = path.read_text()
+    tree = ast.parse(source, filename=str(path))
+    class_name = None
+    body = []
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(call, ast.Call) and ast.unparse(call.func) == "asyncio.run":
+            inner = call.args[0] if call.args else None
+            if (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr == "amain"
+            ):
+                class_name = ast.unparse(inner.func.value)
+            continue
+        body.append(node)
+    tree.body = body
+    namespace: dict[str, Any] = {"__name__": f"_run_script_{path.stem}", "__file__": str(path)}
+    exec(compile(tree, str(path), "exec"), namespace)
+    if class_name is not None:
+        script_class = eval(class_name, namespace)
+        if inspect.isclass(script_class) and issubclass(script_class, salobj.BaseScript):
+            return script_class
+    candidates = [
+        value
+        for value in namespace.values()
+        if inspect.isclass(value) and issubclass(value, salobj.BaseScript) and not inspect.isabstract(value)
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise RuntimeError(
+        f"Cannot tell which script class {path} runs (found {[c.__name__ for c in candidates]})"
+    )
+
+
+def build_config_text(
+    config_text: str, parameters: Sequence[str], overrides: dict[str, Any] | None = None
+) -> str:
+    """The configuration text sent to the script: ``-c`` text with ``-p`` and option overrides.
+
+    Without overrides the text is sent verbatim (so the script reports errors with the file's line
+    numbers). With overrides the text is parsed, updated and dumped again; a text that does not parse
+    cleanly (syntax error, duplicate key) is sent verbatim, for the script to report precisely.
+    """
+    updates: dict[str, Any] = {}
+    for item in parameters:
+        key, _, value = item.partition("=")
+        updates[key.strip()] = yaml.safe_load(value)
+    updates.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if not updates:
+        return config_text
+    from ..calib.config import ConfigError, parse_config_text
+
+    try:
+        data = yaml.safe_load(config_text) if config_text.strip() else {}
+    except yaml.YAMLError:
+        return config_text
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return config_text
+    try:
+        parse_config_text(config_text)
+    except ConfigError as e:
+        if any("duplicate key" in p.message or p.key is None for p in e.problems):
+            return config_text
+    data.update(updates)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def print_plan(script_class: type, config_text: str, out: TextIO = sys.stdout) -> int:
+    """Validate the configuration and print the plan and every OCPS job. Return the exit code."""
+    from ..calib.config import ConfigError, ConfigProblem, parse_config_text, resolve_templates
+    from ..calib.plan import CalibrationPlan
+    from ..calib.recovery import resume_config
+    from ..calib.report import RunReport
+    from ..sal import salobj
+
+    get_instrument = getattr(script_class, "get_instrument", None)
+    if get_instrument is None:
+        print(f"{script_class.__name__} has no calibration plan to show.", file=out)
+        return 1
+    instrument = get_instrument()
+    try:
+        config = parse_config_text(config_text, instrument)
+        already: frozenset[str] = frozenset()
+        if config.resume_from_report:
+            try:
+                old = RunReport.load(config.resume_from_report)
+            except (OSError, ValueError, TypeError) as e:
+                raise ConfigError(
+                    [ConfigProblem("resume_from_report", f"cannot read {config.resume_from_report}: {e}")]
+                ) from e
+            config, info = resume_config(config, old)
+            already = info.already_certified
+            print(f"Resuming {config.resume_from_report}: {info.describe()}", file=out)
+        config = resolve_templates(config, salobj.current_tai())
+    except ConfigError as e:
+        print(e.describe(), file=out)
+        return 1
+    plan = CalibrationPlan.from_config(config, already_certified=already)
+    print(f"Plan of {script_class.__name__} (nothing is taken or sent):", file=out)
+    print(plan.describe(), file=out)
+    jobs = plan.planned_jobs()
+    print(f"OCPS:{instrument.ocps_index} execute commands ({len(jobs)}), as they would be sent:", file=out)
+    for i, job in enumerate(jobs, 1):
+        print(f"{i}. {job.describe()}", file=out)
+    return 0
+
+
+def _effective_repo(config_text: str) -> str:
+    """The repo the configuration names (its default if absent or unreadable)."""
+    from ..calib.config import schema_defaults
+
+    try:
+        data = yaml.safe_load(config_text) if config_text.strip() else {}
+    except yaml.YAMLError:
+        data = {}
+    repo = data.get("repo") if isinstance(data, dict) else None
+    return str(repo) if isinstance(repo, str) and repo else str(schema_defaults()["repo"])
+
+
+def _now() -> str:
+    return time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+
+
+async def run_script(
+    script_class: type,
+    index: int,
+    config_text: str,
+    repo: str,
+    time_scale: float,
+    size: str,
+    loglevel: int | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Start the simulated observatory, run the script over the bus; return 0 only if DONE."""
+    from astropy.time import Time
+
+    from ..sal import salobj
+    from ..sim.observatory import SimulatedObservatory
+
+    os.environ.setdefault("LSST_TOPIC_SUBNAME", "run_script")
+    final_states = {salobj.ScriptState.DONE, salobj.ScriptState.FAILED, salobj.ScriptState.STOPPED}
+    final_states.add(salobj.ScriptState.CONFIGURE_FAILED)
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    try:
+        from ..butler.repository import ensure_repo
+    except ImportError as e:  # pragma: no cover - the butler is part of the install
+        say(f"Cannot create the butler repository: {e}")
+        return 1
+    say(f"preparing the butler repository {repo} (size {size})")
+    try:
+        await asyncio.to_thread(ensure_repo, repo, size=size)
+    except Exception as e:
+        say(f"Cannot use the butler repository {repo}: {e}")
+        return 1
+
+    async with SimulatedObservatory(time_scale=time_scale, repo=repo, size=size) as observatory:
+        del observatory
+        async with salobj.Domain() as domain:
+            remote = salobj.Remote(domain, "Script", index, evt_max_history=0)
+            await remote.start_task
+            loop = asyncio.get_running_loop()
+            unconfigured = loop.create_future()
+            finished = loop.create_future()
+            last_state: list[Any] = [None]
+
+            async def log_callback(data: Any) -> None:
+                say(f"{_now()} {logging.getLevelName(data.level)}: {data.message}")
+                if data.traceback:
+                    say(data.traceback)
+
+            async def state_callback(data: Any) -> None:
+                state = salobj.ScriptState(data.state)
+                if state != last_state[0]:
+                    last_state[0] = state
+                    say(f"{_now()} state: {state.name}" + (f" ({data.reason})" if data.reason else ""))
+                if state == salobj.ScriptState.UNCONFIGURED and not unconfigured.done():
+                    unconfigured.set_result(None)
+                if state in final_states and not finished.done():
+                    finished.set_result((state, data.reason))
+
+            remote.evt_logMessage.callback = log_callback
+            remote.evt_state.callback = state_callback
+
+            say("starting the script")
+            script = script_class(index=index)
+            script.log.propagate = False
+            stop_requested = [0]
+
+            def on_sigint() -> None:
+                stop_requested[0] += 1
+                if stop_requested[0] > 1:
+                    say("second interrupt: quitting now")
+                    if not finished.done():
+                        finished.set_result((salobj.ScriptState.FAILED, "interrupted"))
+                    return
+                say("interrupt: sending stop to the script (Ctrl-C again to quit at once)")
+                asyncio.ensure_future(remote.cmd_stop.set_start(timeout=10))
+
+            try:
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+            try:
+                say("waiting for the script to load")
+                await asyncio.wait_for(unconfigured, timeout=60)
+                say("waiting for the script to be configured")
+                try:
+                    await remote.cmd_configure.set_start(
+                        config=config_text,
+                        logLevel=0,
+                        pauseCheckpoint="",
+                        stopCheckpoint="",
+                        blockId="",
+                        timeout=120,
+                    )
+                except salobj.AckError as e:
+                    say(f"configure failed: {e.ackcmd.result}")
+                    await asyncio.wait_for(asyncio.shield(finished), timeout=10)
+                    return 1
+                if loglevel is not None:
+                    say(f"setting script log level to {loglevel}")
+                    await remote.cmd_setLogLevel.set_start(level=loglevel, timeout=5)
+                group_id = Time.now().tai.isot
+                say(f"setting group ID={group_id}")
+                await remote.cmd_setGroupId.set_start(groupId=group_id, timeout=5)
+                say("running the script")
+                run_task = asyncio.ensure_future(remote.cmd_run.set_start(timeout=7 * 24 * 3600))
+                state, reason = await finished
+                run_task.cancel()
+            finally:
+                with contextlib.suppress(BaseException):
+                    loop.remove_signal_handler(signal.SIGINT)
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(script.done_task, timeout=10)
+                with contextlib.suppress(BaseException):
+                    await script.close()
+    if state == salobj.ScriptState.DONE:
+        say("script succeeded (DONE)")
+        return 0
+    say(f"script ended {state.name}" + (f": {reason}" if reason else ""))
+    return 1
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """Console entry point ``run_script``; returns (and exits with) the exit code."""
+    parsed = parse_args(args)
+    try:
+        path = find_script(parsed.script)
+        script_class = load_script_class(path)
+    except (FileNotFoundError, RuntimeError, SyntaxError) as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)
+    config_text = parsed.config.read_text() if parsed.config is not None else ""
+    overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
+    text = build_config_text(config_text, parsed.parameters, overrides)
+    if parsed.plan:
+        code = print_plan(script_class, text)
+        sys.exit(code)
+    repo = parsed.repo or _effective_repo(text)
+    print(f"index={parsed.index}; script={path}; config={text!r}", flush=True)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    code = asyncio.run(
+        run_script(
+            script_class,
+            parsed.index,
+            text,
+            repo=repo,
+            time_scale=parsed.time_scale,
+            size=parsed.size,
+            loglevel=parsed.loglevel,
+        )
+    )
+    sys.exit(code)
