@@ -276,14 +276,18 @@ def _draw_ptc_panel(ax: Any, ax_res: Any, ptc: Any, colours: Mapping[str, Any], 
     bad = set(_field(ptc, "bad_amps", []) or [])
     amp_names = [a for a in _AMPS_DISPLAY_ORDER if a in means_by_amp] or sorted(means_by_amp)
     x_max = 0.0
+    res_max = 0.0
     for amp in amp_names:
         means = np.asarray(means_by_amp.get(amp, []), dtype=float)
         variances = np.asarray(vars_by_amp.get(amp, []), dtype=float)
         if means.size == 0:
             continue
         mask = np.asarray(masks.get(amp, [True] * means.size), dtype=bool)
-        if mask.size != means.size:
+        if mask.size != means.size or variances.size != means.size:
             mask = np.ones(means.size, dtype=bool)
+            variances = np.resize(variances, means.size) if variances.size else np.full(means.size, np.nan)
+        order = np.argsort(means, kind="stable")
+        means, variances, mask = means[order], variances[order], mask[order]
         colour = colours.get(amp, "k")
         ax.plot(means[mask], variances[mask], "o", ms=3.5, color=colour, alpha=0.9)
         if (~mask).any():
@@ -303,6 +307,12 @@ def _draw_ptc_panel(ax: Any, ax_res: Any, ptc: Any, colours: Mapping[str, Any], 
                 ax_res.plot(means[mask], residual[mask], "o-", ms=2.5, lw=0.6, color=colour)
                 if (~mask).any():
                     ax_res.plot(means[~mask], residual[~mask], "x", ms=4, color="grey")
+                used = residual[mask][np.isfinite(residual[mask])]
+                if used.size:
+                    res_max = max(res_max, float(np.max(np.abs(used))))
+    # Symmetric residual axis from the fitted points, at least +-0.5 % so a perfect fit looks flat.
+    res_lim = max(0.5, 1.2 * res_max)
+    ax_res.set_ylim(-res_lim, res_lim)
     if log_scale:
         ax.set_xscale("log")
         ax.set_yscale("log")
