@@ -20,6 +20,10 @@ Directives
     Call ``FUNCTION(["--help"])`` of a command-line module (an argparse ``main`` or ``parse_args``)
     and show the help text it prints, so the documented options are always the real ones. If the
     module does not exist yet, a visible note says so; any other import error is a warning.
+``.. command-output:: MODULE:FUNCTION``
+    Call ``FUNCTION(args)`` with the whitespace-separated arguments of the directive's content, from
+    the repository root (the parent of the doc directory), in a child process, and show what it prints.
+    Used to show the real ``run_script --plan`` output; a non-zero exit or an exception is a warning.
 ``.. dataclass-fields:: MODULE:CLASS``
     A table of the fields of a dataclass (name, type annotation, description taken from the
     numpydoc ``Attributes`` section of its docstring). A field without a description gets a visible
@@ -55,6 +59,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator, Mapping
@@ -370,6 +375,56 @@ class CommandHelpDirective(SphinxDirective):
         return [nodes.literal_block(text, text, language="text")]
 
 
+class CommandOutputDirective(SphinxDirective):
+    """``.. command-output:: MODULE:FUNCTION`` -- what a command prints for the arguments given.
+
+    The command runs in a child Python process (so its output and state cannot leak into Sphinx),
+    from the repository root, with a 60 s limit.
+    """
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        module_name, _, func_name = self.arguments[0].partition(":")
+        func_name = func_name or "main"
+        args = " ".join(self.content).split()
+        root = Path(self.env.app.confdir).resolve().parent
+        code = f"import sys; from {module_name} import {func_name} as f; sys.exit(f(sys.argv[1:]))"
+        env = dict(
+            os.environ,
+            COLUMNS="100",
+            PYTHONPATH=os.pathsep.join([str(root / "python"), os.environ.get("PYTHONPATH", "")]),
+        )
+        try:
+            result = subprocess.run(
+                [sys.executable, "-c", code, *args],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _log.warning(
+                "%s %s failed: %s", self.arguments[0], " ".join(args), exc, location=self.get_location()
+            )
+            return []
+        if result.returncode != 0:
+            _log.warning(
+                "%s %s exited with %s:\n%s%s",
+                self.arguments[0],
+                " ".join(args),
+                result.returncode,
+                result.stdout,
+                result.stderr,
+                location=self.get_location(),
+            )
+            return []
+        text = "\n".join(line.rstrip() for line in result.stdout.rstrip().splitlines())
+        return [nodes.literal_block(text, text, language="text")]
+
+
 def _capture_help(func: Any) -> str:
     """Call ``func(["--help"])`` with an 100-column terminal and return what it printed."""
     out = io.StringIO()
@@ -448,7 +503,11 @@ def _inline(text: str) -> list[nodes.Node]:
 
 
 class DataclassFieldsDirective(SphinxDirective):
-    """``.. dataclass-fields:: MODULE:CLASS`` -- the fields of a dataclass as a table."""
+    """``.. command-output:: MODULE:FUNCTION``
+        Call ``FUNCTION(args)`` with the whitespace-separated arguments of the directive's content, from
+        the repository root (the parent of the doc directory), and show what it prints. Used to show the
+        real ``run_script --plan`` output; a non-zero exit or an exception is a warning.
+    ``.. dataclass-fields:: MODULE:CLASS`` -- the fields of a dataclass as a table."""
 
     required_arguments = 1
 
@@ -626,6 +685,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("example-config", ExampleConfigDirective)
     app.add_directive("example-configs", ExampleConfigsDirective)
     app.add_directive("command-help", CommandHelpDirective)
+    app.add_directive("command-output", CommandOutputDirective)
     app.add_directive("dataclass-fields", DataclassFieldsDirective)
     app.add_directive("package-rooms", PackageRoomsDirective)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -177,6 +177,10 @@ def test_missing_descriptions_and_examples_do_not_break_the_build(tmp_path: Path
             .. command-help:: lsst.ts.makecalibrations.no_such_module:main
 
             .. dataclass-fields:: lsst.ts.makecalibrations.calib.report:GainRecord
+
+            .. command-output:: lsst.ts.makecalibrations.cli.run_script:main
+
+               maintel/make_comcam_calibrations.py -p script_mode=BIAS n_bias=2 --plan
             """
         )
     )
@@ -195,6 +199,7 @@ def test_missing_descriptions_and_examples_do_not_break_the_build(tmp_path: Path
     assert "No other example configuration yet." in text
     assert "is not in this version of the package yet" in text
     assert "Read noise as measured by the extraction" in text
+    assert "BIAS: 1 discarded + 2 kept biases" in text  # the real --plan output
 
 
 def test_describe_type_and_constraints() -> None:
