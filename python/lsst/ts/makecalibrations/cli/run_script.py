@@ -391,6 +391,9 @@ def main(args: Sequence[str] | None = None) -> int:
     repo = parsed.repo or _effective_repo(text)
     print(f"index={parsed.index}; script={path}; config={text!r}", flush=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        # The simulated CSCs log at INFO; only their warnings and errors are worth showing here.
+        handler.setLevel(logging.WARNING)
     code = asyncio.run(
         run_script(
             script_class,

@@ -1,0 +1,190 @@
+"""Exposure plan, durations and the exact OCPS job strings."""
+
+import pytest
+
+from lsst.ts.makecalibrations.calib.config import ImageType, parse_config_text
+from lsst.ts.makecalibrations.calib.jobs import JobBuilder, JobKind, Placeholder, ocps_output_collection
+from lsst.ts.makecalibrations.calib.plan import CalibrationPlan, ProcessingCostModel
+
+ALL = "(0,1,2,3,4,5,6,7,8)"
+
+
+def plan_of(text: str, **kwargs) -> CalibrationPlan:
+    return CalibrationPlan.from_config(parse_config_text(text), **kwargs)
+
+
+def test_daily_default_sequence_and_duration() -> None:
+    plan = plan_of("")
+    assert [a.image_type for a in plan.acquisitions] == [ImageType.BIAS, ImageType.DARK, ImageType.FLAT]
+    for acq in plan.acquisitions:
+        assert len(acq.exposures) == 21
+        assert acq.exposures[0].discard and not any(e.discard for e in acq.exposures[1:])
+        assert [e.number for e in acq.exposures] == list(range(1, 22))
+    assert {e.exp_time for e in plan.acquisition(ImageType.BIAS).exposures} == {0.0}
+    assert {e.exp_time for e in plan.acquisition(ImageType.FLAT).exposures} == {5.0}
+    # 21 biases of (0 + 2) s, 21 darks and 21 flats of (5 + 2) s.
+    assert plan.acquisition_duration() == pytest.approx(21 * 2 + 2 * 21 * 7)
+    assert plan.exposure_readout_sum() == plan.acquisition_duration()
+    assert plan.n_images == 63
+    assert plan.estimated_duration() > plan.acquisition_duration()
+    assert len(plan.flat_pairs) == 10
+    assert [p.product for p in plan.extras] == ["gain"]
+    assert all(p.verify == "external" and not p.combine and not p.certify for p in plan.processing)
+    assert plan.certified_products == ()
+
+
+def test_list_exposure_times_and_discards() -> None:
+    plan = plan_of("n_dark: 3\nn_discard_dark: 2\nexp_times_dark: [5, 10, 15]\nwait_between_exposures: 1\n")
+    darks = plan.acquisition(ImageType.DARK)
+    assert [(e.exp_time, e.discard) for e in darks.exposures] == [
+        (5.0, True),
+        (5.0, True),
+        (5.0, False),
+        (10.0, False),
+        (15.0, False),
+    ]
+    assert darks.n_discard == 2 and darks.n_kept == 3
+    assert darks.duration(2.0, 1.0) == pytest.approx(5 * 3 + 10 + 15 + 5 * 2 + 4 * 1)
+
+
+def test_wait_between_exposures_and_read_out_time() -> None:
+    plan = plan_of(
+        "script_mode: BIAS\nn_bias: 4\nn_discard_bias: 0\nwait_between_exposures: 3\n", read_out_time=1.5
+    )
+    assert plan.acquisition_duration() == pytest.approx(4 * 1.5 + 3 * 3)
+    assert plan.exposure_readout_sum() == pytest.approx(4 * 1.5)
+
+
+def test_processing_tail_uses_cost_model() -> None:
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=0)
+    plan = plan_of("script_mode: BIAS\nn_bias: 4\ndetectors: [0, 1]\nn_processes: 1\n", cost_model=model)
+    # One external verify job of 4 images x 2 detectors on 1 process.
+    assert plan.processing_tail() == pytest.approx(10 + 4 * 2)
+
+
+def test_generate_dependencies() -> None:
+    plan = plan_of(
+        "generate_calibrations: true\ndo_defects: true\ndo_ptc: true\n"
+        "n_flat: 4\nexp_times_flat: [1, 1, 2, 2]\n"
+    )
+    waits = {p.image_type.key: p.waits_for for p in plan.processing}
+    assert waits == {"bias": (), "dark": ("bias",), "flat": ("bias", "dark")}
+    extras = {e.product: e for e in plan.extras}
+    assert set(extras) == {"defects", "ptc"}
+    assert extras["defects"].waits_for == ("bias", "dark", "flat")
+    assert extras["ptc"].waits_for == ("bias", "dark", "flat", "defects")
+    assert extras["defects"].inputs == (ImageType.DARK, ImageType.FLAT)
+    assert plan.certified_products == ("bias", "dark", "flat", "defects", "ptc")
+    assert all(p.verify == "internal" for p in plan.processing)
+    assert plan.n_jobs == 8
+
+
+def test_resumed_plan_skips_certified_products() -> None:
+    config = parse_config_text(
+        "script_mode: BIAS_DARK\ngenerate_calibrations: true\nexposure_ids: {bias: [1, 2], dark: [3, 4]}\n"
+    )
+    plan = CalibrationPlan.from_config(config, already_certified=["bias"])
+    assert plan.n_images == 0 and plan.acquisition_duration() == 0
+    assert plan.type_processing(ImageType.BIAS).already_certified
+    assert plan.type_processing(ImageType.DARK).waits_for == ()
+    assert plan.certified_products == ("dark",)
+    jobs = plan.planned_jobs()
+    assert [j.name for j in jobs] == ["DARK combine", "DARK verify"]
+    assert jobs[0].exposure_ids == (3, 4)
+    assert "reuse 2 existing biases [1, 2]" in plan.describe()
+
+
+def test_planned_jobs_with_placeholders() -> None:
+    plan = plan_of("")
+    jobs = plan.planned_jobs()
+    assert [j.name for j in jobs] == ["BIAS verify", "DARK verify", "FLAT verify", "GAIN"]
+    assert jobs[0].data_query == (
+        f"instrument='LSSTComCam' AND detector IN {ALL} AND exposure IN (<20 BIAS exposure ids>)"
+    )
+    text = plan.describe()
+    assert "FLAT: 1 discarded + 20 kept flats of 5 s (147 s)" in text
+    assert "Certifies nothing." in text
+    assert "Estimated duration:" in text
+
+
+# --- job strings -----------------------------------------------------------------------------------
+
+
+def test_combine_strings_external() -> None:
+    builder = JobBuilder(parse_config_text("n_processes: 4\ndetectors: [0, 1, 2]\n"))
+    spec = builder.combine(ImageType.BIAS, [2024010100001, 2024010100002])
+    assert spec.kind is JobKind.COMBINE and spec.name == "BIAS combine"
+    assert spec.execute_fields() == {
+        "pipeline": "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpBias.yaml",
+        "version": "",
+        "config": "-j 4 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False",
+        "data_query": (
+            "instrument='LSSTComCam' AND detector IN (0,1,2) AND exposure IN (2024010100001, 2024010100002)"
+        ),
+    }
+    single = builder.combine(ImageType.DARK, [2024010100003])
+    assert single.data_query.endswith("exposure IN (2024010100003)")
+    assert single.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpDark.yaml"
+    assert single.config == "-j 4 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+
+
+def test_generate_prepends_calib_collection() -> None:
+    builder = JobBuilder(
+        parse_config_text(
+            "generate_calibrations: true\ncalib_collection: u/me/cc\ninput_collections_flat: a,b\n"
+            "config_options_flat: '-c cpFlatIsr:doDark=False'\n"
+        )
+    )
+    assert builder.combine(ImageType.BIAS, [1]).config == (
+        "-j 8 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    )
+    assert builder.combine(ImageType.DARK, [1]).config == (
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    )
+    assert builder.combine(ImageType.FLAT, [1]).config == (
+        "-j 8 -i u/me/cc,a,b --register-dataset-types -c cpFlatIsr:doDark=False"
+    )
+    assert builder.defects([1, 2]).config == (
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    )
+    assert builder.ptc([1, 2]).config == (
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
+    )
+
+
+def test_verify_internal_and_external() -> None:
+    builder = JobBuilder(parse_config_text("input_collections_verify_flat: u/x,LSSTComCam/calib\n"))
+    internal = builder.verify(ImageType.FLAT, [5, 6], "abc123")
+    assert internal.pipeline == "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyFlat.yaml"
+    assert internal.config == "-j 8 -i u/ocps/abc123,u/x,LSSTComCam/calib --register-dataset-types "
+    assert internal.data_query == f"instrument='LSSTComCam' AND detector IN {ALL} AND exposure IN (5, 6)"
+    external = builder.verify(ImageType.BIAS, [5], None)
+    assert external.pipeline == "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyBias.yaml"
+    assert external.config == "-j 8 -i LSSTComCam/calib --register-dataset-types "
+    assert external.name == "BIAS verify"
+
+
+def test_defects_ptc_gain_strings() -> None:
+    builder = JobBuilder(parse_config_text("detectors: [4]\nn_processes: 2\n"))
+    defects = builder.defects([1, 2, 3])
+    assert defects.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpDefects.yaml"
+    assert defects.data_query == "instrument='LSSTComCam' AND detector IN (4) AND exposure IN (1, 2, 3)"
+    ptc = builder.ptc([7, 8])
+    assert ptc.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml"
+    assert ptc.config == "-j 2 -i LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
+    gain = builder.gain([7, 8])
+    assert gain.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml#cpPtcGainFromFlatPairs"
+    assert gain.config == ptc.config
+    assert gain.kind is JobKind.GAIN and gain.name == "GAIN"
+    assert builder.extra("defects", [1]).kind is JobKind.DEFECTS
+    with pytest.raises(ValueError):
+        builder.data_query([])
+
+
+def test_placeholders() -> None:
+    builder = JobBuilder(parse_config_text(""))
+    spec = builder.verify(ImageType.DARK, Placeholder("DARK ids"), Placeholder("DARK combine job id"))
+    assert spec.config.startswith("-j 8 -i u/ocps/<DARK combine job id>,LSSTComCam/calib")
+    assert spec.data_query.endswith("exposure IN (<DARK ids>)")
+    assert spec.exposure_ids == ()
+    assert ocps_output_collection("abc") == "u/ocps/abc"
