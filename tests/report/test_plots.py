@@ -229,3 +229,50 @@ def test_make_run_plots_gain_map_from_report(tmp_path: Path) -> None:
     assert_png(paths[0])
     paths = plots.make_run_plots(report.to_dict(), tmp_path / "repo", tmp_path / "again")
     assert [p.name for p in paths] == ["make_comcam_calibrations_7_gain_noise_flat_pairs.png"]
+
+
+def test_exposure_level_flat_stats_count_amp_and_exposure_failures() -> None:
+    """Flat exposure-level stats carry the amp failures that the run-level flat stats drop."""
+    flat_exp = {
+        2026112400012: {
+            "EXP": {"SCATTER": 0.08},
+            "VERIFY": {"EXP": {"SCATTER": False}},
+            "R22_S00": {"SUCCESS": False, "FAILURES": ["C14 NOISE", "C03 NOISE"]},
+            "R22_S11": {"SUCCESS": True},
+            "SUCCESS": False,
+        },
+        "SUCCESS": False,
+    }
+    assert plots.count_verification_failures(flat_exp) == {
+        ("R22_S00", "NOISE"): 2,
+        ("exposure level", "SCATTER"): 1,
+    }
+    assert plots._processed_detectors(flat_exp) == {"R22_S00", "R22_S11"}
+    assert plots._processed_detectors(RUN_LEVEL_BIAS) is None
+
+
+def test_plot_verification_failures_with_rule_verdicts(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.report._loaders import rule_verdicts
+
+    report = {
+        "verifications": [
+            {
+                "image_type": "BIAS",
+                "status": "failed",
+                "decision": {
+                    "n_failed_exposures": 2,
+                    "n_exposures": 3,
+                    "failure_limit": 40,
+                    "max_failed_exposures": 2,
+                },
+            },
+            {"image_type": "DARK", "status": "passed", "decision": None},
+        ]
+    }
+    verdicts = rule_verdicts(report)
+    assert verdicts == {
+        "bias": "failed, 2/3 exposures with >= 40 failures of one test (2 refuse)",
+        "dark": "passed",
+    }
+    stats = {"bias": RUN_LEVEL_BIAS, "dark": EXP_LEVEL_DARK}
+    assert_png(plots.plot_verification_failures(stats, tmp_path / "v.png", RUN, verdicts=verdicts))

@@ -3,8 +3,9 @@
 * Gains per flat pair come from the report itself (``gains``: pair, detector, amp, gain, noise).
 * Every other product is read from the output RUN collection (``u/ocps/<job_id>``) of the OCPS job
   that made it, as listed in the report's ``jobs`` (only jobs with status ``succeeded``): the solved
-  ``ptc`` of the ``ptc`` job, the run-level ``verify{Bias,Dark,Flat}Stats`` of each ``verify`` job,
-  and the combined ``bias``/``dark``/``flat`` of each ``combine`` job.
+  ``ptc`` of the ``ptc`` job, the exposure-level ``verify{Bias,Dark,Flat}ExpStats`` (with the
+  run-level verdict of ``verify*Stats``) of each ``verify`` job, and the combined
+  ``bias``/``dark``/``flat`` of each ``combine`` job.
 
 Whatever does not exist is left empty, so the caller skips that plot; a product that cannot be read
 is logged as a warning and skipped.
@@ -14,7 +15,7 @@ May import: `butler` (whose `butler.repository.make_butler` opens the repo), the
 
 from __future__ import annotations
 
-__all__ = ["PlotInputs", "file_prefix", "load_plot_inputs", "run_name"]
+__all__ = ["PlotInputs", "file_prefix", "load_plot_inputs", "rule_verdicts", "run_name"]
 
 import dataclasses
 import logging
@@ -26,9 +27,9 @@ from typing import Any
 _log = logging.getLogger(__name__)
 
 _VERIFY_DATASETS: dict[str, str] = {
-    "bias": "verifyBiasStats",
-    "dark": "verifyDarkStats",
-    "flat": "verifyFlatStats",
+    "bias": "verifyBias",
+    "dark": "verifyDark",
+    "flat": "verifyFlat",
 }
 
 
@@ -73,6 +74,24 @@ def file_prefix(report: Mapping[str, Any]) -> str:
     stem = Path(str(report.get("report_path") or "")).stem
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_")
     return f"{stem}_" if stem else ""
+
+
+def rule_verdicts(report: Mapping[str, Any]) -> dict[str, str]:
+    """The certification rule's outcome per calibration type, from the report's ``verifications``."""
+    verdicts: dict[str, str] = {}
+    for record in report.get("verifications") or []:
+        if not isinstance(record, Mapping) or not record.get("image_type"):
+            continue
+        text = str(record.get("status", ""))
+        decision = record.get("decision") or {}
+        if isinstance(decision, Mapping) and "n_failed_exposures" in decision:
+            text += (
+                f", {decision['n_failed_exposures']}/{decision.get('n_exposures', '?')} exposures with "
+                f">= {decision.get('failure_limit', '?')} failures of one test "
+                f"({decision.get('max_failed_exposures', '?')} refuse)"
+            )
+        verdicts[str(record["image_type"]).lower()] = text
+    return verdicts
 
 
 def _succeeded_jobs(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -149,6 +168,21 @@ def _load_job(butler: Any, job: Mapping[str, Any], inputs: PlotInputs) -> None:
         for images in _per_detector(butler, "ptc", collection).values():
             inputs.ptcs.update(images)
     elif kind == "verify" and product in _VERIFY_DATASETS:
-        refs = butler.query_datasets(_VERIFY_DATASETS[product], collections=[collection], explain=False)
-        for ref in refs:
-            inputs.verify_stats[product] = butler.get(ref)
+        inputs.verify_stats[product] = _verify_stats(butler, _VERIFY_DATASETS[product], collection)
+
+
+def _verify_stats(butler: Any, prefix: str, collection: str) -> dict[Any, Any]:
+    """Per-exposure verification stats with the run-level verdict.
+
+    The exposure-level ``<prefix>ExpStats`` (detector -> failures) are preferred: for flats the
+    run-level ``<prefix>Stats`` lists only exposure-level failures. Falls back to the run-level dict.
+    """
+    run_refs = butler.query_datasets(f"{prefix}Stats", collections=[collection], explain=False)
+    run_stats: dict[Any, Any] = dict(butler.get(run_refs[0])) if run_refs else {}
+    exp_refs = butler.query_datasets(f"{prefix}ExpStats", collections=[collection], explain=False)
+    if not exp_refs:
+        return run_stats
+    stats: dict[Any, Any] = {int(ref.dataId["exposure"]): butler.get(ref) for ref in exp_refs}
+    if "SUCCESS" in run_stats:
+        stats["SUCCESS"] = run_stats["SUCCESS"]
+    return stats

@@ -252,7 +252,7 @@ def plot_ptc(
     ]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="amplifier")
     fig.suptitle(
-        f"{run_name}: photon transfer curves (variance vs mean per amplifier, with fitted model)",
+        f"Photon transfer curves: variance vs mean per amplifier, with the fitted model\n{run_name}",
         fontsize=13,
     )
     return _save(fig, path)
@@ -524,7 +524,7 @@ def plot_gain_noise_maps(
     ax_gain, ax_noise = fig.subplots(1, 2)
     _draw_amp_map(fig, ax_gain, gain_values, f"gain ({source})", "gain [e-/ADU]", "viridis", ".3f")
     _draw_amp_map(fig, ax_noise, noise_values, f"read noise ({source})", "read noise [e-]", "magma", ".2f")
-    fig.suptitle(f"{run_name}: per-amplifier gain and read noise from the {source}", fontsize=13)
+    fig.suptitle(f"Per-amplifier gain and read noise from the {source}\n{run_name}", fontsize=13)
     return _save(fig, path)
 
 
@@ -540,6 +540,12 @@ def _count_exposure_level(exp_stats: Mapping[str, Any], counts: dict[tuple[str, 
     for det_name, det_stats in exp_stats.items():
         if not isinstance(det_stats, Mapping):
             continue
+        if det_name == "VERIFY":
+            # Exposure-level tests (flat SCATTER): {"EXP": {"SCATTER": False}}.
+            for test, passed in (det_stats.get("EXP") or {}).items():
+                if passed is False and test != "SUCCESS":
+                    counts[(_EXPOSURE_ROW, str(test))] += 1
+            continue
         for failure in det_stats.get("FAILURES", []) or []:
             test = str(failure).split()[-1]
             counts[(_detector_label(str(det_name)), test)] += 1
@@ -554,7 +560,9 @@ def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str
         One of: a run-level dict (``verify*Stats``: exposure id -> ``{"SUCCESS", "FAILURES"}`` with
         FAILURES such as ``"R22_S21 C17 NOISE"``, ``"R22_S22 SCATTER"`` or ``"SCATTER"``); an
         exposure-level dict (``verify*ExpStats``: detector name -> ``{"SUCCESS", "FAILURES"}`` with
-        FAILURES such as ``"C17 NOISE"``); or a mapping exposure id -> exposure-level dict.
+        FAILURES such as ``"C17 NOISE"``, and for flats ``"VERIFY": {"EXP": {"SCATTER": bool}}``); or
+        a mapping exposure id -> exposure-level dict. Prefer the exposure-level form for flats: the
+        run-level flat stats list only exposure-level failures (cp_verify drops the amp failures).
 
     Returns
     -------
@@ -582,6 +590,15 @@ def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str
     return dict(counts)
 
 
+def _processed_detectors(stats: Mapping[Any, Any]) -> set[str] | None:
+    """Detector names present in exposure-level stats, or `None` if the stats do not say."""
+    names: set[str] = set()
+    entries = [stats] + [v for v in stats.values() if isinstance(v, Mapping)]
+    for entry in entries:
+        names |= {str(k) for k in entry if _DET_NAME_RE.match(str(k))}
+    return names or None
+
+
 def _exposure_summary(stats: Mapping[Any, Any]) -> str:
     entries = [v for k, v in stats.items() if k != "SUCCESS" and isinstance(v, Mapping)]
     if not entries or not all("SUCCESS" in e for e in entries):
@@ -589,13 +606,15 @@ def _exposure_summary(stats: Mapping[Any, Any]) -> str:
     n_fail = sum(1 for e in entries if not e["SUCCESS"])
     keys = [str(k) for k in stats if k != "SUCCESS"]
     what = "detectors" if all(_DET_NAME_RE.match(k) for k in keys) else "exposures"
-    return f"{n_fail}/{len(entries)} {what} failed"
+    return f"{n_fail}/{len(entries)} {what} flagged"
 
 
 def plot_verification_failures(
     stats_by_type: Mapping[str, Mapping[Any, Any]],
     path: str | Path,
     run_name: str,
+    *,
+    verdicts: Mapping[str, str] | None = None,
 ) -> Path:
     """Draw a heat map of verification failures: detectors x (calibration type, test).
 
@@ -609,6 +628,10 @@ def plot_verification_failures(
         Output PNG.
     run_name : `str`
         Name of the run, shown in the title.
+    verdicts : `~collections.abc.Mapping` [`str`, `str`], optional
+        Outcome of the certification rule per calibration type (e.g. ``"passed (0 of 20 exposures
+        over the limit)"``), shown next to cp_verify's own verdict: the rule may certify a
+        calibration even when cp_verify flags some exposures.
 
     Returns
     -------
@@ -619,7 +642,9 @@ def plot_verification_failures(
     counts: dict[tuple[str, str, str], int] = {}
     summaries: list[str] = []
     has_exposure_row = False
+    processed: dict[str, set[str] | None] = {}
     for calib_type, stats in stats_by_type.items():
+        processed[calib_type] = _processed_detectors(stats)
         type_counts = count_verification_failures(stats)
         tests = list(_DEFAULT_TESTS.get(calib_type, ()))
         tests += sorted({test for _, test in type_counts} - set(tests))
@@ -628,21 +653,33 @@ def plot_verification_failures(
             counts[(calib_type, det, test)] = n
             has_exposure_row |= det == _EXPOSURE_ROW
         overall = stats.get("SUCCESS")
-        verdict = "" if overall is None else ("passed" if overall else "FAILED")
-        summary = ", ".join(s for s in (verdict, _exposure_summary(stats)) if s)
-        summaries.append(f"{calib_type}: {summary}" if summary else calib_type)
+        verdict = "" if overall is None else ("cp_verify passed" if overall else "cp_verify FAILED")
+        parts = [s for s in (verdict, _exposure_summary(stats)) if s]
+        if verdicts and verdicts.get(calib_type):
+            parts.append(f"rule: {verdicts[calib_type]}")
+        summaries.append(f"{calib_type}: " + "; ".join(parts) if parts else calib_type)
     rows = list(DETECTOR_NAMES) + ([_EXPOSURE_ROW] if has_exposure_row else [])
     matrix = np.zeros((len(rows), max(len(columns), 1)), dtype=int)
+    not_processed = np.zeros(matrix.shape, dtype=bool)
     for j, (calib_type, test) in enumerate(columns):
+        seen = processed.get(calib_type)
         for i, det in enumerate(rows):
             matrix[i, j] = counts.get((calib_type, det, test), 0)
-    fig = Figure(figsize=(max(7.0, 1.0 + 0.75 * len(columns)), 6.5), layout="constrained")
+            not_processed[i, j] = seen is not None and det != _EXPOSURE_ROW and det not in seen
+    fig = Figure(figsize=(max(10.0, 1.0 + 0.75 * len(columns)), 7.0), layout="constrained")
     ax = fig.subplots()
     vmax = max(int(matrix.max()), 1)
-    image = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=vmax, aspect="auto")
+    from matplotlib import colormaps
+
+    reds = colormaps["Reds"].with_extremes(bad="0.88")
+    shown = np.ma.masked_array(matrix, mask=not_processed)
+    image = ax.imshow(shown, cmap=reds, vmin=0, vmax=vmax, aspect="auto")
     for i in range(matrix.shape[0]):
         for j in range(len(columns)):
             n = matrix[i, j]
+            if not_processed[i, j]:
+                ax.text(j, i, "-", ha="center", va="center", fontsize=8, color="0.5")
+                continue
             ax.text(
                 j,
                 i,
@@ -670,8 +707,11 @@ def plot_verification_failures(
     cbar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     cbar.set_label("failures [count of amplifier x exposure]")
     total = int(matrix.sum())
-    ax.set_title("; ".join(summaries) + f" -- {total} failures in total", fontsize=9)
-    fig.suptitle(f"{run_name}: verification failures per detector and test", fontsize=12)
+    footer = f"{total} failures in total"
+    if not_processed.any():
+        footer += "; grey '-': detector not processed"
+    ax.set_title("\n".join(summaries + [footer]), fontsize=9, loc="left")
+    fig.suptitle(f"Verification failures per detector and test\n{run_name}", fontsize=12)
     return _save(fig, path)
 
 
@@ -803,7 +843,7 @@ def plot_calibration_mosaic(
         cbar = fig.colorbar(image_artist, ax=list(axes.values()), shrink=0.8)
         cbar.set_label(f"{calib_type} [{pixel_unit}]")
     fig.suptitle(
-        f"{run_name}: combined {calib_type} mosaic\n"
+        f"Combined {calib_type} mosaic -- {run_name}\n"
         f"stretch {percentiles[0]:g}-{percentiles[1]:g} percentile = [{vmin:.4g}, {vmax:.4g}] {pixel_unit}; "
         f"median {median:.4g}, robust sigma {sigma:.3g}",
         fontsize=12,
@@ -887,6 +927,7 @@ def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: s
             inputs.verify_stats,
             out_dir / f"{prefix}verification_failures.png",
             run_name,
+            verdicts=_loaders.rule_verdicts(report),
         )
     for calib_type, images in inputs.mosaics.items():
         if images:
