@@ -245,6 +245,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
         if cfg.exposure_ids:
             await self._check_recovered_exposures(cfg)
         await self.start_remotes()
+        if cfg.filter is not None:
+            await self._check_filter(cfg.filter)
         self.config = cfg
         self.already_certified = already
         self.plan = CalibrationPlan.from_config(
@@ -301,6 +303,27 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
                 problems.append(ConfigProblem(key, f"not {image_type.plural}: " + ", ".join(wrong)))
         if problems:
             raise ConfigError(problems)
+
+    async def _check_filter(self, filter_name: str) -> None:
+        """Refuse a filter that is not in the filter changer (when the camera says which are)."""
+        get_available_filters = getattr(self.camera, "get_available_filters", None)
+        if get_available_filters is None:
+            return
+        try:
+            available = [str(f) for f in await get_available_filters()]
+        except Exception as e:
+            self.log.warning(
+                f"Could not get the available filters ({e!r}); not checking filter {filter_name}"
+            )
+            return
+        if filter_name not in available:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "filter", f"{filter_name!r} is not in the filter changer; available: {available}"
+                    )
+                ]
+            )
 
     async def _check_conflicts(self) -> None:
         """Refuse to start if calib_collection already holds what this run would certify."""

@@ -1,0 +1,210 @@
+"""Drive MakeComCamCalibrations over the embedded bus against the simulated observatory.
+
+`run_calibrations` starts a `SimulatedObservatory` (sleep executor and recording sink without a
+repo; raw writer and pipetask executor with one), a ``Remote("Script", index)`` and the script, then
+sends ``configure``, ``setGroupId`` and ``run`` over the bus as ``run_one_script`` does, optionally
+stopping it when a condition holds, and returns what happened. No mock stands in for the camera or
+the OCPS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import pathlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from lsst.ts.makecalibrations.calib.report import RunReport
+from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
+from lsst.ts.makecalibrations.sim.faults import FaultPlan
+from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+
+ScriptState = salobj.ScriptState
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a script run did."""
+
+    script: MakeComCamCalibrations
+    observatory: SimulatedObservatory
+    states: list[ScriptState]
+    final_state: ScriptState
+    reason: str
+    configure_error: str
+    report: RunReport | None
+    metadata: Any
+    log_messages: list[str]
+    job_results: list[dict[str, Any]]
+
+    @property
+    def images(self) -> list[Any]:
+        """ExposureInfo of every image the camera read out (recording sink only)."""
+        return list(getattr(self.observatory.sink, "images", []))
+
+    @property
+    def job_requests(self) -> list[Any]:
+        """OCPS jobs the sleep executor ran (not those a fault made fail)."""
+        return list(getattr(self.observatory.executor, "requests", []))
+
+    def sent_jobs(self) -> list[dict[str, Any]]:
+        """What the OCPS received, from its job_result events: job id, exit code and the fields."""
+        return [
+            {
+                "job_id": r["jobId"],
+                "exit_code": r["exit_code"],
+                "pipeline": r["parameters"]["environment"]["PIPELINE_URL"],
+                "config": r["parameters"]["environment"]["RUN_OPTIONS"],
+                "data_query": r["parameters"]["environment"]["DATA_QUERY"],
+            }
+            for r in self.job_results
+        ]
+
+    def certified(self) -> dict[str, int]:
+        """Products the report says were certified, with their counts."""
+        assert self.report is not None
+        return {c.product: c.count for c in self.report.certifications if c.status == "certified"}
+
+    def failure_steps(self) -> list[str]:
+        assert self.report is not None
+        return [f.step for f in self.report.failures]
+
+
+StopCondition = Callable[[MakeComCamCalibrations, SimulatedObservatory], Awaitable[None]]
+
+
+async def run_calibrations(
+    config: dict[str, Any] | str,
+    *,
+    report_dir: pathlib.Path,
+    faults: FaultPlan | None = None,
+    repo: pathlib.Path | None = None,
+    time_scale: float = 500.0,
+    job_duration: float = 10.0,
+    camera_initial_state: Any = salobj.State.ENABLED,
+    stop_when: StopCondition | None = None,
+    pause_checkpoint: str = "",
+    on_paused: StopCondition | None = None,
+    timeout: float = 300.0,
+) -> RunResult:
+    """Run the script once; see the module docstring."""
+    salobj.set_test_topic_subname(randomize=True)
+    if isinstance(config, dict):
+        config = dict(config)
+        config.setdefault("report_dir", str(report_dir))
+        if repo is not None:
+            config.setdefault("repo", str(repo))
+        text = yaml.safe_dump(config)
+    else:
+        text = config
+    index = 1
+    states: list[ScriptState] = []
+    log_messages: list[str] = []
+    async with SimulatedObservatory(
+        time_scale=time_scale,
+        faults=faults,
+        repo=repo,
+        size="tiny",
+        job_duration=job_duration,
+        camera_initial_state=camera_initial_state,
+    ) as observatory:
+        async with salobj.Domain() as domain:
+            remote = salobj.Remote(domain, "Script", index, evt_max_history=0)
+            ocps = salobj.Remote(domain, "OCPS", 2, readonly=True, include=["job_result"], evt_max_history=0)
+            await asyncio.gather(remote.start_task, ocps.start_task)
+            job_results: list[dict[str, Any]] = []
+
+            async def job_result_callback(data: Any) -> None:
+                job_results.append(dict(json.loads(data.result), exit_code=data.exit_code))
+
+            ocps.evt_job_result.callback = job_result_callback
+            final = asyncio.get_running_loop().create_future()
+            paused = asyncio.Event()
+
+            async def state_callback(data: Any) -> None:
+                state = ScriptState(data.state)
+                if not states or states[-1] != state:
+                    states.append(state)
+                if state == ScriptState.PAUSED:
+                    paused.set()
+                if state in (
+                    ScriptState.DONE,
+                    ScriptState.FAILED,
+                    ScriptState.STOPPED,
+                    ScriptState.CONFIGURE_FAILED,
+                ):
+                    if not final.done():
+                        final.set_result((state, data.reason))
+
+            async def log_callback(data: Any) -> None:
+                log_messages.append(data.message)
+
+            remote.evt_state.callback = state_callback
+            remote.evt_logMessage.callback = log_callback
+            script = MakeComCamCalibrations(index=index)
+            script.shutdown_delay = 0.0
+            script.final_state_delay = 0.0
+            await script.start_task
+            configure_error = ""
+            try:
+                await remote.cmd_configure.set_start(
+                    config=text, pauseCheckpoint=pause_checkpoint, stopCheckpoint="", timeout=60
+                )
+            except salobj.AckError as e:
+                configure_error = e.ackcmd.result
+            metadata = remote.evt_metadata.get()
+            if not configure_error:
+                await remote.cmd_setGroupId.set_start(groupId="2024-01-01T00:00:00.000", timeout=5)
+                run_task = asyncio.ensure_future(remote.cmd_run.set_start(timeout=timeout))
+                if stop_when is not None:
+                    await asyncio.wait_for(stop_when(script, observatory), timeout=timeout)
+                    await remote.cmd_stop.set_start(timeout=30)
+                if on_paused is not None:
+                    await asyncio.wait_for(paused.wait(), timeout=timeout)
+                    await on_paused(script, observatory)
+                    await remote.cmd_resume.set_start(timeout=10)
+                await asyncio.wait_for(run_task, timeout=timeout)
+            final_state, reason = await asyncio.wait_for(final, timeout=30)
+            await asyncio.wait_for(script.done_task, timeout=30)
+            report = None
+            if script.report_path is not None and script.report_path.exists():
+                report = RunReport.load(script.report_path)
+            await script.close()
+            await observatory.wait_idle()
+    return RunResult(
+        script=script,
+        observatory=observatory,
+        states=states,
+        final_state=final_state,
+        reason=reason,
+        configure_error=configure_error,
+        report=report,
+        metadata=metadata,
+        log_messages=log_messages,
+        job_results=job_results,
+    )
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, interval: float = 0.005) -> None:
+    """Poll ``condition`` until it is true."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """One tiny butler repository (with curated calibrations) shared by the product tests."""
+    from lsst.ts.makecalibrations.butler.repository import ensure_repo
+
+    repo = tmp_path_factory.mktemp("scripts_repo") / "repo"
+    ensure_repo(repo, size="tiny")
+    os.environ.setdefault("LSST_TOPIC_SUBNAME", "test_scripts")
+    return repo
