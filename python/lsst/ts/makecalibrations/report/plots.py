@@ -84,7 +84,6 @@ _EXPOSURE_ROW = "exposure level"
 _DPI = 110
 _DET_NAME_RE = re.compile(r"^R\d\d_S\d\d$")
 
-DetectorKey = int | str
 AmpValues = dict[int, dict[str, float]]
 
 
@@ -179,7 +178,7 @@ def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> 
     return signal + n00 / gain**2
 
 
-def _ptcs_by_detector(ptcs: Mapping[DetectorKey, Any] | Sequence[Any]) -> dict[int, Any]:
+def _ptcs_by_detector(ptcs: Mapping[Any, Any] | Sequence[Any]) -> dict[int, Any]:
     if isinstance(ptcs, Mapping):
         return {detector_id(key): ptc for key, ptc in ptcs.items()}
     out = {}
@@ -192,7 +191,7 @@ def _ptcs_by_detector(ptcs: Mapping[DetectorKey, Any] | Sequence[Any]) -> dict[i
 
 
 def plot_ptc(
-    ptcs: Mapping[DetectorKey, Any] | Sequence[Any],
+    ptcs: Mapping[Any, Any] | Sequence[Any],
     path: str | Path,
     run_name: str,
     *,
@@ -258,12 +257,13 @@ def plot_ptc(
     return _save(fig, path)
 
 
-def _amp_colour(amp: str) -> tuple[float, ...]:
+def _amp_colour(amp: str) -> tuple[float, float, float, float]:
     """A colour per amp: C0x from the ``tab20`` even entries, C1x from the odd ones."""
     from matplotlib import colormaps
 
     iy, ix = _amp_position(amp)
-    return tuple(colormaps["tab20"](2 * ix + iy))
+    r, g, b, a = colormaps["tab20"](2 * ix + iy)
+    return (float(r), float(g), float(b), float(a))
 
 
 def _draw_ptc_panel(ax: Any, ax_res: Any, ptc: Any, colours: Mapping[str, Any], log_scale: bool) -> None:
@@ -348,7 +348,7 @@ def _draw_ptc_panel(ax: Any, ax_res: Any, ptc: Any, colours: Mapping[str, Any], 
 
 
 def amp_values_from_ptcs(
-    ptcs: Mapping[DetectorKey, Any] | Sequence[Any],
+    ptcs: Mapping[Any, Any] | Sequence[Any],
 ) -> tuple[AmpValues, AmpValues]:
     """Per-amp gains (e-/ADU) and read noise (e-) of solved PTCs.
 
@@ -751,7 +751,7 @@ def _bin(array: np.ndarray, max_pixels: int) -> np.ndarray:
 
 
 def plot_calibration_mosaic(
-    images: Mapping[DetectorKey, Any],
+    images: Mapping[Any, Any],
     calib_type: str,
     path: str | Path,
     run_name: str,
