@@ -139,7 +139,7 @@ async def test_in_progress_then_next_ackcmd(pair: Pair) -> None:
     assert ack2.private_seqNum == ack1.private_seqNum
     # The final ack was received: the command is finished.
     with pytest.raises(RuntimeError, match=f"private_seqNum={ack1.private_seqNum} is unknown or finished"):
-        await pair.remote.cmd_wait.next_ackcmd(ack1)
+        await pair.remote.cmd_wait.next_ackcmd(ack1, timeout=1)
 
 
 async def test_next_ackcmd_after_unread_final_ack_raises(pair: Pair) -> None:
@@ -152,7 +152,7 @@ async def test_next_ackcmd_after_unread_final_ack_raises(pair: Pair) -> None:
     # Let the final ack arrive before anyone asks for it.
     await asyncio.sleep(0.02)
     with pytest.raises(RuntimeError, match="unknown or finished"):
-        await pair.remote.cmd_wait.next_ackcmd(ack1)
+        await pair.remote.cmd_wait.next_ackcmd(ack1, timeout=1)
 
 
 async def test_wait_done_false_returns_final_ack_if_first(pair: Pair) -> None:
