@@ -89,21 +89,21 @@ def test_process_exit_codes(script_path: pathlib.Path, mode: str, returncode: in
 
 def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
     env = dict(os.environ, SCRIPT_TEST_MODE="")
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, str(script_path), "8"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env=env,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "started"
-        process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "started"
+            process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
     # The handler ends the script cleanly while UNCONFIGURED, which is not DONE: exit code 1.
     assert returncode == 1
 
