@@ -29,6 +29,8 @@ root_doc = "index"
 language = "en"
 today = "2026-11-25"
 nitpicky = False
+# numpydoc `name` in docstrings: a Python cross-reference when it resolves, plain code otherwise.
+default_role = "py:obj"
 # Operators copy YAML and commands from these pages: keep straight quotes and double dashes.
 smartquotes = False
 
