@@ -11,7 +11,7 @@ __all__ = ["SHUTDOWN_DELAY", "Controller"]
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import ExpectedError
 from .domain import Domain
@@ -101,6 +101,11 @@ class Controller:
         self._log_handler = SalLogHandler(self)
         self.log.addHandler(self._log_handler)
         self.start_task: asyncio.Task = loop.create_task(self._protected_start())
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """Topic attributes are made at run time (tell type checkers)."""
 
     @property
     def domain(self) -> Domain:

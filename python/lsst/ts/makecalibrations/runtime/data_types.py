@@ -22,7 +22,7 @@ __all__ = [
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .interfaces import ComponentSpec, FieldSpec, parse_fields
 
@@ -60,6 +60,17 @@ class BaseMsgType:
     scalar_coercions: ClassVar[tuple[tuple[str, type], ...]] = ()
     array_coercions: ClassVar[tuple[tuple[str, type, int], ...]] = ()
 
+    if TYPE_CHECKING:
+
+        def __init__(self, **kwargs: Any) -> None:
+            """Fields are made at run time (tell type checkers)."""
+
+        def __getattr__(self, name: str) -> Any:
+            """Fields are made at run time (tell type checkers)."""
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            """Fields are made at run time (tell type checkers)."""
+
     def get_vars(self) -> dict[str, Any]:
         """Return a dict of field name: value (arrays copied)."""
         data = dict(self.__dict__)
@@ -68,21 +79,23 @@ class BaseMsgType:
         return data
 
 
-_cache: dict[tuple[str, str, str], tuple[ComponentSpec, type]] = {}
+_cache: dict[tuple[str, str, str], tuple[ComponentSpec, type[BaseMsgType]]] = {}
 
 
-def _make_class(spec: ComponentSpec, kind: str, topic_name: str, topic_fields: tuple[FieldSpec, ...]) -> type:
+def _make_class(
+    spec: ComponentSpec, kind: str, topic_name: str, topic_fields: tuple[FieldSpec, ...]
+) -> type[BaseMsgType]:
     sal_name = "ackcmd" if kind == "ackcmd" else _KIND_PREFIX[kind] + topic_name
     coerced_fields = ((_SAL_INDEX,) if spec.indexed else ()) + topic_fields
     all_fields = PRIVATE_FIELDS + coerced_fields
-    dc_fields = []
+    dc_fields: list[tuple[str, Any, Any]] = []
     for field in all_fields:
         if field.is_array:
             dc_fields.append(
                 (
                     field.name,
                     list,
-                    dataclasses.field(default_factory=lambda f=field: f.default()),
+                    dataclasses.field(default_factory=field.default),
                 )
             )
         else:
@@ -110,10 +123,10 @@ def _make_class(spec: ComponentSpec, kind: str, topic_name: str, topic_fields: t
         },
     )
     cls.__module__ = __name__
-    return cls
+    return cls  # type: ignore[return-value]
 
 
-def get_data_type(spec: ComponentSpec, kind: str, topic_name: str) -> type:
+def get_data_type(spec: ComponentSpec, kind: str, topic_name: str) -> type[BaseMsgType]:
     """Return the message dataclass of a topic (cached).
 
     Parameters
@@ -142,7 +155,7 @@ def get_data_type(spec: ComponentSpec, kind: str, topic_name: str) -> type:
     return cls
 
 
-def get_ackcmd_type(spec: ComponentSpec) -> type:
+def get_ackcmd_type(spec: ComponentSpec) -> type[BaseMsgType]:
     """Return the ``ackcmd`` message dataclass of a component (cached)."""
     key = (spec.name, "ackcmd", "ackcmd")
     cached = _cache.get(key)

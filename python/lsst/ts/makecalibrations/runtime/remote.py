@@ -9,7 +9,7 @@ __all__ = ["Remote"]
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import make_done_future
 from .domain import Domain
@@ -99,6 +99,11 @@ class Remote:
             self.start_task: asyncio.Future = asyncio.create_task(self.start())
         else:
             self.start_task = make_done_future()
+
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            """Topic attributes are made at run time (tell type checkers)."""
 
     @property
     def domain(self) -> Domain:

@@ -113,6 +113,7 @@ class BaseScriptTestCase(metaclass=abc.ABCMeta):
 
     _index_iter = index_generator()
     script_shutdown_delay: float | None = None
+    script: Any
 
     @abc.abstractmethod
     async def basic_make_script(self, index: int) -> Iterable[Any]:

@@ -726,11 +726,11 @@ class CommandInfo:
             except TimeoutError:
                 if self._acks or self._close_result is not None:
                     continue
-                ackcmd = self.last_ackcmd
-                if ackcmd is None:
-                    ackcmd = self._make_noack("No command acknowledgement seen")
+                last_ackcmd = self.last_ackcmd
+                if last_ackcmd is None:
+                    last_ackcmd = self._make_noack("No command acknowledgement seen")
                 raise AckTimeoutError(
-                    msg="Timed out waiting for command acknowledgement", ackcmd=ackcmd
+                    msg="Timed out waiting for command acknowledgement", ackcmd=last_ackcmd
                 ) from None
             finally:
                 self._waiter = None

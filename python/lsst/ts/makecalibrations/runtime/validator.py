@@ -15,7 +15,7 @@ import jsonschema
 import jsonschema.validators
 
 
-def _extend_with_default(validator_class: type) -> type:
+def _extend_with_default(validator_class: Any) -> Any:
     """Return a validator class whose ``properties`` keyword sets missing values from ``default``."""
     validate_properties = validator_class.VALIDATORS["properties"]
 
