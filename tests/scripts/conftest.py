@@ -92,6 +92,7 @@ async def run_calibrations(
     stop_when: StopCondition | None = None,
     pause_checkpoint: str = "",
     on_paused: StopCondition | None = None,
+    prepare: Callable[[SimulatedObservatory], Awaitable[None]] | None = None,
     timeout: float = 300.0,
 ) -> RunResult:
     """Run the script once; see the module docstring."""
@@ -115,6 +116,8 @@ async def run_calibrations(
         job_duration=job_duration,
         camera_initial_state=camera_initial_state,
     ) as observatory:
+        if prepare is not None:
+            await prepare(observatory)
         async with salobj.Domain() as domain:
             remote = salobj.Remote(domain, "Script", index, evt_max_history=0)
             ocps = salobj.Remote(domain, "OCPS", 2, readonly=True, include=["job_result"], evt_max_history=0)
