@@ -194,8 +194,9 @@ def build_config_text(
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def print_plan(script_class: type, config_text: str, out: TextIO = sys.stdout) -> int:
+def print_plan(script_class: type, config_text: str, out: TextIO | None = None) -> int:
     """Validate the configuration and print the plan and every OCPS job. Return the exit code."""
+    out = out if out is not None else sys.stdout
     from ..calib.config import ConfigError, ConfigProblem, parse_config_text, resolve_templates
     from ..calib.plan import CalibrationPlan
     from ..calib.recovery import resume_config
@@ -258,9 +259,10 @@ async def run_script(
     time_scale: float,
     size: str,
     loglevel: int | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Start the simulated observatory, run the script over the bus; return 0 only if DONE."""
+    stream = out if out is not None else sys.stdout
     from astropy.time import Time
 
     from ..sal import salobj
@@ -271,7 +273,7 @@ async def run_script(
     final_states.add(salobj.ScriptState.CONFIGURE_FAILED)
 
     def say(text: str) -> None:
-        print(text, file=out, flush=True)
+        print(text, file=stream, flush=True)
 
     try:
         from ..butler.repository import ensure_repo

@@ -1,0 +1,57 @@
+"""``run_script maintel/make_comcam_calibrations.py -c examples/<each>.yaml --plan`` works for every example."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lsst.ts.makecalibrations.cli.run_script import main
+
+ROOT = pathlib.Path(__file__).parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SCRIPT = "maintel/make_comcam_calibrations.py"
+
+
+def run_main(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as excinfo:
+        main(args)
+    return int(excinfo.value.code or 0)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_plan_of_every_example(example: pathlib.Path, capsys) -> None:
+    code = run_main([SCRIPT, "-c", str(example), "--plan"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "Exposures:" in out and "Estimated duration:" in out
+    assert "execute commands" in out and "data_query: instrument='LSSTComCam'" in out
+    assert "{timestamp}" not in out
+
+
+def test_plan_console_script_and_overrides() -> None:
+    run_script = pathlib.Path(sys.executable).parent / "run_script"
+    result = subprocess.run(
+        [
+            str(run_script),
+            SCRIPT,
+            "-c",
+            str(ROOT / "examples" / "daily_default.yaml"),
+            "--plan",
+            "-p",
+            "n_bias=3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BIAS: 1 discarded + 3 kept biases" in result.stdout
+    assert "1. BIAS verify:" in result.stdout
+
+
+def test_plan_refuses_bad_config(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("exp_times_flats: 3\n")
+    assert run_main([SCRIPT, "-c", str(bad), "--plan"]) == 1
+    assert "did you mean exp_times_flat?" in capsys.readouterr().out
