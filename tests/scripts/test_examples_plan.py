@@ -1,4 +1,4 @@
-"""``run_script maintel/make_comcam_calibrations.py -c examples/<each>.yaml --plan`` works for every example."""
+"""`run_script maintel/make_comcam_calibrations.py -c examples/<each>.yaml --plan` works for each."""
 
 import pathlib
 import subprocess
