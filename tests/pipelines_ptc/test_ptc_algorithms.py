@@ -177,7 +177,20 @@ def test_exp_approximation_input_mask_and_too_few_points():
     assert not bad.valid and math.isnan(bad.gain)
 
 
-def test_outlier_cut_scale():
-    assert ptc.outlier_cut_scale([2_000_000]) == 1.0
-    assert ptc.outlier_cut_scale([]) == 1.0
-    assert ptc.outlier_cut_scale([919_240 / 4] * 3) == pytest.approx(2.0)
+def test_exp_approximation_with_measurement_errors_on_small_amps():
+    """Small amps (4.5e4 px, 0.67% per point): good low-flux points are kept, saturation is rejected."""
+    truth = (0.0, 1.4, 49.0 * 1.06)
+    times = [5.0] * 10 + [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 6, 8, 10, 13, 16, 20, 30]
+    means = np.array(times) * 4000 / 1.4
+    n_pix = 45_000
+    gains = []
+    for seed in range(50):
+        rng = np.random.default_rng(100 + seed)
+        variances = _ptc_points(rng, means, truth, n_pix)
+        variances[-1] *= 0.9  # the 30 s pair is past the full well
+        fit = ptc.fit_exp_approximation(means, variances, [n_pix] * means.size, use_measurement_errors=True)
+        assert not fit.mask[-1]
+        assert fit.mask[:-1].all()
+        gains.append(fit.gain)
+    assert np.std(gains) / 1.4 < 0.005
+    assert abs(np.mean(gains) / 1.4 - 1) < 0.002

@@ -26,7 +26,6 @@ __all__ = [
     "gain_from_flat_pair",
     "match_pairs_by_time",
     "measure_pair",
-    "outlier_cut_scale",
     "scaled_edge_width",
     "sigma_clip_correction",
 ]
@@ -46,9 +45,6 @@ GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
 
 _FULL_AMP_SHAPE = (2000, 509)
 """Data shape (rows, cols) of a real ITL amp, the reference for `scaled_edge_width`."""
-
-_FULL_AMP_PIXELS = (2000 - 2 * 20) * (509 - 2 * 20)
-"""Pixels of a real ITL amp that cp_pipe measures (20-px edge mask), for `outlier_cut_scale`."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,35 +312,6 @@ def measure_pair(
 # EXPAPPROXIMATION solve
 
 
-def outlier_cut_scale(
-    n_pixels: Sequence[int] | np.ndarray, reference_pixels: int = _FULL_AMP_PIXELS
-) -> float:
-    """Factor for cp_pipe's PTC outlier cut on an amp with fewer pixels than a real ITL amp.
-
-    cp_pipe rejects points with ``|var - model| / sqrt(var) >= 5``. The measurement error of ``var`` is
-    ``var sqrt(2 / N)``, so the cut, in units of that error, shrinks as the amp shrinks (at var = 4e4
-    ADU², 18σ on a real amp but 3.7σ on the default simulated amp). Scaling the cut by
-    ``sqrt(reference / N)`` (never below 1) keeps cp_pipe's rejection power.
-
-    Parameters
-    ----------
-    n_pixels : sequence of `int`
-        Pixels behind each point (the median is used).
-    reference_pixels : `int`, optional
-        Pixels of a full-size ITL amp after the 20-px edge mask (469 x 1960).
-
-    Returns
-    -------
-    scale : `float`
-        ``max(1, sqrt(reference_pixels / median(n_pixels)))``; 1 when unknown.
-    """
-    npix = np.asarray(n_pixels, dtype=np.float64)
-    npix = npix[np.isfinite(npix) & (npix > 0)]
-    if npix.size == 0:
-        return 1.0
-    return max(1.0, math.sqrt(reference_pixels / float(np.median(npix))))
-
-
 def _expm1_over_x(x: np.ndarray) -> np.ndarray:
     """``expm1(x) / x`` with the limit 1 at x = 0."""
     x = np.asarray(x, dtype=np.float64)
@@ -460,7 +427,7 @@ def fit_exp_approximation(
     max_delta_initial: float = 9000.0,
     min_mean_signal: float = 0.0,
     max_mean_signal: float = 1e6,
-    cut_scale: float = 1.0,
+    use_measurement_errors: bool = False,
 ) -> ExpApproxFit:
     """Fit the EXPAPPROXIMATION PTC of one amplifier with cp_pipe's outlier rejection.
 
@@ -468,8 +435,9 @@ def fit_exp_approximation(
        ``valid`` False are never used.
     2. The first pass keeps points with mean and variance below ``max_signal_initial`` electrons,
        converted to ADU with the approximate gain ``median(mean / variance)``.
-    3. Unweighted fit; residuals ``r = (var - model) / sqrt(var)``; keep
-       ``|r| < sigma_cut * cut_scale``. A kept
+    3. Unweighted fit; residuals ``r = (var - model) / sqrt(var)``; keep ``|r| < sigma_cut``. With
+       ``use_measurement_errors`` the fit is weighted and the denominator is ``max(sqrt(var), σ(var))``
+       (see below). A kept
        point that follows a rejected one (in mean order) with a jump in mean of at least
        ``max_delta_initial`` electrons masks it and every point above. Repeat, at most
        ``max_iterations`` more times, until the mask no longer changes.
@@ -488,10 +456,15 @@ def fit_exp_approximation(
         cp_pipe's ``sigmaCutPtcOutliers``, ``maxIterationsPtcOutliers``,
         ``maxSignalInitialPtcOutlierFit`` (e-), ``maxDeltaInitialPtcOutlierFit`` (e-),
         ``minMeanSignal`` and ``maxMeanSignal`` (ADU).
-    cut_scale : `float`, optional
-        Factor applied to ``sigma_cut``. cp_pipe's ``sqrt(var)`` normalisation assumes a full-size
-        amp (~1e6 pixels, variance error 0.14%); `outlier_cut_scale` gives the factor that keeps the
-        same rejection power on an amp with fewer pixels.
+    use_measurement_errors : `bool`, optional
+        Use the measurement error ``σ(var) = var sqrt(2 / N_pix)`` (needs ``n_pixels``) inside the
+        outlier rejection: the fits are weighted by ``1 / σ(var)`` and a residual is never normalised
+        by less than ``σ(var)``. cp_pipe's unweighted fits and ``sqrt(var)`` normalisation assume a
+        full-size amp (~1e6 pixels, σ(var)/var = 0.14%). On the shrunken simulated amps (~5e4
+        pixels, 0.67%) the unweighted fit lets the high-signal points move the intercept by more
+        than the low-signal points' ``5 sqrt(var)`` (so good low-flux points, which carry the read
+        noise, were rejected) and ``5 sqrt(var)`` is only ~3σ at high signal. On a full-size amp the
+        normalisation is cp_pipe's; only the weighting of the intermediate fits differs.
 
     Returns
     -------
@@ -523,14 +496,21 @@ def fit_exp_approximation(
     if np.count_nonzero(mask) < 3:
         mask = usable.copy()
     order = np.argsort(mu)
+    sigmas_all = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.sqrt(var)
+        if use_measurement_errors and npix is not None:
+            sigmas_all = var * np.sqrt(2.0 / npix)
+            scale = np.maximum(scale, sigmas_all)
     params: np.ndarray = np.asarray(_INITIAL, dtype=np.float64)
     for _ in range(max_iterations + 1):
         if np.count_nonzero(mask) < 3:
             return failed(np.zeros_like(usable))
-        params, _, _ = _least_squares_fit(mu[mask], var[mask], None, params)
+        loop_sigmas = sigmas_all[mask] if sigmas_all is not None else None
+        params, _, _ = _least_squares_fit(mu[mask], var[mask], loop_sigmas, params)
         with np.errstate(invalid="ignore", divide="ignore"):
-            residual = (var - exp_approximation_model(params, mu)) / np.sqrt(var)
-        new_mask = usable & (np.abs(residual) < sigma_cut * cut_scale)
+            residual = (var - exp_approximation_model(params, mu)) / scale
+        new_mask = usable & (np.abs(residual) < sigma_cut)
         _mask_after_jumps(new_mask, usable, mu, order, max_delta_adu)
         if np.array_equal(new_mask, mask):
             break

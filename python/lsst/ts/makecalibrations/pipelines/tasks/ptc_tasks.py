@@ -48,7 +48,6 @@ from ..ptc import (
     fit_exp_approximation,
     match_pairs_by_time,
     measure_pair,
-    outlier_cut_scale,
     scaled_edge_width,
 )
 
@@ -423,8 +422,10 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
     maxDeltaInitialPtcOutlierFit = pexConfig.Field[float](
         doc="Mean jump (e-) after a rejected point that masks everything above.", default=9000.0
     )
-    scaleOutlierCutToPixelCount = pexConfig.Field[bool](
-        doc="Scale sigmaCutPtcOutliers by sqrt(full-amp pixels / pixels used) for shrunken amps.",
+    useMeasurementErrorsInOutlierFit = pexConfig.Field[bool](
+        doc="In the outlier rejection, weight the fits by the variance measurement error "
+        "var sqrt(2/N_pix) and never normalise a residual by less than it (see "
+        "pipelines.ptc.fit_exp_approximation); needed on amps much smaller than a real ITL amp.",
         default=True,
     )
 
@@ -462,8 +463,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
             n_pixels[amp].append(float(per_amp.get(amp, math.nan)))
     for amp in ptc.amp_names:
         npix = np.asarray(n_pixels[amp])
-        known = np.isfinite(npix).all()
-        cut_scale = outlier_cut_scale(npix) if (config.scaleOutlierCutToPixelCount and known) else 1.0
+        known = bool(np.isfinite(npix).all())
         fit = fit_exp_approximation(
             ptc.raw_means[amp],
             ptc.raw_vars[amp],
@@ -475,7 +475,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
             max_delta_initial=config.maxDeltaInitialPtcOutlierFit,
             min_mean_signal=config.minMeanSignal,
             max_mean_signal=config.maxMeanSignal,
-            cut_scale=cut_scale,
+            use_measurement_errors=config.useMeasurementErrorsInOutlierFit and known,
         )
         ptc.exp_id_mask[amp] = [bool(v) for v in fit.mask]
         ptc.gain[amp] = fit.gain

@@ -1,0 +1,149 @@
+"""End-to-end fixture of the PTC/defects tests: one default-size repo (no brighter-fatter) with
+simulated flats and darks, and three OCPS jobs run once through the
+`sim.pipetask_executor.PipetaskExecutor` (real ``pipetask run`` subprocesses):
+
+* ``ptc``: ``cpPtc.yaml`` on detectors `DETECTORS` over the twenty 5 s flats plus a 17-pair ramp (and
+  one dark, which the flat-only ISR must leave out);
+* ``subset``: ``cpPtc.yaml#cpPtcGainFromFlatPairs`` on four 5 s flats of one detector;
+* ``defects``: ``cpDefects.yaml`` on five 30 s darks and six 5 s flats of one detector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from ptc_test_helpers import (
+    DARK_TIMES,
+    DAY_OBS,
+    DEFECTS_DETECTOR,
+    DETECTORS,
+    GAIN_FLAT_TIMES,
+    N_DEFECT_FLATS,
+    N_SUBSET_FLATS,
+    RAMP_FLAT_TIMES,
+    SUBSET_DETECTOR,
+    EndToEnd,
+)
+
+from lsst.ts.makecalibrations.butler.repository import ensure_repo, read_simulation_config
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
+from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+
+
+def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:
+    t0 = 1_732_622_400.0 + 37.0  # 2024-11-26T12:00 UTC in TAI unix seconds
+    infos: list[ExposureInfo] = []
+    ids: dict[str, list[int]] = {"gain": [], "ramp": [], "dark": []}
+    seq = 0
+    for kind, image_type, times, detectors in (
+        ("gain", "FLAT", GAIN_FLAT_TIMES, DETECTORS),
+        ("ramp", "FLAT", RAMP_FLAT_TIMES, DETECTORS),
+        ("dark", "DARK", DARK_TIMES, (DEFECTS_DETECTOR,)),
+    ):
+        for exp_time in times:
+            seq += 1
+            start = t0 + 60.0 * seq
+            info = ExposureInfo(
+                exposure_id=int(f"{DAY_OBS}{seq:05d}"),
+                obs_id=f"CC_O_{DAY_OBS}_{seq:06d}",
+                day_obs=DAY_OBS,
+                seq_num=seq,
+                image_type=image_type,
+                exposure_time=exp_time,
+                dark_time=exp_time,
+                physical_filter="empty",
+                group_id=f"{kind}-{seq}",
+                start_tai=start,
+                end_tai=start + exp_time,
+                detectors=tuple(detectors),
+            )
+            infos.append(info)
+            ids[kind].append(info.exposure_id)
+    return infos, ids
+
+
+def _query(detectors: tuple[int, ...], exposures: list[int]) -> str:
+    return (
+        f"instrument='LSSTComCam' AND detector IN ({','.join(map(str, detectors))}) "
+        f"AND exposure IN ({', '.join(map(str, exposures))})"
+    )
+
+
+async def _run(
+    repo: Path, infos: list[ExposureInfo], jobs: dict[str, JobRequest], seconds: dict[str, float]
+) -> dict[str, JobOutcome]:
+    start = time.monotonic()
+    writer = ButlerRawWriter(repo)
+    try:
+        for info in infos:
+            await writer.write_image(info)
+    finally:
+        writer.close()
+    seconds["raws"] = time.monotonic() - start
+    executor = PipetaskExecutor(repo, log_dir=repo.parent / "ocps")
+    outcomes = {}
+    for name, request in jobs.items():
+        start = time.monotonic()
+        outcomes[name] = await executor.run(request)
+        seconds[name] = time.monotonic() - start
+    return outcomes
+
+
+@pytest.fixture(scope="session")
+def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
+    """Create the repo, write the raws and run the three jobs (a minute or two on 2 cores)."""
+    seconds: dict[str, float] = {}
+    start = time.monotonic()
+    repo = tmp_path_factory.mktemp("ptc_e2e") / "repo"
+    ensure_repo(repo, size="default", brighter_fatter=False)
+    seconds["repo"] = time.monotonic() - start
+    infos, ids = _infos()
+    # The seed's default config_options_ptc / config_options_defects.
+    ptc_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
+    defects_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    specs = {
+        "ptc": ("cpPtc.yaml", ptc_config, DETECTORS, ids["gain"] + ids["ramp"] + ids["dark"][:1]),
+        "subset": (
+            "cpPtc.yaml#cpPtcGainFromFlatPairs",
+            ptc_config,
+            (SUBSET_DETECTOR,),
+            ids["gain"][:N_SUBSET_FLATS],
+        ),
+        "defects": (
+            "cpDefects.yaml",
+            defects_config,
+            (DEFECTS_DETECTOR,),
+            ids["dark"] + ids["gain"][:N_DEFECT_FLATS],
+        ),
+    }
+    jobs = {
+        name: JobRequest(
+            job_id=f"test{name}",
+            run_id=str(i),
+            pipeline=f"${{CP_PIPE_DIR}}/pipelines/LSSTComCam/{pipeline}",
+            version="",
+            config=job_config,
+            data_query=_query(detectors, exposures),
+            output_collection=f"u/ocps/test{name}",
+        )
+        for i, (name, (pipeline, job_config, detectors, exposures)) in enumerate(specs.items())
+    }
+    outcomes = asyncio.run(_run(repo, infos, jobs, seconds))
+    print("\n[PTC/defects e2e timing, s] " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    model = TruthModel.from_simulation_config(read_simulation_config(repo))
+    return EndToEnd(
+        repo=repo,
+        model=model,
+        gain_flats=ids["gain"],
+        ramp_flats=ids["ramp"],
+        darks=ids["dark"],
+        outcomes=outcomes,
+        collections={name: job.output_collection for name, job in jobs.items()},
+        seconds=seconds,
+    )

@@ -1,0 +1,102 @@
+"""Helpers shared by the PTC/defects tests: ISR-processed simulated flats from `sim.truth` and the
+exposures of the end-to-end fixture (`conftest.end_to_end`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from lsst.ts.makecalibrations.butler.camera import get_camera
+from lsst.ts.makecalibrations.pipelines import ptc
+from lsst.ts.makecalibrations.pipelines.isr import IsrSettings, run_isr
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+
+PTC_ISR = IsrSettings(doApplyGains=False, doBootstrap=True)
+"""The cpPtcIsr settings: overscan only, ADU."""
+
+OVERSCAN_NOISE_FACTOR = math.sqrt(1.0 + 1.528 / 58 + 1.516 / 42)
+"""Noise added to a data pixel by the per-row (58 columns) and per-column (42 rows) overscan medians.
+
+The ISR subtracts the median of 58 serial-overscan columns from every row and the median of 42
+parallel-overscan rows from every column; each median carries ~1.52 sigma^2 / n of read-noise variance
+(numerically 1.528/58 and 1.516/42), so a processed pixel has ``RN * 1.031`` of noise. The PTC, like
+cp_pipe's, measures the processed pixels.
+"""
+
+
+def isr_flat(model: TruthModel, detector: int, exposure_id: int, exp_time: float):
+    """One simulated flat of ``detector`` through the PTC ISR (an `IsrResult`)."""
+    amps = model.make_raw_amps(detector, exposure_id, "FLAT", exp_time, exp_time)
+    return run_isr(amps, {"DARKTIME": exp_time}, get_camera()[detector], PTC_ISR, exposure_id=exposure_id)
+
+
+def measure_pairs(model: TruthModel, detector: int, exposure_times, first_id: int = 1000):
+    """Simulate one pair per exposure time and measure every amp; returns {amp: [PairMeasurement]}."""
+    det = get_camera()[detector]
+    geometry = model.geometry
+    edges = ptc.amp_edge_mask(geometry.data_shape, ptc.scaled_edge_width(geometry.data_shape))
+    result: dict[str, list[ptc.PairMeasurement]] = {amp.name: [] for amp in det}
+    exposure_id = first_id
+    for exp_time in exposure_times:
+        first = isr_flat(model, detector, exposure_id, exp_time)
+        second = isr_flat(model, detector, exposure_id + 1, exp_time)
+        exposure_id += 2
+        for amp in det:
+            box = amp.bbox_slices(geometry)
+            key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"
+            read_noise = 0.5 * (first.metadata[key] + second.metadata[key])
+            measured = ptc.measure_pair(first.image[box], second.image[box], read_noise, mask=edges)
+            result[amp.name].append(measured)
+    return result
+
+
+def relative_errors(measured: dict[str, float], truth: dict[str, float]) -> np.ndarray:
+    """``measured / truth - 1`` for every amp of ``truth``."""
+    return np.array([measured[amp] / truth[amp] - 1.0 for amp in truth])
+
+
+DETECTORS = (0, 7)
+"""Detectors of the PTC job (the gain and PTC accuracy tests use both)."""
+
+DEFECTS_DETECTOR = 7
+"""Detector of the defects job."""
+
+SUBSET_DETECTOR = 0
+"""Detector of the cpPtcGainFromFlatPairs subset job."""
+
+DAY_OBS = 20241126
+
+GAIN_FLAT_TIMES = [5.0] * 20
+"""The seed's daily gain sequence: twenty 5 s flats (ten pairs, ~20 ke-)."""
+
+RAMP_FLAT_TIMES = [
+    t for t in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 6, 8, 10, 13, 16, 20, 30) for _ in range(2)
+]
+"""A PTC ramp: 17 pairs from ~20 e- (read-noise dominated) to past the 110 ke- full well."""
+
+DARK_TIMES = [30.0] * 5
+"""Darks of the defects job (30 s so that 3 e-/s is many sigma above the read noise of 5 frames)."""
+
+N_DEFECT_FLATS = 6
+"""Flats (the first 5 s ones) of the defects job."""
+
+N_SUBSET_FLATS = 4
+"""Flats (the first 5 s ones) of the subset job."""
+
+
+@dataclasses.dataclass
+class EndToEnd:
+    """What the end-to-end tests look at."""
+
+    repo: Path
+    model: TruthModel
+    gain_flats: list[int]
+    ramp_flats: list[int]
+    darks: list[int]
+    outcomes: dict[str, JobOutcome]
+    collections: dict[str, str]
+    seconds: dict[str, float]

@@ -1,0 +1,78 @@
+"""Accuracy of the PTC kernel on simulated raws (`sim.truth`, default size, no brighter-fatter),
+processed by the numpy ISR: per-amp gain from flat pairs and the EXPAPPROXIMATION PTC."""
+
+import math
+
+import numpy as np
+import pytest
+from ptc_test_helpers import OVERSCAN_NOISE_FACTOR, measure_pairs, relative_errors
+
+from lsst.ts.makecalibrations.pipelines import ptc
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+
+DETECTOR = 4
+
+
+@pytest.fixture(scope="module")
+def model() -> TruthModel:
+    return TruthModel(size="default", brighter_fatter=False)
+
+
+def test_gain_from_twenty_five_second_flats(model):
+    """Twenty 5 s flats: ten pairs; the per-amp mean of the ten pair gains is within 1% of truth."""
+    truth = model.detector(DETECTOR)
+    pairs = measure_pairs(model, DETECTOR, [5.0] * 10)
+    per_pair = np.array([[m.gain / truth.gain[amp] - 1.0 for m in pairs[amp]] for amp in truth.gain])
+    mean_error = per_pair.mean(axis=1)
+    n_pixels = pairs["C00"][0].n_pixels
+    expected_scatter = math.sqrt(2.0 / n_pixels)
+    scatter = float(per_pair.std(ddof=1))
+    print(
+        f"\n[gain-from-pairs numpy] det {DETECTOR}: max |dg/g| mean of 10 pairs "
+        f"{np.abs(mean_error).max():.4f}, "
+        f"single pair {np.abs(per_pair).max():.4f}, per-pair scatter {scatter:.4f} "
+        f"(sqrt(2/N) = {expected_scatter:.4f}, N = {n_pixels})"
+    )
+    assert np.abs(mean_error).max() < 0.01
+    # The pair-to-pair scatter is what the estimator promises (about sqrt(2/N)).
+    assert 0.6 * expected_scatter < scatter < 1.5 * expected_scatter
+    # The pairs measure ~20 ke-: rawVar follows mu/g + sigma^2 within the measurement error.
+    for amp, measurements in pairs.items():
+        for m in measurements:
+            assert m.mean * truth.gain[amp] == pytest.approx(20000 * truth.response.mean(), rel=0.15)
+
+
+def test_ptc_fit_gain_and_noise(model):
+    """Log-spaced pairs 0.005-30 s: PTC gain within 1%, read noise within 5% of truth."""
+    truth = model.detector(DETECTOR)
+    times = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 20, 30]
+    pairs = measure_pairs(model, DETECTOR, times, first_id=5000)
+    gains, noises, turnoffs = {}, {}, {}
+    for amp, measurements in pairs.items():
+        fit = ptc.fit_exp_approximation(
+            [m.mean for m in measurements],
+            [m.variance for m in measurements],
+            [m.n_pixels for m in measurements],
+            [m.valid for m in measurements],
+            use_measurement_errors=True,
+        )
+        assert fit.valid
+        gains[amp], noises[amp], turnoffs[amp] = fit.gain, fit.noise, fit.turnoff
+        # a00 = 0 in this simulation: the fit stays at (or very near) the bound.
+        assert -3e-7 <= fit.a00 <= 0.0
+        # Only the saturated 30 s pair may be rejected (full well 110 ke- ~ 78 kADU).
+        assert fit.mask[:-1].all()
+    gain_error = relative_errors(gains, truth.gain)
+    noise_error = relative_errors(noises, truth.read_noise)
+    processed_noise = {amp: rn * OVERSCAN_NOISE_FACTOR for amp, rn in truth.read_noise.items()}
+    noise_vs_processed = relative_errors(noises, processed_noise)
+    print(
+        f"\n[PTC numpy] det {DETECTOR}: max |dg/g| {np.abs(gain_error).max():.4f}, noise vs truth "
+        f"{noise_error.min():+.4f}..{noise_error.max():+.4f}, vs overscan-corrected pixel noise "
+        f"{noise_vs_processed.min():+.4f}..{noise_vs_processed.max():+.4f}"
+    )
+    assert np.abs(gain_error).max() < 0.01
+    assert np.abs(noise_error).max() < 0.05
+    # The known +3.1% of the overscan medians is what remains: the PTC noise is unbiased for it.
+    assert np.abs(noise_vs_processed).max() < 0.02
+    assert abs(float(np.mean(noise_vs_processed))) < 0.01
