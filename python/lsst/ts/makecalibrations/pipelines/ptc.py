@@ -35,6 +35,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import least_squares
 from scipy.special import ndtr
 
@@ -291,7 +292,7 @@ def measure_pair(
     mu2 = clipped_stats(values2, nsigma=n_sigma, niter=n_iter).mean
     if not (np.isfinite(mu1) and np.isfinite(mu2) and mu1 > 0 and mu2 > 0):
         return PairMeasurement(nan, nan, nan, float(read_noise), float(mu1), float(mu2), n_pixels, False)
-    mu = 0.5 * (mu1 + mu2)
+    mu = 0.5 * (float(mu1) + float(mu2))
     difference = (mu2 * values1 - mu1 * values2) / mu
     diff_var = clipped_stats(difference, nsigma=n_sigma, niter=n_iter).variance
     variance = 0.5 * diff_var * sigma_clip_correction(n_sigma)
@@ -320,7 +321,7 @@ def _expm1_over_x(x: np.ndarray) -> np.ndarray:
     return np.where(small, 1.0 + 0.5 * x + x * x / 6.0, np.expm1(safe) / safe)
 
 
-def exp_approximation_model(params: Sequence[float], means: np.ndarray) -> np.ndarray:
+def exp_approximation_model(params: npt.ArrayLike, means: npt.ArrayLike) -> np.ndarray:
     """Astier et al. (2019) Eq. 16: ``C00(μ) = (exp(2 a00 g μ) - 1) / (2 a00 g²) + n00 / g²``.
 
     Parameters
@@ -335,7 +336,7 @@ def exp_approximation_model(params: Sequence[float], means: np.ndarray) -> np.nd
     variance : `numpy.ndarray`
         Model variance (ADU²). At ``a00 = 0`` it is ``μ / g + n00 / g²``.
     """
-    a00, gain, n00 = (float(p) for p in params)
+    a00, gain, n00 = (float(p) for p in np.asarray(params, dtype=np.float64))
     mu = np.asarray(means, dtype=np.float64)
     return (mu / gain) * _expm1_over_x(2.0 * a00 * gain * mu) + n00 / gain**2
 
@@ -391,7 +392,7 @@ _UPPER = (0.0, 10.0, 2000.0)
 
 
 def _least_squares_fit(
-    means: np.ndarray, variances: np.ndarray, sigmas: np.ndarray | None, start: Sequence[float]
+    means: np.ndarray, variances: np.ndarray, sigmas: np.ndarray | None, start: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Fit Eq. 16; return the parameters, their covariance (scaled by χ²/dof) and χ²/dof."""
 
@@ -400,8 +401,10 @@ def _least_squares_fit(
         resid = variances - model
         return resid / sigmas if sigmas is not None else resid
 
-    start = np.clip(np.asarray(start, dtype=np.float64), _LOWER, _UPPER)
-    result = least_squares(residuals, start, bounds=(_LOWER, _UPPER), x_scale=(1e-6, 1.0, 10.0), method="trf")
+    initial = np.clip(np.asarray(start, dtype=np.float64), _LOWER, _UPPER)
+    result = least_squares(
+        residuals, initial, bounds=(_LOWER, _UPPER), x_scale=(1e-6, 1.0, 10.0), method="trf"
+    )
     dof = max(len(means) - 3, 1)
     chi2_dof = float(np.sum(result.fun**2) / dof)
     # Normalise the Jacobian columns first: d/da00 and d/dn00 differ by ~10 orders of magnitude.
@@ -417,10 +420,10 @@ def _least_squares_fit(
 
 
 def fit_exp_approximation(
-    means: Sequence[float],
-    variances: Sequence[float],
-    n_pixels: Sequence[int] | None = None,
-    valid: Sequence[bool] | None = None,
+    means: npt.ArrayLike,
+    variances: npt.ArrayLike,
+    n_pixels: npt.ArrayLike | None = None,
+    valid: npt.ArrayLike | None = None,
     sigma_cut: float = 5.0,
     max_iterations: int = 2,
     max_signal_initial: float = 50000.0,

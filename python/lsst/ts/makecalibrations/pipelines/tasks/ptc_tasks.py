@@ -76,6 +76,8 @@ def _exposure_info(data_id: DataCoordinate) -> tuple[float, str] | None:
 class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `PtcExtractTask`; `adjustQuantum` keeps only paired flats."""
 
+    config: PtcExtractConfig
+
     inputExp = cT.Input(
         name="cpPtcProc",
         doc="ISR-processed flats (ADU) of one detector.",
@@ -306,7 +308,7 @@ class PtcExtractTask(pipeBase.PipelineTask):
 
     def run(
         self,
-        loaders: Mapping[int, Callable[[], Any]],
+        loaders: Mapping[int, Callable[..., Any]],
         *,
         detector_id: int,
         exposure_times: Mapping[int, float] | None = None,

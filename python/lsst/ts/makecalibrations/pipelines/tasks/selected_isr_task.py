@@ -24,6 +24,8 @@ from .isr_task import IsrTask, IsrTaskConfig, IsrTaskConnections
 class SelectedIsrConnections(IsrTaskConnections, dimensions=("instrument", "exposure", "detector")):
     """`IsrTaskConnections` that remove the quanta of unwanted observation types."""
 
+    config: SelectedIsrConfig
+
     def adjust_all_quanta(self, adjuster: pipeBase.QuantaAdjuster) -> None:
         """Remove quanta whose exposure's ``observation_type`` is not in ``observationTypes``."""
         assert self.config is not None
