@@ -19,9 +19,10 @@ class only orchestrates:
 * every run that started writes its `calib.report.RunReport` as JSON in `cleanup`.
 
 Missing images: if some kept exposure of a type is not announced by the OODS for every processed
-detector within ``oods_timeout`` (counted after that type's last readout), that type is not processed
-(a combined calibration from an incomplete set is not what was asked for), the missing exposure ids
-are reported, the other types carry on, and the run ends FAILED.
+detector once the OODS has been silent for ``oods_timeout`` (counted after that type's last
+readout; an OODS still ingesting a backlog is not silent), that type is not processed (a combined
+calibration from an incomplete set is not what was asked for), the missing exposure ids are
+reported, the other types carry on, and the run ends FAILED.
 
 Why the configuration is validated from the raw text: salobj's ``do_configure`` parses the YAML
 with ``yaml.safe_load`` (which silently keeps the last of duplicate keys and loses line numbers)
@@ -607,8 +608,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
             self.report.add_failure(
                 f"{image_type.value} ingestion",
                 f"{len(missing)} of {len(kept)} {image_type.plural} not announced by the OODS for all "
-                f"{len(detectors)} detectors within oods_timeout={cfg.oods_timeout:g} s: exposures "
-                f"{list(missing)}; the {image_type.plural} are not processed",
+                f"{len(detectors)} detectors (OODS silent for oods_timeout={cfg.oods_timeout:g} s): "
+                f"exposures {list(missing)}; the {image_type.plural} are not processed",
             )
             self.log.error(self.report.failures[-1].describe())
             return False

@@ -5,6 +5,11 @@ timeout. `OodsTracker` keeps, from the first image on, the detectors announced f
 (the OODS ``obsid`` ``CC_O_YYYYMMDD_NNNNNN`` gives exposure id ``YYYYMMDD`` + the last five digits)
 so a wait can name exactly which exposures are missing.
 
+The timeout of `OodsTracker.wait` is a silence timeout: the images still missing are declared lost
+when the OODS has announced nothing at all (for any image) for ``timeout`` seconds. An OODS that is
+still working through a backlog (a burst of fast images, a busy disk) is not mistaken for one that
+lost images, and a lost image is still reported ``timeout`` seconds after the OODS fell silent.
+
 May import: the standard library.
 """
 
@@ -55,6 +60,7 @@ class OodsTracker:
         self.announced: dict[int, set[int]] = {}
         self.obs_ids: dict[int, str] = {}
         self.errors: dict[int, list[str]] = {}
+        self.last_event_time = 0.0
         self._changed = asyncio.Event()
         evt_image_in_oods.callback = self._callback
 
@@ -71,6 +77,7 @@ class OodsTracker:
             )
             return
         self.obs_ids[exposure_id] = data.obsid
+        self.last_event_time = time.monotonic()
         if data.statusCode != 0:
             self.errors.setdefault(exposure_id, []).append(
                 f"{data.raft}_{data.sensor}: status {data.statusCode} {data.description}"
@@ -92,7 +99,17 @@ class OodsTracker:
         return len(set(detectors) & self.announced.get(exposure_id, set()))
 
     async def wait(self, exposure_ids: Iterable[int], detectors: Iterable[int], timeout: float) -> list[int]:
-        """Wait until every detector of every exposure is announced, or the timeout.
+        """Wait until every detector of every exposure is announced, or the OODS falls silent.
+
+        Parameters
+        ----------
+        exposure_ids : `~collections.abc.Iterable` [`int`]
+            Exposures to wait for.
+        detectors : `~collections.abc.Iterable` [`int`]
+            Detectors that must be announced for each.
+        timeout : `float`
+            Seconds without any announcement (counted from the call or the last announcement,
+            whichever is later) after which the missing exposures are given up.
 
         Returns
         -------
@@ -101,12 +118,14 @@ class OodsTracker:
         """
         ids = list(exposure_ids)
         dets = list(detectors)
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
         while True:
             self._changed.clear()
             missing = self.missing(ids, dets)
-            remaining = deadline - time.monotonic()
-            if not missing or remaining <= 0:
+            if not missing:
+                return missing
+            remaining = max(start, self.last_event_time) + timeout - time.monotonic()
+            if remaining <= 0:
                 return missing
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=remaining)
