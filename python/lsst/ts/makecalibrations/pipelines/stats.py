@@ -248,36 +248,51 @@ def clipped_stats_stack(
     """
     usable = _usable(stack, bad)
     (q25, median, q75), n_input = stack_quantiles(stack, usable, (0.25, 0.5, 0.75))
-    # Starting point: the median and the plain variance of the usable values.
-    mean, var, n = _masked_mean_var(stack, usable)
-    mean = np.where(n_input > 0, median, np.nan)
+    mean = median.copy()
+    var = np.full(median.shape, np.nan)
+    n = n_input.copy()
     center = median
     half_width = nsigma * IQR_TO_STDEV * (q75 - q25)
     for iteration in range(niter):
         if iteration > 0:
             center = mean
             half_width = nsigma * np.sqrt(var)
-        with np.errstate(invalid="ignore"):
-            kept = usable & (np.abs(stack - center) < half_width)
-        new_mean, new_var, new_n = _masked_mean_var(stack, kept)
+        new_mean, new_var, new_n = _clipped_pass(stack, usable, center, half_width)
         # afw stops for a pixel when nothing survives; the previous estimate stays.
         update = new_n > 0
+        if iteration == 0:
+            stuck = ~update & (n_input > 1)
+            if stuck.any():
+                # Before the first clip the estimate is the median and the plain variance (as in
+                # `clipped_stats`); only these rare pixels need that variance.
+                values = np.where(usable[:, stuck], stack[:, stuck], np.nan).astype(np.float64)
+                var[stuck] = np.nanvar(values, axis=0, ddof=1)
         mean = np.where(update, new_mean, mean)
         var = np.where(update, new_var, var)
         n = np.where(update, new_n, n)
     return ClippedStats(mean=mean, variance=var, n=n, median=median, n_input=n_input)
 
 
-def _masked_mean_var(stack: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and ``n - 1`` variance along axis 0 of the kept values (float64, NaN where undefined)."""
+def _clipped_pass(
+    stack: np.ndarray, usable: np.ndarray, center: np.ndarray, half_width: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One clipping pass: mean and ``n - 1`` variance of the usable values with ``|x - c| < w``.
+
+    The sums are taken of ``x - c`` (float64 accumulation), which keeps the variance exact without a
+    second pass: the kept values are within a few sigma of ``c``.
+    """
+    center32 = np.asarray(center, dtype=stack.dtype)
+    deviation = stack - center32
+    with np.errstate(invalid="ignore"):
+        kept = np.abs(deviation) < half_width
+    kept &= usable
+    np.copyto(deviation, 0.0, where=~kept)
     n = kept.sum(axis=0)
-    values = np.where(kept, stack, 0.0)
-    total = values.sum(axis=0, dtype=np.float64)
+    s1 = deviation.sum(axis=0, dtype=np.float64)
+    np.square(deviation, out=deviation)
+    s2 = deviation.sum(axis=0, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / n
-        deviation = np.where(kept, values - mean.astype(stack.dtype, copy=False), 0.0)
-        del values
-        sumsq = np.square(deviation, out=deviation).sum(axis=0, dtype=np.float64)
-        var = np.where(n > 1, sumsq / np.maximum(n - 1, 1), np.nan)
-        mean = np.where(n > 0, mean, np.nan)
-    return mean, var, n
+        offset = s1 / n
+        mean = np.where(n > 0, center32.astype(np.float64) + offset, np.nan)
+        var = np.where(n > 1, (s2 - s1 * offset) / np.maximum(n - 1, 1), np.nan)
+    return mean, np.maximum(var, 0.0, where=np.isfinite(var), out=var), n

@@ -30,7 +30,7 @@ from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box
 
 from ...butler.camera import get_camera
-from ...butler.images import make_masked_image, masked_image_arrays, masked_image_mask
+from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
 
 
@@ -260,15 +260,21 @@ class _BandReader:
         return masked_image_arrays(self._handle.get(parameters={"bbox": Box.factory[0:1, 0:1]}))[3]
 
     def __call__(self, start: int, stop: int, with_variance: bool) -> Band:
-        sub = self._handle.get(parameters={"bbox": Box.factory[start:stop, 0 : self._n_cols]})
-        excluded = np.zeros(sub.image.array.shape, dtype=bool)
+        box = Box.factory[start:stop, 0 : self._n_cols]
+        if with_variance:
+            sub = self._handle.get(parameters={"bbox": box})
+            image, mask, variance = sub.image, sub.mask, np.asarray(sub.variance.array, dtype=np.float32)
+        else:
+            # One file open that decompresses only the image and mask planes of the band.
+            planes = self._handle.get(
+                component="components", parameters={"bbox": box, "components": ["image", "mask"]}
+            )
+            image, mask, variance = planes["image"], planes["mask"], None
+        excluded = np.zeros(image.array.shape, dtype=bool)
         for plane in self._planes:
-            excluded |= masked_image_mask(sub, plane)
-        return Band(
-            image=np.asarray(sub.image.array, dtype=np.float32),
-            excluded=excluded,
-            variance=np.asarray(sub.variance.array, dtype=np.float32) if with_variance else None,
-        )
+            if plane in mask.schema:
+                excluded |= np.asarray(mask.get(plane), dtype=bool)
+        return Band(image=np.asarray(image.array, dtype=np.float32), excluded=excluded, variance=variance)
 
 
 class CalibCombineByFilterConnections(
