@@ -111,7 +111,7 @@ def _resolve(future: asyncio.Future, value: Any) -> None:
         future.set_result(value)
 
 
-class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
+class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-defined,misc]
     """Base class of calibration-making scripts; subclasses name the camera.
 
     Parameters
@@ -272,7 +272,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
 
     async def _resume(self, cfg: CalibConfig) -> tuple[CalibConfig, frozenset[str]]:
         """Take the complete image sets and the certified products of an earlier run's report."""
-        path = cfg.resume_from_report
+        path = str(cfg.resume_from_report)
         try:
             old = RunReport.load(path)
         except (OSError, ValueError, TypeError) as e:
@@ -946,7 +946,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):
 def _error_text(error: BaseException) -> str:
     """The useful text of an error (the ack result of an `AckError`)."""
     ackcmd = getattr(error, "ackcmd", None)
-    if ackcmd is not None and getattr(ackcmd, "result", ""):
+    if ackcmd is not None and getattr(ackcmd, "result", None):
         return str(ackcmd.result)
     return str(error) or type(error).__name__
 
