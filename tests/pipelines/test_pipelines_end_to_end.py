@@ -332,3 +332,10 @@ async def test_empty_query_fails(chain: Chain, tmp_path: Path) -> None:
     )
     outcome = await executor.run(request)
     assert outcome.exit_code == 1 and "QuantumGraph was empty" in outcome.message
+
+
+async def test_missing_pipetask_command(tmp_path: Path) -> None:
+    missing = [str(tmp_path / "nope")]
+    executor = PipetaskExecutor(tmp_path / "repo", log_dir=tmp_path / "logs", pipetask=missing)
+    outcome = await run_job(executor, "nocmd", "-j 1")
+    assert (outcome.exit_code, outcome.phase) == (1, "error") and "Cannot start pipetask" in outcome.message

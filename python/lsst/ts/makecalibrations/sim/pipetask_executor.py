@@ -311,13 +311,16 @@ class PipetaskExecutor:
             log.flush()
             if request.job_id in self._aborted:
                 return finish(255, "aborted", "Aborted before start.")
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *command,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                return finish(1, "error", f"Cannot start pipetask ({self.pipetask[0]}): {e}")
             self._processes[request.job_id] = process
             try:
                 returncode = await process.wait()
