@@ -166,7 +166,7 @@ def _output_dataset_types(repo: str, run: str) -> list[str] | None:
         if name in _BOOKKEEPING_NAMES or name.endswith(_BOOKKEEPING_SUFFIXES):
             continue
         refs = butler.registry.queryDatasets(name, collections=run, findFirst=False)
-        if any(True for _ in refs.limit(1)):
+        if next(iter(refs), None) is not None:
             names.add(name)
     return sorted(names)
 

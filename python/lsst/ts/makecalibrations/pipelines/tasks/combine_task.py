@@ -218,7 +218,9 @@ class CalibCombineTask(pipeBase.PipelineTask):
         per_detector = _lookup(input_scales.get("expScale", {}), detector_id)
         if per_detector is None:
             raise pipeBase.NoWorkFound(f"No normalisation scales for detector {detector_name}.")
-        kept_handles, kept_ids, kept_scales = [], [], []
+        kept_handles: list[DeferredDatasetHandle] = []
+        kept_ids: list[int] = []
+        kept_scales: list[Mapping[str, float] | None] = []
         for handle, exposure_id in zip(handles, ids, strict=True):
             amp_scales = {
                 amp: _lookup(per_exp, exposure_id)
