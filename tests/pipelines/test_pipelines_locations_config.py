@@ -40,3 +40,21 @@ def test_parse_config() -> None:
 def test_parse_config_refuses(config: str) -> None:
     with pytest.raises(ConfigError):
         parse_config(config)
+
+
+def test_isr_alias_resolution(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+
+    executor = PipetaskExecutor(tmp_path)
+    notes: list[str] = []
+    parsed = parse_config("-c isr:doCrosstalk=False -c cpPtcExtract:doGain=True")
+    labels = ["cpPtcIsr", "cpPtcExtract", "cpPtcSolve"]
+    resolved = executor._resolve_overrides(parsed, labels, notes.append)
+    assert resolved == ["cpPtcIsr:doCrosstalk=False", "cpPtcExtract:doGain=True"]
+    assert notes == ["-c isr:doCrosstalk=False applied to the ISR tasks cpPtcIsr."]
+    notes.clear()
+    defects_only = parse_config("-c isr:doDefect=False")
+    no_isr = executor._resolve_overrides(defects_only, ["cpMergeDefects"], notes.append)
+    assert no_isr == [] and notes[0].startswith("WARNING: -c isr:doDefect=False ignored")
+    with pytest.raises(ConfigError, match="cpPtcSolve"):
+        executor._resolve_overrides(parse_config("-c solve:x=1"), labels, notes.append)
