@@ -71,8 +71,9 @@ def test_generate_dependencies() -> None:
     assert waits == {"bias": (), "dark": ("bias",), "flat": ("bias", "dark")}
     extras = {e.product: e for e in plan.extras}
     assert set(extras) == {"defects", "ptc"}
-    assert extras["defects"].waits_for == ("bias", "dark", "flat")
-    assert extras["ptc"].waits_for == ("bias", "dark", "flat", "defects")
+    # Defects and PTC go through ISR with bias and dark only (flats are not flat-fielded).
+    assert extras["defects"].waits_for == ("bias", "dark")
+    assert extras["ptc"].waits_for == ("bias", "dark", "defects")
     assert extras["defects"].inputs == (ImageType.DARK, ImageType.FLAT)
     assert plan.certified_products == ("bias", "dark", "flat", "defects", "ptc")
     assert all(p.verify == "internal" for p in plan.processing)

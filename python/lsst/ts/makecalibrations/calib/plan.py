@@ -281,19 +281,22 @@ class CalibrationPlan:
             if generate:
                 certified_before.append(image_type.key)
 
+        # Defects, PTC and gains process darks and flats through ISR with the bias and dark (flats
+        # are not flat-fielded), so they wait for this run's bias and dark, not for its flat; the
+        # PTC and gains also use this run's defects when it makes some.
+        isr_inputs = tuple(p for p in ("bias", "dark") if p in certified_before)
         extras = []
         if config.run_defects:
-            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            waits = tuple(p for p in isr_inputs if p not in done) if generate else ()
             extras.append(
                 ExtraProduct("defects", (ImageType.DARK, ImageType.FLAT), generate, waits, "defects" in done)
             )
-            if generate:
-                certified_before.append("defects")
+        ptc_inputs = isr_inputs + (("defects",) if config.run_defects and generate else ())
         if config.run_ptc:
-            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            waits = tuple(p for p in ptc_inputs if p not in done) if generate else ()
             extras.append(ExtraProduct("ptc", (ImageType.FLAT,), generate, waits, "ptc" in done))
         if config.run_gain:
-            waits = tuple(p for p in certified_before if p not in done) if generate else ()
+            waits = tuple(p for p in ptc_inputs if p not in done) if generate else ()
             extras.append(ExtraProduct("gain", (ImageType.FLAT,), False, waits))
 
         flat_pairs: tuple[FlatPair, ...] = ()
