@@ -185,8 +185,8 @@ class TruthModel:
     dead_pixel_fraction: float = 2.0e-5
     cold_column_response: float = 0.6
     prnu: float = 0.01
-    vignetting: float = 0.10
-    throughput_scatter: float = 0.03
+    vignetting: float = 0.03
+    throughput_scatter: float = 0.006
     flat_flux: float = 4000.0
     full_well: float = 110000.0
     noisy_amps: tuple[tuple[int, str, float], ...] = ()
