@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lsst.ts.makecalibrations.butler.repository import ensure_repo
+from lsst.ts.makecalibrations.sim.repository import ensure_repo
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from lsst.daf.butler import Butler
 from lsst.ts.makecalibrations.butler.camera import amp_geometry
 from lsst.ts.makecalibrations.butler.raw_image import RawImage
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types
-from lsst.ts.makecalibrations.butler.repository import RAW_RUN, read_simulation_config
+from lsst.ts.makecalibrations.butler.repository import RAW_RUN
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 

@@ -16,15 +16,9 @@ from lsst.ts.makecalibrations.butler.camera import DETECTOR_NAMES, get_camera
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.instrument import PHYSICAL_FILTERS
 from lsst.ts.makecalibrations.butler.readers import list_certified
-from lsst.ts.makecalibrations.butler.repository import (
-    CALIB_COLLECTION,
-    RAW_RUN,
-    TRUTH_FILE,
-    RepositoryError,
-    ensure_repo,
-    read_simulation_config,
-)
+from lsst.ts.makecalibrations.butler.repository import CALIB_COLLECTION, RAW_RUN, RepositoryError
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import TRUTH_FILE, ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 

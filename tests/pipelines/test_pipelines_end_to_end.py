@@ -20,11 +20,11 @@ from lsst.ts.makecalibrations.butler.camera import get_camera
 from lsst.ts.makecalibrations.butler.certification import certify
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.readers import read_verify_stats
-from lsst.ts.makecalibrations.butler.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 pytestmark = pytest.mark.slow

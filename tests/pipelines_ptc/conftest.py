@@ -28,11 +28,11 @@ from ptc_test_helpers import (
     EndToEnd,
 )
 
-from lsst.ts.makecalibrations.butler.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from lsst.ts.makecalibrations.butler.repository import CURATED_RUN, ensure_repo, make_butler
+from lsst.ts.makecalibrations.butler.repository import CURATED_RUN, make_butler
 from lsst.ts.makecalibrations.calib.report import JobRecord, RunReport
 from lsst.ts.makecalibrations.report import plots
+from lsst.ts.makecalibrations.sim.repository import ensure_repo
 
 VERIFY_RUN = "u/ocps/verifytest"
 RUN_STATS = {

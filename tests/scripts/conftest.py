@@ -205,7 +205,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, inter
 @pytest.fixture(scope="session")
 def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """One tiny butler repository (with curated calibrations) shared by the product tests."""
-    from lsst.ts.makecalibrations.butler.repository import ensure_repo
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo
 
     repo = tmp_path_factory.mktemp("scripts_repo") / "repo"
     ensure_repo(repo, size="tiny")

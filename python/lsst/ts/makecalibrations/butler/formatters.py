@@ -2,7 +2,7 @@
 ``DefectTable``.
 
 The storage classes and these formatters are declared in ``data/seed_config.yaml``, which
-`repository.ensure_repo` passes to ``Butler.makeRepo`` so they end up in the repo's ``butler.yaml``
+`repository.create_repo` passes to ``Butler.makeRepo`` so they end up in the repo's ``butler.yaml``
 (the repo is self-contained; only this package must be importable to read the datasets).
 
 * ``RawImage`` → FITS like a real LSST raw: the primary header carries the metadata as cards, then one

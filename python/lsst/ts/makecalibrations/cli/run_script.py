@@ -276,7 +276,7 @@ async def run_script(
         print(text, file=stream, flush=True)
 
     try:
-        from ..butler.repository import ensure_repo
+        from ..sim.repository import ensure_repo
     except ImportError as e:  # pragma: no cover - the butler is part of the install
         say(f"Cannot create the butler repository: {e}")
         return 1

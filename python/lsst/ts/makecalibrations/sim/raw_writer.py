@@ -2,7 +2,7 @@
 
 `ButlerRawWriter` implements `exposure.ImageSink`. For every image it
 
-1. makes sure the repository exists (`butler.repository.ensure_repo`, in a worker thread, once);
+1. makes sure the repository exists (`sim.repository.ensure_repo`, in a worker thread, once);
 2. registers the ``day_obs``, ``group`` and ``exposure`` dimension records (TAI timespans);
 3. makes the pixels of each detector from the repo's truth model (`truth.TruthModel`, rebuilt from
    ``<repo>/simulation/truth.json`` so raws and curated calibrations agree) in a worker thread;
@@ -35,8 +35,9 @@ from lsst.daf.butler import Butler, Timespan
 from ..butler.camera import INSTRUMENT_NAME, get_camera
 from ..butler.instrument import PHYSICAL_FILTERS
 from ..butler.raw_image import RawImage
-from ..butler.repository import RAW_RUN, TRUTH_FILE, ensure_repo, make_butler, read_simulation_config
+from ..butler.repository import RAW_RUN, make_butler
 from .exposure import ExposureInfo
+from .repository import TRUTH_FILE, ensure_repo, read_simulation_config
 from .truth import TruthModel
 
 _LOCK_RETRY_SECONDS = 60.0

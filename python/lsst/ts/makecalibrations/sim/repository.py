@@ -1,0 +1,293 @@
+"""The simulated observatory's butler repository: laid out by `butler.repository`, filled with
+reference ("curated") calibrations computed from the simulated truth.
+
+`ensure_repo` makes the repo on first use: the butler layout (`butler.repository.create_repo`), then
+bias, dark, flat (every physical filter), defects and ptc for the nine detectors from the truth model,
+certified into ``LSSTComCam/calib`` over [1950-01-01, 2050-01-01) TAI, so that external verification
+works on a fresh repo. The simulation parameters (size, seed, brighter-fatter) and every injected defect
+are written to ``<repo>/simulation/truth.json``, the marker of a complete repo, which tests and the raw
+writer read.
+
+A later call reuses the repo; it refuses a size, seed or brighter-fatter setting different from the
+recorded one. Creation is serialised between processes with a lock file, and every step is
+idempotent, so an interrupted creation is completed by the next call.
+
+May import: `butler`, `sim.truth`, lsst.daf.butler, numpy, astropy.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TRUTH_FILE", "ensure_repo", "read_simulation_config"]
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.time import Time
+from lsst.daf.butler import Butler, Timespan
+
+from ..butler.calib_types import Defects, PhotonTransferCurve
+from ..butler.camera import DETECTOR_IDS, INSTRUMENT_NAME, SIZE_PRESETS, get_camera
+from ..butler.images import make_masked_image
+from ..butler.instrument import PHYSICAL_FILTERS
+from ..butler.repository import (
+    CALIB_COLLECTION,
+    CURATED_BEGIN,
+    CURATED_END,
+    CURATED_RUN,
+    RepositoryError,
+    create_repo,
+    creation_lock,
+)
+from .truth import DEFAULT_TRUTH_SEED, TruthModel
+
+TRUTH_FILE = Path("simulation") / "truth.json"
+"""Path, relative to the repo root, of the simulation description (written last on creation)."""
+
+
+def read_simulation_config(repo: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the simulation description written by `ensure_repo` (``simulation/truth.json``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the repo was not made (or not finished) by `ensure_repo`.
+    """
+    with open(Path(repo) / TRUTH_FILE) as stream:
+        return json.load(stream)
+
+
+def ensure_repo(
+    path: str | os.PathLike[str],
+    size: str | None = None,
+    seed: int | None = None,
+    brighter_fatter: bool | None = None,
+) -> None:
+    """Create the repository at ``path`` if needed, else check it matches the request.
+
+    Parameters
+    ----------
+    path : `str` or `os.PathLike`
+        Repository root.
+    size : `str`, optional
+        Simulation size preset (``full``, ``default``, ``tiny``). `None` accepts an existing repo of any
+        size and creates a ``default`` one.
+    seed : `int`, optional
+        Truth-model seed; `None` accepts the recorded one / uses ``sim.truth.DEFAULT_TRUTH_SEED``.
+    brighter_fatter : `bool`, optional
+        Simulate brighter-fatter in the flats; `None` accepts the recorded setting / defaults to True.
+
+    Raises
+    ------
+    RepositoryError
+        If the existing repo was made with a different size, seed or brighter-fatter setting, or if
+        ``path`` holds a butler repo that was not made here.
+    """
+    if size is not None and size not in SIZE_PRESETS:
+        raise ValueError(f"Unknown size {size!r}; expected one of {sorted(SIZE_PRESETS)}.")
+    root = Path(path)
+    truth_path = root / TRUTH_FILE
+    if truth_path.exists():
+        _check_existing(root, size, seed, brighter_fatter)
+        return
+    with creation_lock(root):
+        if truth_path.exists():
+            _check_existing(root, size, seed, brighter_fatter)
+            return
+        _create(root, size, seed, brighter_fatter)
+
+
+def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
+    config = read_simulation_config(root)
+    wanted = {"size": size, "seed": seed, "brighter_fatter": brighter_fatter}
+    for key, value in wanted.items():
+        if value is not None and config.get(key) != value:
+            raise RepositoryError(
+                f"Repository {root} was created with {key}={config.get(key)!r}; refusing to use it with "
+                f"{key}={value!r}. Use another repository path, or omit {key} to accept the existing one."
+            )
+
+
+def _create(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
+    if (root / "butler.yaml").exists():
+        # An interrupted creation is fine (we redo the idempotent steps) if it was ours.
+        partial = root / "simulation" / "creating.json"
+        if not partial.exists():
+            raise RepositoryError(f"{root} holds a butler repository that was not created by ensure_repo.")
+        pending = json.loads(partial.read_text())
+        size = size or pending["size"]
+        seed = pending["seed"] if seed is None else seed
+        brighter_fatter = pending["brighter_fatter"] if brighter_fatter is None else brighter_fatter
+        if pending != {"size": size, "seed": seed, "brighter_fatter": brighter_fatter}:
+            raise RepositoryError(
+                f"Interrupted creation of {root} used {pending}; cannot resume differently."
+            )
+    else:
+        size = size or "default"
+        seed = DEFAULT_TRUTH_SEED if seed is None else seed
+        brighter_fatter = True if brighter_fatter is None else brighter_fatter
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "simulation").mkdir(exist_ok=True)
+        (root / "simulation" / "creating.json").write_text(
+            json.dumps({"size": size, "seed": seed, "brighter_fatter": brighter_fatter})
+        )
+
+    truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter)
+    butler = create_repo(root)
+    _seed_reference_calibrations(butler, truth)
+
+    summary = truth.summary()
+    summary.update(size=size, seed=seed, brighter_fatter=brighter_fatter)
+    tmp = root / "simulation" / "truth.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(root / TRUTH_FILE)
+    (root / "simulation" / "creating.json").unlink(missing_ok=True)
+
+
+def _calib_metadata(truth: TruthModel, detector: int, obstype: str) -> dict[str, Any]:
+    det = get_camera()[detector]
+    return {
+        "OBSTYPE": obstype,
+        "IMGTYPE": obstype.upper(),
+        "INSTRUME": INSTRUMENT_NAME,
+        "DETECTOR": detector,
+        "DET_NAME": det.name,
+        "DET_SER": det.serial,
+        "CALIBDATE": CURATED_BEGIN,
+        "CALIB_ID": f"{obstype} detector={detector} curated",
+        "CURATED": True,
+        "SIM_SEED": truth.seed,
+        "SIM_SIZE": truth.size_name,
+        "LSST ISR UNITS": "electron",
+    }
+
+
+def _read_noise_map(truth: TruthModel, detector: int) -> np.ndarray:
+    """Per-pixel read noise (e-) of the amp each pixel belongs to."""
+    det = get_camera()[detector]
+    result = np.empty(truth.geometry.detector_shape, dtype=np.float32)
+    for amp in det:
+        result[amp.bbox_slices(truth.geometry)] = amp.read_noise
+    return result
+
+
+def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
+    """Ideal EXPAPPROXIMATION PTC of the truth: model points from 500 e- to the full well."""
+    det = get_camera()[detector]
+    a00 = truth.effective_a00
+    signals_e = np.geomspace(500.0, 0.9 * truth.full_well, 20)
+    ptc = PhotonTransferCurve(
+        detector=detector,
+        detector_name=det.name,
+        fit_type="EXPAPPROXIMATION",
+        amp_names=det.amp_names,
+        metadata=_calib_metadata(truth, detector, "ptc") | {"LSST ISR UNITS": "adu"},
+    )
+    rate = truth.flat_rate("empty")
+    for amp in det:
+        g, rn = amp.gain, amp.read_noise
+        means = signals_e / g
+        if a00 == 0.0:
+            shot = means / g
+        else:
+            shot = np.expm1(2.0 * a00 * g * means) / (2.0 * a00 * g * g)
+        variances = shot + (rn / g) ** 2
+        ptc.input_exp_id_pairs[amp.name] = [[0, 0] for _ in signals_e]
+        ptc.raw_exp_times[amp.name] = (signals_e / rate).tolist()
+        ptc.raw_means[amp.name] = means.tolist()
+        ptc.raw_vars[amp.name] = variances.tolist()
+        ptc.exp_id_mask[amp.name] = [True] * len(signals_e)
+        ptc.gain[amp.name] = g
+        ptc.gain_err[amp.name] = 0.0
+        ptc.noise[amp.name] = rn
+        ptc.noise_list[amp.name] = [rn / g] * len(signals_e)
+        ptc.fit_pars[amp.name] = [a00, g, rn**2]
+        ptc.turnoff[amp.name] = truth.full_well / g
+    return ptc
+
+
+def _reference_datasets(
+    truth: TruthModel, detector: int
+) -> Iterator[tuple[str, dict[str, Any], Callable[[], Any]]]:
+    """Yield ``(dataset type, data ID, factory)`` of every reference calibration of ``detector``.
+
+    The factories make the (possibly large) objects only when called.
+    """
+    rn2 = _read_noise_map(truth, detector) ** 2
+    bias_md = _calib_metadata(truth, detector, "bias") | {"EXPTIME": 0.0, "DARKTIME": 0.0}
+    dark_md = _calib_metadata(truth, detector, "dark") | {"EXPTIME": 1.0, "DARKTIME": 1.0}
+    yield (
+        "bias",
+        {"detector": detector},
+        lambda: make_masked_image(truth.reference_bias(detector), variance=rn2 / 20.0, metadata=bias_md),
+    )
+    yield (
+        "dark",
+        {"detector": detector},
+        lambda: make_masked_image(
+            truth.reference_dark(detector), variance=rn2 / (20.0 * 30.0**2), metadata=dark_md
+        ),
+    )
+    flat_image = truth.reference_flat(detector)
+    flat_variance = (flat_image / (20.0 * 20000.0)).astype(np.float32)
+    for physical_filter in PHYSICAL_FILTERS:
+        flat_md = _calib_metadata(truth, detector, "flat") | {
+            "EXPTIME": 1.0,
+            "DARKTIME": 1.0,
+            "FILTER": physical_filter,
+            "FLATSRC": "TWILIGHT",
+        }
+        yield (
+            "flat",
+            {"detector": detector, "physical_filter": physical_filter},
+            functools.partial(make_masked_image, flat_image, variance=flat_variance, metadata=flat_md),
+        )
+    yield (
+        "defects",
+        {"detector": detector},
+        lambda: Defects.from_mask(
+            truth.reference_defect_mask(detector),
+            detector=detector,
+            metadata=_calib_metadata(truth, detector, "defects"),
+        ),
+    )
+    yield ("ptc", {"detector": detector}, lambda: _reference_ptc(truth, detector))
+
+
+def _seed_reference_calibrations(butler: Butler, truth: TruthModel) -> None:
+    """Put the truth-derived calibrations into `CURATED_RUN` and certify them into `CALIB_COLLECTION`.
+
+    Idempotent: datasets already in the run are not rewritten and datasets already certified are not
+    certified again, so a resumed creation ends complete.
+    """
+    timespan = Timespan(Time(CURATED_BEGIN, scale="tai"), Time(CURATED_END, scale="tai"))
+    calib_types = ("bias", "dark", "flat", "defects", "ptc")
+    existing = {
+        (ref.datasetType.name, ref.dataId.required_values)
+        for dataset_type in calib_types
+        for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
+    }
+    for detector in DETECTOR_IDS:
+        for dataset_type, data_id, factory in _reference_datasets(truth, detector):
+            expanded = butler.registry.expandDataId(instrument=INSTRUMENT_NAME, **data_id)
+            if (dataset_type, expanded.required_values) not in existing:
+                butler.put(factory(), dataset_type, expanded, run=CURATED_RUN)
+
+    for dataset_type in calib_types:
+        certified = {
+            association.ref.id
+            for association in butler.registry.queryDatasetAssociations(
+                dataset_type, collections=CALIB_COLLECTION
+            )
+        }
+        refs = [
+            ref
+            for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
+            if ref.id not in certified
+        ]
+        if refs:
+            butler.registry.certify(CALIB_COLLECTION, refs, timespan)
