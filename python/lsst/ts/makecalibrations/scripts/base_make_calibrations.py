@@ -34,7 +34,8 @@ suggestion, types, cross-field rules, with lines and columns — inside salobj's
 first, whose message also gives the line, column and offending line; the script additionally logs
 the precise message (with the ``key=value`` hint) before that happens.
 
-May import: `sal`, `calib`, `butler` (through `ButlerGateway`) and the standard library.
+May import: `sal`, `calib`, `butler` (through `ButlerGateway`), `report` (the run plots, drawn in
+`cleanup`) and the standard library.
 """
 
 from __future__ import annotations
@@ -930,7 +931,24 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.info(f"Run report written to {path}")
         except Exception as e:
             self.log.error(f"Could not write the run report: {e!r}")
+        else:
+            await self._make_plots(report, path.parent)
         self.log.info("Summary:\n" + report.summary_text())
+
+    async def _make_plots(self, report: RunReport, directory: pathlib.Path) -> None:
+        """Draw the run's PNG plots next to the report; never raises (plots never change the outcome)."""
+        assert self.config is not None
+        try:
+            from ..report.plots import make_run_plots
+
+            paths = await asyncio.to_thread(make_run_plots, report.to_dict(), self.config.repo, directory)
+        except Exception as e:
+            self.log.warning(f"Could not draw the run plots: {e!r}")
+            return
+        if paths:
+            self.log.info(f"Run plots ({len(paths)}): " + ", ".join(str(p) for p in paths))
+        else:
+            self.log.info("No run plot: no product to draw")
 
     def report_file(self) -> pathlib.Path:
         """Path of this run's report: ``<report_dir>/<script>_<TAI start>_<index>.json``."""
