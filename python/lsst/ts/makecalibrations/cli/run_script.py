@@ -4,7 +4,7 @@
 ::
 
     run_script SCRIPT [-c CONFIG.yaml] [-p key=value ...] [--index N] [-l LEVEL] [--repo DIR]
-               [--time-scale F] [--size tiny|default|full] [--report-dir DIR] [--plan]
+               [--time-scale F] [--size tiny|default|full] [--report-dir DIR] [--plan] [--no-progress]
 
 ``SCRIPT`` is a path to a script file or a name such as ``maintel/make_comcam_calibrations.py``
 found in the package's scripts directory. The embedded SAL bus lives in one process, so the script
@@ -12,8 +12,11 @@ module is loaded in-process; the simulated CCCamera, CCHeaderService, CCOODS and
 with the butler repository (``--repo``, else the configuration's ``repo``) and the script is driven
 over the bus exactly as ``run_one_script`` does: a ``Remote("Script", index, evt_max_history=0)``
 sends ``configure``, ``setLogLevel``, ``setGroupId`` and ``run``; log messages and state changes are
-printed as they happen. Unlike ``run_one_script`` the exit code tells the outcome: 0 only if the
-final state is DONE. Ctrl-C sends ``stop`` (a second one quits at once).
+printed as they happen, with a compact progress line (`cli.progress`: images taken of the total per
+type, OCPS jobs queued/running/done, elapsed and estimated remaining time) printed only when something
+changed and at most every few seconds; ``--no-progress`` leaves it out. Unlike ``run_one_script``
+the exit code tells the outcome: 0 only if the final state is DONE. Ctrl-C sends ``stop`` (a second
+one quits at once).
 
 ``-p key=value`` pairs (YAML-typed) override the keys of ``-c``; ``--repo`` and ``--report-dir``
 override ``repo`` and ``report_dir``. ``--plan`` validates the configuration and prints the exposure
@@ -73,6 +76,12 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", choices=SIZES, default="default", help="simulated image size (default)")
     parser.add_argument("--report-dir", default=None, help="directory of the run report (report_dir)")
     parser.add_argument("--plan", action="store_true", help="print the plan and the OCPS jobs; take no data")
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="do not print the progress lines (images taken, OCPS jobs, time left)",
+    )
     parsed = parser.parse_args(args)
     if parsed.index is None:
         parsed.index = random.randint(1, 99999)
@@ -260,6 +269,8 @@ async def run_script(
     size: str,
     loglevel: int | None = None,
     out: TextIO | None = None,
+    progress: bool = True,
+    progress_interval: float = 5.0,
 ) -> int:
     """Start the simulated observatory, run the script over the bus; return 0 only if DONE."""
     stream = out if out is not None else sys.stdout
@@ -296,6 +307,21 @@ async def run_script(
             unconfigured = loop.create_future()
             finished = loop.create_future()
             last_state: list[Any] = [None]
+            reporter = None
+            if progress:
+                from .progress import ProgressReporter, ProgressState, build_plan
+
+                plan = build_plan(script_class, config_text)
+                if plan is not None:
+                    reporter = ProgressReporter(
+                        domain,
+                        ProgressState.from_plan(plan, time_scale),
+                        index,
+                        plan.config.instrument.ocps_index,
+                        lambda line: say(f"{_now()} {line}"),
+                        min_interval=progress_interval,
+                    )
+                    await reporter.start()
 
             async def log_callback(data: Any) -> None:
                 say(f"{_now()} {logging.getLevelName(data.level)}: {data.message}")
@@ -364,6 +390,9 @@ async def run_script(
             finally:
                 with contextlib.suppress(BaseException):
                     loop.remove_signal_handler(signal.SIGINT)
+                if reporter is not None:
+                    with contextlib.suppress(Exception):
+                        await reporter.close()
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(script.done_task, timeout=10)
                 with contextlib.suppress(BaseException):
@@ -405,6 +434,7 @@ def main(args: Sequence[str] | None = None) -> int:
             time_scale=parsed.time_scale,
             size=parsed.size,
             loglevel=parsed.loglevel,
+            progress=parsed.progress,
         )
     )
     sys.exit(code)

@@ -1,0 +1,423 @@
+"""Live progress of a calibration run for ``run_script``, observed on the bus without touching the Script.
+
+`ProgressState` is a pure state machine fed with events (script state, image started/read out,
+OCPS job started/finished) and wall-clock times; from the plan of the run (totals per image type,
+number of OCPS jobs, exposure times) it tells how many images of each type were taken, how many OCPS
+jobs are queued, running and done, the elapsed time and a rough estimate of the time left.
+
+`ProgressReporter` feeds it from the bus, in the ``run_script`` process, with its own read-only
+Remotes: ``CCCamera`` ``startIntegration``/``endReadout`` (the image type is read from
+``additionalKeys``/``additionalValues``), ``OCPS:<index>`` ``job_result``, and the Script's ``state``
+and ``logMessage`` (a job is running from the Script's ``<name> job <id> started`` message until its
+``job_result``). So as not to drown the log messages it prints one compact line, only when something
+changed and at most every ``min_interval`` seconds, plus a last line when the run ends.
+
+The time left is an estimate: the images not taken yet at the pace observed so far (wall seconds per
+simulated second of exposure and readout, else ``1 / time_scale``), plus the OCPS jobs not finished
+at the mean duration of the finished ones, divided by the largest number seen running at once.
+Before any job has finished, the age of the oldest running job stands in for their mean duration
+and the estimate is shown as a lower bound (``>=``).
+
+May import: `sal`, `calib` and the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ProgressState", "ProgressReporter", "build_plan", "parse_image_type", "JOB_STARTED"]
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..calib.plan import CalibrationPlan
+
+JOB_STARTED = re.compile(r"^(?P<name>.+?) job (?P<job_id>[0-9A-Za-z_-]+) started:")
+"""The Script's log message announcing a job sent to the OCPS (`scripts.ocps_client`)."""
+
+_IMAGE_TYPES = ("BIAS", "DARK", "FLAT")
+
+_FINAL_STATES = {"DONE", "FAILED", "STOPPED", "CONFIGURE_FAILED"}
+
+
+def parse_image_type(additional_keys: str, additional_values: str) -> str | None:
+    """The ``imageType`` of a camera image event, or `None`.
+
+    The camera joins keys and values with ``:``; a value may itself hold colons (the group id is an
+    ISO time), so the value at the key's position is used when it is a known type, else the first
+    known type among the values.
+    """
+    keys = additional_keys.split(":")
+    values = additional_values.split(":")
+    if "imageType" in keys:
+        index = keys.index("imageType")
+        if index < len(values) and values[index].strip().upper() in _IMAGE_TYPES:
+            return values[index].strip().upper()
+    return next((v.strip().upper() for v in values if v.strip().upper() in _IMAGE_TYPES), None)
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ProgressState:
+    """What a run has done so far, and how long it may still take.
+
+    Parameters
+    ----------
+    totals : `dict` [`str`, `int`]
+        Images to take per type (``BIAS``...), discarded ones included, in acquisition order.
+    n_jobs : `int`
+        OCPS jobs the plan sends.
+    image_durations : `dict` [`str`, `list` [`float`]], optional
+        Simulated seconds (exposure + readout) of each planned image, per type.
+    recovered : `dict` [`str`, `int`], optional
+        Types whose images are reused from an earlier run, with their number.
+    time_scale : `float`, optional
+        Simulated seconds per wall second, for the estimate before any image was taken.
+    """
+
+    def __init__(
+        self,
+        totals: dict[str, int],
+        n_jobs: int,
+        image_durations: dict[str, list[float]] | None = None,
+        recovered: dict[str, int] | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.totals = dict(totals)
+        self.n_jobs = int(n_jobs)
+        self.image_durations = {k: list(v) for k, v in (image_durations or {}).items()}
+        self.recovered = dict(recovered or {})
+        self.time_scale = float(time_scale)
+        self.taken: dict[str, int] = {t: 0 for t in self.totals}
+        self.exposing: str | None = None
+        self.script_state = ""
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.jobs_started: dict[str, float | None] = {}
+        self.jobs_finished: dict[str, int] = {}
+        self.job_durations: list[float] = []
+        self.max_running = 0
+        self.acquisition_wall = 0.0
+        self.acquisition_sim = 0.0
+        self._image_start: float | None = None
+        self.version = 0
+        """Incremented at every change worth showing."""
+
+    @classmethod
+    def from_plan(cls, plan: CalibrationPlan, time_scale: float = 1.0) -> ProgressState:
+        """The state of a run about to follow ``plan``."""
+        totals: dict[str, int] = {}
+        durations: dict[str, list[float]] = {}
+        recovered: dict[str, int] = {}
+        for acq in plan.acquisitions:
+            name = acq.image_type.value
+            totals[name] = len(acq.exposures)
+            durations[name] = [e.exp_time + plan.read_out_time for e in acq.exposures]
+            if acq.recovered:
+                recovered[name] = len(acq.recovered_ids)
+        return cls(totals, plan.n_jobs, durations, recovered, time_scale)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def on_script_state(self, state: str, now: float) -> None:
+        """The Script's state (a `ScriptState` name)."""
+        if state == self.script_state:
+            return
+        self.script_state = state
+        if state == "RUNNING" and self.start_time is None:
+            self.start_time = now
+        if state in _FINAL_STATES and self.end_time is None:
+            self.end_time = now
+        self._changed()
+
+    def on_image_started(self, image_type: str | None, now: float) -> None:
+        """``startIntegration`` of an image."""
+        self._image_start = now
+        if self.start_time is None:
+            self.start_time = now
+        self.exposing = image_type
+        self._changed()
+
+    def on_image_read(self, image_type: str | None, now: float) -> None:
+        """``endReadout`` of an image: one more taken."""
+        if image_type is None:
+            return
+        self.taken[image_type] = self.taken.get(image_type, 0) + 1
+        number = self.taken[image_type]
+        planned = self.image_durations.get(image_type, [])
+        if self._image_start is not None and 0 < number <= len(planned):
+            self.acquisition_wall += max(0.0, now - self._image_start)
+            self.acquisition_sim += planned[number - 1]
+        self._image_start = None
+        self.exposing = None
+        self._changed()
+
+    def on_job_started(self, job_id: str, now: float) -> None:
+        """The Script sent a job to the OCPS."""
+        if job_id in self.jobs_started:
+            return
+        self.jobs_started[job_id] = now
+        self.max_running = max(self.max_running, self.n_running)
+        self._changed()
+
+    def on_job_finished(self, job_id: str, exit_code: int, now: float) -> None:
+        """``job_result`` of a job (one not seen starting counts as started then)."""
+        if job_id in self.jobs_finished:
+            return
+        start = self.jobs_started.setdefault(job_id, None)
+        self.jobs_finished[job_id] = int(exit_code)
+        if start is not None:
+            self.job_durations.append(max(0.0, now - start))
+        self._changed()
+
+    # --- figures ---------------------------------------------------------------------------------
+
+    @property
+    def n_running(self) -> int:
+        """Jobs sent and not finished."""
+        return len([j for j in self.jobs_started if j not in self.jobs_finished])
+
+    @property
+    def n_done(self) -> int:
+        """Jobs finished (whatever their exit code)."""
+        return len(self.jobs_finished)
+
+    @property
+    def n_failed(self) -> int:
+        """Jobs finished with a non-zero exit code."""
+        return len([c for c in self.jobs_finished.values() if c != 0])
+
+    @property
+    def n_queued(self) -> int:
+        """Planned jobs not sent yet."""
+        return max(0, self.n_jobs - len(self.jobs_started))
+
+    @property
+    def finished(self) -> bool:
+        """True once the Script reached a final state."""
+        return self.script_state in _FINAL_STATES
+
+    def elapsed(self, now: float) -> float:
+        """Wall seconds since the run started (0 before)."""
+        if self.start_time is None:
+            return 0.0
+        return max(0.0, (self.end_time if self.end_time is not None else now) - self.start_time)
+
+    def remaining(self, now: float) -> tuple[float, bool]:
+        """Estimated wall seconds left, and whether it is complete (False: a lower bound).
+
+        Before any job has finished, the age of the oldest running job stands in for the mean job
+        duration (a lower bound).
+        """
+        if self.finished:
+            return 0.0, True
+        ratio = (
+            self.acquisition_wall / self.acquisition_sim
+            if self.acquisition_sim > 0
+            else 1.0 / self.time_scale
+        )
+        sim_left = 0.0
+        for image_type, durations in self.image_durations.items():
+            sim_left += sum(durations[self.taken.get(image_type, 0) :])
+        left = sim_left * ratio
+        jobs_left = self.n_queued + self.n_running
+        if not jobs_left:
+            return left, True
+        parallel = max(1, self.max_running)
+        if self.job_durations:
+            mean = sum(self.job_durations) / len(self.job_durations)
+        else:
+            ages = [
+                now - t for j, t in self.jobs_started.items() if t is not None and j not in self.jobs_finished
+            ]
+            mean = max(ages, default=0.0)
+        left += (self.n_queued + 0.5 * self.n_running) * mean / parallel
+        return left, bool(self.job_durations)
+
+    def line(self, now: float) -> str:
+        """One compact status line."""
+        parts = []
+        for image_type, total in self.totals.items():
+            if image_type in self.recovered:
+                parts.append(f"{image_type} reused {self.recovered[image_type]}")
+            else:
+                mark = "*" if self.exposing == image_type else ""
+                parts.append(f"{image_type} {self.taken.get(image_type, 0)}/{total}{mark}")
+        images = " ".join(parts) if parts else "no image"
+        jobs = f"jobs {self.n_queued} queued, {self.n_running} running, {self.n_done} done"
+        if self.n_failed:
+            jobs += f" ({self.n_failed} failed)"
+        jobs += f" of {max(self.n_jobs, len(self.jobs_started))}"
+        text = f"progress: {images} | {jobs} | elapsed {_format_seconds(self.elapsed(now))}"
+        if self.finished:
+            text += f" | {self.script_state}"
+        else:
+            left, complete = self.remaining(now)
+            text += f", {'~' if complete else '>='}{_format_seconds(left)} left"
+        return text
+
+
+def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
+    """The plan ``config_text`` gives ``script_class`` (as ``run_script --plan``), or `None`.
+
+    `None` if the script has no calibration plan or the configuration is not valid (the Script
+    itself will say why).
+    """
+    get_instrument = getattr(script_class, "get_instrument", None)
+    if get_instrument is None:
+        return None
+    from ..calib.config import parse_config_text, resolve_templates
+    from ..calib.recovery import resume_config
+    from ..calib.report import RunReport
+    from ..sal import salobj
+
+    try:
+        config = parse_config_text(config_text, get_instrument())
+        already: frozenset[str] = frozenset()
+        if config.resume_from_report:
+            config, info = resume_config(config, RunReport.load(config.resume_from_report))
+            already = info.already_certified
+        config = resolve_templates(config, salobj.current_tai())
+        return CalibrationPlan.from_config(config, already_certified=already)
+    except Exception:
+        return None
+
+
+class ProgressReporter:
+    """Observe a run on the bus and print `ProgressState` lines; see the module docstring.
+
+    Parameters
+    ----------
+    domain : `salobj.Domain`
+        Domain for the Remotes.
+    state : `ProgressState`
+        The state to feed.
+    script_index : `int`
+        SAL index of the Script.
+    ocps_index : `int`
+        SAL index of the OCPS.
+    say : `~collections.abc.Callable` [[`str`], `None`]
+        Prints one line.
+    min_interval : `float`, optional
+        Least wall seconds between two lines.
+    clock : `~collections.abc.Callable` [[], `float`], optional
+        Wall clock (``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        domain: Any,
+        state: ProgressState,
+        script_index: int,
+        ocps_index: int,
+        say: Callable[[str], None],
+        min_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from ..sal import salobj
+
+        self.state = state
+        self.say = say
+        self.min_interval = float(min_interval)
+        self.clock = clock
+        self._salobj = salobj
+        self._printed_version = -1
+        self._last_print = -float("inf")
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._camera = salobj.Remote(
+            domain,
+            "CCCamera",
+            readonly=True,
+            include=["startIntegration", "endReadout"],
+            evt_max_history=0,
+        )
+        self._ocps = salobj.Remote(
+            domain, "OCPS", ocps_index, readonly=True, include=["job_result"], evt_max_history=0
+        )
+        self._script = salobj.Remote(
+            domain, "Script", script_index, readonly=True, include=["state", "logMessage"], evt_max_history=0
+        )
+        self._camera.evt_startIntegration.callback = self._on_start_integration
+        self._camera.evt_endReadout.callback = self._on_end_readout
+        self._ocps.evt_job_result.callback = self._on_job_result
+        self._script.evt_state.callback = self._on_state
+        self._script.evt_logMessage.callback = self._on_log
+
+    async def start(self) -> None:
+        """Wait until the Remotes listen."""
+        await asyncio.gather(self._camera.start_task, self._ocps.start_task, self._script.start_task)
+
+    async def close(self) -> None:
+        """Print the last line (if anything changed since) and close the Remotes."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._print()
+        for remote in (self._camera, self._ocps, self._script):
+            with contextlib.suppress(Exception):
+                await remote.close()
+
+    # --- callbacks -------------------------------------------------------------------------------
+
+    async def _on_start_integration(self, data: Any) -> None:
+        image_type = parse_image_type(data.additionalKeys, data.additionalValues)
+        self.state.on_image_started(image_type, self.clock())
+        self._update()
+
+    async def _on_end_readout(self, data: Any) -> None:
+        image_type = parse_image_type(data.additionalKeys, data.additionalValues)
+        self.state.on_image_read(image_type, self.clock())
+        self._update()
+
+    async def _on_job_result(self, data: Any) -> None:
+        self.state.on_job_finished(str(data.job_id), int(data.exit_code), self.clock())
+        self._update()
+
+    async def _on_state(self, data: Any) -> None:
+        try:
+            name = self._salobj.ScriptState(data.state).name
+        except ValueError:
+            return
+        self.state.on_script_state(name, self.clock())
+        self._update(force=self.state.finished)
+
+    async def _on_log(self, data: Any) -> None:
+        match = JOB_STARTED.match(str(data.message))
+        if match:
+            self.state.on_job_started(match["job_id"], self.clock())
+            self._update()
+
+    # --- printing --------------------------------------------------------------------------------
+
+    def _print(self) -> None:
+        if self.state.version == self._printed_version or self.state.start_time is None:
+            return
+        self._printed_version = self.state.version
+        self._last_print = self.clock()
+        self.say(self.state.line(self._last_print))
+
+    def _update(self, force: bool = False) -> None:
+        """Print now if allowed, else once the interval has passed (one pending print at most)."""
+        wait = self._last_print + self.min_interval - self.clock()
+        if force or wait <= 0:
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+            self._print()
+        elif self._flush_handle is None:
+
+            def flush() -> None:
+                self._flush_handle = None
+                self._print()
+
+            self._flush_handle = asyncio.get_running_loop().call_later(wait, flush)
