@@ -1,0 +1,314 @@
+"""The run report of real runs against the simulated observatory (tiny images, one detector).
+
+A DONE run (combine + internal verification + certification of bias, dark and flat, and a PTC),
+a FAILED run (an injected failure of the dark combine job, after every image was taken) then the
+same run resumed from its report, and a STOPPED run (stopped during the bias acquisition). Each
+report is read back as the JSON file the script wrote, and checked against what the simulated
+OCPS and camera actually did.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+import pytest
+from conftest import runner
+
+from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
+from lsst.ts.makecalibrations.butler.readers import list_certified
+from lsst.ts.makecalibrations.butler.repository import make_butler
+from lsst.ts.makecalibrations.calib.config import schema_defaults
+from lsst.ts.makecalibrations.sim.faults import FaultPlan
+
+pytestmark = pytest.mark.slow
+
+ScriptState = runner.ScriptState
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def n_exposures_in_repo(repo: pathlib.Path) -> int:
+    """Exposures registered in the repository (every raw the camera wrote)."""
+    return len(list(make_butler(repo).registry.queryDimensionRecords("exposure", instrument="LSSTComCam")))
+
+
+def read_report(result: Any) -> dict[str, Any]:
+    """The report JSON as written, after checking that its path was logged."""
+    path = result.script.report_path
+    assert path is not None and path.is_file()
+    assert f"Run report written to {path}" in result.log_messages
+    summary = [m for m in result.log_messages if m.startswith("Summary:")]
+    assert summary and summary[-1].rstrip().endswith(f"report: {path}")
+    data = json.loads(path.read_text())
+    assert data["report_path"] == str(path)
+    return data
+
+
+def check_common(data: dict[str, Any], result: Any, config: dict[str, Any], final_state: str) -> None:
+    """Configuration, exposures, jobs (against the OCPS's own results) and phases."""
+    assert data["final_state"] == final_state
+    assert data["script"] == "MakeComCamCalibrations" and data["instrument"] == "LSSTComCam"
+    assert data["start_tai"] < data["end_tai"] and data["duration"] > 0
+    # The configuration used: every schema key, defaults filled, the given values kept.
+    assert set(schema_defaults()) <= set(data["config"])
+    for key in ("script_mode", "n_bias", "detectors", "generate_calibrations", "repo", "report_dir"):
+        assert data["config"][key] == config[key], key
+    assert data["config"]["n_discard_bias"] == schema_defaults()["n_discard_bias"] == 1
+
+    # Exposures: every image the camera read out, discarded ones marked, none reused.
+    taken = [e for e in data["exposures"] if not e["recovered"]]
+    assert len(taken) == result.observatory.camera.images_started
+    for acq in data["acquisitions"]:
+        mine = [e for e in taken if e["image_type"] == acq["image_type"]]
+        if mine:
+            assert mine[0]["discarded"], "the discarded image is taken first"
+            assert not any(e["discarded"] for e in mine[1:])
+            assert all(e["exposure_id"] > 0 for e in mine)
+
+    # Every OCPS job, with its fields exactly as the OCPS received them and answered.
+    sent = {job["job_id"]: job for job in result.sent_jobs()}
+    jobs = data["jobs"]
+    assert {job["job_id"] for job in jobs if job["end_tai"]} == set(sent)
+    for job in jobs:
+        assert re.fullmatch(r"[0-9a-f]{32}", job["job_id"]), job
+        assert job["output_collection"] == f"u/ocps/{job['job_id']}"
+        assert job["kind"] in ("combine", "verify", "defects", "ptc", "gain")
+        assert job["name"] and job["product"]
+        if job["job_id"] in sent:
+            answer = sent[job["job_id"]]
+            assert (job["pipeline"], job["config"], job["data_query"]) == (
+                answer["pipeline"],
+                answer["config"],
+                answer["data_query"],
+            )
+            assert job["exit_code"] == answer["exit_code"]
+            assert job["duration"] == pytest.approx(job["end_tai"] - job["start_tai"]) and job["duration"] > 0
+            assert job["status"] == ("succeeded" if job["exit_code"] == 0 else job["status"])
+
+    # Timings per phase: every phase closed, with its duration.
+    names = [p["name"] for p in data["phases"]]
+    assert names[:2] == ["startup checks", "setup instrument"]
+    for phase in data["phases"]:
+        assert phase["end_tai"] >= phase["start_tai"] > 0, phase
+        assert phase["duration"] == pytest.approx(phase["end_tai"] - phase["start_tai"])
+    assert {job["name"] for job in jobs} <= set(names)
+
+
+def check_verification(verification: dict[str, Any]) -> None:
+    """Outcome, thresholds and failing tests of one verification."""
+    assert verification["status"] in ("passed", "failed")
+    decision = verification["decision"]
+    assert decision["certify"] == (verification["status"] == "passed")
+    for key in ("threshold", "failure_limit", "max_failed_exposures", "n_exposures", "failing_tests"):
+        assert key in decision, key
+    assert decision["threshold"] > 0 and isinstance(decision["failing_tests"], dict)
+    assert verification["summary"] and verification["job_id"]
+
+
+async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
+    """Everything requested succeeds: the report holds all of it and the PTC run draws its plots."""
+    collection = "LSSTComCam/calib/test/report_done"
+    config = dict(
+        script_mode="BIAS_DARK_FLAT",
+        n_bias=3,
+        n_dark=3,
+        exp_times_dark=2,
+        n_flat=4,
+        exp_times_flat=[1, 1, 2, 2],
+        detectors=[0],
+        generate_calibrations=True,
+        do_verify=True,
+        do_ptc=True,
+        n_processes=1,
+        calib_collection=collection,
+        certify_calib_begin_date="2024-05-01",
+        certify_calib_end_date="2024-05-02",
+        repo=str(report_repo),
+        report_dir=str(tmp_path / "reports"),
+    )
+    result = await runner.run_calibrations(config, report_dir=tmp_path, repo=report_repo)
+    assert result.final_state == ScriptState.DONE, result.reason
+    data = read_report(result)
+    check_common(data, result, config, "DONE")
+    assert data["failure_step"] == "" and data["failures"] == []
+
+    by_type = {
+        t: [e for e in data["exposures"] if e["image_type"] == t and not e["discarded"]]
+        for t in ("BIAS", "DARK", "FLAT")
+    }
+    assert {t: len(v) for t, v in by_type.items()} == {"BIAS": 3, "DARK": 3, "FLAT": 4}
+    assert all(e["in_oods"] and e["obs_id"].startswith("CC_O_") for v in by_type.values() for e in v)
+    assert [e["exp_time"] for e in by_type["FLAT"]] == [1, 1, 2, 2]
+    assert [(a["image_type"], a["status"]) for a in data["acquisitions"]] == [
+        ("BIAS", "complete"),
+        ("DARK", "complete"),
+        ("FLAT", "complete"),
+    ]
+
+    assert sorted(job["name"] for job in data["jobs"]) == sorted(
+        ["BIAS combine", "BIAS verify", "DARK combine", "DARK verify", "FLAT combine", "FLAT verify", "PTC"]
+    )
+    assert all(job["status"] == "succeeded" and job["exit_code"] == 0 for job in data["jobs"])
+    assert [(v["image_type"], v["mode"], v["status"]) for v in data["verifications"]] == [
+        ("BIAS", "internal", "passed"),
+        ("DARK", "internal", "passed"),
+        ("FLAT", "internal", "passed"),
+    ]
+    for verification in data["verifications"]:
+        check_verification(verification)
+
+    # Certifications: type, collections, range and count, as in the repository.
+    certs = {c["product"]: c for c in data["certifications"]}
+    assert set(certs) == {"bias", "dark", "flat", "ptc"}
+    jobs_by_product = {job["product"]: job for job in data["jobs"] if job["kind"] in ("combine", "ptc")}
+    for product, cert in certs.items():
+        assert cert["status"] == "certified" and cert["count"] == 1
+        assert cert["calib_collection"] == collection
+        assert (cert["begin"], cert["end"]) == ("2024-05-01", "2024-05-02")
+        assert cert["run_collection"] == jobs_by_product[product]["output_collection"]
+    assert {c.dataset_type for c in list_certified(report_repo, collection)} == set(certs)
+
+    # Gains per flat pair, detector and amplifier.
+    flats = [e["exposure_id"] for e in by_type["FLAT"]]
+    assert {tuple(g["pair"]) for g in data["gains"]} == {(flats[0], flats[1]), (flats[2], flats[3])}
+    assert sorted((tuple(g["pair"]), g["detector"], g["amp"]) for g in data["gains"]) == sorted(
+        (pair, 0, amp) for pair in ((flats[0], flats[1]), (flats[2], flats[3])) for amp in AMP_NAMES
+    )
+    assert all(0.5 < g["gain"] < 3.0 and g["noise"] > 0 for g in data["gains"])
+
+    # Timings of each acquisition and each job.
+    names = [p["name"] for p in data["phases"]]
+    for name in ("BIAS acquisition", "DARK acquisition", "FLAT acquisition", "PTC", "FLAT verify"):
+        assert name in names
+
+    # Plots: logged, next to the report, non-empty PNGs, PTC among them.
+    report_path = result.script.report_path
+    stem = report_path.stem
+    pngs = {p.name: p for p in report_path.parent.glob(f"{stem}_*.png")}
+    for product in ("ptc", "gain_noise_ptc", "verification_failures", "mosaic_bias", "mosaic_flat"):
+        png = pngs[f"{stem}_{product}.png"]
+        content = png.read_bytes()
+        assert content.startswith(PNG_MAGIC) and len(content) > 5000, product
+    (logged,) = [m for m in result.log_messages if m.startswith("Run plots")]
+    assert all(str(p) in logged for p in pngs.values())
+
+
+async def test_failed_run_then_resumed_from_its_report(
+    tmp_path: pathlib.Path, report_repo: pathlib.Path
+) -> None:
+    """The dark combine job fails after every image was taken: FAILED with the step, job and reason;
+    resumed from the report, the run takes no image, processes the darks and ends DONE."""
+    collection = "LSSTComCam/calib/test/report_failed"
+    config = dict(
+        script_mode="BIAS_DARK",
+        n_bias=2,
+        n_dark=2,
+        exp_times_dark=2,
+        detectors=[3],
+        generate_calibrations=True,
+        n_processes=1,
+        calib_collection=collection,
+        certify_calib_begin_date="2024-06-01",
+        certify_calib_end_date="2024-06-02",
+        repo=str(report_repo),
+        report_dir=str(tmp_path),
+    )
+    first = await runner.run_calibrations(
+        config,
+        report_dir=tmp_path,
+        repo=report_repo,
+        faults=FaultPlan(ocps_fail_pipeline="cpDark", ocps_fail_message="injected dark failure"),
+    )
+    assert first.final_state == ScriptState.FAILED
+    data = read_report(first)
+    check_common(data, first, config, "FAILED")
+    assert first.observatory.camera.images_started == 6
+    assert [(a["image_type"], a["status"]) for a in data["acquisitions"]] == [
+        ("BIAS", "complete"),
+        ("DARK", "complete"),
+    ]
+
+    (dark_job,) = [job for job in data["jobs"] if job["name"] == "DARK combine"]
+    assert dark_job["status"] == "failed" and dark_job["exit_code"] == 1
+    assert "injected dark failure" in dark_job["message"]
+    assert data["failure_step"] == "DARK combine"
+    assert "injected dark failure" in data["failure_reason"] and dark_job["job_id"] in data["failure_reason"]
+    (failure,) = data["failures"]
+    assert failure["step"] == "DARK combine" and failure["job_id"] == dark_job["job_id"]
+    assert failure["collection"] == dark_job["output_collection"]
+    assert dark_job["job_id"] in first.reason
+    (bias_verification,) = data["verifications"]
+    check_verification(bias_verification)
+    assert bias_verification["status"] == "passed"
+    assert [(c["product"], c["status"]) for c in data["certifications"]] == [
+        ("bias", "certified"),
+        ("dark", "skipped"),
+    ]
+    assert "combine job failed" in data["certifications"][1]["reason"]
+    assert {c.dataset_type for c in list_certified(report_repo, collection)} == {"bias"}
+    old_darks = [
+        e["exposure_id"] for e in data["exposures"] if e["image_type"] == "DARK" and not e["discarded"]
+    ]
+
+    # Resume from the report: no exposure, the darks of the failed run, the dark certified.
+    n_before = n_exposures_in_repo(report_repo)
+    second = await runner.run_calibrations(
+        dict(config, resume_from_report=str(first.script.report_path)), report_dir=tmp_path, repo=report_repo
+    )
+    assert second.final_state == ScriptState.DONE, second.reason
+    resumed = read_report(second)
+    assert resumed["resumed_from"] == str(first.script.report_path)
+    assert second.observatory.camera.images_started == 0
+    assert n_exposures_in_repo(report_repo) == n_before
+    assert all(e["recovered"] for e in resumed["exposures"])
+    assert [(a["image_type"], a["status"]) for a in resumed["acquisitions"]] == [
+        ("BIAS", "recovered"),
+        ("DARK", "recovered"),
+    ]
+    (dark_combine,) = [job for job in resumed["jobs"] if job["name"] == "DARK combine"]
+    assert dark_combine["status"] == "succeeded"
+    assert dark_combine["data_query"].endswith(f"exposure IN ({', '.join(map(str, old_darks))})")
+    assert "BIAS combine" not in {job["name"] for job in resumed["jobs"]}
+    assert [(c["product"], c["status"]) for c in resumed["certifications"]] == [("dark", "certified")]
+    assert {c.dataset_type for c in list_certified(report_repo, collection)} == {"bias", "dark"}
+
+
+async def test_stopped_run_report(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
+    """Stopped while the biases are taken: STOPPED, the images taken recorded, nothing certified."""
+    config = dict(
+        script_mode="BIAS_DARK",
+        n_bias=6,
+        n_dark=2,
+        detectors=[5],
+        generate_calibrations=True,
+        n_processes=1,
+        calib_collection="LSSTComCam/calib/test/report_stopped",
+        certify_calib_begin_date="2024-07-01",
+        certify_calib_end_date="2024-07-02",
+        repo=str(report_repo),
+        report_dir=str(tmp_path),
+    )
+
+    async def during_biases(script: Any, observatory: Any) -> None:
+        await runner.wait_until(lambda: observatory.camera.images_started >= 2)
+
+    result = await runner.run_calibrations(
+        config, report_dir=tmp_path, repo=report_repo, time_scale=10.0, stop_when=during_biases
+    )
+    assert result.final_state == ScriptState.STOPPED, result.reason
+    data = read_report(result)
+    check_common(data, result, config, "STOPPED")
+    taken = result.observatory.camera.images_started
+    assert 2 <= taken < 7
+    assert [(a["image_type"], a["status"]) for a in data["acquisitions"]] == [
+        ("BIAS", "incomplete"),
+        ("DARK", "not_taken"),
+    ]
+    assert [e["image_type"] for e in data["exposures"]] == ["BIAS"] * taken
+    assert data["failure_step"] == "stopped" and "stopped by request" in data["failure_reason"]
+    assert data["jobs"] == [] and data["verifications"] == [] and data["gains"] == []
+    assert all(c["status"] != "certified" for c in data["certifications"])
+    assert list_certified(report_repo, "LSSTComCam/calib/test/report_stopped") == []
+    assert "BIAS acquisition" in [p["name"] for p in data["phases"]]
