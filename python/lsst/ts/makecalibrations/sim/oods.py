@@ -99,8 +99,10 @@ class OodsCsc(salobj.BaseCsc):
 
     async def wait_idle(self) -> None:
         """Wait until every scheduled announcement has been made (or dropped)."""
-        while self._ingest_tasks:
-            await asyncio.gather(*self._ingest_tasks, return_exceptions=True)
+        # Only wait on unfinished tasks: gathering finished ones completes without yielding to the
+        # loop, so their done callbacks (which remove them from the set) would never run.
+        while pending := [task for task in self._ingest_tasks if not task.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def close_tasks(self) -> None:
         for task in list(self._ingest_tasks):
