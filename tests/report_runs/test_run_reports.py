@@ -9,13 +9,15 @@ OCPS and camera actually did.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import pathlib
 import re
+import sys
 from typing import Any
 
 import pytest
-from conftest import runner
 
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import list_certified
@@ -25,7 +27,38 @@ from lsst.ts.makecalibrations.sim.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 
+
+def _load_script_runner() -> Any:
+    """``tests/scripts/conftest.py`` (`run_calibrations` drives the real Script over the bus against
+    the simulated observatory), under its own module name: this directory has no ``conftest.py``,
+    so the ``from conftest import`` of ``tests/scripts`` never sees another one."""
+    name = "_scripts_run_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, pathlib.Path(__file__).parents[1] / "scripts" / "conftest.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+runner = _load_script_runner()
 ScriptState = runner.ScriptState
+
+
+@pytest.fixture(scope="module")
+def report_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """One tiny butler repository (with curated calibrations) shared by the tests of this module."""
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+    repo = tmp_path_factory.mktemp("report_runs_repo") / "repo"
+    ensure_repo(repo, size="tiny")
+    os.environ.setdefault("LSST_TOPIC_SUBNAME", "test_report_runs")
+    return repo
+
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
