@@ -7,8 +7,10 @@ repository itself, not only the script's report.
 
 import dataclasses
 
+import numpy as np
 import pytest
 from conftest import ScriptState, run_calibrations
+from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types, list_certified
@@ -44,8 +46,9 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         do_ptc=True,
         n_processes=1,
         calib_collection=collection,
-        certify_calib_begin_date="2024-01-01",
-        certify_calib_end_date="2024-01-02",
+        # A validity range holding today, so the products are found by the exposures' dates.
+        certify_calib_begin_date="2020-01-01",
+        certify_calib_end_date="2040-01-01",
     )
     result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
     assert result.final_state == ScriptState.DONE, result.reason
@@ -55,7 +58,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
 
     # The repository holds exactly what the report says: five products for detectors 0 and 4.
     in_repo = certified_in_repo(tiny_repo, resolved)
-    begin, end = "2024-01-01T00:00:00", "2024-01-02T00:00:00"
+    begin, end = "2020-01-01T00:00:00", "2040-01-01T00:00:00"
     for product in ("bias", "dark", "flat", "defects", "ptc"):
         assert in_repo[product] == {(0, begin, end), (4, begin, end)}, product
     assert result.certified() == {"bias": 2, "dark": 2, "flat": 2, "defects": 2, "ptc": 2}
@@ -101,6 +104,36 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert len(pairs) == 2 and {g.detector for g in report.gains} == {0, 4}
     assert len(report.gains) == 2 * 2 * 16
     assert all(0.5 < g.gain < 3.0 for g in report.gains)
+
+    # Every product reads back through the butler exactly as the seed's "Accessing the
+    # calibrations" section does (image access through lsst.images: .image.array).
+    butler = Butler(str(tiny_repo), collections=[resolved])
+    bias_id = kept_bias[0]
+    for product in ("bias", "dark", "flat", "defects", "ptc"):
+        assert butler.get(product, detector=0, exposure=bias_id, instrument="LSSTComCam") is not None
+    bias = butler.get("bias", detector=0, exposure=bias_id, instrument="LSSTComCam")
+    assert bias.image.array.ndim == 2 and np.isfinite(bias.image.array).all()
+    ptc = butler.get("ptc", detector=0, exposure=bias_id, instrument="LSSTComCam")
+    assert set(ptc.gain) == set(AMP_NAMES)
+
+    kept_flats = [e.exposure_id for e in report.exposures if e.image_type == "FLAT" and not e.discarded]
+    ptc_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['cpPtc.yaml']['job_id']}"])
+    cp_covs = ptc_butler.get("cpPtcExtract", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
+    assert set(cp_covs.gain) == set(AMP_NAMES) and set(cp_covs.noise) == set(AMP_NAMES)
+    assert all(0.5 < value < 3.0 for value in cp_covs.gain.values())
+
+    verify_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['verifyFlat.yaml']['job_id']}"])
+    run_stats = verify_butler.get("verifyFlatStats", instrument="LSSTComCam")
+    assert set(run_stats) == set(kept_flats) | {"SUCCESS"}
+    det_stats = verify_butler.get(
+        "verifyFlatDetStats", instrument="LSSTComCam", detector=0, exposure=kept_flats[0]
+    )
+    assert set(det_stats["AMP"]) == set(AMP_NAMES) and "SUCCESS" in det_stats
+    processed = verify_butler.get(
+        "verifyFlatProc", detector=0, exposure=kept_flats[0], instrument="LSSTComCam"
+    )
+    q25, q50, q75 = np.percentile(processed.image.array.flatten(), [25, 50, 75])
+    assert q25 < q50 < q75 and q50 > 0
 
 
 async def test_external_verification_and_gain_only(tmp_path, tiny_repo) -> None:
