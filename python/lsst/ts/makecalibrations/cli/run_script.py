@@ -301,7 +301,8 @@ async def run_script(
     async with SimulatedObservatory(time_scale=time_scale, repo=repo, size=size) as observatory:
         del observatory
         async with salobj.Domain() as domain:
-            remote = salobj.Remote(domain, "Script", index, evt_max_history=0)
+            # Nobody reads the heartbeats here: leave them out rather than let their queue overflow.
+            remote = salobj.Remote(domain, "Script", index, evt_max_history=0, exclude=["heartbeat"])
             await remote.start_task
             loop = asyncio.get_running_loop()
             unconfigured = loop.create_future()
