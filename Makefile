@@ -30,6 +30,7 @@ run: install
 test: install
 	$(BIN)/ruff check python tests bench
 	$(BIN)/ruff format --check python tests bench
+	$(BIN)/mypy python/lsst/ts/makecalibrations
 	$(BIN)/python -m pytest
 
 lint: install

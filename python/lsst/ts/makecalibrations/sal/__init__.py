@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import types
+from typing import TYPE_CHECKING
 
 #: Set this environment variable to ``embedded`` to force the embedded runtime.
 BACKEND_ENV_VAR = "TS_MAKECALIBRATIONS_SAL_BACKEND"
@@ -33,5 +34,12 @@ def _choose_backend() -> tuple[types.ModuleType, str]:
     return runtime, "embedded"
 
 
-salobj, BACKEND = _choose_backend()
+if TYPE_CHECKING:
+    # Type checkers see the embedded runtime, whose API is the salobj subset the project uses.
+    from .. import runtime as salobj
+
+    BACKEND: str
+    _, BACKEND = _choose_backend()
+else:
+    salobj, BACKEND = _choose_backend()
 _log.info("SAL backend: %s", BACKEND)

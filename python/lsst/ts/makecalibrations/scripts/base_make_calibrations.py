@@ -130,7 +130,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     def __init__(self, index: int, descr: str, help: str = "") -> None:
         super().__init__(index=index, descr=descr, help=help)
-        self.config_validator = _ConfigTextValidator(self)
+        # Duck-typed stand-in for salobj.DefaultingValidator: salobj only calls validate(dict).
+        self.config_validator = _ConfigTextValidator(self)  # type: ignore[assignment]
         self._config_text: str | None = None
         self._validated_config: CalibConfig | None = None
         self.config: CalibConfig | None = None
