@@ -31,7 +31,7 @@ async def run(time_scale: float) -> dict[str, float]:
     """Run the daily-default acquisition once; return the figures (simulated seconds)."""
     from lsst.ts.makecalibrations.calib.config import parse_config_text
     from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
-    from lsst.ts.makecalibrations.sal import salobj
+    from lsst.ts.makecalibrations.sal import ScriptState, salobj
     from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 
@@ -70,7 +70,7 @@ async def run(time_scale: float) -> dict[str, float]:
                 await script_remote.cmd_run.set_start(timeout=3600)
                 wall = time.perf_counter() - wall0
                 await script.done_task
-                state = salobj.ScriptState(script.state.state).name
+                state = ScriptState(script.state.state).name
                 await script.close()
             await observatory.wait_idle()
     images = [name for name in starts if name in ends]

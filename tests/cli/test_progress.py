@@ -16,7 +16,7 @@ from lsst.ts.makecalibrations.cli.progress import (
     build_plan,
     parse_image_type,
 )
-from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
 
 
@@ -134,7 +134,7 @@ async def test_reporter_throttles_and_prints_on_change() -> None:
                 self.__dict__.update(kwargs)
 
         image = dict(additionalKeys="imageType:groupId", additionalValues="BIAS:2024-01-01T00:00:00")
-        await reporter._on_state(Data(state=salobj.ScriptState.RUNNING))
+        await reporter._on_state(Data(state=ScriptState.RUNNING))
         assert len(lines) == 1 and "BIAS 0/2" in lines[0]
         await reporter._on_start_integration(Data(**image))
         await reporter._on_end_readout(Data(**image))
@@ -146,7 +146,7 @@ async def test_reporter_throttles_and_prints_on_change() -> None:
         await asyncio.sleep(0.3)
         assert len(lines) == 2  # nothing changed: nothing printed
         await reporter._on_job_result(Data(job_id="abc123", exit_code=0))
-        await reporter._on_state(Data(state=salobj.ScriptState.DONE))  # final: printed at once
+        await reporter._on_state(Data(state=ScriptState.DONE))  # final: printed at once
         assert len(lines) == 3 and lines[2].endswith("| DONE") and "1 done" in lines[2]
         await reporter.close()
         assert len(lines) == 3

@@ -21,12 +21,10 @@ import pytest
 import yaml
 
 from lsst.ts.makecalibrations.calib.report import RunReport
-from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
-
-ScriptState = salobj.ScriptState
 
 
 @dataclasses.dataclass

@@ -279,7 +279,7 @@ def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
     from ..calib.config import parse_config_text, resolve_templates
     from ..calib.recovery import resume_config
     from ..calib.report import RunReport
-    from ..sal import salobj
+    from ..sal import current_tai
 
     try:
         config = parse_config_text(config_text, get_instrument())
@@ -287,7 +287,7 @@ def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
         if config.resume_from_report:
             config, info = resume_config(config, RunReport.load(config.resume_from_report))
             already = info.already_certified
-        config = resolve_templates(config, salobj.current_tai())
+        config = resolve_templates(config, current_tai())
         return CalibrationPlan.from_config(config, already_certified=already)
     except Exception:
         return None
@@ -324,13 +324,13 @@ class ProgressReporter:
         min_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from ..sal import salobj
+        from ..sal import ScriptState, salobj
 
         self.state = state
         self.say = say
         self.min_interval = float(min_interval)
         self.clock = clock
-        self._salobj = salobj
+        self._script_state = ScriptState
         self._printed_version = -1
         self._last_print = -float("inf")
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -385,7 +385,7 @@ class ProgressReporter:
 
     async def _on_state(self, data: Any) -> None:
         try:
-            name = self._salobj.ScriptState(data.state).name
+            name = self._script_state(data.state).name
         except ValueError:
             return
         self.state.on_script_state(name, self.clock())

@@ -210,7 +210,7 @@ def print_plan(script_class: type, config_text: str, out: TextIO | None = None) 
     from ..calib.plan import CalibrationPlan
     from ..calib.recovery import resume_config
     from ..calib.report import RunReport
-    from ..sal import salobj
+    from ..sal import current_tai
 
     get_instrument = getattr(script_class, "get_instrument", None)
     if get_instrument is None:
@@ -230,7 +230,7 @@ def print_plan(script_class: type, config_text: str, out: TextIO | None = None) 
             config, info = resume_config(config, old)
             already = info.already_certified
             print(f"Resuming {config.resume_from_report}: {info.describe()}", file=out)
-        config = resolve_templates(config, salobj.current_tai())
+        config = resolve_templates(config, current_tai())
     except ConfigError as e:
         print(e.describe(), file=out)
         return 1
@@ -276,12 +276,12 @@ async def run_script(
     stream = out if out is not None else sys.stdout
     from astropy.time import Time
 
-    from ..sal import salobj
+    from ..sal import ScriptState, salobj
     from ..sim.observatory import SimulatedObservatory
 
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "run_script")
-    final_states = {salobj.ScriptState.DONE, salobj.ScriptState.FAILED, salobj.ScriptState.STOPPED}
-    final_states.add(salobj.ScriptState.CONFIGURE_FAILED)
+    final_states = {ScriptState.DONE, ScriptState.FAILED, ScriptState.STOPPED}
+    final_states.add(ScriptState.CONFIGURE_FAILED)
 
     def say(text: str) -> None:
         print(text, file=stream, flush=True)
@@ -330,11 +330,11 @@ async def run_script(
                     say(data.traceback)
 
             async def state_callback(data: Any) -> None:
-                state = salobj.ScriptState(data.state)
+                state = ScriptState(data.state)
                 if state != last_state[0]:
                     last_state[0] = state
                     say(f"{_now()} state: {state.name}" + (f" ({data.reason})" if data.reason else ""))
-                if state == salobj.ScriptState.UNCONFIGURED and not unconfigured.done():
+                if state == ScriptState.UNCONFIGURED and not unconfigured.done():
                     unconfigured.set_result(None)
                 if state in final_states and not finished.done():
                     finished.set_result((state, data.reason))
@@ -352,7 +352,7 @@ async def run_script(
                 if stop_requested[0] > 1:
                     say("second interrupt: quitting now")
                     if not finished.done():
-                        finished.set_result((salobj.ScriptState.FAILED, "interrupted"))
+                        finished.set_result((ScriptState.FAILED, "interrupted"))
                     return
                 say("interrupt: sending stop to the script (Ctrl-C again to quit at once)")
                 asyncio.ensure_future(remote.cmd_stop.set_start(timeout=10))
@@ -398,7 +398,7 @@ async def run_script(
                     await asyncio.wait_for(script.done_task, timeout=10)
                 with contextlib.suppress(BaseException):
                     await script.close()
-    if state == salobj.ScriptState.DONE:
+    if state == ScriptState.DONE:
         say("script succeeded (DONE)")
         return 0
     say(f"script ended {state.name}" + (f": {reason}" if reason else ""))

@@ -1,10 +1,29 @@
-"""The single place that decides the SAL backend.
+"""The single place that decides the SAL backend and knows where each real name lives.
 
-Uses the real ``lsst.ts.salobj`` (>= 7) when importable, otherwise the embedded `runtime`.
-May import: `runtime`, `control`, ``lsst.ts.salobj``, ``lsst.ts.observatory.control``.
+Uses the real ``lsst.ts.salobj`` (>= 7) when importable, otherwise the embedded `runtime`. Code
+outside `runtime` and `sal` uses ``salobj.X`` only for names the real ``lsst.ts.salobj`` 8 exports;
+the names the real stack keeps elsewhere are exported here, from the same backend:
+
+* ``ScriptState``, ``MetadataCoordSys``, ``MetadataRotSys``, ``MetadataDome`` -- from
+  ``lsst.ts.xml.enums.Script`` on the real stack;
+* ``current_tai``, ``index_generator``, ``make_done_future`` -- from ``lsst.ts.utils``.
+
+May import: `runtime`, `control`, ``lsst.ts.salobj``, ``lsst.ts.utils``, ``lsst.ts.xml``,
+``lsst.ts.observatory.control``.
 """
 
-__all__ = ["BACKEND", "BACKEND_ENV_VAR", "salobj"]
+__all__ = [
+    "BACKEND",
+    "BACKEND_ENV_VAR",
+    "salobj",
+    "ScriptState",
+    "MetadataCoordSys",
+    "MetadataRotSys",
+    "MetadataDome",
+    "current_tai",
+    "index_generator",
+    "make_done_future",
+]
 
 import importlib
 import logging
@@ -18,8 +37,8 @@ BACKEND_ENV_VAR = "TS_MAKECALIBRATIONS_SAL_BACKEND"
 _log = logging.getLogger("lsst.ts.makecalibrations.sal")
 
 
-def _choose_backend() -> tuple[types.ModuleType, str]:
-    """Return (salobj module, backend name)."""
+def _choose_backend() -> tuple[types.ModuleType, types.ModuleType, types.ModuleType, str]:
+    """Return (salobj module, Script enums module, utils module, backend name)."""
     if os.environ.get(BACKEND_ENV_VAR, "") != "embedded":
         try:
             real = importlib.import_module("lsst.ts.salobj")
@@ -28,18 +47,37 @@ def _choose_backend() -> tuple[types.ModuleType, str]:
             real = None
             major = 0
         if real is not None and major >= 7:
-            return real, "lsst.ts.salobj"
+            # salobj >= 7 depends on both; their absence is a broken installation, not a fallback.
+            script_enums = importlib.import_module("lsst.ts.xml.enums.Script")
+            utils = importlib.import_module("lsst.ts.utils")
+            return real, script_enums, utils, "lsst.ts.salobj"
     from .. import runtime
 
-    return runtime, "embedded"
+    return runtime, runtime, runtime, "embedded"
 
 
 if TYPE_CHECKING:
     # Type checkers see the embedded runtime, whose API is the salobj subset the project uses.
     from .. import runtime as salobj
+    from ..runtime import (
+        MetadataCoordSys,
+        MetadataDome,
+        MetadataRotSys,
+        ScriptState,
+        current_tai,
+        index_generator,
+        make_done_future,
+    )
 
     BACKEND: str
-    _, BACKEND = _choose_backend()
+    BACKEND = _choose_backend()[3]
 else:
-    salobj, BACKEND = _choose_backend()
+    salobj, _script_enums, _utils, BACKEND = _choose_backend()
+    ScriptState = _script_enums.ScriptState
+    MetadataCoordSys = _script_enums.MetadataCoordSys
+    MetadataRotSys = _script_enums.MetadataRotSys
+    MetadataDome = _script_enums.MetadataDome
+    current_tai = _utils.current_tai
+    index_generator = _utils.index_generator
+    make_done_future = _utils.make_done_future
 _log.info("SAL backend: %s", BACKEND)

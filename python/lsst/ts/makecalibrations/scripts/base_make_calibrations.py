@@ -77,7 +77,7 @@ from ..calib.report import (
     format_gain_table,
 )
 from ..calib.verification import decide_certification
-from ..sal import salobj
+from ..sal import ScriptState, current_tai, salobj
 from ..sal.control import RemoteGroup
 from .butler_gateway import ButlerGateway
 from .ocps_client import JobFailedError, OcpsJobRunner
@@ -244,7 +244,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         already: frozenset[str] = frozenset()
         if cfg.resume_from_report:
             cfg, already = await self._resume(cfg)
-        cfg = resolve_templates(cfg, salobj.current_tai())
+        cfg = resolve_templates(cfg, current_tai())
         if cfg.exposure_ids:
             await self._check_recovered_exposures(cfg)
         await self.start_remotes()
@@ -407,7 +407,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             group_id=self.group_id,
             config=cfg.to_dict(),
             estimated_duration=self.plan.estimated_duration(),
-            start_tai=salobj.current_tai(),
+            start_tai=current_tai(),
             resumed_from=cfg.resume_from_report or "",
             notes=list(cfg.notes),
         )
@@ -435,7 +435,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         plan = self.plan
         report = self.report
 
-        phase = report.start_phase("startup checks", salobj.current_tai())
+        phase = report.start_phase("startup checks", current_tai())
         try:
             await self.camera.assert_all_enabled(f"{self.instrument.name} must be enabled to take images.")
             await self.ocps_group.assert_all_enabled(
@@ -445,17 +445,17 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             report.add_failure("startup checks", str(e))
             raise salobj.ExpectedError(f"startup checks: {e}; no image was taken") from e
         finally:
-            report.end_phase(phase.name, salobj.current_tai())
+            report.end_phase(phase.name, current_tai())
 
         await self.checkpoint("Setup instrument")
-        report.start_phase("setup instrument", salobj.current_tai())
+        report.start_phase("setup instrument", current_tai())
         try:
             await self.camera.setup_instrument(filter=cfg.filter)
         except (salobj.AckError, RuntimeError, TimeoutError) as e:
             report.add_failure("setup instrument", f"could not set filter {cfg.filter}: {_error_text(e)}")
             raise salobj.ExpectedError(f"setup instrument: {_error_text(e)}; no image was taken") from e
         finally:
-            report.end_phase("setup instrument", salobj.current_tai())
+            report.end_phase("setup instrument", current_tai())
 
         self._tracker = OodsTracker(self.camera.rem.ccoods.evt_imageInOODS, self.detector_of, self.log)
         self._runner = OcpsJobRunner(self.ocps, self.log)
@@ -484,7 +484,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 continue
             await self.checkpoint(f"Taking {len(acq.exposures)} {image_type.plural}")
             phase_name = f"{image_type.value} acquisition"
-            report.start_phase(phase_name, salobj.current_tai())
+            report.start_phase(phase_name, current_tai())
             try:
                 kept = await self.take_images(acq)
             except AcquisitionError as e:
@@ -494,7 +494,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 self.log.error(f"{phase_name} failed: {e}; no more images will be taken")
                 continue
             finally:
-                report.end_phase(phase_name, salobj.current_tai())
+                report.end_phase(phase_name, current_tai())
             await self.checkpoint(f"Images taken: {kept}; type: {image_type.value}")
             _resolve(self._taken[image_type], kept)
 
@@ -526,7 +526,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         record = self.report.acquisition(image_type.value)
         assert record is not None
         record.status = "acquiring"
-        record.start_tai = salobj.current_tai()
+        record.start_tai = current_tai()
         n_total = len(acq.exposures)
         self.log.info(
             f"Taking {acq.n_discard} discarded + {len(acq.kept)} kept {image_type.plural}"
@@ -560,7 +560,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 raise
             except (salobj.AckError, RuntimeError, AssertionError, TimeoutError) as e:
                 record.status = "incomplete"
-                record.end_tai = salobj.current_tai()
+                record.end_tai = current_tai()
                 raise AcquisitionError(
                     f"{image_type.value.lower()} {exposure.number} of {n_total} could not be taken: "
                     f"{_error_text(e)}"
@@ -571,7 +571,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             kind = "discarded" if exposure.discard else "kept"
             self.log.debug(f"{image_type.value} {exposure.number}/{n_total} ({kind}): exposure {ids}")
         record.status = "taken"
-        record.end_tai = salobj.current_tai()
+        record.end_tai = current_tai()
         self.log.info(f"Took {n_total} {image_type.plural}; kept exposures {kept}")
         return kept
 
@@ -733,7 +733,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 end=cfg.certify_calib_end_date,
                 status=status,
                 reason=reason,
-                tai=salobj.current_tai(),
+                tai=current_tai(),
             )
         )
         self.log.warning(f"{product} is not certified: {reason}")
@@ -750,7 +750,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             data_query=spec.data_query,
         )
         self.report.jobs.append(record)
-        self.report.start_phase(spec.name, salobj.current_tai())
+        self.report.start_phase(spec.name, current_tai())
         try:
             return await self._runner.run(spec, record, self.config.pipeline_job_timeout)
         except JobFailedError as e:
@@ -758,7 +758,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.error(self.report.failures[-1].describe())
             return None
         finally:
-            self.report.end_phase(spec.name, salobj.current_tai())
+            self.report.end_phase(spec.name, current_tai())
 
     async def _verify(self, image_type: ImageType, kept: list[int], calib_job: JobRecord | None) -> bool:
         """Run the verification job and apply the certification rule."""
@@ -836,7 +836,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.error(self.report.failures[-1].describe())
             return False
         finally:
-            record.tai = salobj.current_tai()
+            record.tai = current_tai()
         record.count = int(count)
         if record.count == 0:
             record.status = "failed"
@@ -905,7 +905,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         for job in self.report.jobs:
             if job.status == "running":
                 job.status = "aborted"
-                job.end_tai = job.end_tai or salobj.current_tai()
+                job.end_tai = job.end_tai or current_tai()
 
     async def cleanup(self) -> None:
         """Write the run report (every run that started: DONE, FAILED or STOPPED)."""
@@ -915,11 +915,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if self.config is None:
             return
         report = self.report
-        report.end_tai = salobj.current_tai()
+        report.end_tai = current_tai()
         final = {
-            salobj.ScriptState.ENDING: "DONE",
-            salobj.ScriptState.STOPPING: "STOPPED",
-            salobj.ScriptState.FAILING: "FAILED",
+            ScriptState.ENDING: "DONE",
+            ScriptState.STOPPING: "STOPPED",
+            ScriptState.FAILING: "FAILED",
         }.get(self.state.state, "FAILED")
         report.final_state = final
         if final == "FAILED" and not report.failure_step:
@@ -955,9 +955,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         """Path of this run's report: ``<report_dir>/<script>_<TAI start>_<index>.json``."""
         assert self.config is not None
         directory = self.config.report_dir or str(pathlib.Path(self.config.repo) / "reports")
-        stamp = datetime.datetime.fromtimestamp(
-            self.report.start_tai or salobj.current_tai(), tz=datetime.UTC
-        )
+        stamp = datetime.datetime.fromtimestamp(self.report.start_tai or current_tai(), tz=datetime.UTC)
         name = f"{self.report_prefix}_{stamp:%Y%m%dT%H%M%S}_{self.salinfo.index}.json"
         return pathlib.Path(directory) / name
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..calib.jobs import JobSpec, ocps_output_collection
 from ..calib.report import JobRecord
-from ..sal import salobj
+from ..sal import current_tai, salobj
 
 
 class JobFailedError(Exception):
@@ -135,7 +135,7 @@ class OcpsJobRunner:
             If the command was refused, the job failed or was aborted, or it timed out (it is then
             aborted).
         """
-        record.start_tai = salobj.current_tai()
+        record.start_tai = current_tai()
         try:
             ack = await self.ocps.cmd_execute.set_start(
                 wait_done=False, timeout=timeout, **spec.execute_fields()
@@ -143,12 +143,12 @@ class OcpsJobRunner:
             job_id = str(json.loads(ack.result)["job_id"])
         except salobj.AckError as e:
             record.status = "rejected"
-            record.end_tai = salobj.current_tai()
+            record.end_tai = current_tai()
             record.message = f"execute refused: {e.ackcmd.result}"
             raise JobFailedError(record, f"the OCPS refused the {spec.name} job: {e.ackcmd.result}") from e
         except (ValueError, KeyError, TypeError) as e:
             record.status = "rejected"
-            record.end_tai = salobj.current_tai()
+            record.end_tai = current_tai()
             record.message = f"no job id in the execute ack: {ack.result!r}"
             raise JobFailedError(
                 record, f"the OCPS gave no job id for the {spec.name} job ({ack.result!r})"
@@ -163,12 +163,12 @@ class OcpsJobRunner:
             result = await asyncio.wait_for(self._wait_result(ack, job_id), timeout=timeout)
         except TimeoutError:
             record.status = "timeout"
-            record.end_tai = salobj.current_tai()
+            record.end_tai = current_tai()
             record.message = f"no job_result within pipeline_job_timeout={timeout:g} s; job aborted"
             await self.abort(job_id)
             raise JobFailedError(record, f"{spec.name} job timed out after {timeout:g} s (aborted)") from None
         self.running.pop(job_id, None)
-        record.end_tai = salobj.current_tai()
+        record.end_tai = current_tai()
         record.exit_code = int(result.exit_code)
         response: dict[str, Any] = {}
         try:
@@ -212,7 +212,7 @@ class OcpsJobRunner:
             self.log.warning(f"Could not abort OCPS job {job_id}: {e}")
         if record is not None and record.status == "running":
             record.status = "aborted"
-            record.end_tai = salobj.current_tai()
+            record.end_tai = current_tai()
             record.message = "aborted by the script"
 
     async def abort_all(self) -> None:
