@@ -29,7 +29,7 @@ class TestCsc(salobj.BaseCsc):
     """A CSC for the ``Test`` component.
 
     setScalars/setArrays (ENABLED only) write the ``scalars``/``arrays`` event and telemetry;
-    wait acks in progress then sleeps ``duration``; fail raises; fault calls `fault`.
+    wait acks in progress then sleeps ``duration``; fault calls `fault`.
     """
 
     __test__ = False  # not a pytest test class
@@ -42,7 +42,7 @@ class TestCsc(salobj.BaseCsc):
 
     async def do_setScalars(self, data: Any) -> None:
         self.assert_enabled("setScalars")
-        fields = {name: getattr(data, name) for name in ("boolean0", "int0", "float0", "str0")}
+        fields = {name: getattr(data, name) for name in ("boolean0", "int0", "float0", "string0")}
         await self.evt_scalars.set_write(**fields)
         await self.tel_scalars.set_write(**fields)
 
@@ -55,9 +55,6 @@ class TestCsc(salobj.BaseCsc):
     async def do_wait(self, data: Any) -> None:
         await self.cmd_wait.ack_in_progress(data, timeout=data.duration + 1, result="waiting")
         await asyncio.sleep(data.duration)
-
-    async def do_fail(self, data: Any) -> None:
-        raise RuntimeError("Failed on purpose")
 
     async def do_fault(self, data: Any) -> None:
         await self.fault(code=42, report="Faulted on purpose", traceback="tb")

@@ -58,18 +58,18 @@ async def test_callback_outcome_to_ack(pair: Pair, outcome: str, ack: int, error
         if outcome == "expected":
             raise salobj.ExpectedError("not allowed now")
 
-    pair.controller.cmd_fail.callback = callback
+    pair.controller.cmd_fault.callback = callback
     if ack == SalRetCode.CMD_COMPLETE:
-        ackcmd = await pair.remote.cmd_fail.start(timeout=5)
+        ackcmd = await pair.remote.cmd_fault.start(timeout=5)
     else:
         with pytest.raises(salobj.AckError) as exc_info:
-            await pair.remote.cmd_fail.start(timeout=5)
+            await pair.remote.cmd_fault.start(timeout=5)
         assert not isinstance(exc_info.value, salobj.AckTimeoutError)
         ackcmd = exc_info.value.ackcmd
     assert (ackcmd.ack, ackcmd.error, ackcmd.result) == (ack, error, result)
     assert ackcmd.identity == pair.domain.default_identity
     assert ackcmd.origin == pair.domain.origin
-    assert ackcmd.cmdtype == pair.controller.salinfo.command_names.index("fail")
+    assert ackcmd.cmdtype == pair.controller.salinfo.command_names.index("fault")
     assert ackcmd.salIndex == 1
 
 
@@ -83,12 +83,12 @@ async def test_traceback_logged_only_for_unexpected_errors(pair: Pair) -> None:
     async def fail_unexpected(data: Any) -> None:
         raise ValueError("loud")
 
-    pair.controller.cmd_fail.callback = fail_expected
+    pair.controller.cmd_fault.callback = fail_expected
     async with salobj.assertRaisesAckError(ack=SalRetCode.CMD_FAILED, result_contains="quiet"):
-        await pair.remote.cmd_fail.start(timeout=5)
-    pair.controller.cmd_fail.callback = fail_unexpected
+        await pair.remote.cmd_fault.start(timeout=5)
+    pair.controller.cmd_fault.callback = fail_unexpected
     async with salobj.assertRaisesAckError(ack=SalRetCode.CMD_FAILED, error=1, result_contains="loud"):
-        await pair.remote.cmd_fail.start(timeout=5)
+        await pair.remote.cmd_fault.start(timeout=5)
     await wait_until(lambda: len(log_messages.messages) > 0)
     assert all("fail_expected" not in msg.message for msg in log_messages.messages)
     loud = [msg for msg in log_messages.messages if "fail_unexpected" in msg.message]
@@ -301,11 +301,11 @@ async def test_indexed_commands_reach_only_their_index() -> None:
 
 async def test_remote_command_set_and_errors(pair: Pair) -> None:
     cmd = pair.remote.cmd_setScalars
-    assert cmd.set(int0=3, str0="a") is True
-    assert (cmd.data.int0, cmd.data.str0) == (3, "a")
+    assert cmd.set(int0=3, string0="a") is True
+    assert (cmd.data.int0, cmd.data.string0) == (3, "a")
     # set resets the other fields to their defaults
     cmd.set(float0=1.5)
-    assert (cmd.data.int0, cmd.data.str0, cmd.data.float0) == (0, "", 1.5)
+    assert (cmd.data.int0, cmd.data.string0, cmd.data.float0) == (0, "", 1.5)
     cmd.set(float0=None)
     assert cmd.data.float0 == 0.0
     with pytest.raises(AttributeError):
@@ -343,7 +343,7 @@ async def test_command_fields_are_coerced(pair: Pair) -> None:
     assert type(data.int0) is int and data.int0 == 2
     assert type(data.float0) is float and data.float0 == 3.0
     assert data.boolean0 is True
-    with pytest.raises(TypeError, match="str0"):
-        await pair.remote.cmd_setScalars.set_start(str0=5, timeout=5)
+    with pytest.raises(TypeError, match="string0"):
+        await pair.remote.cmd_setScalars.set_start(string0=5, timeout=5)
     with pytest.raises(TypeError, match="int0"):
         await pair.remote.cmd_setScalars.set_start(int0=2.5, timeout=5)

@@ -237,7 +237,7 @@ async def test_set_and_set_write(controller: salobj.Controller, domain: salobj.D
     assert result.data.int0 == 1
     assert evt.set(float0=math.nan) is True
     assert evt.set(float0=math.nan) is False  # NaN equals NaN
-    assert evt.set(str0=None) is False  # None keeps the value
+    assert evt.set(string0=None) is False  # None keeps the value
     with pytest.raises(AttributeError):
         evt.set(no_such_field=1)
     assert evt.set(int0=[1, 2][0]) is False
@@ -293,8 +293,8 @@ async def test_write_coerces_and_rejects(controller: salobj.Controller, domain: 
     assert type(msg.float0) is float and msg.float0 == 1.0  # as float(MagicMock())
     assert type(msg.int0) is int and msg.int0 == 3
     assert msg.boolean0 is False
-    controller.evt_scalars.set(str0=3)
-    with pytest.raises(TypeError, match="str0"):
+    controller.evt_scalars.set(string0=3)
+    with pytest.raises(TypeError, match="string0"):
         await controller.evt_scalars.write()
 
 

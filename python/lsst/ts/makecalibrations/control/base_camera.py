@@ -143,7 +143,8 @@ class BaseCamera(RemoteGroup, abc.ABC):
 
     # -- public API -----------------------------------------------------------------------------------
 
-    def get_image_types(self) -> list[str]:
+    @staticmethod
+    def get_image_types() -> list[str]:
         """Return the image types this camera accepts."""
         return list(IMAGE_TYPES)
 
@@ -156,7 +157,8 @@ class BaseCamera(RemoteGroup, abc.ABC):
                     f"{sorted(self.instrument_setup_attributes)}."
                 )
 
-    def next_group_id(self) -> str:
+    @staticmethod
+    def next_group_id() -> str:
         """Return a new group id: the current TAI time in ISO format."""
         return astropy.time.Time.now().tai.isot
 
@@ -420,13 +422,13 @@ class BaseCamera(RemoteGroup, abc.ABC):
                     ) from None
         camera.evt_startIntegration.flush()
 
-    async def wait_for_camera_state(self, state: CameraSubstate) -> None:
-        """Wait until the camera's ``ccsCommandState`` is ``state`` (a timeout only warns)."""
+    async def wait_for_camera_state(self, substate: CameraSubstate) -> None:
+        """Wait until the camera's ``ccsCommandState`` is ``substate`` (a timeout only warns)."""
         topic = self.camera.evt_ccsCommandState
         try:
             data = await topic.aget(timeout=self.fast_timeout)
             topic.flush()
-            while data.substate != state:
+            while data.substate != substate:
                 data = await topic.next(flush=False, timeout=self.fast_timeout)
         except TimeoutError:
-            self.log.warning(f"Timeout waiting for camera command state {state!r}; continuing.")
+            self.log.warning(f"Timeout waiting for camera command state {substate!r}; continuing.")

@@ -94,8 +94,9 @@ class ComCam(BaseCamera):
         """The CCCamera remote."""
         return self.rem.cccamera
 
-    def get_image_types(self) -> list[str]:
-        return super().get_image_types() + ["SPOT"]
+    @staticmethod
+    def get_image_types() -> list[str]:
+        return BaseCamera.get_image_types() + ["SPOT"]
 
     async def setup_instrument(self, **kwargs: Any) -> None:
         """Put the filter ``filter`` in the beam if it is given and not already there."""

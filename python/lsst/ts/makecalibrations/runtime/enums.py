@@ -19,7 +19,7 @@ import enum
 
 
 class SalRetCode(enum.IntEnum):
-    """Return codes of SAL functions and command acknowledgement codes."""
+    """Return codes of SAL functions and command acknowledgement codes (all of salobj 8's)."""
 
     OK = 0
     ERR = -1
@@ -29,7 +29,20 @@ class SalRetCode(enum.IntEnum):
     NOT_DEFINED = -4
     TIMEOUT = -5
     SIGNAL_INTERRUPT = -6
-    NO_SAMPLES = -100
+    NO_UPDATES = -100
+    WAIT_FOR_NEXT_UPDATE = -10000
+    WAIT_FOR_CHANGE = -10001
+    WAITING_FOR_NEXT = 100
+    GOT_UPDATE = 101
+    SYNC_IN = 102
+    SYNC_OUT = 103
+    SYNC_SET = 104
+    SYNC_CLEAR = 105
+    SYNC_READ = 106
+    EVENT_INFO = 200
+    EVENT_WARN = -200
+    EVENT_ERROR = -201
+    EVENT_ABORT = -202
     CMD_ACK = 300
     CMD_INPROGRESS = 301
     CMD_STALLED = 302
@@ -39,6 +52,18 @@ class SalRetCode(enum.IntEnum):
     CMD_FAILED = -302
     CMD_ABORTED = -303
     CMD_TIMEOUT = -304
+    DATA_AVAIL = 400
+    DEADLINE_MISS = 401
+    INCOMPAT_QOS = 402
+    SAMPLE_REJ = 403
+    LIVELINESS_CHG = 404
+    SAMPLELOST = 405
+    SUBSCR_MATCH = 406
+    STATE_DISABLED = 1
+    STATE_ENABLED = 2
+    STATE_FAULT = 3
+    STATE_OFFLINE = 4
+    STATE_STANDBY = 5
 
 
 class State(enum.IntEnum):

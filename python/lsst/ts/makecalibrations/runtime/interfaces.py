@@ -332,8 +332,20 @@ _OCPS = _component(
     },
 )
 
-_SCALARS = "boolean0: bool, int0: int, float0: float, str0: str"
-_ARRAYS = "boolean0: bool[5], int0: int[5], float0: float[5]"
+_NUMBERS = (
+    ("boolean0", "bool"),
+    ("byte0", "int"),
+    ("short0", "int"),
+    ("int0", "int"),
+    ("long0", "int"),
+    ("longLong0", "int"),
+    ("unsignedShort0", "int"),
+    ("unsignedInt0", "int"),
+    ("float0", "float"),
+    ("double0", "float"),
+)
+_SCALARS = ", ".join(f"{name}: {kind}" for name, kind in _NUMBERS) + ", string0: str"
+_ARRAYS = ", ".join(f"{name}: {kind}[5]" for name, kind in _NUMBERS)
 
 _TEST = _component(
     "Test",
@@ -342,8 +354,7 @@ _TEST = _component(
     commands={
         "setScalars": _SCALARS,
         "setArrays": _ARRAYS,
-        "wait": "duration: float",
-        "fail": "",
+        "wait": "ack: int, duration: float",
         "fault": "",
     },
     events={"scalars": _SCALARS, "arrays": _ARRAYS},
