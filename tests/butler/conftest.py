@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -14,8 +15,22 @@ from lsst.ts.makecalibrations.sim.repository import ensure_repo
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly created tiny repository (do not modify: copy it with the ``repo`` fixture)."""
     path = tmp_path_factory.mktemp("template") / "repo"
-    ensure_repo(path, size="tiny")
+    # What the creation said (its progress lines) and which warnings the butler logged meanwhile.
+    handler = logging.Handler(logging.WARNING)
+    warnings: list[str] = []
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("lsst")
+    logger.addHandler(handler)
+    try:
+        ensure_repo(path, size="tiny", progress=CREATION["progress"].append)
+    finally:
+        logger.removeHandler(handler)
+    CREATION["warnings"] = warnings
     return path
+
+
+CREATION: dict[str, list[str]] = {"progress": [], "warnings": []}
+"""Progress lines and butler warnings of the ``template_repo`` creation."""
 
 
 @pytest.fixture

@@ -107,3 +107,22 @@ def test_refuses_a_foreign_butler_repo(tmp_path: Path) -> None:
     Butler.makeRepo(str(tmp_path / "other"))
     with pytest.raises(RepositoryError, match="not created by ensure_repo"):
         ensure_repo(tmp_path / "other", size="tiny")
+
+
+def test_creation_says_what_it_does_and_warns_of_nothing(template_repo: Path) -> None:
+    from conftest import CREATION
+
+    lines = CREATION["progress"]
+    assert lines[0].startswith(f"creating the butler repository {template_repo} (size tiny)")
+    assert [line for line in lines if "from the simulated truth" in line][-1].endswith("(9 of 9)")
+    assert lines[-1] == f"butler repository {template_repo} ready"
+    # The curated range begins in 1950: stored unbounded below, without the butler's epoch warning.
+    assert not [w for w in CREATION["warnings"] if "epoch" in w], CREATION["warnings"]
+    butler = Butler(str(template_repo))
+    (association,) = [
+        a
+        for a in butler.registry.queryDatasetAssociations("bias", collections="LSSTComCam/calib")
+        if a.ref.dataId["detector"] == 0
+    ]
+    assert association.timespan.begin is None
+

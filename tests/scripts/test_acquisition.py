@@ -97,6 +97,17 @@ async def test_filter_is_set_before_the_images(tmp_path) -> None:
     assert result.final_state == ScriptState.DONE, result.reason
     assert {i.physical_filter for i in result.images} == {"g_01"}
     assert result.observatory.camera.current_filter == "g_01"
+    # The script subscribes to no heartbeat (nobody reads them; their queues would overflow and warn).
+    script = result.script
+    remotes = {
+        "CCCamera": script.camera.rem.cccamera,
+        "CCHeaderService": script.camera.rem.ccheaderservice,
+        "CCOODS": script.camera.rem.ccoods,
+        "OCPS group": script.ocps_group.rem.ocps_2,
+        "OCPS": script.ocps,
+    }
+    assert [name for name, remote in remotes.items() if hasattr(remote, "evt_heartbeat")] == []
+    assert hasattr(script.ocps, "evt_job_result") and hasattr(script.camera.rem.ccoods, "evt_imageInOODS")
 
 
 async def test_unknown_filter_is_refused_before_any_image(tmp_path) -> None:

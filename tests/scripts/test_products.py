@@ -104,6 +104,11 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert len(pairs) == 2 and {g.detector for g in report.gains} == {0, 4}
     assert len(report.gains) == 2 * 2 * 16
     assert all(0.5 < g.gain < 3.0 for g in report.gains)
+    # The log gives one line per gain job and says where the table is; no table row is logged.
+    gain_lines = [m for m in result.log_messages if m.startswith("Gains from")]
+    assert len(gain_lines) == 1 and str(result.script.report_path) in gain_lines[0]
+    assert "\n" not in gain_lines[0]
+    assert not any(m.lstrip().startswith("pair ") for m in result.log_messages)
 
     # Every product reads back through the butler exactly as the seed's "Accessing the
     # calibrations" section does (image access through lsst.images: .image.array).

@@ -7,7 +7,8 @@ ISO TAI (daf_butler's own conflict message prints Julian dates).
 Dates are ``YYYY-MM-DD`` (00:00 TAI) or ISO-8601 date-times, always TAI. Note that daf_butler stores
 times as nanoseconds since 1970-01-01 TAI and clamps earlier times to that epoch, which it treats as
 unbounded: a range starting at the seed procedure's default 1950-01-01 is stored (and reported here)
-as ``[-inf, end)``. daf_butler logs a warning when it clamps.
+as ``[-inf, end)``. `make_timespan` makes such a begin unbounded itself (daf_butler would log a
+warning "... is earlier than epoch time" for every range it clamps).
 
 May import: lsst.daf.butler, astropy and this room's modules.
 """
@@ -15,6 +16,7 @@ May import: lsst.daf.butler, astropy and this room's modules.
 from __future__ import annotations
 
 __all__ = [
+    "BUTLER_EPOCH",
     "CertificationConflict",
     "CertificationError",
     "certify",
@@ -34,6 +36,10 @@ from lsst.daf.butler import Butler, CollectionType, DatasetRef, MissingDatasetTy
 from lsst.daf.butler.registry import ConflictingDefinitionError, MissingCollectionError
 
 from .repository import make_butler
+
+
+BUTLER_EPOCH = astropy.time.Time("1970-01-01T00:00:00", format="isot", scale="tai")
+"""daf_butler's time epoch: a validity range beginning at or before it is unbounded below."""
 
 
 class CertificationError(RuntimeError):
@@ -100,7 +106,8 @@ def make_timespan(begin: str | astropy.time.Time, end: str | astropy.time.Time) 
     begin_time, end_time = parse_tai(begin), parse_tai(end)
     if not begin_time < end_time:
         raise ValueError(f"Validity range [{begin}, {end}) is empty: the end must be after the begin.")
-    return Timespan(begin_time, end_time)
+    # daf_butler stores a begin before its epoch as unbounded; say so rather than let it warn.
+    return Timespan(None if begin_time <= BUTLER_EPOCH else begin_time, end_time)
 
 
 def _range_text(timespan: Timespan) -> str:

@@ -292,8 +292,13 @@ async def run_script(
         say(f"Cannot create the butler repository: {e}")
         return 1
     say(f"preparing the butler repository {repo} (size {size})")
+    loop = asyncio.get_running_loop()
+
+    def creation_step(line: str) -> None:
+        loop.call_soon_threadsafe(say, f"{_now()} {line}")
+
     try:
-        await asyncio.to_thread(ensure_repo, repo, size=size)
+        await asyncio.to_thread(ensure_repo, repo, size=size, progress=creation_step)
     except Exception as e:
         say(f"Cannot use the butler repository {repo}: {e}")
         return 1

@@ -65,9 +65,9 @@ class ComCam(BaseCamera):
     @property
     def usages(self) -> dict[int, UsagesResources]:
         usages = dict(super().usages)
+        # No heartbeat: nothing in taking images reads it, and an unread topic fills its queue.
         camera_events = (
             "summaryState",
-            "heartbeat",
             "startIntegration",
             "startReadout",
             "endReadout",

@@ -1,4 +1,5 @@
-"""Observatory-control clients for the chosen SAL backend: `RemoteGroup`, `BaseCamera`, `ComCam`.
+"""Observatory-control clients for the chosen SAL backend: `RemoteGroup`, `BaseCamera`, `ComCam`,
+and their intended usages `Usages` and `ComCamUsages`.
 
 With the real ``lsst.ts.salobj`` backend and an importable ``lsst.ts.observatory.control`` these are
 the real classes; otherwise they come from this package's `control` room (imported lazily, on first
@@ -7,7 +8,7 @@ attribute access, so `sal` works before `control` is importable).
 May import: `sal`, `control`, ``lsst.ts.observatory.control``.
 """
 
-__all__ = ["RemoteGroup", "BaseCamera", "ComCam", "CONTROL_BACKEND"]  # noqa: F822 (lazy, see __getattr__)
+__all__ = ["RemoteGroup", "BaseCamera", "ComCam", "Usages", "ComCamUsages", "CONTROL_BACKEND"]  # noqa: F822 (lazy, see __getattr__)
 
 import importlib
 import logging
@@ -16,7 +17,7 @@ from typing import Any
 from . import BACKEND
 
 _log = logging.getLogger("lsst.ts.makecalibrations.sal")
-_NAMES = ("RemoteGroup", "BaseCamera", "ComCam")
+_NAMES = ("RemoteGroup", "BaseCamera", "ComCam", "Usages", "ComCamUsages")
 _resolved: dict[str, Any] = {}
 
 
@@ -42,6 +43,8 @@ def _load() -> dict[str, Any]:
             "RemoteGroup": module.RemoteGroup,
             "BaseCamera": module.BaseCamera,
             "ComCam": comcam.ComCam,
+            "Usages": importlib.import_module("lsst.ts.observatory.control.remote_group").Usages,
+            "ComCamUsages": comcam.ComCamUsages,
         }
     _log.info("Observatory control backend: %s", backend)
     _resolved.update(values)

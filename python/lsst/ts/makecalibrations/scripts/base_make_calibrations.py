@@ -74,11 +74,10 @@ from ..calib.report import (
     JobRecord,
     RunReport,
     VerificationRecord,
-    format_gain_table,
 )
 from ..calib.verification import decide_certification
 from ..sal import ScriptState, current_tai, salobj
-from ..sal.control import RemoteGroup
+from ..sal.control import RemoteGroup, Usages
 from .butler_gateway import ButlerGateway
 from .ocps_client import JobFailedError, OcpsJobRunner
 from .oods_tracker import OodsTracker
@@ -146,6 +145,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.report_path: pathlib.Path | None = None
         self._camera: Any = None
         self._ocps_group: Any = None
+        self._ocps: Any = None
         self._runner: OcpsJobRunner | None = None
         self._tracker: OodsTracker | None = None
         self._background: list[asyncio.Task] = []
@@ -195,8 +195,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     @property
     def ocps(self) -> Any:
-        """Remote of the OCPS."""
-        return getattr(self._ocps_group.rem, f"ocps_{self.instrument.ocps_index}")
+        """Remote of the OCPS: its commands and ``job_result`` (`None` before configure)."""
+        return self._ocps
 
     async def start_remotes(self) -> None:
         """Make the camera and OCPS clients, unless already made (e.g. by a test)."""
@@ -205,11 +205,22 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if self._camera.start_task is not None:
                 await self._camera.start_task
         if self._ocps_group is None:
+            # The group only watches the summary state; the commands and job_result go through a
+            # Remote of their own. Topics nobody reads (heartbeat, ...) are left out of both, so their
+            # queues never fill up during a long run.
             self._ocps_group = RemoteGroup(
-                components=[f"OCPS:{self.instrument.ocps_index}"], domain=self.domain, log=self.log
+                components=[f"OCPS:{self.instrument.ocps_index}"],
+                domain=self.domain,
+                log=self.log,
+                intended_usage=Usages.MonitorState,
             )
             if self._ocps_group.start_task is not None:
                 await self._ocps_group.start_task
+        if self._ocps is None:
+            self._ocps = salobj.Remote(
+                self.domain, "OCPS", self.instrument.ocps_index, include=["job_result"], evt_max_history=0
+            )
+            await self._ocps.start_task
 
     # --- configure -------------------------------------------------------------------------------
 
@@ -882,9 +893,13 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                     "GAIN report", "the gain job measured no flat pair", job.job_id, job.output_collection
                 )
             return
+        # One line here; the per-pair table (one row per pair, detector and amplifier) is in the report.
+        values = sorted(g.gain for g in gains)
         self.log.info(
-            f"Gains (e-/ADU) from {len({tuple(g.pair) for g in gains})} flat pair(s), per detector and "
-            f"amplifier ({job.name} job {job.job_id}):\n{format_gain_table(gains)}"
+            f"Gains from {len({tuple(g.pair) for g in gains})} flat pair(s) of {job.name} job {job.job_id}: "
+            f"{len({(g.detector, g.amp) for g in gains})} amplifiers, median {values[len(values) // 2]:.3f} "
+            f"e-/ADU (range {values[0]:.3f}-{values[-1]:.3f}); the per-pair table is in the run report "
+            f"{self.report_file().with_suffix('.html')} (and 'gains' of {self.report_file()})"
         )
 
     # --- stop and cleanup ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..butler.camera import DETECTOR_NAMES
 from ..calib.instrument import COMCAM, InstrumentSpec
-from ..sal.control import ComCam
+from ..sal.control import ComCam, ComCamUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
 
@@ -48,8 +48,12 @@ class MakeComCamCalibrations(BaseMakeCalibrations):
         return COMCAM
 
     def make_camera(self) -> Any:
-        """The ``ComCam`` client on the script's domain."""
-        return ComCam(domain=self.domain, log=self.log)
+        """The ``ComCam`` client on the script's domain, with the topics taking images needs.
+
+        ``ComCamUsages.TakeImage`` leaves out the topics nobody reads (heartbeats...), whose queues
+        would otherwise overflow and warn during a long run.
+        """
+        return ComCam(domain=self.domain, log=self.log, intended_usage=ComCamUsages.TakeImage)
 
     def detector_of(self, raft: str, sensor: str) -> int | None:
         """``R22``, ``S11`` -> 4."""

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 from astropy.time import Time
-from lsst.daf.butler import Butler, Timespan
+from lsst.daf.butler import Butler
 
 from ..butler.calib_types import Defects, PhotonTransferCurve
+from ..butler.certification import make_timespan
 from ..butler.camera import DETECTOR_IDS, INSTRUMENT_NAME, SIZE_PRESETS, get_camera
 from ..butler.images import make_masked_image
 from ..butler.instrument import PHYSICAL_FILTERS
@@ -66,6 +67,7 @@ def ensure_repo(
     size: str | None = None,
     seed: int | None = None,
     brighter_fatter: bool | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
     """Create the repository at ``path`` if needed, else check it matches the request.
 
@@ -80,6 +82,9 @@ def ensure_repo(
         Truth-model seed; `None` accepts the recorded one / uses ``sim.truth.DEFAULT_TRUTH_SEED``.
     brighter_fatter : `bool`, optional
         Simulate brighter-fatter in the flats; `None` accepts the recorded setting / defaults to True.
+    progress : `~collections.abc.Callable` [[`str`], `None`], optional
+        Called with one line per step of a creation (layout, each detector's reference calibrations,
+        certification); not called when the repo already exists.
 
     Raises
     ------
@@ -98,7 +103,7 @@ def ensure_repo(
         if truth_path.exists():
             _check_existing(root, size, seed, brighter_fatter)
             return
-        _create(root, size, seed, brighter_fatter)
+        _create(root, size, seed, brighter_fatter, progress or (lambda line: None))
 
 
 def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
@@ -112,7 +117,9 @@ def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fat
             )
 
 
-def _create(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
+def _create(
+    root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None, say: Callable[[str], None]
+) -> None:
     if (root / "butler.yaml").exists():
         # An interrupted creation is fine (we redo the idempotent steps) if it was ours.
         partial = root / "simulation" / "creating.json"
@@ -136,9 +143,10 @@ def _create(root: Path, size: str | None, seed: int | None, brighter_fatter: boo
             json.dumps({"size": size, "seed": seed, "brighter_fatter": brighter_fatter})
         )
 
+    say(f"creating the butler repository {root} (size {size}): butler layout")
     truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter)
     butler = create_repo(root)
-    _seed_reference_calibrations(butler, truth)
+    _seed_reference_calibrations(butler, truth, say)
 
     summary = truth.summary()
     summary.update(size=size, seed=seed, brighter_fatter=brighter_fatter)
@@ -146,6 +154,7 @@ def _create(root: Path, size: str | None, seed: int | None, brighter_fatter: boo
     tmp.write_text(json.dumps(summary, indent=1))
     tmp.replace(root / TRUTH_FILE)
     (root / "simulation" / "creating.json").unlink(missing_ok=True)
+    say(f"butler repository {root} ready")
 
 
 def _calib_metadata(truth: TruthModel, detector: int, obstype: str) -> dict[str, Any]:
@@ -258,25 +267,32 @@ def _reference_datasets(
     yield ("ptc", {"detector": detector}, lambda: _reference_ptc(truth, detector))
 
 
-def _seed_reference_calibrations(butler: Butler, truth: TruthModel) -> None:
+def _seed_reference_calibrations(
+    butler: Butler, truth: TruthModel, say: Callable[[str], None] = lambda line: None
+) -> None:
     """Put the truth-derived calibrations into `CURATED_RUN` and certify them into `CALIB_COLLECTION`.
 
     Idempotent: datasets already in the run are not rewritten and datasets already certified are not
     certified again, so a resumed creation ends complete.
     """
-    timespan = Timespan(Time(CURATED_BEGIN, scale="tai"), Time(CURATED_END, scale="tai"))
+    timespan = make_timespan(Time(CURATED_BEGIN, scale="tai"), Time(CURATED_END, scale="tai"))
     calib_types = ("bias", "dark", "flat", "defects", "ptc")
     existing = {
         (ref.datasetType.name, ref.dataId.required_values)
         for dataset_type in calib_types
         for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
     }
-    for detector in DETECTOR_IDS:
+    for number, detector in enumerate(DETECTOR_IDS, 1):
+        say(
+            f"reference calibrations from the simulated truth: detector {detector} "
+            f"({number} of {len(DETECTOR_IDS)})"
+        )
         for dataset_type, data_id, factory in _reference_datasets(truth, detector):
             expanded = butler.registry.expandDataId(instrument=INSTRUMENT_NAME, **data_id)
             if (dataset_type, expanded.required_values) not in existing:
                 butler.put(factory(), dataset_type, expanded, run=CURATED_RUN)
 
+    say(f"certifying the reference calibrations into {CALIB_COLLECTION}")
     for dataset_type in calib_types:
         certified = {
             association.ref.id
