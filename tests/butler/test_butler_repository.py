@@ -125,4 +125,3 @@ def test_creation_says_what_it_does_and_warns_of_nothing(template_repo: Path) ->
         if a.ref.dataId["detector"] == 0
     ]
     assert association.timespan.begin is None
-

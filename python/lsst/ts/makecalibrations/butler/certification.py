@@ -37,7 +37,6 @@ from lsst.daf.butler.registry import ConflictingDefinitionError, MissingCollecti
 
 from .repository import make_butler
 
-
 BUTLER_EPOCH = astropy.time.Time("1970-01-01T00:00:00", format="isot", scale="tai")
 """daf_butler's time epoch: a validity range beginning at or before it is unbounded below."""
 

@@ -31,8 +31,8 @@ from astropy.time import Time
 from lsst.daf.butler import Butler
 
 from ..butler.calib_types import Defects, PhotonTransferCurve
-from ..butler.certification import make_timespan
 from ..butler.camera import DETECTOR_IDS, INSTRUMENT_NAME, SIZE_PRESETS, get_camera
+from ..butler.certification import make_timespan
 from ..butler.images import make_masked_image
 from ..butler.instrument import PHYSICAL_FILTERS
 from ..butler.repository import (
