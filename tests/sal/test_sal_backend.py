@@ -52,12 +52,17 @@ def make_fake_packages(root: pathlib.Path, salobj_version: str, with_obsctl: boo
     if with_obsctl:
         control_dir = root / "lsst" / "ts" / "observatory" / "control"
         (control_dir / "maintel").mkdir(parents=True)
+        # As the real package lays them out: Usages beside RemoteGroup, ComCamUsages beside ComCam.
+        (control_dir / "remote_group.py").write_text(
+            "import enum\nclass Usages(enum.IntFlag):\n    MonitorState = 4\nclass RemoteGroup: ...\n"
+        )
         (control_dir / "__init__.py").write_text(
-            "class RemoteGroup: ...\nclass BaseCamera(RemoteGroup): ...\n"
+            "from .remote_group import RemoteGroup, Usages\nclass BaseCamera(RemoteGroup): ...\n"
         )
         (control_dir / "maintel" / "__init__.py").write_text("")
         (control_dir / "maintel" / "comcam.py").write_text(
-            "from .. import BaseCamera\nclass ComCam(BaseCamera): ...\n"
+            "import enum\nfrom .. import BaseCamera\nclass ComCam(BaseCamera): ...\n"
+            "class ComCamUsages(enum.IntFlag):\n    TakeImage = 8\n"
         )
 
 
@@ -117,7 +122,7 @@ def test_real_backend_when_available(
         assert info["comcam"] == "lsst.ts.makecalibrations.control.comcam.ComCam"
     else:
         assert info["comcam"] == "lsst.ts.observatory.control.maintel.comcam.ComCam"
-        assert info["remote_group"] == "lsst.ts.observatory.control"
+        assert info["remote_group"] == "lsst.ts.observatory.control.remote_group"
     assert f"SAL backend: {backend}" in stderr
 
 
