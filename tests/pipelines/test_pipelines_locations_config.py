@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from lsst.ts.makecalibrations.calib.options import OptionsError as ConfigError
+from lsst.ts.makecalibrations.calib.options import parse_job_options as parse_config
 from lsst.ts.makecalibrations.pipelines.locations import PIPELINE_DIRS, expand_pipeline_uri, pipeline_path
-from lsst.ts.makecalibrations.sim.pipetask_executor import ConfigError, parse_config
 
 
 def test_expand_keeps_subset_and_finds_every_pipeline() -> None:

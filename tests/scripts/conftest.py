@@ -10,6 +10,7 @@ the OCPS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -92,9 +93,15 @@ async def run_calibrations(
     on_paused: StopCondition | None = None,
     prepare: Callable[[SimulatedObservatory], Awaitable[None]] | None = None,
     timeout: float = 300.0,
+    observatory: SimulatedObservatory | None = None,
 ) -> RunResult:
-    """Run the script once; see the module docstring."""
-    salobj.set_test_topic_subname(randomize=True)
+    """Run the script once; see the module docstring.
+
+    ``observatory``, if given, is an observatory already started (and left running) that the script
+    runs against, instead of a new one made with the other keyword arguments.
+    """
+    if observatory is None:
+        salobj.set_test_topic_subname(randomize=True)
     if isinstance(config, dict):
         config = dict(config)
         config.setdefault("report_dir", str(report_dir))
@@ -108,14 +115,18 @@ async def run_calibrations(
     log_messages: list[str] = []
     # A run that hangs fails the test (with the stack of the await it hangs in) instead of the suite.
     async with asyncio.timeout(timeout + 120):
-        async with SimulatedObservatory(
-            time_scale=time_scale,
-            faults=faults,
-            repo=repo,
-            size="tiny",
-            job_duration=job_duration,
-            camera_initial_state=camera_initial_state,
-        ) as observatory:
+        async with contextlib.AsyncExitStack() as stack:
+            if observatory is None:
+                observatory = await stack.enter_async_context(
+                    SimulatedObservatory(
+                        time_scale=time_scale,
+                        faults=faults,
+                        repo=repo,
+                        size="tiny",
+                        job_duration=job_duration,
+                        camera_initial_state=camera_initial_state,
+                    )
+                )
             if prepare is not None:
                 await prepare(observatory)
             async with salobj.Domain() as domain:

@@ -7,7 +7,13 @@ their types, defaults and descriptions. This module adds what a schema cannot sa
 * duplicate keys (PyYAML keeps the last one silently);
 * unknown keys with a "did you mean" suggestion;
 * readable type errors naming the key;
-* cross-field rules (list lengths, flat pairs, modes, dates, detectors, recovery keys).
+* cross-field rules (list lengths, flat pairs, modes, dates, detectors, recovery keys);
+* bounds that make the text safe to parse and the run possible: the text at most `MAX_CONFIG_CHARS`,
+  YAML aliases expanded at most to `MAX_YAML_NODES` values and `MAX_YAML_DEPTH` levels (counted
+  with memoisation, before anything is expanded), numbers finite, counts and durations under the
+  schema's maxima;
+* valid collection names and job options in the grammar of `calib.options`, which the OCPS
+  executor uses too.
 
 Every problem found is collected and raised at once as one `ConfigError`. A valid configuration
 is returned as a frozen `CalibConfig` that also remembers which keys were given explicitly (the
@@ -33,6 +39,11 @@ __all__ = [
     "find_flat_pairs",
     "COLLECTION_TEMPLATE_FIELDS",
     "resolve_templates",
+    "check_text_size",
+    "check_text_bounds",
+    "MAX_CONFIG_CHARS",
+    "MAX_YAML_NODES",
+    "MAX_YAML_DEPTH",
 ]
 
 import copy
@@ -52,6 +63,7 @@ import jsonschema
 import yaml
 
 from .instrument import COMCAM, InstrumentSpec
+from .options import OptionsError, check_collection_name, parse_job_options, split_collections
 
 SCHEMA_PATH = pathlib.Path(__file__).with_name("schema.yaml")
 
@@ -93,6 +105,18 @@ COLLECTION_TEMPLATE_FIELDS = ("timestamp",)
 configured, ``YYYYMMDDTHHMMSS``, so a configuration can be run again without colliding with the
 certifications of its previous runs."""
 _PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")
+
+MAX_CONFIG_CHARS = 100_000
+"""Longest configuration text accepted, in characters. The longest real configuration (every detector
+of LSSTCam and a thousand recovered exposure ids per type) is about 30 kB; salobj sends the text in one
+Kafka message (1 MB by default) and the script repeats it in its failure reason and its report."""
+
+MAX_YAML_NODES = 20_000
+"""Most values (scalars, lists, mappings) a configuration may hold once YAML aliases are expanded; a
+legitimate configuration holds a few hundred, an alias bomb of nine lines holds 10**9."""
+
+MAX_YAML_DEPTH = 20
+"""Deepest nesting of lists and mappings accepted (a configuration nests at most three levels)."""
 _KEY_EQUALS_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
 
@@ -416,8 +440,18 @@ def _yaml_value_hint(value: str) -> str:
     return value
 
 
-def _find_duplicates(node: yaml.Node, path: str, problems: list[ConfigProblem]) -> None:
-    """Record every duplicate key of every mapping under ``node``."""
+def _find_duplicates(
+    node: yaml.Node, path: str, problems: list[ConfigProblem], visited: set[int] | None = None
+) -> None:
+    """Record every duplicate key of every mapping under ``node``.
+
+    Each node is examined once (``visited`` holds the ids of the nodes seen): a node that YAML
+    aliases reach many times is one node, whose duplicate keys are reported once, at its first path.
+    """
+    visited = set() if visited is None else visited
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[tuple[str, str], yaml.Node] = {}
         for key_node, value_node in node.value:
@@ -438,10 +472,103 @@ def _find_duplicates(node: yaml.Node, path: str, problems: list[ConfigProblem]) 
                     )
                 else:
                     seen[ident] = key_node
-            _find_duplicates(value_node, key_path, problems)
+            _find_duplicates(value_node, key_path, problems, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _find_duplicates(item, f"{path}[{i}]", problems)
+            _find_duplicates(item, f"{path}[{i}]", problems, visited)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand beyond `MAX_YAML_NODES` values or `MAX_YAML_DEPTH`.
+
+    The expanded size of each node is computed once (memoised by node), so the check is linear in
+    the size of the text, not in the size of the expansion; a node that contains itself (a
+    recursive alias) is refused too.
+    """
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node, depth: int, path: str) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError([_node_problem(path, f"nested more than {MAX_YAML_DEPTH} levels deep", node)])
+        if id(node) in in_progress:
+            raise ConfigError([_node_problem(path, "a YAML alias refers to a value that contains it", node)])
+        in_progress.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                name = f"{path}.{key_node.value}" if path else str(key_node.value)
+                total += size(key_node, depth + 1, name) + size(value_node, depth + 1, name)
+                if total > MAX_YAML_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                total += size(item, depth + 1, f"{path}[{i}]")
+                if total > MAX_YAML_NODES:
+                    break
+        in_progress.discard(id(node))
+        if total > MAX_YAML_NODES:
+            raise ConfigError(
+                [
+                    _node_problem(
+                        path,
+                        f"expands to more than {MAX_YAML_NODES} values (YAML aliases repeat what they "
+                        "refer to); write the values out",
+                        node,
+                    )
+                ]
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0, "")
+
+
+_OPENING_TOKENS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSING_TOKENS = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse a text nested deeper than `MAX_YAML_DEPTH` before composing it.
+
+    PyYAML's scanner and composer are quadratic and recursive in the nesting depth (``[[[[...``
+    5000 deep takes seconds, then overflows the stack), so the tokens are scanned first and the
+    scan stops at the first level too deep. Syntax errors are left to the composer, which reports
+    them with their position.
+    """
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, _OPENING_TOKENS):
+                depth += 1
+                if depth > MAX_YAML_DEPTH + 1:
+                    mark = token.start_mark
+                    raise ConfigError(
+                        [
+                            ConfigProblem(
+                                None,
+                                f"YAML nested more than {MAX_YAML_DEPTH} levels deep",
+                                mark.line + 1,
+                                mark.column + 1,
+                            )
+                        ]
+                    )
+            elif isinstance(token, _CLOSING_TOKENS):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
+def _node_problem(path: str, message: str, node: yaml.Node) -> ConfigProblem:
+    top = path.split(".")[0].split("[")[0] or None
+    return ConfigProblem(top, message, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def _load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]], list[ConfigProblem]]:
@@ -461,6 +588,7 @@ def _load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]], list[ConfigP
     ConfigError
         On a YAML syntax error.
     """
+    _check_depth(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -468,6 +596,7 @@ def _load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]], list[ConfigP
         positions: dict[str, tuple[int, int]] = {}
         if node is None:
             return None, positions, problems
+        _check_expansion(node)
         _find_duplicates(node, "", problems)
         if isinstance(node, yaml.MappingNode):
             for key_node, _ in node.value:
@@ -477,6 +606,10 @@ def _load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]], list[ConfigP
         data = loader.construct_document(node)
     except yaml.YAMLError as err:
         raise ConfigError([_yaml_problem(err, text)]) from None
+    except RecursionError:
+        raise ConfigError(
+            [ConfigProblem(None, f"YAML nested too deeply (more than {MAX_YAML_DEPTH} levels are refused)")]
+        ) from None
     finally:
         loader.dispose()
     return data, positions, problems
@@ -503,6 +636,7 @@ def parse_config_text(text: str | None, instrument: InstrumentSpec = COMCAM) -> 
         With every problem found.
     """
     text = text or ""
+    check_text_size(text)
     data, positions, problems = _load_yaml(text)
     if data is None:
         data = {}
@@ -521,10 +655,51 @@ def parse_config_text(text: str | None, instrument: InstrumentSpec = COMCAM) -> 
     return validate_config(data, instrument, positions=positions, earlier_problems=problems)
 
 
+def check_text_size(text: str) -> None:
+    """Raise `ConfigError` if the configuration text is longer than `MAX_CONFIG_CHARS`."""
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    None,
+                    f"the configuration text has {len(text)} characters, more than the {MAX_CONFIG_CHARS} "
+                    "accepted (a long note? notes are at most 4096 characters)",
+                )
+            ]
+        )
+
+
+def check_text_bounds(text: str | None) -> None:
+    """Raise `ConfigError` if the text is too long, nested too deeply or expands too much.
+
+    These are the checks that make parsing the text safe (bounded in time and memory); a caller
+    that must parse the text with a plain ``yaml.safe_load`` (salobj does) runs this first. A YAML
+    syntax error is not reported here (`parse_config_text` reports it with its position).
+    """
+    text = text or ""
+    check_text_size(text)
+    _check_depth(text)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except (yaml.YAMLError, RecursionError):
+        return
+    finally:
+        loader.dispose()
+    if node is not None:
+        _check_expansion(node)
+
+
 # --- validation ---------------------------------------------------------------------------------
 
 
-def _describe_value(value: Any) -> str:
+def _describe_value(value: Any, limit: int = 200) -> str:
+    """Describe a value for a message, its representation cut to about ``limit`` characters."""
+    text = _describe_full_value(value)
+    return text if len(text) <= limit else text[:limit] + "... (cut)"
+
+
+def _describe_full_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -636,6 +811,10 @@ def _schema_error_problems(error: jsonschema.ValidationError) -> list[tuple[str,
             sub_key = f"{key}.{extra}" if key else str(extra)
             pairs.append((sub_key, _unknown_key_message(str(extra), known)))
         return pairs
+    if error.validator == "maxLength" and isinstance(error.instance, str):
+        return [
+            (key, f"is {len(error.instance)} characters long, more than the {error.validator_value} accepted")
+        ]
     if error.validator == "uniqueItems":
         return [(key, f"has repeated entries: {error.instance!r}")]
     return [(key, error.message)]
@@ -712,9 +891,12 @@ def validate_config(
         if isinstance(given.get(key), datetime.date):
             given[key] = given[key].isoformat()
 
-    values = schema_defaults()
-    values.update(given)
     bad: set[str] = set()
+    for key, path, value in _non_finite(given):
+        add(path, f"{value} is not a finite number (NaN and infinity are never accepted)")
+        bad.add(key)
+    values = schema_defaults()
+    values.update({key: value for key, value in given.items() if key not in bad})
     validator = jsonschema.Draft7Validator(schema)
     for error in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
         for key, message in _schema_error_problems(error):
@@ -726,6 +908,7 @@ def validate_config(
         _cross_checks(values, explicit, instrument, add)
     else:
         _cross_checks(values, explicit, instrument, add, skip=bad)
+    _text_checks(values, add, skip=bad)
 
     if problems:
         raise ConfigError(problems)
@@ -906,6 +1089,65 @@ def _cross_checks(
         match = _PLACEHOLDER_RE.search(value)
         if match:
             add(key, f"{match.group(0)} is a placeholder: replace it with a real value")
+
+
+def _non_finite(given: Mapping[str, Any]) -> Iterable[tuple[str, str, float]]:
+    """(top-level key, key path, value) of every NaN or infinite number in the configuration."""
+
+    def walk(value: Any, path: str) -> Iterable[tuple[str, float]]:
+        if isinstance(value, float) and not math.isfinite(value):
+            yield path, value
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from walk(item, f"{path}[{i}]")
+        elif isinstance(value, dict):
+            for sub_key, item in value.items():
+                yield from walk(item, f"{path}.{sub_key}")
+
+    for key, value in given.items():
+        for path, number in walk(value, str(key)):
+            yield str(key), path, number
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_NOTE_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _text_checks(values: Mapping[str, Any], add: Any, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    """Rules on the strings: collection names, the job option grammar, control characters.
+
+    ``calib_collection`` must be a valid collection name (`options.check_collection_name`, with
+    ``{timestamp}`` standing for its value); each ``input_collections_*`` a comma-separated list of
+    valid names; each ``config_options_*`` only ``-c label:field=value`` overrides in the grammar the
+    OCPS executor parses (`options.parse_job_options`); no other string may hold a control character
+    (a note may hold newlines and tabs).
+    """
+    for key, value in values.items():
+        if key in skip or not isinstance(value, str):
+            continue
+        if key == "calib_collection":
+            try:
+                check_collection_name(_TEMPLATE_RE.sub("20000101T000000", value))
+            except OptionsError as e:
+                add(key, str(e))
+        elif key.startswith("input_collections_"):
+            try:
+                split_collections(value)
+            except OptionsError as e:
+                add(key, str(e))
+        elif key.startswith("config_options_"):
+            try:
+                parse_job_options(value, allowed=frozenset({"-c"}))
+            except OptionsError as e:
+                add(
+                    key,
+                    f"{e} (only -c label:field=value overrides go here: input collections are set by "
+                    f"input_collections_*, processes by n_processes)",
+                )
+        else:
+            match = (_NOTE_CONTROL_RE if key == "note" else _CONTROL_RE).search(value)
+            if match:
+                add(key, f"contains the control character {match.group(0)!r}")
 
 
 def _notes(values: Mapping[str, Any], explicit: frozenset[str]) -> tuple[str, ...]:

@@ -58,6 +58,7 @@ from ..calib.config import (
     ConfigError,
     ConfigProblem,
     ImageType,
+    check_text_bounds,
     load_schema,
     parse_config_text,
     resolve_templates,
@@ -225,9 +226,21 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     # --- configure -------------------------------------------------------------------------------
 
     async def do_configure(self, data: Any) -> None:
-        """Keep the raw configuration text, then configure as salobj does."""
+        """Keep the raw configuration text, then configure as salobj does.
+
+        A text that is not safe to parse (too long, nested too deeply, an alias bomb) is not handed
+        to salobj's ``yaml.safe_load`` (nor echoed in its failure reason): salobj gets a one-line
+        comment in its place, and the validator reports what is wrong with the real text.
+        """
         self._config_text = data.config
         self._validated_config = None
+        try:
+            check_text_bounds(data.config)
+        except ConfigError as e:
+            self.log.error(e.describe())
+            data.config = f"# configuration text of {len(data.config)} characters, refused unparsed"
+            await super().do_configure(data)
+            return
         try:
             yaml.safe_load(data.config or "")
         except yaml.YAMLError:

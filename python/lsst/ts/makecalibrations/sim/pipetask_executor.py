@@ -2,9 +2,11 @@
 
 `PipetaskExecutor` implements `ocps_jobs.JobExecutor`. For each `ocps_jobs.JobRequest` it
 
-1. parses ``config`` with `shlex` (never a shell) and accepts only ``-j N``, ``-i a,b``,
-   ``-c label:field=value`` and ``--register-dataset-types``; anything else is refused with exit
-   code 1 and a message naming the option;
+1. parses ``config`` with `calib.options.parse_job_options` (`shlex`, never a shell; the grammar the
+   script's configuration is checked with) and accepts only ``-j N``, ``-i a,b``,
+   ``-c label:field=value`` and ``--register-dataset-types``; anything else (another option, a shell
+   character, a control character, an invalid collection name) is refused with exit code 1 and a
+   message naming it;
 2. expands ``${CP_PIPE_DIR}`` / ``${CP_VERIFY_DIR}`` (`pipelines.locations`), keeping a ``#subset``;
 3. resolves the ``-c`` labels against the pipeline's tasks. A label that is a task is passed as is.
    The bare label ``isr`` (the seed's defaults ``-c isr:doDefect=False`` and
@@ -28,7 +30,7 @@ handled by the butler); a subprocess also makes abort a kill. An in-process exec
 (``SimplePipelineExecutor``) saves the ~2 s start-up per job but cannot be aborted and shares the
 event loop's process; the subprocess is used.
 
-May import: the standard library, lsst.daf.butler, lsst.pipe.base, `pipelines.locations`,
+May import: the standard library, lsst.daf.butler, lsst.pipe.base, `calib.options`, `pipelines.locations`,
 `butler.repository`, `.clock`, `.ocps_jobs`.
 """
 
@@ -37,7 +39,6 @@ from __future__ import annotations
 __all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "parse_config"]
 
 import asyncio
-import dataclasses
 import os
 import re
 import shlex
@@ -49,99 +50,17 @@ from pathlib import Path
 from typing import Any
 
 from ..butler.repository import RAW_RUN
+from ..calib.options import OptionsError as ConfigError
+from ..calib.options import ParsedOptions as ParsedConfig
+from ..calib.options import parse_job_options as parse_config
 from ..pipelines.locations import expand_pipeline_uri, pipeline_path
 from .ocps_jobs import JobOutcome, JobRequest
 
 ISR_ALIAS = "isr"
 """Bare ``-c`` label mapped onto every ISR task of a pipeline (labels ending in ``Isr``)."""
 
-_SUPPORTED = "-j N, -i a,b, -c label:field=value, --register-dataset-types"
 _BOOKKEEPING_SUFFIXES = ("_config", "_metadata", "_log")
 _BOOKKEEPING_NAMES = {"packages"}
-
-
-class ConfigError(ValueError):
-    """The ``config`` string of a job cannot be accepted."""
-
-
-@dataclasses.dataclass
-class ParsedConfig:
-    """The accepted options of an ``execute`` ``config`` string.
-
-    Attributes
-    ----------
-    processes : `int` or `None`
-        ``-j`` value (`None` when absent).
-    inputs : `list` [`str`]
-        Collections from ``-i`` (comma-separated lists flattened, order kept).
-    overrides : `list` [`tuple` [`str`, `str`, `str`]]
-        ``(label, field, value)`` of each ``-c``.
-    register_dataset_types : `bool`
-        ``--register-dataset-types`` was given.
-    """
-
-    processes: int | None = None
-    inputs: list[str] = dataclasses.field(default_factory=list)
-    overrides: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-    register_dataset_types: bool = False
-
-
-_OVERRIDE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):([A-Za-z_][A-Za-z0-9_.]*)=(.*)$", re.DOTALL)
-
-
-def parse_config(config: str) -> ParsedConfig:
-    """Parse the ``config`` of an ``execute`` command (see the module docstring).
-
-    Raises
-    ------
-    ConfigError
-        For an unsupported option, a missing or malformed argument, or unbalanced quotes.
-    """
-    try:
-        tokens = shlex.split(config, posix=True)
-    except ValueError as e:
-        raise ConfigError(f"Cannot split config {config!r}: {e}.") from None
-    parsed = ParsedConfig()
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-
-        if token == "-j":
-            value = _argument(tokens, i)
-            try:
-                parsed.processes = int(value)
-            except ValueError:
-                raise ConfigError(f"Option -j needs an integer, got {value!r}.") from None
-            if parsed.processes < 1:
-                raise ConfigError(f"Option -j needs a positive integer, got {parsed.processes}.")
-            i += 2
-        elif token == "-i":
-            value = _argument(tokens, i)
-            names = [name.strip() for name in value.split(",") if name.strip()]
-            if not names:
-                raise ConfigError("Option -i needs at least one collection name.")
-            parsed.inputs += [name for name in names if name not in parsed.inputs]
-            i += 2
-        elif token == "-c":
-            value = _argument(tokens, i)
-            match = _OVERRIDE.match(value)
-            if match is None:
-                raise ConfigError(f"Option -c needs label:field=value, got {value!r}.")
-            parsed.overrides.append((match.group(1), match.group(2), match.group(3)))
-            i += 2
-        elif token == "--register-dataset-types":
-            parsed.register_dataset_types = True
-            i += 1
-        else:
-            raise ConfigError(f"Unsupported option {token!r} in config; supported: {_SUPPORTED}.")
-    return parsed
-
-
-def _argument(tokens: list[str], i: int) -> str:
-    """The argument of the option ``tokens[i]``."""
-    if i + 1 >= len(tokens) or (tokens[i + 1].startswith("-") and tokens[i + 1] != "-"):
-        raise ConfigError(f"Option {tokens[i]} needs an argument.")
-    return tokens[i + 1]
 
 
 def _pipeline_labels(pipeline_uri: str) -> list[str]:
