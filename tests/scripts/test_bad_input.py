@@ -17,10 +17,9 @@ import yaml
 from conftest import run_calibrations
 
 from lsst.ts.makecalibrations.calib.config import MAX_CONFIG_CHARS
-from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 
-ScriptState = salobj.ScriptState
 CORPUS_PATH = pathlib.Path(__file__).parents[1] / "data" / "bad_inputs.yaml"
 
 
