@@ -215,12 +215,30 @@ async def test_csc_not_enabled_fails_before_any_image(tmp_path, component: str) 
 # --- stop ----------------------------------------------------------------------------------------
 
 
+#: The OCPS acks ``execute`` (with the job id) this many wall seconds after the job started, as a real
+#: broker may: a stop can arrive before the script knows the id of a job that already runs.
+SLOW_BUS = FaultPlan(ocps_ack_delay=1.0)
+
+
+def assert_every_started_job_aborted_by_id(result: RunResult) -> None:
+    """Every job the OCPS started was aborted by its id, and the report names each one."""
+    started = [request.job_id for request in result.job_requests]
+    assert started, "no OCPS job was started"
+    assert result.observatory.ocps.running_job_ids == []
+    assert set(started) <= result.observatory.executor._aborted
+    assert sorted(job.job_id for job in result.report.jobs) == sorted(started)
+    assert {job.status for job in result.report.jobs} == {"aborted"}
+    assert all(job.job_id for job in result.report.jobs)
+
+
 async def test_stop_during_acquisition_lets_the_exposure_finish(tmp_path) -> None:
     async def after_first_dark(script, observatory) -> None:
         await wait_until(lambda: observatory.camera.images_started >= 3)
 
     config = dict(IMAGES_ONLY, script_mode="BIAS_DARK", n_bias=1, n_dark=5, exp_times_dark=30)
-    result = await run_calibrations(config, report_dir=tmp_path, time_scale=100, stop_when=after_first_dark)
+    result = await run_calibrations(
+        config, report_dir=tmp_path, time_scale=100, stop_when=after_first_dark, faults=SLOW_BUS
+    )
     assert result.final_state == ScriptState.STOPPED
     assert ScriptState.STOPPING in result.states
     # The dark being exposed when stop arrived was read out and recorded; no other was started.
@@ -233,16 +251,39 @@ async def test_stop_during_acquisition_lets_the_exposure_finish(tmp_path) -> Non
     assert report.certifications == [] and report.jobs == []
 
 
+async def test_stop_during_acquisition_aborts_the_job_whose_execute_is_in_flight(tmp_path) -> None:
+    """The bias job is sent while the darks are taken; the stop comes before its in-progress ack."""
+
+    async def bias_job_started(script, observatory) -> None:
+        await wait_until(lambda: bool(observatory.ocps.running_job_ids))
+        assert script.report.jobs[0].job_id == ""  # the script does not know the id yet
+
+    config = dict(script_mode="BIAS_DARK", n_bias=2, n_dark=5, exp_times_dark=30, do_verify=True)
+    result = await run_calibrations(
+        config,
+        report_dir=tmp_path,
+        time_scale=100,
+        job_duration=1e6,
+        stop_when=bias_job_started,
+        faults=SLOW_BUS,
+    )
+    assert result.final_state == ScriptState.STOPPED
+    assert result.report.acquisition("DARK").status in ("incomplete", "not_taken")
+    assert_every_started_job_aborted_by_id(result)
+    assert result.report.certifications == []
+
+
 async def test_stop_during_processing_aborts_the_ocps_jobs(tmp_path) -> None:
     async def job_running(script, observatory) -> None:
         await wait_until(lambda: bool(observatory.ocps.running_job_ids))
 
     config = dict(script_mode="BIAS", n_bias=2, do_verify=True)
-    result = await run_calibrations(config, report_dir=tmp_path, job_duration=1e6, stop_when=job_running)
+    result = await run_calibrations(
+        config, report_dir=tmp_path, job_duration=1e6, stop_when=job_running, faults=SLOW_BUS
+    )
     assert result.final_state == ScriptState.STOPPED
     (request,) = result.job_requests
-    assert result.observatory.ocps.running_job_ids == []
-    assert request.job_id in result.observatory.executor._aborted
+    assert_every_started_job_aborted_by_id(result)
     (job,) = result.report.jobs
     assert job.job_id == request.job_id and job.status == "aborted"
     assert result.report.certifications == []

@@ -136,7 +136,10 @@ class JobRecord:
     output_collection : `str`
         ``u/ocps/<job_id>``.
     status : `str`
-        ``running``, ``succeeded``, ``failed``, ``aborted``, ``timeout`` or ``rejected``.
+        ``running``, ``succeeded``, ``failed``, ``aborted``, ``timeout``, ``rejected`` (the OCPS
+        refused ``execute``: there is no job, hence no job id) or ``unacknowledged`` (stopped while
+        ``execute`` was in flight and no in-progress ack, hence no job id, came within the bounded
+        wait; ``message`` says so). Every other record has its job id.
     exit_code : `int` or `None`
         ``job_result.exit_code``.
     phase : `str`

@@ -10,6 +10,11 @@ in-progress ack, waits for the final ack with ``next_ackcmd`` and then for the m
 ``job_result``, all within ``pipeline_job_timeout``; a job that takes longer is aborted. It fills a
 `calib.report.JobRecord` as it goes and raises `JobFailedError` for anything but exit code 0.
 
+A stop (cancellation) while ``execute`` is in flight does not lose the job: the job id is known only
+from the in-progress ack, which on a real broker can arrive after the stop, so the runner waits for
+that ack (at most `OcpsJobRunner.stop_ack_timeout` seconds) and then aborts the job by id. If no ack
+comes in that time the record says so (status ``unacknowledged``) rather than naming no job.
+
 May import: `sal`, `calib` and the standard library.
 """
 
@@ -106,6 +111,9 @@ class OcpsJobRunner:
         Logger.
     """
 
+    stop_ack_timeout: float = 10.0
+    """Seconds a stop waits for the in-progress ack of an ``execute`` in flight, to abort its job."""
+
     def __init__(self, ocps: Any, log: logging.Logger) -> None:
         self.ocps = ocps
         self.log = log
@@ -136,11 +144,15 @@ class OcpsJobRunner:
             aborted).
         """
         record.start_tai = current_tai()
+        execute = asyncio.ensure_future(
+            self.ocps.cmd_execute.set_start(wait_done=False, timeout=timeout, **spec.execute_fields())
+        )
         try:
-            ack = await self.ocps.cmd_execute.set_start(
-                wait_done=False, timeout=timeout, **spec.execute_fields()
-            )
+            ack = await asyncio.shield(execute)
             job_id = str(json.loads(ack.result)["job_id"])
+        except asyncio.CancelledError:
+            await self._abort_in_flight(spec, record, execute)
+            raise
         except salobj.AckError as e:
             record.status = "rejected"
             record.end_tai = current_tai()
@@ -188,6 +200,35 @@ class OcpsJobRunner:
             record,
             f"{spec.name} job {record.status} with exit code {record.exit_code}: {record.message}",
         )
+
+    async def _abort_in_flight(self, spec: JobSpec, record: JobRecord, execute: asyncio.Future) -> None:
+        """On a stop with ``execute`` in flight: wait (bounded) for its job id, then abort the job."""
+        self.log.warning(
+            f"Stop while the {spec.name} job's execute is in flight; waiting up to "
+            f"{self.stop_ack_timeout:g} s for its job id to abort it"
+        )
+        try:
+            ack = await asyncio.wait_for(asyncio.shield(execute), timeout=self.stop_ack_timeout)
+            job_id = str(json.loads(ack.result)["job_id"])
+        except salobj.AckError as e:
+            record.status = "rejected"
+            record.end_tai = current_tai()
+            record.message = f"execute refused: {e.ackcmd.result}"
+            return
+        except (TimeoutError, ValueError, KeyError, TypeError):
+            execute.cancel()
+            record.status = "unacknowledged"
+            record.end_tai = current_tai()
+            record.message = (
+                f"stopped while execute was in flight; no in-progress ack (job id) within "
+                f"{self.stop_ack_timeout:g} s, so a job the OCPS may have started could not be aborted"
+            )
+            self.log.error(f"{spec.name} job: {record.message}")
+            return
+        record.job_id = job_id
+        record.output_collection = ocps_output_collection(job_id)
+        self.running[job_id] = record
+        await self.abort(job_id)
 
     async def _wait_result(self, ack: Any, job_id: str) -> Any:
         try:

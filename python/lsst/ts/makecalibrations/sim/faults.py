@@ -46,6 +46,10 @@ class FaultPlan:
         Message of the failed jobs.
     ocps_initial_state : ``salobj.State`` or `None`
         State OCPS:2 starts in (DISABLED or STANDBY) instead of ENABLED.
+    ocps_ack_delay : `float`
+        Wall seconds by which the OCPS delays the in-progress ack of ``execute`` (which carries the
+        job id) while the job already runs, as a real Kafka broker may: a client learns the job id
+        that much later. 0 (default) acks at once.
     """
 
     camera_fault_after: int | None = None
@@ -57,6 +61,7 @@ class FaultPlan:
     ocps_fail_pipeline: str | None = None
     ocps_fail_message: str = "Simulated pipetask failure."
     ocps_initial_state: salobj.State | None = None
+    ocps_ack_delay: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("camera_fault_after", "camera_hang_at_image"):
@@ -67,6 +72,8 @@ class FaultPlan:
         object.__setattr__(self, "missing_oods_obs_ids", frozenset(self.missing_oods_obs_ids))
         if self.ocps_fail_pipeline is not None:
             re.compile(self.ocps_fail_pipeline)
+        if not 0 <= self.ocps_ack_delay < float("inf"):
+            raise ValueError(f"ocps_ack_delay={self.ocps_ack_delay} must be a finite number >= 0.")
         if self.ocps_initial_state is not None:
             state = salobj.State(self.ocps_initial_state)
             if state not in (salobj.State.DISABLED, salobj.State.STANDBY, salobj.State.ENABLED):

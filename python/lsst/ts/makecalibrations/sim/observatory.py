@@ -143,7 +143,10 @@ class SimulatedObservatory:
             executor = FailingExecutor(executor, self.faults, self.clock)
         ocps_state = self.faults.ocps_initial_state
         self.ocps = OcpsCsc(
-            clock=self.clock, executor=executor, initial_state=enabled if ocps_state is None else ocps_state
+            clock=self.clock,
+            executor=executor,
+            initial_state=enabled if ocps_state is None else ocps_state,
+            in_progress_ack_delay=self.faults.ocps_ack_delay,
         )
         if self.shutdown_delay is not None:
             for csc in self.cscs:

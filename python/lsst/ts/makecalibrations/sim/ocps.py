@@ -5,7 +5,8 @@ whose result is ``{"job_id": ...}``, runs the job through a `JobExecutor`, write
 (UWS job JSON in ``result``) and only then returns, giving CMD_COMPLETE. Jobs run concurrently.
 ``execute`` fails only for command-level problems (CSC not enabled, no pipeline); a failed job is
 reported by ``job_result`` with exit code 1. ``abort_job`` aborts a running job, whose ``job_result``
-then has exit code 255.
+then has exit code 255. ``in_progress_ack_delay`` delays the in-progress ack (the job already runs),
+reproducing a real broker's timing: a client learns the job id only that much later.
 
 May import: `sal`, the standard library and the sibling modules `clock` and `ocps_jobs`.
 """
@@ -119,6 +120,8 @@ class OcpsCsc(salobj.BaseCsc):
     ack_timeout : `float`, optional
         Minimum timeout (wall seconds) of the in-progress ack, as dm_OCPS's 600 s; raised to the
         executor's estimated duration when that is longer.
+    in_progress_ack_delay : `float`, optional
+        Wall seconds between the start of a job and its in-progress ack (default 0).
     """
 
     valid_simulation_modes = (0,)
@@ -131,10 +134,12 @@ class OcpsCsc(salobj.BaseCsc):
         index: int = OCPS_COMCAM_INDEX,
         initial_state: salobj.State = salobj.State.ENABLED,
         ack_timeout: float = 600.0,
+        in_progress_ack_delay: float = 0.0,
     ) -> None:
         self.clock = clock
         self.executor: JobExecutor = executor if executor is not None else SleepExecutor(clock)
         self.ack_timeout = float(ack_timeout)
+        self.in_progress_ack_delay = float(in_progress_ack_delay)
         self.jobs: dict[str, _Job] = {}
         super().__init__("OCPS", index=index, initial_state=initial_state, allow_missing_callbacks=True)
         self.cmd_execute.allow_multiple_callbacks = True
@@ -161,18 +166,22 @@ class OcpsCsc(salobj.BaseCsc):
         )
         job = _Job(request=request, creation_tai=self.clock.tai())
         self.jobs[job_id] = job
+        run: asyncio.Future[JobOutcome] | None = None
         try:
             timeout = self.ack_timeout
             estimate = getattr(self.executor, "estimate_wall_duration", None)
             if estimate is not None:
                 timeout = max(timeout, estimate(request) + 10.0)
+            self.log.info(f"Job {job_id}: {request.pipeline} on {request.data_query!r}")
+            run = asyncio.ensure_future(self.executor.run(request))
+            if self.in_progress_ack_delay > 0:
+                await asyncio.wait([run], timeout=self.in_progress_ack_delay)
             await self.cmd_execute.ack_in_progress(
                 data, timeout=timeout, result=json.dumps({"job_id": job_id})
             )
             ack_time = asyncio.get_running_loop().time()
-            self.log.info(f"Job {job_id}: {request.pipeline} on {request.data_query!r}")
             try:
-                outcome = await self.executor.run(request)
+                outcome = await run
             except Exception as e:
                 self.log.exception(f"Job {job_id}: executor failed.")
                 now = self.clock.tai()
@@ -194,6 +203,8 @@ class OcpsCsc(salobj.BaseCsc):
                 await asyncio.sleep(remaining_gap)
         finally:
             self.jobs.pop(job_id, None)
+            if run is not None and not run.done():
+                run.cancel()
 
     async def do_abort_job(self, data: salobj.BaseMsgType) -> None:
         """Abort a running job; its ``job_result`` (exit code 255) is written before this ack."""
