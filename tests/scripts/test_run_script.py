@@ -7,8 +7,16 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from lsst.ts.makecalibrations.cli.run_script import build_config_text, find_script, load_script_class, main
+from lsst.ts.makecalibrations.calib.config import ConfigError, parse_config_text
+from lsst.ts.makecalibrations.cli.run_script import (
+    build_config_text,
+    find_script,
+    load_script_class,
+    main,
+    parse_args,
+)
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations, get_scripts_dir
 
 ROOT = pathlib.Path(__file__).parents[2]
@@ -40,10 +48,53 @@ def test_config_overrides() -> None:
     text = "n_bias: 3  # comment\nn_dark: 4\n"
     assert build_config_text(text, []) == text
     merged = build_config_text(text, ["n_dark=5", "detectors=[0, 1]"], {"repo": "/r", "report_dir": None})
-    assert merged.splitlines() == ["n_bias: 3", "n_dark: 5", "detectors:", "- 0", "- 1", "repo: /r"]
-    # A text with a duplicate key is sent as is, for the script to refuse it precisely.
+    assert yaml.safe_load(merged) == {"n_bias": 3, "n_dark": 5, "detectors": [0, 1], "repo": "/r"}
+    # The file's lines stay where they were: the overridden key's line becomes a comment.
+    overridden = "# n_dark: overridden by run_script (see the end)"
+    assert merged.splitlines()[:2] == ["n_bias: 3  # comment", overridden]
+    # A multi-line value is replaced by as many lines; a later -p of the same key wins.
+    text = "detectors:\n- 0\n- 1\nnote: |\n  a\n  b\nn_flat: 2\n"
+    merged = build_config_text(text, ["detectors=[2]", "n_flat=3", "n_flat=4"])
+    assert merged.splitlines()[6] == "# n_flat: overridden by run_script (see the end)"
+    assert yaml.safe_load(merged) == {"detectors": [2], "note": "a\nb\n", "n_flat": 4}
+    # A duplicate key that is not overridden stays, for the script to refuse it precisely.
     duplicated = "n_bias: 3\nn_bias: 4\n"
-    assert build_config_text(duplicated, ["n_dark=2"]) == duplicated
+    with pytest.raises(ConfigError, match="duplicate key"):
+        parse_config_text(build_config_text(duplicated, ["n_dark=2"]))
+    # A text that is not valid YAML is sent as is.
+    assert build_config_text("n_bias: [3\n", ["n_dark=2"]) == "n_bias: [3\n"
+
+
+def test_repeated_p_keeps_every_value() -> None:
+    parsed = parse_args([SCRIPT, "-p", "n_bias=1", "-p", "n_dark=2", "n_flat=3"])
+    assert parsed.parameters == ["n_bias=1", "n_dark=2", "n_flat=3"]
+    text = build_config_text("", parsed.parameters)
+    assert yaml.safe_load(text) == {"n_bias": 1, "n_dark": 2, "n_flat": 3}
+
+
+def test_bad_p_value_is_a_clear_error(capsys) -> None:
+    assert run_main([SCRIPT, "-p", "detectors=[0", "--plan"]) == 2
+    err = capsys.readouterr().err
+    assert "-p 'detectors=[0': the value '[0' of detectors is not valid YAML" in err
+    assert "Traceback" not in err
+
+
+def test_non_utf8_file_is_a_clear_error(tmp_path, capsys) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("n_bias: 3\nnote: caf\u00e9\n".encode("latin-1"))
+    assert run_main([SCRIPT, "-c", str(path), "--plan"]) == 2
+    err = capsys.readouterr().err
+    assert f"the configuration file {path} is not UTF-8 text: byte 0xe9 on line 2" in err
+    assert "Traceback" not in err
+
+
+def test_error_positions_are_the_files_with_overrides(tmp_path, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# a comment\nn_bias: 3\nn_flat: 0\nn_dark: 2\n")
+    code = run_main([SCRIPT, "-c", str(path), "-p", "n_bias=4", "detectors=[0]", "--repo", "/r", "--plan"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "n_flat: 0 is less than the minimum of 1 (line 3, column 1)" in out
 
 
 def test_run_ends_done_with_exit_0(tmp_path, tiny_repo, capsys) -> None:
@@ -123,4 +174,8 @@ def test_configure_failure_exits_non_zero(tmp_path, tiny_repo, capsys) -> None:
     )
     out = capsys.readouterr().out
     assert code == 1
-    assert "configure failed" in out and "n_bias" in out
+    # One clear message: no traceback, no repetition of the configuration text.
+    message = "n_bias: 0 is less than the minimum of 1"
+    assert f"configure failed: Invalid configuration (1 problem):\n  - {message}" in out
+    assert out.count(message) == 1
+    assert "Traceback" not in out and "config(" not in out

@@ -18,8 +18,11 @@ changed and at most every few seconds; ``--no-progress`` leaves it out. Unlike `
 the exit code tells the outcome: 0 only if the final state is DONE. Ctrl-C sends ``stop`` (a second
 one quits at once).
 
-``-p key=value`` pairs (YAML-typed) override the keys of ``-c``; ``--repo`` and ``--report-dir``
-override ``repo`` and ``report_dir``. ``--plan`` validates the configuration and prints the exposure
+``-p key=value`` pairs (YAML-typed, ``-p`` repeatable) override the keys of ``-c``; ``--repo`` and
+``--report-dir`` override ``repo`` and ``report_dir``; the file's text is edited, not dumped again, so
+error positions stay those of the file (`build_config_text`). Errors of the command line (a ``-p``
+value that is not YAML, a file that is not UTF-8) are one line on stderr, exit code 2; a failed
+configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the configuration and prints the exposure
 sequence, the estimated duration and every OCPS job as it would be sent (ids not known before the
 run shown as ``<placeholders>``) without starting anything.
 
@@ -28,7 +31,15 @@ May import: everything in this package.
 
 from __future__ import annotations
 
-__all__ = ["main", "parse_args", "find_script", "load_script_class", "build_config_text", "print_plan"]
+__all__ = [
+    "main",
+    "parse_args",
+    "find_script",
+    "load_script_class",
+    "build_config_text",
+    "read_config_file",
+    "print_plan",
+]
 
 import argparse
 import ast
@@ -63,9 +74,11 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         "-p",
         "--parameters",
         nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
-        help="configuration values (YAML-typed); they override the keys of -c",
+        help="configuration values (YAML-typed); they override the keys of -c; repeatable "
+        "(-p a=1 -p b=2 is -p a=1 b=2)",
     )
     parser.add_argument("--index", type=int, default=None, help="script SAL index (default: random)")
     parser.add_argument("-l", "--loglevel", default=None, help="script log level (number or name)")
@@ -93,6 +106,14 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             parser.error(f"-p {item!r}: expected key=value")
+        try:
+            yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            what = " ".join(str(p) for p in (getattr(e, "context", None), getattr(e, "problem", None)) if p)
+            parser.error(
+                f"-p {item!r}: the value {value!r} of {key.strip()} is not valid YAML ({what or e}); "
+                "e.g. detectors=[0,1], exp_times_dark=5, filter=r_03"
+            )
     if parsed.time_scale <= 0:
         parser.error("--time-scale must be positive")
     if parsed.loglevel is not None:
@@ -173,9 +194,12 @@ def build_config_text(
 ) -> str:
     """The configuration text sent to the script: ``-c`` text with ``-p`` and option overrides.
 
-    Without overrides the text is sent verbatim (so the script reports errors with the file's line
-    numbers). With overrides the text is parsed, updated and dumped again; a text that does not parse
-    cleanly (syntax error, duplicate key) is sent verbatim, for the script to report precisely.
+    The text is edited, not dumped again, so that the script's error positions are those of the
+    user's file: the lines of each overridden top-level key are replaced by a comment (the same
+    number of lines) and the overriding ``key: value`` lines are appended at the end. Every ``-p``
+    is kept (a later ``-p`` of the same key wins). A text that does not parse (syntax error) is sent
+    verbatim, for the script to report precisely; a text that is not a block mapping (``{a: 1}``)
+    is parsed, updated and dumped again.
     """
     updates: dict[str, Any] = {}
     for item in parameters:
@@ -184,23 +208,31 @@ def build_config_text(
     updates.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if not updates:
         return config_text
-    from ..calib.config import ConfigError, parse_config_text
-
     try:
-        data = yaml.safe_load(config_text) if config_text.strip() else {}
+        node = yaml.compose(config_text, Loader=yaml.SafeLoader) if config_text.strip() else None
     except yaml.YAMLError:
         return config_text
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        return config_text
-    try:
-        parse_config_text(config_text)
-    except ConfigError as e:
-        if any("duplicate key" in p.message or p.key is None for p in e.problems):
+    if node is not None and not (isinstance(node, yaml.MappingNode) and not node.flow_style):
+        data = yaml.safe_load(config_text)
+        if not isinstance(data, dict):
             return config_text
-    data.update(updates)
-    return yaml.safe_dump(data, sort_keys=False)
+        data.update(updates)
+        return yaml.safe_dump(data, sort_keys=False)
+    lines = config_text.splitlines()
+    if node is not None:
+        for key_node, value_node in node.value:
+            if str(key_node.value) not in updates:
+                continue
+            first = key_node.start_mark.line
+            end = value_node.end_mark
+            last = end.line if end.column > 0 else end.line - 1
+            for i in range(first, max(first, last) + 1):
+                lines[i] = f"# {key_node.value}: overridden by run_script (see the end)" if i == first else ""
+    appended = [
+        yaml.safe_dump({key: value}, default_flow_style=False, width=1_000_000, sort_keys=False).rstrip("\n")
+        for key, value in updates.items()
+    ]
+    return "\n".join(lines + ["# run_script -p / --repo / --report-dir:"] + appended) + "\n"
 
 
 def print_plan(script_class: type, config_text: str, out: TextIO | None = None) -> int:
@@ -242,6 +274,41 @@ def print_plan(script_class: type, config_text: str, out: TextIO | None = None) 
     for i, job in enumerate(jobs, 1):
         print(f"{i}. {job.describe()}", file=out)
     return 0
+
+
+def configure_failure_message(result: str, config_text: str = "") -> str:
+    """What went wrong in a failed ``configure``, without salobj's ``config(<whole text>) failed:``."""
+    text = result.removeprefix("Failed: ")
+    prefix = f"config({config_text}) failed: "
+    if text.startswith(prefix):
+        return text[len(prefix) :]
+    if text.startswith("config("):
+        at = text.find(") failed: ")
+        if at >= 0:
+            return text[at + len(") failed: ") :]
+    return text
+
+
+def read_config_file(path: pathlib.Path) -> str:
+    """The text of a configuration file.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read or is not UTF-8 text (naming the file, the line and the byte).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read the configuration file {path}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(
+            f"the configuration file {path} is not UTF-8 text: byte 0x{data[e.start]:02x} on line {line} "
+            f"cannot be decoded ({e.reason}); save it as UTF-8"
+        ) from None
 
 
 def _effective_repo(config_text: str) -> str:
@@ -329,16 +396,22 @@ async def run_script(
                     )
                     await reporter.start()
 
+            debug = loglevel is not None and loglevel <= logging.DEBUG
+
             async def log_callback(data: Any) -> None:
+                if not debug and data.message.startswith("config(") and data.message.endswith(") failed"):
+                    return  # salobj's "config(<the whole text>) failed"; the reason follows, once
                 say(f"{_now()} {logging.getLevelName(data.level)}: {data.message}")
-                if data.traceback:
+                if data.traceback and debug:
                     say(data.traceback)
 
             async def state_callback(data: Any) -> None:
                 state = ScriptState(data.state)
                 if state != last_state[0]:
                     last_state[0] = state
-                    say(f"{_now()} state: {state.name}" + (f" ({data.reason})" if data.reason else ""))
+                    # A configure failure is printed once, when its command fails (below).
+                    shown = data.reason if state != ScriptState.CONFIGURE_FAILED or debug else ""
+                    say(f"{_now()} state: {state.name}" + (f" ({shown})" if shown else ""))
                 if state == ScriptState.UNCONFIGURED and not unconfigured.done():
                     unconfigured.set_result(None)
                 if state in final_states and not finished.done():
@@ -380,7 +453,7 @@ async def run_script(
                         timeout=120,
                     )
                 except salobj.AckError as e:
-                    say(f"configure failed: {e.ackcmd.result}")
+                    say(f"configure failed: {configure_failure_message(e.ackcmd.result, config_text)}")
                     await asyncio.wait_for(asyncio.shield(finished), timeout=10)
                     return 1
                 if loglevel is not None:
@@ -419,7 +492,13 @@ def main(args: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, RuntimeError, SyntaxError) as e:
         print(e, file=sys.stderr)
         sys.exit(2)
-    config_text = parsed.config.read_text() if parsed.config is not None else ""
+    config_text = ""
+    if parsed.config is not None:
+        try:
+            config_text = read_config_file(parsed.config)
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            sys.exit(2)
     overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
     text = build_config_text(config_text, parsed.parameters, overrides)
     if parsed.plan:
