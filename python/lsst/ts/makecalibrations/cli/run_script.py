@@ -22,9 +22,9 @@ one quits at once).
 ``--report-dir`` override ``repo`` and ``report_dir``; the file's text is edited, not dumped again, so
 error positions stay those of the file (`build_config_text`). Errors of the command line (a ``-p``
 value that is not YAML, a file that is not UTF-8) are one line on stderr, exit code 2; a failed
-configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the configuration and prints the exposure
-sequence, the estimated duration and every OCPS job as it would be sent (ids not known before the
-run shown as ``<placeholders>``) without starting anything.
+configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the
+configuration and prints the exposure sequence, the estimated duration and every OCPS job as it
+would be sent (ids not known before the run shown as ``<placeholders>``) without starting anything.
 
 May import: everything in this package.
 """
