@@ -10,11 +10,15 @@ the OCPS.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import pathlib
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -105,8 +109,9 @@ async def run_calibrations(
     if isinstance(config, dict):
         config = dict(config)
         config.setdefault("report_dir", str(report_dir))
-        if repo is not None:
-            config.setdefault("repo", str(repo))
+        # The script checks its repository at configure; without one for the observatory, a bare
+        # repository (no reference calibrations, made once) is the script's.
+        config.setdefault("repo", str(repo if repo is not None else bare_repo()))
         text = yaml.safe_dump(config)
     else:
         text = config
@@ -206,6 +211,18 @@ async def run_calibrations(
         log_messages=log_messages,
         job_results=job_results,
     )
+
+
+@functools.cache
+def bare_repo() -> pathlib.Path:
+    """A repository with the instrument, dataset types and collections only, made once per process."""
+    from lsst.ts.makecalibrations.butler.repository import create_repo
+
+    root = tempfile.mkdtemp(prefix="bare_repo_")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    path = pathlib.Path(root) / "repo"
+    create_repo(path)
+    return path
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, interval: float = 0.005) -> None:

@@ -235,13 +235,19 @@ def build_config_text(
     return "\n".join(lines + ["# run_script -p / --repo / --report-dir:"] + appended) + "\n"
 
 
-def print_plan(script_class: type, config_text: str, out: TextIO | None = None) -> int:
-    """Validate the configuration and print the plan and every OCPS job. Return the exit code."""
+def print_plan(
+    script_class: type, config_text: str, out: TextIO | None = None, check_repo: bool = False
+) -> int:
+    """Validate the configuration and print the plan and every OCPS job. Return the exit code.
+
+    With ``check_repo``, the checks the script's configure makes against the repository and the
+    camera (`scripts.preflight.check_before_run`) run too, against the configuration's ``repo`` and
+    the simulated camera's filter changer; a repository that does not exist yet (``run_script``
+    makes it on the first run) is said so and not checked.
+    """
     out = out if out is not None else sys.stdout
-    from ..calib.config import ConfigError, ConfigProblem, parse_config_text, resolve_templates
-    from ..calib.plan import CalibrationPlan
-    from ..calib.recovery import resume_config
-    from ..calib.report import RunReport
+    from ..calib.config import ConfigError
+    from ..calib.prepare import prepare_run
     from ..sal import current_tai
 
     get_instrument = getattr(script_class, "get_instrument", None)
@@ -250,23 +256,16 @@ def print_plan(script_class: type, config_text: str, out: TextIO | None = None) 
         return 1
     instrument = get_instrument()
     try:
-        config = parse_config_text(config_text, instrument)
-        already: frozenset[str] = frozenset()
-        if config.resume_from_report:
-            try:
-                old = RunReport.load(config.resume_from_report)
-            except (OSError, ValueError, TypeError) as e:
-                raise ConfigError(
-                    [ConfigProblem("resume_from_report", f"cannot read {config.resume_from_report}: {e}")]
-                ) from e
-            config, info = resume_config(config, old)
-            already = info.already_certified
-            print(f"Resuming {config.resume_from_report}: {info.describe()}", file=out)
-        config = resolve_templates(config, current_tai())
+        prepared = prepare_run(config_text, instrument, current_tai())
+        if prepared.resume is not None:
+            print(f"Resuming {prepared.config.resume_from_report}: {prepared.resume.describe()}", file=out)
+        if check_repo:
+            for line in _check_against_repo(prepared):
+                print(line, file=out)
     except ConfigError as e:
         print(e.describe(), file=out)
         return 1
-    plan = CalibrationPlan.from_config(config, already_certified=already)
+    plan = prepared.plan
     print(f"Plan of {script_class.__name__} (nothing is taken or sent):", file=out)
     print(plan.describe(), file=out)
     jobs = plan.planned_jobs()
@@ -274,6 +273,20 @@ def print_plan(script_class: type, config_text: str, out: TextIO | None = None) 
     for i, job in enumerate(jobs, 1):
         print(f"{i}. {job.describe()}", file=out)
     return 0
+
+
+def _check_against_repo(prepared: Any) -> list[str]:
+    """Run `scripts.preflight.check_before_run` for ``--plan``; return what it checked."""
+    from ..scripts.butler_gateway import ButlerGateway
+    from ..scripts.preflight import check_before_run
+    from ..sim.ccamera import DEFAULT_FILTERS
+
+    repo = prepared.config.repo
+    if not pathlib.Path(repo).exists():
+        return [f"Repository {repo} does not exist yet (run_script makes it): not checked against it"]
+    return asyncio.run(
+        check_before_run(prepared, ButlerGateway(repo), available_filters=list(DEFAULT_FILTERS))
+    )
 
 
 def configure_failure_message(result: str, config_text: str = "") -> str:
@@ -502,7 +515,7 @@ def main(args: Sequence[str] | None = None) -> int:
     overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
     text = build_config_text(config_text, parsed.parameters, overrides)
     if parsed.plan:
-        code = print_plan(script_class, text)
+        code = print_plan(script_class, text, check_repo=True)
         sys.exit(code)
     repo = parsed.repo or _effective_repo(text)
     print(f"index={parsed.index}; script={path}; config={text!r}", flush=True)

@@ -1,6 +1,6 @@
 """SAL Scripts: ``BaseMakeCalibrations`` (orchestration) and ``MakeComCamCalibrations``.
 
-May import: `sal`, `control` (through `sal`), `calib`, `butler`.
+May import: `sal`, `control` (through `sal`), `calib`, `butler`, `pipelines` (lazily, to check overrides).
 """
 
 from .base_make_calibrations import *  # noqa: F403
@@ -8,4 +8,5 @@ from .butler_gateway import *  # noqa: F403
 from .make_comcam_calibrations import *  # noqa: F403
 from .ocps_client import *  # noqa: F403
 from .oods_tracker import *  # noqa: F403
+from .preflight import *  # noqa: F403
 from .utils import *  # noqa: F403

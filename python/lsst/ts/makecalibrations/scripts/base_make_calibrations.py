@@ -4,10 +4,13 @@ combined calibrations, for any camera.
 The decisions live in `calib` (configuration, plan, job strings, certification rule, report); this
 class only orchestrates:
 
-* ``configure`` validates the YAML text (no image is ever taken on bad input), recovers exposures
-  from ``exposure_ids`` or ``resume_from_report`` (checking they exist with the right type), makes
-  the camera and OCPS remotes, and checks, before the first exposure, that ``calib_collection`` holds
-  no certification of a type this run will certify over an overlapping validity range;
+* ``configure`` validates the YAML text (no image is ever taken on bad input), makes the camera and
+  OCPS remotes, prepares the run (`calib.prepare.prepare_run`: resume, templates, plan) and makes,
+  before the first exposure, every check against the repository and the camera that
+  ``run_script --plan`` makes too (`preflight.check_before_run`: the repository can be written,
+  recovered exposures exist, the filter is in the changer, ``calib_collection`` is a CALIBRATION
+  collection with no certification over the same dates, the input collections exist, the ``-c``
+  overrides fit their pipelines);
 * ``run`` checks that the camera and the OCPS are enabled, sets up the filter, then for each image
   type takes the images (one ``take_imgtype`` call per exposure, discarded ones first), and in the
   background, while the next type is taken, waits for every ``imageInOODS``, runs the combine job,
@@ -56,17 +59,15 @@ import yaml
 from ..calib.config import (
     CalibConfig,
     ConfigError,
-    ConfigProblem,
     ImageType,
     check_text_bounds,
     load_schema,
     parse_config_text,
-    resolve_templates,
 )
 from ..calib.instrument import InstrumentSpec
 from ..calib.jobs import JobBuilder, JobSpec
 from ..calib.plan import AcquisitionPlan, CalibrationPlan, ExtraProduct
-from ..calib.recovery import resume_config
+from ..calib.prepare import prepare_run
 from ..calib.report import (
     AcquisitionRecord,
     CertificationRecord,
@@ -82,6 +83,7 @@ from ..sal.control import RemoteGroup, Usages
 from .butler_gateway import ButlerGateway
 from .ocps_client import JobFailedError, OcpsJobRunner
 from .oods_tracker import OodsTracker
+from .preflight import check_before_run
 
 
 class AcquisitionError(Exception):
@@ -251,36 +253,41 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         await super().do_configure(data)
 
     async def configure(self, config: types.SimpleNamespace) -> None:
-        """Validate, recover exposures, make the remotes, plan, and check certification conflicts.
+        """Prepare the run (`calib.prepare.prepare_run`), make the remotes, and check the run against
+        the repository and the camera (`preflight.check_before_run`: the checks ``run_script --plan``
+        makes too) before the first image.
 
         Raises
         ------
         calib.config.ConfigError
-            If the configuration is invalid, or recovered exposures are not in the repo.
-        salobj.ExpectedError
-            If ``calib_collection`` already holds a calibration this run would certify over an
-            overlapping validity range.
+            If the configuration is invalid, or cannot work with this repository or camera (every
+            problem found, each naming its key).
         """
-        cfg = self._validated_config
-        if cfg is None:
-            cfg = parse_config_text(yaml.safe_dump(vars(config)), self.instrument)
+        text = self._config_text
+        if text is None:  # not called through do_configure
+            text = yaml.safe_dump(vars(config))
+        cfg = self._validated_config or parse_config_text(text, self.instrument)
         self.butler = ButlerGateway(cfg.repo)
-        already: frozenset[str] = frozenset()
-        if cfg.resume_from_report:
-            cfg, already = await self._resume(cfg)
-        cfg = resolve_templates(cfg, current_tai())
-        if cfg.exposure_ids:
-            await self._check_recovered_exposures(cfg)
         await self.start_remotes()
-        if cfg.filter is not None:
-            await self._check_filter(cfg.filter)
-        self.config = cfg
-        self.already_certified = already
-        self.plan = CalibrationPlan.from_config(
-            cfg, read_out_time=float(self.camera.read_out_time), already_certified=already
+        prepared = prepare_run(
+            text, self.instrument, current_tai(), read_out_time=float(self.camera.read_out_time)
         )
+        cfg = prepared.config
+        if prepared.resume is not None:
+            self.log.info(f"Resuming the run of {cfg.resume_from_report}: {prepared.resume.describe()}")
+        available_filters = await self._available_filters() if cfg.filter is not None else None
+        current_filter = None
+        if cfg.filter is None and "flat" in prepared.plan.certified_products:
+            with contextlib.suppress(Exception):
+                current_filter = await self.camera.get_current_filter()
+        for line in await check_before_run(
+            prepared, self.butler, available_filters=available_filters, current_filter=current_filter
+        ):
+            self.log.info(line)
+        self.config = cfg
+        self.already_certified = prepared.already_certified
+        self.plan = prepared.plan
         self.job_builder = JobBuilder(cfg)
-        await self._check_conflicts()
 
         self.program = cfg.program
         self.reason = cfg.reason
@@ -296,92 +303,16 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.info(f"Note: {note}")
         self.log.info("Plan:\n" + self.plan.describe())
 
-    async def _resume(self, cfg: CalibConfig) -> tuple[CalibConfig, frozenset[str]]:
-        """Take the complete image sets and the certified products of an earlier run's report."""
-        path = str(cfg.resume_from_report)
-        try:
-            old = RunReport.load(path)
-        except (OSError, ValueError, TypeError) as e:
-            raise ConfigError(
-                [ConfigProblem("resume_from_report", f"cannot read the report {path}: {e}")]
-            ) from e
-        cfg, info = resume_config(cfg, old)
-        self.log.info(f"Resuming the run of {path}: {info.describe()}")
-        return cfg, info.already_certified
-
-    async def _check_recovered_exposures(self, cfg: CalibConfig) -> None:
-        """Check that every recovered exposure is in the repo with the right observation type."""
-        assert self.butler is not None
-        all_ids = [i for ids in cfg.exposure_ids.values() for i in ids]
-        try:
-            found = await self.butler.exposure_observation_types(all_ids)
-        except Exception as e:
-            raise ConfigError(
-                [ConfigProblem("exposure_ids", f"cannot look up the exposures in {cfg.repo}: {e}")]
-            ) from e
-        problems = []
-        for image_type, ids in cfg.exposure_ids.items():
-            missing = [i for i in ids if i not in found]
-            wrong = [f"{i} is {found[i]}" for i in ids if i in found and found[i].lower() != image_type.key]
-            key = f"exposure_ids.{image_type.key}"
-            if missing:
-                problems.append(ConfigProblem(key, f"exposures not found in {cfg.repo}: {missing}"))
-            if wrong:
-                problems.append(ConfigProblem(key, f"not {image_type.plural}: " + ", ".join(wrong)))
-        if problems:
-            raise ConfigError(problems)
-
-    async def _check_filter(self, filter_name: str) -> None:
-        """Refuse a filter that is not in the filter changer (when the camera says which are)."""
+    async def _available_filters(self) -> list[str] | None:
+        """Filters in the filter changer, when the camera says which (else `None`: not checked)."""
         get_available_filters = getattr(self.camera, "get_available_filters", None)
         if get_available_filters is None:
-            return
+            return None
         try:
-            available = [str(f) for f in await get_available_filters()]
+            return [str(f) for f in await get_available_filters()]
         except Exception as e:
-            self.log.warning(
-                f"Could not get the available filters ({e!r}); not checking filter {filter_name}"
-            )
-            return
-        if filter_name not in available:
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        "filter", f"{filter_name!r} is not in the filter changer; available: {available}"
-                    )
-                ]
-            )
-
-    async def _check_conflicts(self) -> None:
-        """Refuse to start if calib_collection already holds what this run would certify."""
-        assert self.plan is not None and self.config is not None and self.butler is not None
-        products = self.plan.certified_products
-        if not products:
-            return
-        cfg = self.config
-        physical_filter = cfg.filter
-        if physical_filter is None and "flat" in products:
-            with contextlib.suppress(Exception):
-                physical_filter = await self.camera.get_current_filter()
-        conflicts = await self.butler.find_conflicts(
-            cfg.calib_collection,
-            products,
-            cfg.certify_calib_begin_date,
-            cfg.certify_calib_end_date,
-            physical_filter=physical_filter,
-            detectors=cfg.detector_ids,
-        )
-        if conflicts:
-            described = "; ".join(_describe_conflict(c) for c in conflicts)
-            raise salobj.ExpectedError(
-                f"calib_collection {cfg.calib_collection} already holds calibrations this run would "
-                f"certify over [{cfg.certify_calib_begin_date}, {cfg.certify_calib_end_date}): {described}. "
-                "Choose another calib_collection or validity range; no image was taken."
-            )
-        self.log.info(
-            f"No certification of {', '.join(products)} in {cfg.calib_collection} overlaps "
-            f"[{cfg.certify_calib_begin_date}, {cfg.certify_calib_end_date})"
-        )
+            self.log.warning(f"Could not get the available filters ({e!r}); not checking the filter")
+            return None
 
     def set_metadata(self, metadata: Any) -> None:
         """Duration and number of images from the plan."""
@@ -994,8 +925,3 @@ def _error_text(error: BaseException) -> str:
     if ackcmd is not None and getattr(ackcmd, "result", None):
         return str(ackcmd.result)
     return str(error) or type(error).__name__
-
-
-def _describe_conflict(conflict: Any) -> str:
-    """Describe a `butler.certification.CertificationConflict` (count, type and validity range)."""
-    return str(conflict)

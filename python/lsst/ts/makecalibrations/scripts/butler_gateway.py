@@ -81,6 +81,14 @@ class ButlerGateway:
         """Gains per flat pair, detector and amplifier found in a PTC or gain job's collection."""
         return await self._call("readers", "read_pair_gains", collection)
 
+    async def repository_problem(self) -> str | None:
+        """Why the repository cannot be used by a run (missing, a file, read-only...), or `None`."""
+        return await self._call("checks", "repository_problem")
+
+    async def collection_types(self, names: Sequence[str]) -> dict[str, str | None]:
+        """Type name (``RUN``, ``CALIBRATION``...) of each collection; `None` if it does not exist."""
+        return await self._call("checks", "collection_types", list(names))
+
     async def exposure_observation_types(self, exposure_ids: Sequence[int]) -> dict[int, str]:
         """Observation type (``bias``, ``dark``, ``flat``...) of each exposure found in the repo."""
         return await self._call("readers", "exposure_observation_types", list(exposure_ids))

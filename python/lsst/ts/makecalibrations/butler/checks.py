@@ -1,0 +1,60 @@
+"""Checks of a repository made before a run: is it a repository we can write, what are its collections.
+
+`repository_problem` says why a path cannot be used as the run's repository (it does not exist, is
+a file, is a directory without ``butler.yaml``, or cannot be written: the OODS could not ingest the
+images nor the script certify anything). `collection_types` tells the type (``RUN``,
+``CALIBRATION``, ``CHAINED``, ``TAGGED``) of named collections, `None` for those that do not exist.
+
+May import: lsst.daf.butler, the standard library and this room's modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["repository_problem", "collection_types"]
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .repository import make_butler
+
+
+def repository_problem(repo: str | os.PathLike[str]) -> str | None:
+    """Return why ``repo`` cannot be used as the repository of a run, or `None` if it can.
+
+    Writability is tested by creating (and removing) a file in the repository and by asking the
+    system whether the registry file may be written, so that a read-only file system is found
+    even by root.
+    """
+    path = Path(repo)
+    if not path.exists():
+        return f"{repo} does not exist"
+    if not path.is_dir():
+        return f"{repo} is a file, not a butler repository (a directory holding butler.yaml)"
+    if not (path / "butler.yaml").is_file():
+        return f"{repo} is not a butler repository: it has no butler.yaml"
+    consequence = "the OODS could not ingest the images nor the script certify the calibrations"
+    try:
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        return f"{repo} cannot be written ({e.strerror or e}): {consequence}"
+    registry = path / "gen3.sqlite3"
+    if registry.exists() and not os.access(registry, os.W_OK):
+        return f"{repo} cannot be written (its registry {registry} is read-only): {consequence}"
+    return None
+
+
+def collection_types(repo: str | os.PathLike[str], names: Sequence[str]) -> dict[str, str | None]:
+    """Return the type name of each collection (``RUN``, ``CALIBRATION``...), `None` if it does not exist."""
+    from lsst.daf.butler import MissingCollectionError
+
+    butler = make_butler(repo)
+    types: dict[str, str | None] = {}
+    for name in names:
+        try:
+            types[name] = butler.registry.getCollectionType(name).name
+        except MissingCollectionError:
+            types[name] = None
+    return types

@@ -1,0 +1,106 @@
+"""One way to prepare a run: configuration text -> validated config, resume, templates, plan.
+
+`prepare_run` is what the script's ``configure`` and ``run_script --plan`` both do before anything
+that needs the observatory: validate the text, take the complete image sets and certified products of
+``resume_from_report`` (the report is read from its file), fill the ``{timestamp}`` of
+``calib_collection`` and build the `CalibrationPlan`. The checks that need the repository or the
+camera come after it (`scripts.preflight`).
+
+May import: the standard library and the other `calib` modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PreparedRun", "prepare_run", "job_options"]
+
+import dataclasses
+import re
+
+from .config import CalibConfig, ConfigError, ConfigProblem, parse_config_text, resolve_templates
+from .instrument import InstrumentSpec
+from .jobs import JobSpec
+from .options import ParsedOptions, parse_job_options
+from .plan import CalibrationPlan
+from .recovery import ResumeInfo, resume_config
+from .report import RunReport
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """A run ready to be checked against the observatory and started.
+
+    Attributes
+    ----------
+    config : `CalibConfig`
+        The validated configuration, resumed and with its templates filled in.
+    plan : `CalibrationPlan`
+        What the run takes and processes.
+    resume : `ResumeInfo` or `None`
+        What was taken from ``resume_from_report`` (`None` without it).
+    """
+
+    config: CalibConfig
+    plan: CalibrationPlan
+    resume: ResumeInfo | None = None
+
+    @property
+    def already_certified(self) -> frozenset[str]:
+        """Products the resumed run already certified (not processed again)."""
+        return self.resume.already_certified if self.resume is not None else frozenset()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Remarks about the configuration that are not errors."""
+        return self.config.notes
+
+
+def prepare_run(
+    text: str | None, instrument: InstrumentSpec, now: float, read_out_time: float | None = None
+) -> PreparedRun:
+    """Validate ``text`` and plan the run.
+
+    Parameters
+    ----------
+    text : `str` or `None`
+        The configuration text (YAML).
+    instrument : `InstrumentSpec`
+        The camera.
+    now : `float`
+        TAI unix seconds of configure (fills ``{timestamp}``).
+    read_out_time : `float`, optional
+        Read-out time of the camera (s); the instrument's nominal one when `None`.
+
+    Raises
+    ------
+    ConfigError
+        With every problem of the text, or if the report to resume from cannot be read.
+    """
+    config = parse_config_text(text, instrument)
+    resume = None
+    if config.resume_from_report:
+        path = str(config.resume_from_report)
+        try:
+            old = RunReport.load(path)
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(
+                [ConfigProblem("resume_from_report", f"cannot read the report {path}: {e}")]
+            ) from e
+        config, resume = resume_config(config, old)
+    config = resolve_templates(config, now)
+    plan = CalibrationPlan.from_config(
+        config,
+        read_out_time=read_out_time,
+        already_certified=resume.already_certified if resume is not None else frozenset(),
+    )
+    return PreparedRun(config=config, plan=plan, resume=resume)
+
+
+_PLACEHOLDER_RE = re.compile(r"<[^<>]*>")
+
+
+def job_options(job: JobSpec) -> ParsedOptions:
+    """The options of a job's ``config`` string, as the OCPS executor reads them.
+
+    Placeholders of ids not known yet (``u/ocps/<bias combine job id>``) stand for valid names.
+    """
+    return parse_job_options(_PLACEHOLDER_RE.sub("placeholder", job.config))
