@@ -14,7 +14,7 @@ as one `calib.config.ConfigError` naming the keys:
   itself, the combine jobs' outputs and ``calib_collection``, are not required);
 * ``-c label:field=value`` overrides naming a task that is not in the job's pipeline, or a config
   field that task does not have (`pipelines.overrides`, run in a thread: loading a pipeline imports
-  its tasks);
+  its tasks, which takes seconds, so this check is made only when the ones above found nothing);
 * certifications already in ``calib_collection`` over an overlapping validity range (only when
   nothing else is wrong, since it reads the collection).
 
@@ -154,6 +154,10 @@ async def check_before_run(
     if needed:
         lines.append(f"Input collections exist: {', '.join(needed)}")
 
+    if problems:
+        # Loading the pipelines takes seconds (their tasks are imported): refuse at once what is
+        # already known to be wrong.
+        raise ConfigError(problems)
     override_problems = await asyncio.to_thread(_override_problems, _option_jobs(prepared, jobs))
     problems += override_problems
     if not override_problems:
