@@ -83,7 +83,10 @@ def test_state_machine() -> None:
     ratio = (1.0 + 1.0 + 5.0) / (2.0 + 2.0 + 10.0)
     assert complete and left == pytest.approx(10.0 * ratio + 0.5 * 6.0 / 2)
     line = state.line(114.0)
-    assert "BIAS 2/2 DARK 1/2 | jobs 0 queued, 1 running, 2 done (1 failed) of 3 | elapsed 0:14, ~" in line
+    assert (
+        "BIAS 2/2 DARK 1/2 | OODS 0/3 | jobs 0 queued, 1 running, 2 done (1 failed) of 3 | elapsed 0:14, ~"
+        in line
+    )
 
     # A result for a job never seen starting (log level above INFO) still counts.
     state.on_job_finished("d", 0, 115.0)
@@ -93,6 +96,31 @@ def test_state_machine() -> None:
     assert state.finished and state.remaining(130.0) == (0.0, True)
     assert state.elapsed(500.0) == 20.0
     assert state.line(500.0).endswith("elapsed 0:20 | FAILED")
+
+
+def test_oods_announcements_and_quanta_rates() -> None:
+    """Images announced of taken; a running job's quanta, and its time left at its measured rate."""
+    state = make_state()
+    state.on_script_state("RUNNING", 0.0)
+    for _ in range(2):
+        state.on_image_started("BIAS", 0.0)
+        state.on_image_read("BIAS", 1.0)
+    state.on_image_in_oods("CC_O_1", 1.5)
+    state.on_image_in_oods("CC_O_1", 1.6)  # another detector of the same image
+    assert "BIAS 2/2 DARK 0/2 | OODS 1/2 |" in state.line(2.0)
+    state.on_job_started("job1", 2.0, "BIAS combine")
+    state.on_job_quanta("job1", 2, 0, 26, 10.0)
+    assert "1 running (BIAS combine 2/26 quanta)" in state.line(10.0)
+    assert state.quanta_rate("job1") is None  # one report: no rate yet
+    state.on_job_quanta("job1", 12, 0, 26, 20.0)  # 10 quanta in 10 s: 14 left take 14 s
+    assert state.quanta_rate("job1") == pytest.approx(1.0)
+    images_left = 20.0 * 0.5  # two darks of 10 simulated s at the measured 0.5 wall s per s
+    left, complete = state.remaining(24.0)
+    # 2 queued jobs at the running one's age (22 s) + the running one's 14 - 4 s still to go.
+    assert not complete and left == pytest.approx(images_left + 2 * 22.0 + 10.0)
+    state.on_job_finished("job1", 0, 34.0)
+    state.on_job_quanta("job1", 26, 0, 26, 34.5)  # late report of a finished job: ignored
+    assert "quanta" not in state.line(35.0)
 
 
 def test_from_plan_and_recovered_types() -> None:
@@ -150,3 +178,33 @@ async def test_reporter_throttles_and_prints_on_change() -> None:
         assert len(lines) == 3 and lines[2].endswith("| DONE") and "1 done" in lines[2]
         await reporter.close()
         assert len(lines) == 3
+
+
+async def test_reporter_never_stays_silent_and_reads_ocps_progress() -> None:
+    """With nothing happening, a line comes at least every ``max_silence`` s; OCPS quanta are parsed."""
+    salobj.set_test_topic_subname(randomize=True)
+    lines: list[str] = []
+    async with salobj.Domain() as domain:
+        reporter = ProgressReporter(
+            domain, make_state(), 1, 2, lines.append, min_interval=0.05, max_silence=0.2
+        )
+        await reporter.start()
+
+        class Data:
+            def __init__(self, **kwargs: object) -> None:
+                self.__dict__.update(kwargs)
+
+        await reporter._on_state(Data(state=ScriptState.RUNNING))
+        await reporter._on_log(Data(message="BIAS combine job abc123 started: x on 2 exposures"))
+        await reporter._on_ocps_log(Data(message="Job abc123: 3 of 26 quanta done (0 failed)"))
+        await reporter._on_ocps_log(Data(message="Job abc123 ended: exit_code=0"))  # not progress
+        await asyncio.sleep(0.1)
+        count = len(lines)
+        assert "BIAS combine 3/26 quanta" in lines[-1]
+        await asyncio.sleep(0.7)  # nothing changes, yet lines keep coming
+        assert len(lines) >= count + 2
+        await reporter._on_state(Data(state=ScriptState.DONE))
+        await reporter.close()
+        final = len(lines)
+        await asyncio.sleep(0.4)
+        assert len(lines) == final  # silent once the run ended

@@ -180,3 +180,36 @@ async def test_not_enabled(state: salobj.State) -> None:
         job_id, ack = await ocps.execute()
         await ocps.remote.cmd_execute.next_ackcmd(ack)
         assert (await ocps.job_result(job_id)).exit_code == 0
+
+
+async def test_job_progress_from_the_pipetask_log_is_published(tmp_path) -> None:
+    """The pipetask executor reads the middleware's per-quantum line; the OCPS logs quanta done."""
+    import sys
+
+    from lsst.ts.makecalibrations.sim.ocps_jobs import QUANTA_PROGRESS
+    from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+
+    line = (
+        "lsst.pipe.base.mp_graph_executor INFO: Executed {} quanta successfully, 0 failed and {} remain "
+        "out of total 3 quanta."
+    )
+    fake = (
+        "import sys, time; "
+        f"print({line.format(1, 2)!r}, flush=True); time.sleep(0.5); "
+        f"print({line.format(3, 0)!r}, flush=True); sys.exit(1)"
+    )
+    executor = PipetaskExecutor(tmp_path, pipetask=[sys.executable, "-c", fake])
+    executor.progress_interval = 0.1
+    async with Ocps(executor=executor) as ocps:
+        messages: list[str] = []
+
+        async def on_log(data: Any) -> None:
+            messages.append(data.message)
+
+        ocps.remote.evt_logMessage.callback = on_log
+        job_id, _ = await ocps.execute()
+        await ocps.job_result(job_id)
+        progress = [m for m in messages if QUANTA_PROGRESS.match(m)]
+        assert progress[0] == f"Job {job_id}: 1 of 3 quanta done (0 failed)"
+        assert progress[-1] == f"Job {job_id}: 3 of 3 quanta done (0 failed)"
+        assert len(progress) == 2  # reported on change only

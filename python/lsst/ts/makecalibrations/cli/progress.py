@@ -3,22 +3,29 @@
 `ProgressState` is a pure state machine fed with events (script state, image started/read out,
 OCPS job started/finished) and wall-clock times; from the plan of the run (totals per image type,
 number of OCPS jobs, exposure times) it tells how many images of each type were taken, how many OCPS
-jobs are queued, running and done, the elapsed time and a rough estimate of the time left.
+jobs are queued, running and done (with the quanta done of each running job), how many of the images
+taken the OODS announced, the elapsed time and an estimate of the time left.
 
 `ProgressReporter` feeds it from the bus, in the ``run_script`` process, with its own read-only
 Remotes: ``CCCamera`` ``startIntegration``/``endReadout`` (the image type is read from
-``additionalKeys``/``additionalValues``), ``OCPS:<index>`` ``job_result``, and the Script's ``state``
-and ``logMessage`` (a job is running from the Script's ``<name> job <id> started`` message until its
-``job_result``). So as not to drown the log messages it prints one compact line, only when something
-changed and at most every ``min_interval`` seconds, plus a last line when the run ends.
+``additionalKeys``/``additionalValues``), ``CCOODS`` ``imageInOODS`` (an image is announced once any
+of its detectors is), ``OCPS:<index>`` ``job_result`` and ``logMessage`` (the simulated OCPS publishes
+each job's quanta done of total there, `sim.ocps_jobs.format_quanta_progress`; the real OCPS does
+not, and the line then shows no quanta), and the Script's ``state`` and ``logMessage`` (a job is
+running from the Script's ``<name> job <id> started`` message until its ``job_result``). So as not to
+drown the log messages it prints one compact line when something changed, at most every
+``min_interval`` seconds, and at least every ``max_silence`` seconds while the run goes on (so a long
+job never leaves the terminal silent), plus a last line when the run ends.
 
-The time left is an estimate: the images not taken yet at the pace observed so far (wall seconds per
-simulated second of exposure and readout, else ``1 / time_scale``), plus the OCPS jobs not finished
-at the mean duration of the finished ones, divided by the largest number seen running at once.
-Before any job has finished, the age of the oldest running job stands in for their mean duration
-and the estimate is shown as a lower bound (``>=``).
+The time left is an estimate learnt from measured rates: the images not taken yet at the pace
+observed so far (wall seconds per simulated second of exposure and readout, else ``1 / time_scale``);
+each running job's quanta left at the rate its quanta were measured to finish (else half the mean
+duration of the finished jobs); and the queued jobs at the mean duration of the finished ones,
+divided by the largest number seen running at once. Before any job has finished, the age of the
+oldest running job stands in for their mean duration and the estimate is shown as a lower bound
+(``>=``).
 
-May import: `sal`, `calib` and the standard library.
+May import: `sal`, `calib`, `sim.ocps_jobs` and the standard library.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..calib.plan import CalibrationPlan
+from ..sim.ocps_jobs import QUANTA_PROGRESS
 
 JOB_STARTED = re.compile(r"^(?P<name>.+?) job (?P<job_id>[0-9A-Za-z_-]+) started:")
 """The Script's log message announcing a job sent to the OCPS (`scripts.ocps_client`)."""
@@ -105,6 +113,13 @@ class ProgressState:
         self.job_durations: list[float] = []
         self.max_running = 0
         self.acquisition_wall = 0.0
+        self.job_names: dict[str, str] = {}
+        self.quanta: dict[str, tuple[int, int, int]] = {}
+        """``job_id: (done, failed, total)`` as last reported."""
+        self._first_quanta: dict[str, tuple[float, int]] = {}
+        self._last_quanta: dict[str, tuple[float, int]] = {}
+        self.announced: set[str] = set()
+        """Images (obsid) the OODS announced."""
         self.acquisition_sim = 0.0
         self._image_start: float | None = None
         self.version = 0
@@ -162,11 +177,36 @@ class ProgressState:
         self.exposing = None
         self._changed()
 
-    def on_job_started(self, job_id: str, now: float) -> None:
+    def on_image_in_oods(self, obsid: str, now: float) -> None:
+        """``imageInOODS`` of one detector of an image."""
+        if obsid and obsid not in self.announced:
+            self.announced.add(obsid)
+            self._changed()
+
+    def on_job_quanta(self, job_id: str, done: int, failed: int, total: int, now: float) -> None:
+        """A running job's quanta done (successfully), failed, and in all."""
+        if job_id in self.jobs_finished or self.quanta.get(job_id) == (done, failed, total):
+            return
+        self.quanta[job_id] = (done, failed, total)
+        finished = done + failed
+        self._first_quanta.setdefault(job_id, (now, finished))
+        self._last_quanta[job_id] = (now, finished)
+        self._changed()
+
+    def quanta_rate(self, job_id: str) -> float | None:
+        """Quanta per wall second of a running job, measured between its first and last report."""
+        first, last = self._first_quanta.get(job_id), self._last_quanta.get(job_id)
+        if first is None or last is None or last[0] <= first[0] or last[1] <= first[1]:
+            return None
+        return (last[1] - first[1]) / (last[0] - first[0])
+
+    def on_job_started(self, job_id: str, now: float, name: str = "") -> None:
         """The Script sent a job to the OCPS."""
         if job_id in self.jobs_started:
             return
         self.jobs_started[job_id] = now
+        if name:
+            self.job_names[job_id] = name
         self.max_running = max(self.max_running, self.n_running)
         self._changed()
 
@@ -241,7 +281,17 @@ class ProgressState:
                 now - t for j, t in self.jobs_started.items() if t is not None and j not in self.jobs_finished
             ]
             mean = max(ages, default=0.0)
-        left += (self.n_queued + 0.5 * self.n_running) * mean / parallel
+        running = [j for j in self.jobs_started if j not in self.jobs_finished]
+        running_left = 0.0
+        for job_id in running:
+            rate = self.quanta_rate(job_id)
+            if rate is not None:
+                done, failed, total = self.quanta[job_id]
+                last_time = self._last_quanta[job_id][0]
+                running_left += max(0.0, (total - done - failed) / rate - (now - last_time))
+            else:
+                running_left += 0.5 * mean
+        left += (self.n_queued * mean + running_left) / parallel
         return left, bool(self.job_durations)
 
     def line(self, now: float) -> str:
@@ -254,7 +304,17 @@ class ProgressState:
                 mark = "*" if self.exposing == image_type else ""
                 parts.append(f"{image_type} {self.taken.get(image_type, 0)}/{total}{mark}")
         images = " ".join(parts) if parts else "no image"
-        jobs = f"jobs {self.n_queued} queued, {self.n_running} running, {self.n_done} done"
+        if sum(self.taken.values()):
+            images += f" | OODS {len(self.announced)}/{sum(self.taken.values())}"
+        jobs = f"jobs {self.n_queued} queued, {self.n_running} running"
+        quanta = [
+            f"{self.job_names.get(j, j[:8])} {self.quanta[j][0]}/{self.quanta[j][2]}"
+            for j in self.jobs_started
+            if j not in self.jobs_finished and j in self.quanta
+        ]
+        if quanta:
+            jobs += f" ({', '.join(quanta)} quanta)"
+        jobs += f", {self.n_done} done"
         if self.n_failed:
             jobs += f" ({self.n_failed} failed)"
         jobs += f" of {max(self.n_jobs, len(self.jobs_started))}"
@@ -310,6 +370,8 @@ class ProgressReporter:
         Prints one line.
     min_interval : `float`, optional
         Least wall seconds between two lines.
+    max_silence : `float`, optional
+        Most wall seconds without a line while the run goes on.
     clock : `~collections.abc.Callable` [[], `float`], optional
         Wall clock (``time.monotonic``).
     """
@@ -323,12 +385,15 @@ class ProgressReporter:
         say: Callable[[str], None],
         min_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        max_silence: float = 25.0,
     ) -> None:
         from ..sal import ScriptState, salobj
 
         self.state = state
         self.say = say
         self.min_interval = float(min_interval)
+        self.max_silence = float(max_silence)
+        self._keepalive: asyncio.Task | None = None
         self.clock = clock
         self._script_state = ScriptState
         self._printed_version = -1
@@ -341,29 +406,47 @@ class ProgressReporter:
             include=["startIntegration", "endReadout"],
             evt_max_history=0,
         )
+        self._oods = salobj.Remote(
+            domain, "CCOODS", readonly=True, include=["imageInOODS"], evt_max_history=0
+        )
         self._ocps = salobj.Remote(
-            domain, "OCPS", ocps_index, readonly=True, include=["job_result"], evt_max_history=0
+            domain, "OCPS", ocps_index, readonly=True, include=["job_result", "logMessage"], evt_max_history=0
         )
         self._script = salobj.Remote(
             domain, "Script", script_index, readonly=True, include=["state", "logMessage"], evt_max_history=0
         )
         self._camera.evt_startIntegration.callback = self._on_start_integration
         self._camera.evt_endReadout.callback = self._on_end_readout
+        self._oods.evt_imageInOODS.callback = self._on_image_in_oods
         self._ocps.evt_job_result.callback = self._on_job_result
+        self._ocps.evt_logMessage.callback = self._on_ocps_log
         self._script.evt_state.callback = self._on_state
         self._script.evt_logMessage.callback = self._on_log
 
     async def start(self) -> None:
         """Wait until the Remotes listen."""
-        await asyncio.gather(self._camera.start_task, self._ocps.start_task, self._script.start_task)
+        await asyncio.gather(
+            self._camera.start_task, self._oods.start_task, self._ocps.start_task, self._script.start_task
+        )
+        self._keepalive = asyncio.create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        """Print the line again whenever ``max_silence`` passed without one, until the run ends."""
+        while not self.state.finished:
+            await asyncio.sleep(max(0.05, self.max_silence / 5))
+            if self.state.start_time is not None and self.clock() - self._last_print >= self.max_silence:
+                self.state.version += 1
+                self._update()
 
     async def close(self) -> None:
         """Print the last line (if anything changed since) and close the Remotes."""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         self._print()
-        for remote in (self._camera, self._ocps, self._script):
+        for remote in (self._camera, self._oods, self._ocps, self._script):
             with contextlib.suppress(Exception):
                 await remote.close()
 
@@ -378,6 +461,17 @@ class ProgressReporter:
         image_type = parse_image_type(data.additionalKeys, data.additionalValues)
         self.state.on_image_read(image_type, self.clock())
         self._update()
+
+    async def _on_image_in_oods(self, data: Any) -> None:
+        self.state.on_image_in_oods(str(data.obsid), self.clock())
+        self._update()
+
+    async def _on_ocps_log(self, data: Any) -> None:
+        match = QUANTA_PROGRESS.match(str(data.message))
+        if match:
+            done, failed, total = int(match["done"]), int(match["failed"]), int(match["total"])
+            self.state.on_job_quanta(match["job_id"], done, failed, total, self.clock())
+            self._update()
 
     async def _on_job_result(self, data: Any) -> None:
         self.state.on_job_finished(str(data.job_id), int(data.exit_code), self.clock())
@@ -394,7 +488,7 @@ class ProgressReporter:
     async def _on_log(self, data: Any) -> None:
         match = JOB_STARTED.match(str(data.message))
         if match:
-            self.state.on_job_started(match["job_id"], self.clock())
+            self.state.on_job_started(match["job_id"], self.clock(), match["name"])
             self._update()
 
     # --- printing --------------------------------------------------------------------------------

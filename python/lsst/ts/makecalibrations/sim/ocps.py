@@ -6,7 +6,9 @@ whose result is ``{"job_id": ...}``, runs the job through a `JobExecutor`, write
 ``execute`` fails only for command-level problems (CSC not enabled, no pipeline); a failed job is
 reported by ``job_result`` with exit code 1. ``abort_job`` aborts a running job, whose ``job_result``
 then has exit code 255. ``in_progress_ack_delay`` delays the in-progress ack (the job already runs),
-reproducing a real broker's timing: a client learns the job id only that much later.
+reproducing a real broker's timing: a client learns the job id only that much later. An executor
+with a ``progress`` attribute (`ocps_jobs.ProgressCallback`) has each job's quanta done published as
+an INFO ``logMessage`` (`ocps_jobs.format_quanta_progress`).
 
 May import: `sal`, the standard library and the sibling modules `clock` and `ocps_jobs`.
 """
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from .. import __version__
 from ..sal import salobj
 from .clock import SimClock
-from .ocps_jobs import JobExecutor, JobOutcome, JobRequest
+from .ocps_jobs import JobExecutor, JobOutcome, JobRequest, format_quanta_progress
 
 OCPS_COMCAM_INDEX = 2
 """SAL index of the LSSTComCam OCPS."""
@@ -143,6 +145,13 @@ class OcpsCsc(salobj.BaseCsc):
         self.jobs: dict[str, _Job] = {}
         super().__init__("OCPS", index=index, initial_state=initial_state, allow_missing_callbacks=True)
         self.cmd_execute.allow_multiple_callbacks = True
+        if hasattr(self.executor, "progress"):
+            self.executor.progress = self._log_progress
+
+    def _log_progress(self, job_id: str, done: int, failed: int, total: int) -> None:
+        """Publish a job's progress as a ``logMessage`` (the OCPS interface has no progress event)."""
+        if job_id in self.jobs:
+            self.log.info(format_quanta_progress(job_id, done, failed, total))
 
     @property
     def running_job_ids(self) -> list[str]:

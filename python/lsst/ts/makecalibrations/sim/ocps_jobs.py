@@ -2,16 +2,29 @@
 
 The simulated OCPS CSC turns each ``execute`` command into a `JobRequest` and hands it to a
 `JobExecutor`. The default executor in `ocps` only waits a simulated duration; the butler-backed
-executor in `pipetask_executor` runs the named pipeline for real.
+executor in `pipetask_executor` runs the named pipeline for real, and tells the OCPS how many quanta
+of each job are done (a `ProgressCallback`), which the OCPS publishes as a ``logMessage``
+(`format_quanta_progress`): the OCPS interface has no progress event, and dm_OCPS publishes nothing
+while a job runs.
 
 May import: the standard library only.
 """
 
 from __future__ import annotations
 
-__all__ = ["JobRequest", "JobOutcome", "JobExecutor"]
+__all__ = [
+    "JobRequest",
+    "JobOutcome",
+    "JobExecutor",
+    "QUANTA_PROGRESS",
+    "PIPETASK_PROGRESS",
+    "ProgressCallback",
+    "format_quanta_progress",
+]
 
 import dataclasses
+import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -104,3 +117,23 @@ class JobExecutor(Protocol):
     async def abort(self, job_id: str) -> None:
         """Stop a running job; its `run` then returns an outcome with exit code 255."""
         ...
+
+
+QUANTA_PROGRESS = re.compile(
+    r"^Job (?P<job_id>[0-9A-Za-z_-]+): (?P<done>\d+) of (?P<total>\d+) quanta done \((?P<failed>\d+) failed\)"
+)
+"""The simulated OCPS's ``logMessage`` telling a job's progress (`format_quanta_progress`)."""
+
+PIPETASK_PROGRESS = re.compile(
+    r"Executed (?P<done>\d+) quanta successfully, (?P<failed>\d+) failed and (?P<remain>\d+) remain "
+    r"out of total (?P<total>\d+) quanta"
+)
+"""The line ``pipetask`` (``lsst.pipe.base.mp_graph_executor``) logs after every quantum."""
+
+ProgressCallback = Callable[[str, int, int, int], None]
+"""``callback(job_id, done, failed, total)``: quanta done (successfully), failed, and in all."""
+
+
+def format_quanta_progress(job_id: str, done: int, failed: int, total: int) -> str:
+    """The message the simulated OCPS logs for a job's progress (parsed by `QUANTA_PROGRESS`)."""
+    return f"Job {job_id}: {done} of {total} quanta done ({failed} failed)"

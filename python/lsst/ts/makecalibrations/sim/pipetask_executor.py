@@ -20,7 +20,11 @@
    u/ocps/<job_id> -d QUERY -j N [-c ...] [--register-dataset-types]`` as an asyncio subprocess in
    its own process group, its output going to ``<log_dir or REPO/ocps>/<job_id>/outs/ocps.log``
    (as the real OCPS's ``/scratch/uws/<job_id>/outs/ocps.log``), which ``log_uri`` points to;
-6. turns the result into a `ocps_jobs.JobOutcome`: a non-zero exit is a failure (exit code 1) with the
+6. while pipetask runs, reads its log every ``progress_interval`` seconds for the line the middleware
+   writes after every quantum ("Executed N quanta successfully, F failed and R remain out of total T
+   quanta"; pipetask offers no other progress hook) and calls ``progress(job_id, N, F, T)`` when it
+   changed;
+7. turns the result into a `ocps_jobs.JobOutcome`: a non-zero exit is a failure (exit code 1) with the
    last error line of the log as message; a zero exit that wrote no dataset other than
    configs/metadata/logs (pipetask exits 0 when nothing matched the query) is also a failure;
    ``abort`` kills the process group and the job ends with exit code 255, phase ``aborted``.
@@ -39,6 +43,7 @@ from __future__ import annotations
 __all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "parse_config"]
 
 import asyncio
+import contextlib
 import os
 import re
 import shlex
@@ -54,7 +59,7 @@ from ..calib.options import OptionsError as ConfigError
 from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
 from ..pipelines.locations import expand_pipeline_uri, pipeline_path
-from .ocps_jobs import JobOutcome, JobRequest
+from .ocps_jobs import PIPETASK_PROGRESS, JobOutcome, JobRequest, ProgressCallback
 
 ISR_ALIAS = "isr"
 """Bare ``-c`` label mapped onto every ISR task of a pipeline (labels ending in ``Isr``)."""
@@ -124,6 +129,10 @@ class PipetaskExecutor:
         self.pipetask = list(pipetask) if pipetask is not None else _default_pipetask()
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._aborted: set[str] = set()
+        self.progress: ProgressCallback | None = None
+        """Called with ``(job_id, done, failed, total)`` as quanta finish (the OCPS sets it)."""
+        self.progress_interval = 2.0
+        """Wall seconds between two reads of a running job's log for its progress."""
 
     def _tai(self) -> float:
         if self.clock is not None:
@@ -241,6 +250,8 @@ class PipetaskExecutor:
             except OSError as e:
                 return finish(1, "error", f"Cannot start pipetask ({self.pipetask[0]}): {e}")
             self._processes[request.job_id] = process
+            offset = [0]
+            watcher = asyncio.create_task(self._watch_progress(request.job_id, log_path, offset))
             try:
                 returncode = await process.wait()
             except asyncio.CancelledError:
@@ -248,6 +259,10 @@ class PipetaskExecutor:
                 raise
             finally:
                 self._processes.pop(request.job_id, None)
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            self._report_progress(request.job_id, log_path, offset)  # the lines after the last read
             if request.job_id in self._aborted:
                 return finish(255, "aborted", "Aborted: pipetask was killed.")
             if returncode != 0:
@@ -268,6 +283,30 @@ class PipetaskExecutor:
                     f"(nothing matched {request.data_query!r}, or every quantum found no work).",
                 )
             return finish(0, "completed", "", outputs)
+
+    async def _watch_progress(self, job_id: str, log_path: Path, offset: list[int]) -> None:
+        """Report the job's progress from its log until cancelled (``offset[0]``: bytes read)."""
+        while True:
+            await asyncio.sleep(self.progress_interval)
+            self._report_progress(job_id, log_path, offset)
+
+    def _report_progress(self, job_id: str, log_path: Path, offset: list[int]) -> None:
+        """Read the log from ``offset[0]`` on and report its last progress line, if any."""
+        if self.progress is None:
+            return
+        try:
+            with open(log_path, "rb") as stream:
+                stream.seek(offset[0])
+                chunk = stream.read()
+        except OSError:
+            return
+        # Only whole lines: a line being written is read again next time.
+        end = chunk.rfind(b"\n") + 1
+        offset[0] += end
+        matches = list(PIPETASK_PROGRESS.finditer(chunk[:end].decode(errors="replace")))
+        if matches:
+            last = matches[-1]
+            self.progress(job_id, int(last["done"]), int(last["failed"]), int(last["total"]))
 
     def _resolve_overrides(self, parsed: ParsedConfig, labels: list[str], note: Any) -> list[str]:
         """Return the ``label:field=value`` overrides to pass to pipetask (see module docstring)."""
