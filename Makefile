@@ -9,7 +9,7 @@ PYTHON312 ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12.*/b
 RUN_DIR ?= $(CURDIR)/run-output
 TIME_SCALE ?= 100
 
-.PHONY: install run run-generate test lint typecheck doc bench clean
+.PHONY: install browser run run-generate test lint typecheck doc bench clean
 
 install: $(VENV)/.installed
 
@@ -27,7 +27,19 @@ run: install
 		--time-scale $(TIME_SCALE) --report-dir $(RUN_DIR)/reports \
 		-c examples/demo_generate_and_certify.yaml
 
-test: install
+# Headless Chromium renders the HTML run reports in the tests (tests/report_runs); installed from
+# the Debian package when missing and we are root, else that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; } || \
+	    echo "make browser: could not install chromium; the HTML rendering test will skip"; \
+	  else \
+	    echo "make browser: chromium missing (not root: not installed); the HTML rendering test will skip"; \
+	  fi; }
+
+test: install browser
 	$(BIN)/ruff check python tests bench
 	$(BIN)/ruff format --check python tests bench
 	$(BIN)/mypy python/lsst/ts/makecalibrations

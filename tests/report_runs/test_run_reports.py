@@ -76,7 +76,31 @@ def read_report(result: Any) -> dict[str, Any]:
     assert summary and summary[-1].rstrip().endswith(f"report: {path}")
     data = json.loads(path.read_text())
     assert data["report_path"] == str(path)
+    check_html_page(path, data, result)
     return data
+
+
+HTML_PAGES: list[tuple[pathlib.Path, str]] = []
+"""(page, final state) of every run of this module, rendered in Chromium by the last test."""
+
+
+def check_html_page(path: pathlib.Path, data: dict[str, Any], result: Any) -> None:
+    """The HTML page beside the JSON: logged, final state, every job with its log, plots embedded."""
+    page = path.with_suffix(".html")
+    assert f"Run report page (open it in a browser): {page}" in result.log_messages
+    text = page.read_text()
+    assert f'id="final-state">{data["final_state"]}<' in text
+    for job in data["jobs"]:
+        assert job["job_id"] in text
+        if job["log_uri"]:
+            # A link relative to the page, to the log the OCPS wrote.
+            link = os.path.relpath(job["log_uri"].removeprefix("file://"), page.parent)
+            assert f'<a href="{link}">log</a>' in text and (page.parent / link).is_file()
+    # Offline: every image is embedded (the plots drawn beside the report), nothing fetched.
+    images = re.findall(r'<img src="([^"]*)"', text)
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert len(images) == len(list(path.parent.glob(f"{path.stem}_*.png")))
+    HTML_PAGES.append((page, data["final_state"]))
 
 
 def check_common(data: dict[str, Any], result: Any, config: dict[str, Any], final_state: str) -> None:
@@ -345,3 +369,69 @@ async def test_stopped_run_report(tmp_path: pathlib.Path, report_repo: pathlib.P
     assert all(c["status"] != "certified" for c in data["certifications"])
     assert list_certified(report_repo, "LSSTComCam/calib/test/report_stopped") == []
     assert "BIAS acquisition" in [p["name"] for p in data["phases"]]
+
+
+def chromium_or_skip() -> str:
+    """The Chromium executable, or skip saying how to get it."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip(
+        "Chromium is not installed: `make test` installs the Debian package chromium when run as root "
+        "(Makefile target browser); otherwise install it to render the HTML reports"
+    )
+
+
+def render_in_chromium(chromium: str, page: pathlib.Path, png: pathlib.Path) -> list[str]:
+    """Screenshot ``page`` headless; return the console messages Chromium logged."""
+    import subprocess
+
+    completed = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1200,1600",
+            f"--screenshot={png}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0 and png.is_file(), completed.stderr[-2000:]
+    return [line for line in completed.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def screenshot_is_not_empty(png: pathlib.Path) -> bool:
+    """More than a blank page: a good share of the pixels are not the background."""
+    from matplotlib.image import imread
+
+    pixels = imread(png)[..., :3]
+    background = (pixels > 0.97).all(axis=-1)
+    return bool(pixels.std() > 0.02 and (~background).mean() > 0.02)
+
+
+def test_html_reports_render_in_chromium(tmp_path: pathlib.Path) -> None:
+    """The pages of the DONE, FAILED and STOPPED runs above render without console errors."""
+    chromium = chromium_or_skip()
+    # The check itself catches a page with errors and a blank page.
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><body><script>console.error("boom")</script></body></html>')
+    assert render_in_chromium(chromium, bad, tmp_path / "bad.png") and not screenshot_is_not_empty(
+        tmp_path / "bad.png"
+    )
+    states = {state for _, state in HTML_PAGES}
+    if not {"DONE", "FAILED", "STOPPED"} <= states:
+        pytest.skip(f"the run tests of this module did not all run (pages of {sorted(states)})")
+    for page, state in HTML_PAGES:
+        png = tmp_path / f"{page.stem}_{state}.png"
+        assert render_in_chromium(chromium, page, png) == [], page
+        assert screenshot_is_not_empty(png), page

@@ -179,3 +179,14 @@ def test_configure_failure_exits_non_zero(tmp_path, tiny_repo, capsys) -> None:
     assert f"configure failed: Invalid configuration (1 problem):\n  - {message}" in out
     assert out.count(message) == 1
     assert "Traceback" not in out and "config(" not in out
+
+    assert "configure failed" in out and "n_bias" in out
+
+
+def test_unknown_script_lists_the_known_ones_and_help_gives_defaults(capsys) -> None:
+    with pytest.raises(FileNotFoundError, match=r"known scripts: maintel/make_comcam_calibrations\.py"):
+        find_script("maintel/no_such_script.py")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: the configuration's repo, else /repo/LSSTComCam)" in help_text

@@ -148,6 +148,9 @@ class JobRecord:
         Why it failed, when it did.
     start_tai, end_tai : `float`
         Command sent; result received.
+    log_uri : `str`
+        URI of the job's log (the ``log`` entry of the UWS ``results`` of ``job_result``), when the
+        OCPS gave one.
     """
 
     name: str
@@ -164,6 +167,7 @@ class JobRecord:
     message: str = ""
     start_tai: float = 0.0
     end_tai: float = 0.0
+    log_uri: str = ""
 
     @property
     def duration(self) -> float:
@@ -361,6 +365,24 @@ class RunReport:
         Report of the run this one resumed, if any.
     report_path : `str`
         Where this report was written.
+    notes : `list` [`str`]
+        What the configuration check noted (e.g. a product made by another job, a value adjusted).
+    acquisitions : `list` [`AcquisitionRecord`]
+        How the acquisition of each image type went, in acquisition order.
+    exposures : `list` [`ExposureRecord`]
+        Every image used, discarded and reused ones included, in the order taken.
+    jobs : `list` [`JobRecord`]
+        Every OCPS job sent, in the order sent.
+    verifications : `list` [`VerificationRecord`]
+        The verification of each verified image type.
+    certifications : `list` [`CertificationRecord`]
+        Each product certified, or why it was not.
+    gains : `list` [`GainRecord`]
+        Gain and read noise per flat pair, detector and amplifier.
+    phases : `list` [`PhaseRecord`]
+        Start and end of each phase (checks, acquisitions, jobs, certifications).
+    failures : `list` [`FailureRecord`]
+        Every failure, in the order they happened.
     """
 
     script: str = ""

@@ -21,9 +21,9 @@ The time left is an estimate learnt from measured rates: the images not taken ye
 observed so far (wall seconds per simulated second of exposure and readout, else ``1 / time_scale``);
 each running job's quanta left at the rate its quanta were measured to finish (else half the mean
 duration of the finished jobs); and the queued jobs at the mean duration of the finished ones,
-divided by the largest number seen running at once. Before any job has finished, the age of the
-oldest running job stands in for their mean duration and the estimate is shown as a lower bound
-(``>=``).
+divided by the largest number seen running at once. Before any job has finished, the longest
+duration predicted for a running job from its quanta rate stands in for that mean; without any rate,
+the age of the oldest running job does, and the estimate is shown as a lower bound (``>=``).
 
 May import: `sal`, `calib`, `sim.ocps_jobs` and the standard library.
 """
@@ -256,8 +256,9 @@ class ProgressState:
     def remaining(self, now: float) -> tuple[float, bool]:
         """Estimated wall seconds left, and whether it is complete (False: a lower bound).
 
-        Before any job has finished, the age of the oldest running job stands in for the mean job
-        duration (a lower bound).
+        Before any job has finished, the longest duration predicted for a running job from its
+        quanta rate stands in for the mean job duration; without a rate either, the age of the oldest
+        running job does (a lower bound).
         """
         if self.finished:
             return 0.0, True
@@ -274,25 +275,28 @@ class ProgressState:
         if not jobs_left:
             return left, True
         parallel = max(1, self.max_running)
-        if self.job_durations:
-            mean = sum(self.job_durations) / len(self.job_durations)
-        else:
-            ages = [
-                now - t for j, t in self.jobs_started.items() if t is not None and j not in self.jobs_finished
-            ]
-            mean = max(ages, default=0.0)
         running = [j for j in self.jobs_started if j not in self.jobs_finished]
-        running_left = 0.0
+        # A running job's time left at its measured quanta rate, and its whole predicted duration.
+        predicted: dict[str, tuple[float, float]] = {}
         for job_id in running:
             rate = self.quanta_rate(job_id)
-            if rate is not None:
+            started = self.jobs_started[job_id]
+            if rate is not None and started is not None:
                 done, failed, total = self.quanta[job_id]
                 last_time = self._last_quanta[job_id][0]
-                running_left += max(0.0, (total - done - failed) / rate - (now - last_time))
-            else:
-                running_left += 0.5 * mean
+                job_left = max(0.0, (total - done - failed) / rate - (now - last_time))
+                predicted[job_id] = (job_left, now - started + job_left)
+        measured = bool(self.job_durations) or bool(predicted)
+        if self.job_durations:
+            mean = sum(self.job_durations) / len(self.job_durations)
+        elif predicted:
+            mean = max(total for _, total in predicted.values())
+        else:
+            ages = [now - t for j, t in self.jobs_started.items() if t is not None and j in running]
+            mean = max(ages, default=0.0)
+        running_left = sum(predicted[j][0] if j in predicted else 0.5 * mean for j in running)
         left += (self.n_queued * mean + running_left) / parallel
-        return left, bool(self.job_durations)
+        return left, measured
 
     def line(self, now: float) -> str:
         """One compact status line."""

@@ -82,12 +82,23 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--index", type=int, default=None, help="script SAL index (default: random)")
     parser.add_argument("-l", "--loglevel", default=None, help="script log level (number or name)")
-    parser.add_argument("--repo", default=None, help="butler repository for the observatory and the script")
+    from ..calib.config import schema_defaults
+
+    parser.add_argument(
+        "--repo",
+        default=None,
+        help="butler repository for the observatory and the script (default: the configuration's "
+        f"repo, else {schema_defaults()['repo']})",
+    )
     parser.add_argument(
         "--time-scale", type=float, default=100.0, help="simulated seconds per wall second (default 100)"
     )
     parser.add_argument("--size", choices=SIZES, default="default", help="simulated image size (default)")
-    parser.add_argument("--report-dir", default=None, help="directory of the run report (report_dir)")
+    parser.add_argument(
+        "--report-dir",
+        default=None,
+        help="directory of the run report (default: the configuration's report_dir, else <repo>/reports)",
+    )
     parser.add_argument("--plan", action="store_true", help="print the plan and the OCPS jobs; take no data")
     parser.add_argument(
         "--no-progress",
@@ -142,7 +153,15 @@ def find_script(name: str) -> pathlib.Path:
     candidate = get_scripts_dir() / name
     if candidate.is_file():
         return candidate
-    raise FileNotFoundError(f"Cannot find script {name!r} (not a file, nor in {get_scripts_dir()})")
+    known = sorted(
+        p.relative_to(get_scripts_dir()).as_posix()
+        for p in get_scripts_dir().rglob("*.py")
+        if p.is_file() and not p.name.startswith("_")
+    )
+    raise FileNotFoundError(
+        f"Cannot find script {name!r} (not a file, nor in {get_scripts_dir()}); "
+        f"known scripts: {', '.join(known) or 'none'}"
+    )
 
 
 def load_script_class(path: pathlib.Path) -> type:

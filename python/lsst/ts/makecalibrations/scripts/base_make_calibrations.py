@@ -893,7 +893,19 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.error(f"Could not write the run report: {e!r}")
         else:
             await self._make_plots(report, path.parent)
+            await self._make_html(path)
         self.log.info("Summary:\n" + report.summary_text())
+
+    async def _make_html(self, path: pathlib.Path) -> None:
+        """Write the run's HTML page beside the JSON report; never raises (like the plots)."""
+        try:
+            from ..report.html import write_html_report
+
+            page = await asyncio.to_thread(write_html_report, path)
+        except Exception as e:
+            self.log.warning(f"Could not write the HTML run report: {e!r}")
+            return
+        self.log.info(f"Run report page (open it in a browser): {page}")
 
     async def _make_plots(self, report: RunReport, directory: pathlib.Path) -> None:
         """Draw the run's PNG plots next to the report; never raises (plots never change the outcome)."""

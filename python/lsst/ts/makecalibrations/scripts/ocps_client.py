@@ -190,6 +190,15 @@ class OcpsJobRunner:
         except (TypeError, ValueError):
             pass
         record.phase = str(response.get("phase", ""))
+        results = response.get("results")
+        record.log_uri = next(
+            (
+                str(item.get("uri", ""))
+                for item in (results if isinstance(results, list) else [])
+                if isinstance(item, dict) and item.get("id") == "log"
+            ),
+            "",
+        )
         if record.exit_code == 0:
             record.status = "succeeded"
             self.log.info(f"{spec.name} job {job_id} succeeded in {record.duration:.1f} s")
