@@ -320,10 +320,18 @@ class ExampleConfigsDirective(SphinxDirective):
         examples = Path(self.env.app.confdir, self.config.mcal_examples_dir).resolve()
         self.env.note_dependency(str(examples))
         exclude = set((self.options.get("exclude") or "").replace(",", " ").split())
-        files = sorted(p for p in examples.glob("*.yaml") if p.name not in exclude)
-        if not files:
-            return [nodes.paragraph("", "", nodes.emphasis(text="No other example configuration yet."))]
-        return [_example_block(self, path) for path in files]
+        every = sorted(examples.glob("*.yaml"))
+        files = [p for p in every if p.name not in exclude]
+        if files:
+            return [_example_block(self, path) for path in files]
+        # Every example is shown above: list them all, so the page says what examples/ holds.
+        listing = nodes.bullet_list()
+        for path in every:
+            item = nodes.list_item()
+            item += nodes.paragraph("", "", nodes.literal(text=f"examples/{path.name}"))
+            listing += item
+        intro = nodes.paragraph(text=f"Every example configuration of examples/ ({len(every)}) is shown above:")
+        return [intro, listing]
 
 
 def _example_block(directive: SphinxDirective, path: Path) -> nodes.Node:

@@ -114,6 +114,8 @@ def test_examples_page_shows_every_example(built_doc: Path) -> None:
         )
         if first_key:
             assert first_key.split(":")[0] in text
+    assert "No other example configuration yet." not in text
+    assert "Every example configuration of examples/" in text
 
 
 def test_architecture_page_has_every_room(built_doc: Path) -> None:
@@ -130,6 +132,9 @@ def test_report_page_lists_report_fields(built_doc: Path) -> None:
     for cls in (RunReport, JobRecord):
         for name in cls.__dataclass_fields__:
             assert name in text, name
+    # Every field of every record is described (from the dataclasses' Attributes sections).
+    assert "No description in the schema yet." not in text
+    assert "The HTML page" in text
 
 
 def test_missing_descriptions_and_examples_do_not_break_the_build(tmp_path: Path) -> None:
@@ -196,7 +201,7 @@ def test_missing_descriptions_and_examples_do_not_break_the_build(tmp_path: Path
     assert "number or null" in text and "array of integer" in text
     assert "examples/present.yaml" in text and "n_bias: 3" in text
     assert "examples/absent.yaml is not in this version of the package yet" in text
-    assert "No other example configuration yet." in text
+    assert "Every example configuration of examples/ (1) is shown above:" in text
     assert "is not in this version of the package yet" in text
     assert "Read noise as measured by the extraction" in text
     assert "BIAS: 1 discarded + 2 kept biases" in text  # the real --plan output
