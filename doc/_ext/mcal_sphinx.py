@@ -330,7 +330,9 @@ class ExampleConfigsDirective(SphinxDirective):
             item = nodes.list_item()
             item += nodes.paragraph("", "", nodes.literal(text=f"examples/{path.name}"))
             listing += item
-        intro = nodes.paragraph(text=f"Every example configuration of examples/ ({len(every)}) is shown above:")
+        intro = nodes.paragraph(
+            text=f"Every example configuration of examples/ ({len(every)}) is shown above:"
+        )
         return [intro, listing]
 
 
