@@ -13,13 +13,28 @@ The storage classes and these formatters are declared in ``data/seed_config.yaml
   which costs more than the disk on these 2-core machines.
 * ``PhotonTransferCurve`` → JSON (`calib_types.PhotonTransferCurve.to_json`).
 * ``DefectTable`` (`calib_types.Defects`) → ECSV table ``x0, y0, width, height`` with the metadata.
+* `IntermediateImageFormatter`: the lsst.images ``MaskedImageV2`` FITS layout without tile
+  compression, for the processed images that exist to be read by the next task of the same OCPS job
+  (`INTERMEDIATE_IMAGE_DATASETS`). lsst.images' default is lossless GZIP_2 in one-row tiles, which
+  astropy compresses row by row at level 9: at the default size writing one processed detector image
+  takes 0.47 s compressed and 0.05 s uncompressed, reading it 0.54 s against 0.05 s (file 3.2 MB vs
+  12 MB). The files are ordinary lsst.images FITS archives (``butler.get`` returns the same
+  ``MaskedImage``, any FITS reader opens them); certified products (bias, dark, flat) keep the
+  compressed default. The datastore records the formatter of each dataset, so datasets written
+  before (compressed) read back as before.
 
 May import: lsst.daf.butler, lsst.resources, numpy, astropy and this package's `butler` modules.
 """
 
 from __future__ import annotations
 
-__all__ = ["DefectsFormatter", "PhotonTransferCurveFormatter", "RawImageFormatter"]
+__all__ = [
+    "INTERMEDIATE_IMAGE_DATASETS",
+    "DefectsFormatter",
+    "IntermediateImageFormatter",
+    "PhotonTransferCurveFormatter",
+    "RawImageFormatter",
+]
 
 import json
 import warnings
@@ -29,12 +44,30 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from lsst.daf.butler import FormatterV2
+from lsst.images.formatters import GenericFormatter
 from lsst.resources import ResourcePath
 
 from .calib_types import Defects, PhotonTransferCurve
 from .raw_image import RawImage
 
 _METADATA_EXTNAME = "METADATA"
+
+INTERMEDIATE_IMAGE_DATASETS: tuple[str, ...] = (
+    "cpBiasProc",
+    "cpDarkProc",
+    "cpFlatProc",
+    "cpPtcProc",
+    "cpDefectsDarkProc",
+    "cpDefectsFlatProc",
+    "cpDefectsDark",
+    "cpDefectsFlat",
+    "verifyBiasProc",
+    "verifyDarkProc",
+    "verifyFlatProc",
+)
+"""Dataset types written with `IntermediateImageFormatter` (`repository.create_repo` maps each one)."""
+
+_IMAGE_PLANES = ("image", "mask", "variance")
 
 
 def _header_cards(metadata: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -132,3 +165,17 @@ class DefectsFormatter(FormatterV2):
 
     def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
         in_memory_dataset.to_table().write(uri.ospath, format="ascii.ecsv", overwrite=True)
+
+
+class IntermediateImageFormatter(GenericFormatter):
+    """lsst.images ``GenericFormatter`` writing the image, mask and variance HDUs uncompressed.
+
+    Everything else (the FITS archive layout, the JSON tree, the butler provenance header, reading
+    with components and ``bbox``) is `lsst.images.formatters.GenericFormatter`'s. Used for the
+    datasets of `INTERMEDIATE_IMAGE_DATASETS` (see the module docstring).
+    """
+
+    def _get_compression_options(self) -> dict[str, Any]:
+        # ``None`` for a plane makes lsst.images write a plain ImageHDU
+        # (FitsOutputArchive.add_array); tests/butler checks that the HDUs stay uncompressed.
+        return dict.fromkeys(_IMAGE_PLANES)

@@ -26,6 +26,7 @@ __all__ = [
     "creation_lock",
     "make_butler",
     "register_dataset_types",
+    "repo_seed_config",
 ]
 
 import contextlib
@@ -39,6 +40,7 @@ from typing import Any
 from lsst.daf.butler import Butler, CollectionType, Config, DatasetType
 
 from .camera import INSTRUMENT_NAME
+from .formatters import INTERMEDIATE_IMAGE_DATASETS, IntermediateImageFormatter
 from .instrument import LsstComCam
 
 RAW_RUN = f"{INSTRUMENT_NAME}/raw/all"
@@ -151,6 +153,21 @@ def creation_lock(root: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def repo_seed_config() -> Config:
+    """The configuration merged into a new repository's ``butler.yaml``.
+
+    ``data/seed_config.yaml`` (the repo's storage classes and formatters) plus one datastore formatter
+    entry per dataset type of `formatters.INTERMEDIATE_IMAGE_DATASETS`, so those processed images are
+    written uncompressed. Repositories made before these entries existed keep the lsst.images default
+    (compressed) for them and work unchanged.
+    """
+    config = Config(str(_SEED_CONFIG))
+    formatter = f"{IntermediateImageFormatter.__module__}.{IntermediateImageFormatter.__qualname__}"
+    for name in INTERMEDIATE_IMAGE_DATASETS:
+        config["datastore", "formatters", name] = formatter
+    return config
+
+
 def create_repo(root: str | os.PathLike[str]) -> Butler:
     """Lay out a new repository at ``root`` (or finish an interrupted layout) and return a writeable butler.
 
@@ -159,7 +176,7 @@ def create_repo(root: str | os.PathLike[str]) -> Butler:
     """
     root = Path(root)
     if not (root / "butler.yaml").exists():
-        Butler.makeRepo(str(root), config=Config(str(_SEED_CONFIG)))
+        Butler.makeRepo(str(root), config=repo_seed_config())
     butler = Butler.from_config(str(root), writeable=True)
     LsstComCam().register(butler.registry)
     register_dataset_types(butler)

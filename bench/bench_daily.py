@@ -1,0 +1,334 @@
+"""Benchmark: CPU seconds per processed detector-image of the daily default, end to end and per job.
+
+Run with ``python -m bench.bench_daily`` (``make bench`` runs it with the defaults). Two measurements:
+
+1. **End to end.** ``run_script maintel/make_comcam_calibrations.py`` with the daily default reduced
+   to ``--detectors`` (default 2 detectors, 5 biases, 5 darks, 6 flats) at ``--size`` (default
+   ``default``) and time scale 100, in a subprocess, on a repository made beforehand (its creation is
+   measured and printed apart). The CPU figure is user + system time of ``run_script`` *and of every
+   process it waited for* (``resource.getrusage(RUSAGE_CHILDREN)``: the OCPS's ``pipetask``
+   processes are children of ``run_script`` and are waited for, so their time is included). Wall time
+   on a shared machine is printed but is not the figure to compare.
+2. **Per job, replayed.** Every OCPS job of that run is run again, one after the other, with this
+   tree's code (`sim.pipetask_executor.PipetaskExecutor`, as the simulated OCPS runs it) on the *same
+   raws*, into new output runs; its CPU (children of this process) is printed per job. The replayed
+   outputs are compared with the run's own: every ``verify*Stats`` value and test result, and every
+   per-pair gain and noise (``cpPtcPartial``, or ``cpPtcExtract`` in older runs). Keeping the run
+   (``--keep``) and replaying it later with ``--replay REPORT`` after a code change is how "the same
+   verification decisions and gains on the same raws" is checked: the comparison is then between the
+   old code's outputs and the new code's.
+
+"Processed detector-image" counts each kept exposure once per detector (biases + darks + flats, times
+detectors): 2 x 16 = 32 for the default. Discarded exposures are not processed.
+
+May import: the standard library, numpy, yaml, lsst.daf.butler and this package.
+"""
+
+from __future__ import annotations
+
+__all__ = ["compare_outputs", "main", "replay"]
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = "maintel/make_comcam_calibrations.py"
+_PAIR_DATASETS = ("cpPtcPartial", "cpPtcExtract")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_maxrss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _python() -> str:
+    return str(Path(sys.executable))
+
+
+def _run_script() -> str:
+    candidate = Path(sys.executable).parent / "run_script"
+    return str(candidate)
+
+
+def make_repo(repo: Path, size: str) -> dict[str, float]:
+    """Create the truth-seeded repository in a subprocess; return its wall and CPU seconds."""
+    cpu0, t0 = _children_cpu(), time.perf_counter()
+    code = (
+        "import sys; from lsst.ts.makecalibrations.sim.repository import ensure_repo; "
+        "ensure_repo(sys.argv[1], size=sys.argv[2])"
+    )
+    subprocess.run([_python(), "-c", code, str(repo), size], check=True, cwd=ROOT)
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": _children_cpu() - cpu0}
+
+
+def run_daily(
+    repo: Path, report_dir: Path, size: str, detectors: list[int], n_bias: int, n_dark: int, n_flat: int
+) -> dict[str, Any]:
+    """Run the reduced daily default with ``run_script``; return its figures and report path."""
+    params = [
+        f"detectors={json.dumps(detectors)}",
+        f"n_bias={n_bias}",
+        f"n_dark={n_dark}",
+        f"n_flat={n_flat}",
+    ]
+    command = [
+        _run_script(),
+        SCRIPT,
+        "--repo",
+        str(repo),
+        "--size",
+        size,
+        "--time-scale",
+        "100",
+        "--report-dir",
+        str(report_dir),
+        "--no-progress",
+        "-p",
+        *params,
+    ]
+    before = set(report_dir.glob("*.json")) if report_dir.exists() else set()
+    cpu0, t0 = _children_cpu(), time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
+    if completed.returncode != 0:
+        raise SystemExit(f"run_script failed ({completed.returncode}):\n{completed.stdout[-4000:]}")
+    reports = sorted(set(report_dir.glob("*.json")) - before)
+    if not reports:
+        raise SystemExit(f"run_script wrote no report into {report_dir}.")
+    return {"wall_s": wall, "cpu_s": cpu, "report": reports[-1], "peak_rss_mib": _children_maxrss_mib()}
+
+
+def _jobs(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [job for job in report["jobs"] if job.get("status") == "succeeded" or job.get("exit_code") == 0]
+
+
+def replay(repo: Path, report_path: Path, tag: str) -> list[dict[str, Any]]:
+    """Run every successful job of a report again, in turn, into ``<output>/<tag>``; return figures."""
+    from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
+    from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+
+    report = json.loads(report_path.read_text())
+    executor = PipetaskExecutor(repo, log_dir=Path(tempfile.mkdtemp(prefix="bench_daily_logs_")))
+    rows = []
+    for job in _jobs(report):
+        output = f"{job['output_collection']}/{tag}"
+        request = JobRequest(
+            job_id=f"{job['job_id']}-{tag}",
+            run_id=f"bench-{tag}",
+            pipeline=job["pipeline"],
+            version="",
+            config=job["config"],
+            data_query=job["data_query"],
+            output_collection=output,
+        )
+        cpu0, t0 = _children_cpu(), time.perf_counter()
+        outcome = asyncio.run(executor.run(request))
+        row = {
+            "name": job["name"],
+            "original": job["output_collection"],
+            "replayed": output,
+            "wall_s": time.perf_counter() - t0,
+            "cpu_s": _children_cpu() - cpu0,
+            "exit_code": outcome.exit_code,
+            "message": outcome.message,
+        }
+        rows.append(row)
+        print(
+            f"  {job['name']:<28} cpu {row['cpu_s']:7.1f} s  wall {row['wall_s']:7.1f} s  "
+            f"exit {outcome.exit_code} {outcome.message[:120]}",
+            flush=True,
+        )
+    return rows
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(_flatten(sub, f"{prefix}/{key}"))
+        return out
+    if isinstance(value, list | tuple):
+        out = {}
+        for i, sub in enumerate(value):
+            out.update(_flatten(sub, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def _same(a: Any, b: Any, rtol: float) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if math.isnan(a) and math.isnan(b):
+            return True
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6)
+    return a == b
+
+
+def _verify_stats(butler: Any, collection: str) -> dict[str, Any]:
+    """Every ``verify*Stats`` dataset of a collection, by dataset type name."""
+    out = {}
+    for name in ("verifyBiasStats", "verifyDarkStats", "verifyFlatStats"):
+        refs = list(butler.query_datasets(name, collections=collection, explain=False))
+        for ref in refs:
+            out[f"{name} {ref.dataId}"] = butler.get(ref)
+    return out
+
+
+def _pair_gains(butler: Any, collection: str) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name in _PAIR_DATASETS:
+        try:
+            refs = list(butler.query_datasets(name, collections=collection, explain=False))
+        except Exception:
+            continue
+        for ref in refs:
+            ptc = butler.get(ref)
+            for amp in ptc.amp_names if hasattr(ptc, "amp_names") else ptc.gain:
+                key = f"exp {ref.dataId['exposure']} det {ref.dataId['detector']} {amp}"
+                out[key] = (float(ptc.gain[amp]), float(ptc.noise[amp]))
+    return out
+
+
+def compare_outputs(repo: Path, rows: list[dict[str, Any]], rtol: float = 2e-6) -> dict[str, int]:
+    """Compare each replayed job's verification stats and pair gains with the original's; print a summary."""
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(str(repo))
+    totals = {"values": 0, "differ": 0, "tests": 0, "tests_differ": 0, "gains": 0, "max_gain_rel": 0}
+    max_rel = 0.0
+    for row in rows:
+        if row["exit_code"] != 0:
+            continue
+        old = _flatten(_verify_stats(butler, row["original"]))
+        new = _flatten(_verify_stats(butler, row["replayed"]))
+        if set(old) != set(new):
+            print(f"  {row['name']}: verification keys differ ({len(old)} vs {len(new)})")
+            totals["differ"] += len(set(old) ^ set(new))
+        for key in set(old) & set(new):
+            totals["values"] += 1
+            is_test = isinstance(old[key], bool)
+            totals["tests"] += is_test
+            if not _same(old[key], new[key], rtol):
+                totals["differ"] += 1
+                totals["tests_differ"] += is_test
+                if totals["differ"] <= 5:
+                    print(f"  {row['name']}: {key}: {old[key]!r} -> {new[key]!r}")
+        old_g, new_g = _pair_gains(butler, row["original"]), _pair_gains(butler, row["replayed"])
+        if set(old_g) != set(new_g):
+            print(f"  {row['name']}: pair gains differ in keys ({len(old_g)} vs {len(new_g)})")
+            totals["differ"] += len(set(old_g) ^ set(new_g))
+        for key in set(old_g) & set(new_g):
+            totals["gains"] += 1
+            for a, b in zip(old_g[key], new_g[key], strict=True):
+                if np.isfinite(a) and a != 0:
+                    max_rel = max(max_rel, abs(b - a) / abs(a))
+    print(
+        f"Compared {totals['values']} verification values ({totals['tests']} pass/fail results): "
+        f"{totals['differ']} differ beyond rtol {rtol:g} ({totals['tests_differ']} results); "
+        f"{totals['gains']} per-pair amp gains, max relative difference {max_rel:.2e}"
+    )
+    totals["max_gain_rel"] = max_rel  # type: ignore[assignment]
+    return totals
+
+
+def _processed(report: dict[str, Any], n_detectors: int) -> int:
+    kept = [e for e in report.get("exposures", []) if not e.get("discarded")]
+    return len(kept) * n_detectors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="default", choices=["tiny", "default", "full"])
+    parser.add_argument("--detectors", default="0,1", help="comma-separated detector ids")
+    parser.add_argument("--n-bias", type=int, default=5)
+    parser.add_argument("--n-dark", type=int, default=5)
+    parser.add_argument("--n-flat", type=int, default=6)
+    parser.add_argument("--work", type=Path, help="directory of the repo and reports (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--no-replay", action="store_true", help="skip the per-job replay")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="REPORT",
+        help="only replay the jobs of this report (repo: --work/repo)",
+    )
+    args = parser.parse_args(argv if argv is not None else [])
+    detectors = [int(d) for d in args.detectors.split(",") if d.strip()]
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_daily_"))
+    repo, reports = work / "repo", work / "reports"
+    try:
+        if args.replay:
+            report = json.loads(args.replay.read_text())
+            n_images = _processed(report, len(report["config"].get("detectors") or detectors))
+            print(f"Replaying the jobs of {args.replay} on {repo} with this tree's code:")
+            rows = replay(repo, args.replay, f"replay{int(time.time())}")
+            _print_jobs(rows, n_images)
+            compare_outputs(repo, rows)
+            return 0
+        created = make_repo(repo, args.size)
+        print(
+            f"Repository ({args.size}) ready in {created['wall_s']:.0f} s wall, {created['cpu_s']:.0f} s CPU "
+            "(not counted below)."
+        )
+        result = run_daily(repo, reports, args.size, detectors, args.n_bias, args.n_dark, args.n_flat)
+        report = json.loads(Path(result["report"]).read_text())
+        n_images = _processed(report, len(detectors))
+        print(
+            f"\nDaily default, {len(detectors)} detectors x ({args.n_bias} biases + {args.n_dark} darks + "
+            f"{args.n_flat} flats) at size {args.size}: final state {report.get('final_state')}"
+        )
+        print(f"  processed detector-images       {n_images}")
+        print(f"  wall, run_script start to end   {result['wall_s']:.1f} s (shared machine)")
+        print(f"  CPU, run_script + children      {result['cpu_s']:.1f} s")
+        print(f"  CPU per processed detector-image {result['cpu_s'] / max(1, n_images):.2f} s")
+        print(f"  largest process peak RSS        {result['peak_rss_mib']:.0f} MiB")
+        for job in report["jobs"]:
+            print(
+                f"  job {job['name']:<26} {job['end_tai'] - job['start_tai']:7.1f} s wall ({job['status']})"
+            )
+        print(f"  report: {result['report']}")
+        if not args.no_replay:
+            print("\nEach OCPS job again, in turn, on the same raws:")
+            rows = replay(repo, Path(result["report"]), "replay")
+            _print_jobs(rows, n_images)
+            compare_outputs(repo, rows)
+    finally:
+        if not args.keep and args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"Work directory kept: {work}")
+    return 0
+
+
+def _print_jobs(rows: list[dict[str, Any]], n_images: int) -> None:
+    total = sum(row["cpu_s"] for row in rows)
+    print(
+        f"  OCPS jobs alone: {total:.1f} s CPU, {total / max(1, n_images):.2f} s per processed detector-image"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main(sys.argv[1:]))
