@@ -120,6 +120,28 @@ def _jobs(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [job for job in report["jobs"] if job.get("status") == "succeeded" or job.get("exit_code") == 0]
 
 
+def copy_raws(source: Path, target: Path, report: dict[str, Any]) -> int:
+    """Make ``target`` (same simulation as ``source``) and copy the report's raws into it; return how many."""
+    from lsst.daf.butler import Butler
+
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
+
+    config = read_simulation_config(source)
+    ensure_repo(target, size=config.get("size"), seed=config.get("seed"))
+    src = Butler.from_config(str(source))
+    dst = Butler.from_config(str(target), writeable=True)
+    ids = [int(e["exposure_id"]) for e in report["exposures"]]
+    refs = src.query_datasets(
+        "raw",
+        collections="LSSTComCam/raw/all",
+        where=f"instrument = 'LSSTComCam' AND exposure IN ({', '.join(map(str, ids))})",
+        with_dimension_records=True,
+        explain=False,
+    )
+    dst.transfer_from(src, refs, transfer="copy", transfer_dimensions=True)
+    return len(refs)
+
+
 def replay(repo: Path, report_path: Path, tag: str) -> list[dict[str, Any]]:
     """Run every successful job of a report again, in turn, into ``<output>/<tag>``; return figures."""
     from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
@@ -186,7 +208,8 @@ def _same(a: Any, b: Any, rtol: float) -> bool:
 def _verify_stats(butler: Any, collection: str) -> dict[str, Any]:
     """Every ``verify*Stats`` dataset of a collection, by dataset type name."""
     out = {}
-    for name in ("verifyBiasStats", "verifyDarkStats", "verifyFlatStats"):
+    names = [f"verify{kind}{level}Stats" for kind in ("Bias", "Dark", "Flat") for level in ("", "Exp", "Det")]
+    for name in names:
         refs = list(butler.query_datasets(name, collections=collection, explain=False))
         for ref in refs:
             out[f"{name} {ref.dataId}"] = butler.get(ref)
@@ -208,17 +231,20 @@ def _pair_gains(butler: Any, collection: str) -> dict[str, tuple[float, float]]:
     return out
 
 
-def compare_outputs(repo: Path, rows: list[dict[str, Any]], rtol: float = 2e-6) -> dict[str, int]:
+def compare_outputs(
+    repo: Path, rows: list[dict[str, Any]], rtol: float = 2e-6, original_repo: Path | None = None
+) -> dict[str, int]:
     """Compare each replayed job's verification stats and pair gains with the original's; print a summary."""
     from lsst.daf.butler import Butler
 
     butler = Butler.from_config(str(repo))
+    original = Butler.from_config(str(original_repo)) if original_repo is not None else butler
     totals = {"values": 0, "differ": 0, "tests": 0, "tests_differ": 0, "gains": 0, "max_gain_rel": 0}
     max_rel = 0.0
     for row in rows:
         if row["exit_code"] != 0:
             continue
-        old = _flatten(_verify_stats(butler, row["original"]))
+        old = _flatten(_verify_stats(original, row["original"]))
         new = _flatten(_verify_stats(butler, row["replayed"]))
         if set(old) != set(new):
             print(f"  {row['name']}: verification keys differ ({len(old)} vs {len(new)})")
@@ -232,7 +258,7 @@ def compare_outputs(repo: Path, rows: list[dict[str, Any]], rtol: float = 2e-6) 
                 totals["tests_differ"] += is_test
                 if totals["differ"] <= 5:
                     print(f"  {row['name']}: {key}: {old[key]!r} -> {new[key]!r}")
-        old_g, new_g = _pair_gains(butler, row["original"]), _pair_gains(butler, row["replayed"])
+        old_g, new_g = _pair_gains(original, row["original"]), _pair_gains(butler, row["replayed"])
         if set(old_g) != set(new_g):
             print(f"  {row['name']}: pair gains differ in keys ({len(old_g)} vs {len(new_g)})")
             totals["differ"] += len(set(old_g) ^ set(new_g))
@@ -269,6 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-replay", action="store_true", help="skip the per-job replay")
     parser.add_argument(
+        "--fresh-repo",
+        action="store_true",
+        help="with --replay: copy the raws into a new repository (--work/repo-fresh) and replay there",
+    )
+    parser.add_argument(
+        "--intermediate-format",
+        action="store_true",
+        help="with --replay: first map the repo's intermediates to the uncompressed formatter",
+    )
+    parser.add_argument(
         "--replay",
         type=Path,
         metavar="REPORT",
@@ -282,10 +318,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.replay:
             report = json.loads(args.replay.read_text())
             n_images = _processed(report, len(report["config"].get("detectors") or detectors))
+            if args.intermediate_format:
+                from lsst.ts.makecalibrations.butler.repository import enable_intermediate_formatters
+
+                added = enable_intermediate_formatters(repo)
+                print(f"Intermediate formatter mapped for {len(added)} dataset types of {repo}.")
+            original_repo = None
+            if args.fresh_repo:
+                original_repo, repo = repo, work / "repo-fresh"
+                shutil.rmtree(repo, ignore_errors=True)
+                print(f"Copied {copy_raws(original_repo, repo, report)} raws into a new repository {repo}.")
             print(f"Replaying the jobs of {args.replay} on {repo} with this tree's code:")
             rows = replay(repo, args.replay, f"replay{int(time.time())}")
             _print_jobs(rows, n_images)
-            compare_outputs(repo, rows)
+            compare_outputs(repo, rows, original_repo=original_repo)
             return 0
         created = make_repo(repo, args.size)
         print(

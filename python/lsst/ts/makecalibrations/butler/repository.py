@@ -24,6 +24,7 @@ __all__ = [
     "RepositoryError",
     "create_repo",
     "creation_lock",
+    "enable_intermediate_formatters",
     "make_butler",
     "register_dataset_types",
     "repo_seed_config",
@@ -166,6 +167,24 @@ def repo_seed_config() -> Config:
     for name in INTERMEDIATE_IMAGE_DATASETS:
         config["datastore", "formatters", name] = formatter
     return config
+
+
+def enable_intermediate_formatters(root: str | os.PathLike[str]) -> list[str]:
+    """Map the intermediate dataset types of an existing repository to `IntermediateImageFormatter`.
+
+    For repositories made before the mapping existed (`repo_seed_config`): adds the missing
+    ``datastore.formatters`` entries to ``butler.yaml``. Datasets already written keep the formatter
+    recorded with them and read back unchanged. Returns the dataset type names that were added.
+    """
+    path = Path(root) / "butler.yaml"
+    config = Config(str(path))
+    wanted = repo_seed_config()["datastore", "formatters"]
+    added = [name for name in INTERMEDIATE_IMAGE_DATASETS if ("datastore", "formatters", name) not in config]
+    for name in added:
+        config["datastore", "formatters", name] = wanted[name]
+    if added:
+        config.dumpToUri(str(path))
+    return added
 
 
 def create_repo(root: str | os.PathLike[str]) -> Butler:

@@ -14,17 +14,23 @@
    is mapped onto every task of the pipeline whose label ends in ``Isr``, and the mapping is written
    to the job log; when the pipeline has no ISR task (e.g. cpDefects) the override is dropped with a
    warning in the log. Any other unknown label is refused (exit code 1), as pipetask would fail on it;
-4. clamps ``-j`` to ``max_processes`` (on 2 cores a spawned process per quantum is slower than
+4. keeps repositories whose ISR quanta were per exposure working: the pipelines run ISR with one
+   quantum per detector (`pipelines.tasks.detector_isr_task.DetectorIsrTask`); a repository that ran
+   the same ISR label per exposure before has ``<label>_metadata`` registered with the ``exposure``
+   dimension, which the per-detector task cannot write. For such labels the job runs a copy of the
+   pipeline (in the job directory) with the per-exposure `SelectedIsrTask` (same config fields, same
+   outputs) and says so in the job log;
+5. clamps ``-j`` to ``max_processes`` (on 2 cores a spawned process per quantum is slower than
    ``-j 1``) and says so in the job log;
-5. runs ``pipetask run -b REPO -p PIPELINE -i LSSTComCam/raw/all,<inputs> --output-run
+6. runs ``pipetask run -b REPO -p PIPELINE -i LSSTComCam/raw/all,<inputs> --output-run
    u/ocps/<job_id> -d QUERY -j N [-c ...] [--register-dataset-types]`` as an asyncio subprocess in
    its own process group, its output going to ``<log_dir or REPO/ocps>/<job_id>/outs/ocps.log``
    (as the real OCPS's ``/scratch/uws/<job_id>/outs/ocps.log``), which ``log_uri`` points to;
-6. while pipetask runs, reads its log every ``progress_interval`` seconds for the line the middleware
+7. while pipetask runs, reads its log every ``progress_interval`` seconds for the line the middleware
    writes after every quantum ("Executed N quanta successfully, F failed and R remain out of total T
    quanta"; pipetask offers no other progress hook) and calls ``progress(job_id, N, F, T)`` when it
    changed;
-7. turns the result into a `ocps_jobs.JobOutcome`: a non-zero exit is a failure (exit code 1) with the
+8. turns the result into a `ocps_jobs.JobOutcome`: a non-zero exit is a failure (exit code 1) with the
    last error line of the log as message; a zero exit that wrote no dataset other than
    configs/metadata/logs (pipetask exits 0 when nothing matched the query) is also a failure;
    ``abort`` kills the process group and the job ends with exit code 255, phase ``aborted``.
@@ -34,8 +40,8 @@ handled by the butler); a subprocess also makes abort a kill. An in-process exec
 (``SimplePipelineExecutor``) saves the ~2 s start-up per job but cannot be aborted and shares the
 event loop's process; the subprocess is used.
 
-May import: the standard library, lsst.daf.butler, lsst.pipe.base, `calib.options`, `pipelines.locations`,
-`butler.repository`, `.clock`, `.ocps_jobs`.
+May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `calib.options`,
+`pipelines.locations`, `butler.repository`, `.clock`, `.ocps_jobs`.
 """
 
 from __future__ import annotations
@@ -64,6 +70,12 @@ from .ocps_jobs import PIPETASK_PROGRESS, JobOutcome, JobRequest, ProgressCallba
 ISR_ALIAS = "isr"
 """Bare ``-c`` label mapped onto every ISR task of a pipeline (labels ending in ``Isr``)."""
 
+DETECTOR_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.detector_isr_task.DetectorIsrTask"
+"""ISR task with one quantum per detector (the pipelines' default)."""
+
+EXPOSURE_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.selected_isr_task.SelectedIsrTask"
+"""Per-exposure ISR task with the same config fields and outputs, for repositories that used it."""
+
 _BOOKKEEPING_SUFFIXES = ("_config", "_metadata", "_log")
 _BOOKKEEPING_NAMES = {"packages"}
 
@@ -73,6 +85,46 @@ def _pipeline_labels(pipeline_uri: str) -> list[str]:
     from lsst.pipe.base import Pipeline
 
     return list(Pipeline.from_uri(pipeline_uri).task_labels)
+
+
+def _per_exposure_isr_labels(repo: str, pipeline_uri: str) -> list[str]:
+    """Labels of `DETECTOR_ISR_CLASS` tasks whose metadata dataset type the repo has per exposure."""
+    import yaml
+    from lsst.daf.butler import Butler, MissingDatasetTypeError
+
+    document = yaml.safe_load(pipeline_path(pipeline_uri).read_text())
+    labels = [
+        label
+        for label, task in (document.get("tasks") or {}).items()
+        if isinstance(task, dict) and task.get("class") == DETECTOR_ISR_CLASS
+    ]
+    if not labels:
+        return []
+    butler = Butler.from_config(repo)
+    found = []
+    for label in labels:
+        try:
+            dataset_type = butler.get_dataset_type(f"{label}_metadata")
+        except MissingDatasetTypeError:
+            continue
+        if "exposure" in dataset_type.dimensions.names:
+            found.append(label)
+    return found
+
+
+def _with_exposure_isr(pipeline_uri: str, labels: list[str], directory: Path) -> str:
+    """Write a copy of the pipeline with ``labels`` run by `EXPOSURE_ISR_CLASS`; return its uri."""
+    import yaml
+
+    path = pipeline_path(pipeline_uri)
+    document = yaml.safe_load(path.read_text())
+    for label in labels:
+        document["tasks"][label]["class"] = EXPOSURE_ISR_CLASS
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / path.name
+    copy.write_text(yaml.safe_dump(document, sort_keys=False))
+    fragment = pipeline_uri.split("#", 1)[1] if "#" in pipeline_uri else ""
+    return f"{copy}#{fragment}" if fragment else str(copy)
 
 
 def _output_dataset_types(repo: str, run: str) -> list[str] | None:
@@ -210,6 +262,17 @@ class PipetaskExecutor:
                 return finish(1, "error", f"Job refused: {e}")
             except Exception as e:
                 return finish(1, "error", f"Cannot load pipeline {pipeline}: {e}")
+            try:
+                old_labels = await asyncio.to_thread(_per_exposure_isr_labels, str(self.repo), pipeline)
+            except Exception as e:
+                return finish(1, "error", f"Cannot read the repository's dataset types: {e}")
+            if old_labels:
+                pipeline = _with_exposure_isr(pipeline, old_labels, log_path.parent.parent)
+                note(
+                    f"The repository ran {', '.join(old_labels)} with one quantum per exposure before "
+                    f"(its <label>_metadata has the exposure dimension): running them per exposure "
+                    f"({EXPOSURE_ISR_CLASS.rsplit('.', 1)[1]}) from {pipeline}."
+                )
             processes = parsed.processes or 1
             if processes > self.max_processes:
                 note(f"-j {processes} requested; running with -j {self.max_processes} (max_processes).")

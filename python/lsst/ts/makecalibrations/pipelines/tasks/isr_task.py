@@ -11,7 +11,7 @@ May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, `pipelines`, `butl
 
 from __future__ import annotations
 
-__all__ = ["IsrTask", "IsrTaskConfig", "IsrTaskConnections"]
+__all__ = ["IsrTask", "IsrTaskConfig", "IsrTaskConnections", "PreparedCalibrations"]
 
 import dataclasses
 from typing import Any
@@ -178,6 +178,71 @@ class IsrTask(pipeBase.PipelineTask):
         result : `lsst.pipe.base.Struct`
             ``outputExposure``: the processed `lsst.images.MaskedImage`.
         """
+        calibs = self.prepare_calibrations(
+            bias=bias, dark=dark, flat=flat, defects=defects, shape=ccdExposure.geometry.detector_shape
+        )
+        return pipeBase.Struct(
+            outputExposure=self.process(
+                ccdExposure,
+                exposure_id=exposure_id,
+                detector_id=detector_id,
+                calibs=calibs,
+                exposure_record=exposure_record,
+            )
+        )
+
+    def prepare_calibrations(
+        self,
+        *,
+        bias: Any = None,
+        dark: Any = None,
+        flat: Any = None,
+        defects: Defects | None = None,
+        shape: tuple[int, int],
+    ) -> PreparedCalibrations:
+        """Decode the calibrations this config uses, once, for any number of `process` calls.
+
+        Parameters
+        ----------
+        bias, dark, flat : `lsst.images.MaskedImage`, optional
+            Calibrations (required when their step is on).
+        defects : `butler.calib_types.Defects`, optional
+            Defect list (``doDefect``; none given means no defect).
+        shape : `tuple` [`int`, `int`]
+            Detector image shape (for the defect mask).
+
+        Returns
+        -------
+        calibs : `PreparedCalibrations`
+            Arrays for `pipelines.isr.run_isr` and the header keys naming their sources.
+        """
+        arrays: dict[str, Any] = {}
+        header: dict[str, str] = {}
+        if self.config.doBias:
+            arrays["bias"], _, _, bias_md = masked_image_arrays(bias)
+            header["LSST ISR BIAS SOURCE"] = _calib_label(bias_md)
+        if self.config.doDark:
+            arrays["dark"], _, _, dark_md = masked_image_arrays(dark)
+            arrays["dark_calib_time"] = float(dark_md.get("DARKTIME", 1.0) or 1.0)
+            header["LSST ISR DARK SOURCE"] = _calib_label(dark_md)
+        if self.config.doFlat:
+            flat_image, _, _, flat_md = masked_image_arrays(flat)
+            arrays["flat"] = flat_image
+            header["LSST ISR FLAT SOURCE"] = _calib_label(flat_md)
+        if self.config.doDefect:
+            arrays["defects"] = defects.to_mask(shape) if defects is not None else np.zeros(shape, bool)
+        return PreparedCalibrations(arrays=arrays, header=header)
+
+    def process(
+        self,
+        ccdExposure: RawImage,
+        *,
+        exposure_id: int,
+        detector_id: int,
+        calibs: PreparedCalibrations,
+        exposure_record: dict[str, Any] | None = None,
+    ) -> Any:
+        """Process one raw with calibrations from `prepare_calibrations`; return the MaskedImage."""
         detector = get_camera()[detector_id]
         metadata = dict(ccdExposure.metadata)
         for key, value in _header_defaults(exposure_record or {}).items():
@@ -185,22 +250,7 @@ class IsrTask(pipeBase.PipelineTask):
         metadata["EXPOSURE"] = int(exposure_id)
         metadata.setdefault("DETECTOR", int(detector_id))
         metadata.setdefault("DET_NAME", detector.name)
-
-        calibs: dict[str, Any] = {}
-        if self.config.doBias:
-            calibs["bias"], _, _, bias_md = masked_image_arrays(bias)
-            metadata["LSST ISR BIAS SOURCE"] = _calib_label(bias_md)
-        if self.config.doDark:
-            calibs["dark"], _, _, dark_md = masked_image_arrays(dark)
-            calibs["dark_calib_time"] = float(dark_md.get("DARKTIME", 1.0) or 1.0)
-            metadata["LSST ISR DARK SOURCE"] = _calib_label(dark_md)
-        if self.config.doFlat:
-            flat_image, _, _, flat_md = masked_image_arrays(flat)
-            calibs["flat"] = flat_image
-            metadata["LSST ISR FLAT SOURCE"] = _calib_label(flat_md)
-        if self.config.doDefect:
-            shape = ccdExposure.geometry.detector_shape
-            calibs["defects"] = defects.to_mask(shape) if defects is not None else np.zeros(shape, bool)
+        metadata.update(calibs.header)
         if self.config.doCrosstalk or self.config.doLinearize or self.config.doDeferredCharge:
             self.log.info(
                 "doCrosstalk/doLinearize/doDeferredCharge are set: the simulated camera has nothing to "
@@ -212,12 +262,29 @@ class IsrTask(pipeBase.PipelineTask):
             detector,
             self.config.settings(),
             exposure_id=exposure_id,
-            **calibs,
+            **calibs.arrays,
         )
         output = make_masked_image(result.image, variance=result.variance, metadata=result.metadata)
         for plane, array in result.masks.items():
             output.mask.set(plane, array)
-        return pipeBase.Struct(outputExposure=output)
+        return output
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedCalibrations:
+    """Calibrations decoded once by `IsrTask.prepare_calibrations`.
+
+    Attributes
+    ----------
+    arrays : `dict` [`str`, `typing.Any`]
+        Keyword arguments of `pipelines.isr.run_isr` (``bias``, ``dark``, ``dark_calib_time``,
+        ``flat``, ``defects``).
+    header : `dict` [`str`, `str`]
+        ``LSST ISR * SOURCE`` keys describing the calibrations used.
+    """
+
+    arrays: dict[str, Any]
+    header: dict[str, str]
 
 
 def _record_values(data_id: Any) -> dict[str, Any]:

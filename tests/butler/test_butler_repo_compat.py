@@ -1,0 +1,77 @@
+"""A repository made and used before the per-detector ISR and the uncompressed intermediates still works.
+
+Such a repository has no intermediate formatter entries in its ``butler.yaml`` and, once a job ran,
+``<isr label>_metadata`` registered per exposure. The simulated OCPS then runs that ISR label per
+exposure (and says so in the job log); the outputs are the same dataset types, written compressed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from butler_test_utils import make_info
+from lsst.daf.butler import Butler, DatasetType
+from test_butler_intermediate_format import compressed_planes, strip_intermediate_formatters
+
+from lsst.ts.makecalibrations.butler.images import masked_image_arrays
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
+from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+pytestmark = pytest.mark.slow
+
+VERIFY = "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyBias.yaml"
+
+
+async def write(repo: Path, exposures: list[ExposureInfo]) -> None:
+    writer = ButlerRawWriter(repo)
+    await writer.start()
+    for info in exposures:
+        await writer.write_image(info)
+    writer.close()
+
+
+def test_old_repository_runs_isr_per_exposure(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    ensure_repo(repo, size="tiny")
+    exposures = [make_info(1, detectors=(0,)), make_info(2, detectors=(0,))]
+    asyncio.run(write(repo, exposures))
+    strip_intermediate_formatters(repo)
+    butler = Butler.from_config(str(repo), writeable=True)
+    # What the per-exposure verifyBiasIsr of an earlier job registered.
+    butler.registry.registerDatasetType(
+        DatasetType(
+            "verifyBiasIsr_metadata",
+            ("instrument", "exposure", "detector"),
+            "TaskMetadata",
+            universe=butler.dimensions,
+        )
+    )
+    ids = ", ".join(str(info.exposure_id) for info in exposures)
+    request = JobRequest(
+        job_id="old",
+        run_id="1",
+        pipeline=VERIFY,
+        version="",
+        config="-j 1 -i LSSTComCam/calib --register-dataset-types",
+        data_query=f"instrument='LSSTComCam' AND detector IN (0) AND exposure IN ({ids})",
+        output_collection="u/ocps/old",
+    )
+    executor = PipetaskExecutor(repo)
+    outcome = asyncio.run(executor.run(request))
+    assert outcome.exit_code == 0, outcome.message
+    assert {"verifyBiasProc", "verifyBiasDetStats", "verifyBiasStats"} <= set(outcome.outputs)
+    log = executor.log_path("old").read_text()
+    assert "running them per exposure (SelectedIsrTask)" in log
+    butler = Butler.from_config(str(repo), collections=["u/ocps/old"])
+    refs = list(butler.query_datasets("verifyBiasProc"))
+    assert len(refs) == 2
+    assert compressed_planes(butler.getURI(refs[0]).ospath)["IMAGE"]
+    image, _, _, metadata = masked_image_arrays(butler.get(refs[0]))
+    assert image.shape[0] > 0 and "LSST ISR BIAS SOURCE" in metadata
+    # Every exposure got its own quantum: the metadata is per exposure.
+    assert len(list(butler.query_datasets("verifyBiasIsr_metadata"))) == 2
