@@ -265,7 +265,9 @@ class PipetaskExecutor:
             try:
                 old_labels = await asyncio.to_thread(_per_exposure_isr_labels, str(self.repo), pipeline)
             except Exception as e:
-                return finish(1, "error", f"Cannot read the repository's dataset types: {e}")
+                # pipetask will report an unusable repository itself, in its own words.
+                note(f"WARNING: cannot read the repository's dataset types ({e}); pipeline run as is.")
+                old_labels = []
             if old_labels:
                 pipeline = _with_exposure_isr(pipeline, old_labels, log_path.parent.parent)
                 note(
