@@ -62,7 +62,7 @@ class DetectorIsrConnections(IsrTaskConnections, dimensions=("instrument", "dete
         assert config is not None
         if config.doFlat:
             # The flat is looked up per filter: the quantum must fix it.
-            self.dimensions = frozenset(self.dimensions | {"physical_filter"})
+            self.dimensions.add("physical_filter")
 
     def adjustQuantum(
         self,
@@ -75,7 +75,8 @@ class DetectorIsrConnections(IsrTaskConnections, dimensions=("instrument", "dete
         assert self.config is not None
         wanted = {name.lower() for name in self.config.observationTypes}
         if not wanted:
-            return super().adjustQuantum(inputs, outputs, label, data_id)
+            super().adjustQuantum(inputs, outputs, label, data_id)
+            return {}, {}
         connection, refs = inputs["ccdExposure"]
         kept = [ref for ref in refs if _observation_type(ref.dataId) in wanted]
         if not kept:
