@@ -18,7 +18,7 @@ or use `isr_task.IsrTask` (one quantum per exposure) for such a collection.
 ``observationTypes`` (as `selected_isr_task.SelectedIsrTask`) keeps only the exposures of the listed
 observation types, so one job's query may hold darks and flats.
 
-May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, `pipelines`, `butler`.
+May import: lsst.pipe.base, lsst.daf.butler, `pipelines`, `butler`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ __all__ = ["DetectorIsrConfig", "DetectorIsrConnections", "DetectorIsrTask"]
 
 from typing import Any
 
-import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 
 from .isr_task import IsrTask, IsrTaskConfig, IsrTaskConnections, _record_values
+from .selected_isr_task import ObservationTypesConfig
 
 _EXP_DET = ("instrument", "exposure", "detector")
 
@@ -102,13 +102,8 @@ def _observation_type(data_id: Any) -> str:
     return str(values.get("observation_type") or "").lower()
 
 
-class DetectorIsrConfig(IsrTaskConfig, pipelineConnections=DetectorIsrConnections):
+class DetectorIsrConfig(IsrTaskConfig, ObservationTypesConfig, pipelineConnections=DetectorIsrConnections):
     """`IsrTaskConfig` plus the observation types to process."""
-
-    observationTypes = pexConfig.ListField[str](
-        doc="Exposure observation types to process (case-insensitive); empty means every type.",
-        default=[],
-    )
 
 
 class DetectorIsrTask(IsrTask):

@@ -13,7 +13,7 @@ May import: lsst.pipe.base, lsst.pex.config, `pipelines.tasks.isr_task`.
 
 from __future__ import annotations
 
-__all__ = ["SelectedIsrConfig", "SelectedIsrConnections", "SelectedIsrTask"]
+__all__ = ["ObservationTypesConfig", "SelectedIsrConfig", "SelectedIsrConnections", "SelectedIsrTask"]
 
 import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
@@ -39,13 +39,17 @@ class SelectedIsrConnections(IsrTaskConnections, dimensions=("instrument", "expo
                 adjuster.remove_quantum(data_id)
 
 
-class SelectedIsrConfig(IsrTaskConfig, pipelineConnections=SelectedIsrConnections):
-    """`IsrTaskConfig` plus the observation types to process."""
+class ObservationTypesConfig(pexConfig.Config):
+    """The ``observationTypes`` selection shared by the ISR tasks that may skip exposures."""
 
     observationTypes = pexConfig.ListField[str](
         doc="Exposure observation types to process (case-insensitive); empty means every type.",
         default=[],
     )
+
+
+class SelectedIsrConfig(IsrTaskConfig, ObservationTypesConfig, pipelineConnections=SelectedIsrConnections):
+    """`IsrTaskConfig` plus the observation types to process."""
 
 
 class SelectedIsrTask(IsrTask):
