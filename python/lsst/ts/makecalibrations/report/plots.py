@@ -447,32 +447,25 @@ def _draw_amp_map(
             if np.isfinite(value):
                 shade = colour_map(norm(value))
                 luminance = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
+                # Horizontal, to be read without turning the head.
                 ax.text(
                     x,
                     y,
                     format(value, fmt),
-                    rotation=90,
                     ha="center",
                     va="center",
-                    fontsize=6.5,
+                    fontsize=5.5,
                     color="black" if luminance > 0.5 else "white",
                 )
     for edge in range(4):
         ax.axvline(edge, color="black", lw=2)
         ax.axhline(edge, color="black", lw=2)
-    for det in range(len(DETECTOR_NAMES)):
-        row, col = _slot(det)
-        ax.text(
-            col + 0.5,
-            row + 0.5,
-            DETECTOR_NAMES[det],
-            ha="center",
-            va="center",
-            fontsize=8,
-            color="black",
-            alpha=0.6,
-            bbox={"fc": "white", "ec": "none", "alpha": 0.6, "pad": 1},
-        )
+    # Detector names off the cells: R22_S<row><column>, the column on top and the row on the right.
+    names = {_slot(det): DETECTOR_NAMES[det] for det in range(len(DETECTOR_NAMES))}
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([0.5, 1.5, 2.5], [names[(0, c)].replace("_S0", "_S·") for c in range(3)], fontsize=8)
+    right = ax.secondary_yaxis("right")
+    right.set_yticks([0.5, 1.5, 2.5], [names[(r, 0)][:-1] + "·" for r in range(3)], fontsize=8)
     ax.set_xlim(0, 3)
     ax.set_ylim(0, 3)
     ax.set_aspect("equal")
