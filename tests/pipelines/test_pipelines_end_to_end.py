@@ -270,8 +270,10 @@ def run_job(executor: PipetaskExecutor, job_id: str, config: str, pipeline: str 
     [
         ("-j 2 --extend-run", ["'--extend-run'"]),
         ("-j 2 -o u/someone", ["'-o'"]),
-        ("-c isr:doDefect=False; rm -rf /", ["'rm'"]),
-        ("-i 'unbalanced", ["Cannot split"]),
+        ("-c isr:doDefect=False; rm -rf /", ["';'", "a shell would interpret"]),
+        ("-c isr:doDefect=False rm -rf /", ["'rm'"]),
+        ("-i 'unbalanced", ["cannot split"]),
+        ("-i 'a b'", ["'a b' is not a valid collection name"]),
         ("-j two", ["-j", "'two'"]),
         ("-c cpBiasCombine:clip", ["label:field=value"]),
         ("-c notATask:doDefect=False", ["'notATask'", "cpBiasIsr"]),
