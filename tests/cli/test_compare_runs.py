@@ -1,0 +1,53 @@
+"""``compare_runs``: list the runs of a folder; compare two runs' (or a run's and the truth's) gains."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from lsst.ts.makecalibrations.calib.report import GainRecord, RunReport
+from lsst.ts.makecalibrations.cli.compare_runs import amp_values, compare, list_runs, main
+
+
+def write_run(directory: pathlib.Path, name: str, start: float, gains: list[GainRecord]) -> pathlib.Path:
+    report = RunReport(script="MakeComCamCalibrations", final_state="DONE", start_tai=start, gains=gains)
+    path = directory / f"{name}.json"
+    report.write(path)
+    return path
+
+
+def test_list_and_compare(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    older = write_run(
+        tmp_path,
+        "b_older",
+        100.0,
+        [GainRecord([1, 2], 0, "C00", 1.40, 7.0), GainRecord([3, 4], 0, "C00", 1.50, 9.0)],
+    )
+    newer = write_run(tmp_path, "a_newer", 200.0, [GainRecord([5, 6], 0, "C00", 1.60, 8.5)])
+    (tmp_path / "not_a_report.json").write_text("[]")
+    assert [p for p, _ in list_runs(tmp_path)] == [older, newer]  # by start time, unreadable skipped
+    assert amp_values(RunReport.load(older)) == {(0, "C00"): (pytest.approx(1.45), 8.0)}
+    assert compare(amp_values(RunReport.load(older)), {}) == []
+
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"2 run(s) in {tmp_path}:") and out.index("b_older") < out.index("a_newer")
+
+    plot = tmp_path / "diff.png"
+    assert main([str(older), str(newer), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "  0  C00   1.450   1.600  +0.150    8.00    8.50  +0.50" in out
+    assert "1 amplifiers; |gain B-A| median 0.1500" in out
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+    # Against the truth a simulated repository records.
+    repo = tmp_path / "repo"
+    (repo / "simulation").mkdir(parents=True)
+    truth = {"detectors": {"0": {"gain": {"C00": 1.5, "C01": 1.2}, "read_noise": {"C00": 8.0, "C01": 6.0}}}}
+    (repo / "simulation" / "truth.json").write_text(json.dumps(truth))
+    assert main([str(newer), "--truth", str(repo)]) == 0
+    assert "  0  C00   1.600   1.500  -0.100    8.50    8.00  -0.50" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(newer)])  # one report and no --truth: refused
