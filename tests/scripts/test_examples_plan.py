@@ -55,3 +55,24 @@ def test_plan_refuses_bad_config(tmp_path, capsys) -> None:
     bad.write_text("exp_times_flats: 3\n")
     assert run_main([SCRIPT, "-c", str(bad), "--plan"]) == 1
     assert "did you mean exp_times_flat?" in capsys.readouterr().out
+
+
+def test_plan_of_the_seed_defaults_shows_the_translated_isr_labels(tmp_path, capsys) -> None:
+    """The seed's ``-c isr:...`` defaults go out with the labels current cp_pipe/cp_verify have."""
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(
+        "script_mode: BIAS_DARK_FLAT\ngenerate_calibrations: true\ndo_defects: true\ndo_ptc: true\n"
+    )
+    assert run_main([SCRIPT, "-c", str(seed), "--plan"]) == 0
+    out = capsys.readouterr().out
+    configs = [
+        line.split("config:", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("config:")
+    ]
+    assert any(c.endswith("-c cpBiasIsr:doDefect=False") for c in configs), out
+    assert any(c.endswith("-c cpDarkIsr:doDefect=False") for c in configs), out
+    assert any(c.endswith("-c cpFlatIsr:doDefect=False") for c in configs), out
+    assert any(
+        c.endswith("-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False") for c in configs
+    )
+    assert any(c.endswith("-c cpPtcIsr:doCrosstalk=False") for c in configs), out
+    assert "isr:" not in " ".join(c.replace("Isr:", "") for c in configs)

@@ -81,7 +81,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         f"-j 1 -i u/ocps/{sent['cpBias.yaml']['job_id']},LSSTComCam/calib --register-dataset-types "
     )
     assert sent["cpDark.yaml"]["config"] == (
-        f"-j 1 -i {resolved},LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+        f"-j 1 -i {resolved},LSSTComCam/calib --register-dataset-types -c cpDarkIsr:doDefect=False"
     )
     kept_bias = [e.exposure_id for e in report.exposures if e.image_type == "BIAS" and not e.discarded]
     discarded = [e.exposure_id for e in report.exposures if e.discarded]

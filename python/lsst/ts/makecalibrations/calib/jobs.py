@@ -21,10 +21,20 @@ May import: the standard library and the other `calib` modules.
 
 from __future__ import annotations
 
-__all__ = ["JobKind", "JobSpec", "Placeholder", "JobBuilder", "ocps_output_collection"]
+__all__ = [
+    "JobKind",
+    "JobSpec",
+    "Placeholder",
+    "JobBuilder",
+    "ocps_output_collection",
+    "BARE_ISR_LABEL",
+    "ISR_LABELS",
+    "translate_isr_label",
+]
 
 import dataclasses
 import enum
+import shlex
 from collections.abc import Sequence
 
 from .config import CalibConfig, ImageType
@@ -115,6 +125,61 @@ _COMBINE_PIPELINES = {
     ImageType.DARK: "cpDark.yaml",
     ImageType.FLAT: "cpFlat.yaml",
 }
+#: Bare ``-c`` label of the seed's defaults (``-c isr:doDefect=False``); current cp_pipe/cp_verify
+#: pipelines have no task labelled ``isr``, so the builder translates it into their ISR labels.
+BARE_ISR_LABEL = "isr"
+
+#: The ISR task labels of each pipeline the jobs call (cp_pipe / cp_verify LSSTComCam pipelines).
+ISR_LABELS: dict[str, tuple[str, ...]] = {
+    "cpBias.yaml": ("cpBiasIsr",),
+    "cpDark.yaml": ("cpDarkIsr",),
+    "cpFlat.yaml": ("cpFlatIsr",),
+    "cpDefects.yaml": ("cpDefectsDarkIsr", "cpDefectsFlatIsr"),
+    "cpPtc.yaml": ("cpPtcIsr",),
+    "cpPtc.yaml#cpPtcGainFromFlatPairs": ("cpPtcIsr",),
+    "verifyBias.yaml": ("verifyBiasIsr",),
+    "verifyDark.yaml": ("verifyDarkIsr",),
+    "verifyFlat.yaml": ("verifyFlatIsr",),
+}
+
+
+def translate_isr_label(options: str, pipeline_file: str) -> str:
+    """Replace each ``-c isr:field=value`` by one ``-c <label>:field=value`` per ISR task of the pipeline.
+
+    Parameters
+    ----------
+    options : `str`
+        ``config_options_X`` (e.g. ``-c isr:doDefect=False -c isr:doCrosstalk=False``).
+    pipeline_file : `str`
+        Pipeline file name, with its ``#subset`` if any (a key of `ISR_LABELS`).
+
+    Returns
+    -------
+    options : `str`
+        The options with the bare label translated (``-c cpBiasIsr:doDefect=False ...``); unchanged
+        when they do not use it.
+    """
+    prefix = f"{BARE_ISR_LABEL}:"
+    try:
+        tokens = shlex.split(options)
+    except ValueError:
+        return options  # not judged here: the configuration check names the problem
+    if not any(token.startswith(prefix) for token in tokens):
+        return options
+    result: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i] == "-c" and i + 1 < len(tokens) and tokens[i + 1].startswith(prefix):
+            override = tokens[i + 1][len(prefix) :]
+            for label in ISR_LABELS[pipeline_file]:
+                result += ["-c", f"{label}:{override}"]
+            i += 2
+        else:
+            result.append(tokens[i])
+            i += 1
+    return shlex.join(result)
+
+
 _VERIFY_PIPELINES = {
     ImageType.BIAS: "verifyBias.yaml",
     ImageType.DARK: "verifyDark.yaml",
@@ -174,6 +239,10 @@ class JobBuilder:
             return f"{self.config.calib_collection},{base}"
         return base
 
+    def _options(self, product: str, pipeline_file: str) -> str:
+        """``config_options_<product>`` with the bare ``isr`` label translated for the pipeline."""
+        return translate_isr_label(self.config.config_options(product), pipeline_file)
+
     def _config_string(self, inputs: str, options: str) -> str:
         return f"-j {self.config.n_processes} -i {inputs} --register-dataset-types {options}"
 
@@ -191,7 +260,9 @@ class JobBuilder:
             kind=JobKind.COMBINE,
             product=product,
             pipeline=self.cp_pipe_pipeline(_COMBINE_PIPELINES[image_type]),
-            config=self._config_string(self.inputs(product), self.config.config_options(product)),
+            config=self._config_string(
+                self.inputs(product), self._options(product, _COMBINE_PIPELINES[image_type])
+            ),
             data_query=self.data_query(exposure_ids),
             exposure_ids=self._ids(exposure_ids),
         )
@@ -230,7 +301,7 @@ class JobBuilder:
             kind=JobKind.DEFECTS,
             product="defects",
             pipeline=self.cp_pipe_pipeline("cpDefects.yaml"),
-            config=self._config_string(self.inputs("defects"), self.config.config_options("defects")),
+            config=self._config_string(self.inputs("defects"), self._options("defects", "cpDefects.yaml")),
             data_query=self.data_query(exposure_ids),
             exposure_ids=self._ids(exposure_ids),
         )
@@ -241,7 +312,7 @@ class JobBuilder:
             kind=JobKind.PTC,
             product="ptc",
             pipeline=self.cp_pipe_pipeline("cpPtc.yaml"),
-            config=self._config_string(self.inputs("ptc"), self.config.config_options("ptc")),
+            config=self._config_string(self.inputs("ptc"), self._options("ptc", "cpPtc.yaml")),
             data_query=self.data_query(exposure_ids),
             exposure_ids=self._ids(exposure_ids),
         )
@@ -252,7 +323,9 @@ class JobBuilder:
             kind=JobKind.GAIN,
             product="gain",
             pipeline=self.cp_pipe_pipeline("cpPtc.yaml#cpPtcGainFromFlatPairs"),
-            config=self._config_string(self.inputs("ptc"), self.config.config_options("ptc")),
+            config=self._config_string(
+                self.inputs("ptc"), self._options("ptc", "cpPtc.yaml#cpPtcGainFromFlatPairs")
+            ),
             data_query=self.data_query(exposure_ids),
             exposure_ids=self._ids(exposure_ids),
         )

@@ -8,12 +8,9 @@
    character, a control character, an invalid collection name) is refused with exit code 1 and a
    message naming it;
 2. expands ``${CP_PIPE_DIR}`` / ``${CP_VERIFY_DIR}`` (`pipelines.locations`), keeping a ``#subset``;
-3. resolves the ``-c`` labels against the pipeline's tasks. A label that is a task is passed as is.
-   The bare label ``isr`` (the seed's defaults ``-c isr:doDefect=False`` and
-   ``-c isr:doCrosstalk=False`` use it, but cp_pipe labels ISR tasks ``cpBiasIsr``, ``cpPtcIsr``, ...)
-   is mapped onto every task of the pipeline whose label ends in ``Isr``, and the mapping is written
-   to the job log; when the pipeline has no ISR task (e.g. cpDefects) the override is dropped with a
-   warning in the log. Any other unknown label is refused (exit code 1), as pipetask would fail on it;
+3. checks the ``-c`` labels against the pipeline's tasks: a label that is not a task of the pipeline
+   (including the seed's bare ``isr``, which the script's job builder translates into the pipeline's
+   ISR labels, `calib.jobs.translate_isr_label`) is refused with exit code 1, as pipetask does;
 4. keeps repositories whose ISR quanta were per exposure working: the pipelines run ISR with one
    quantum per detector (`pipelines.tasks.detector_isr_task.DetectorIsrTask`); a repository that ran
    the same ISR label per exposure before has ``<label>_metadata`` registered with the ``exposure``
@@ -66,9 +63,6 @@ from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
 from ..pipelines.locations import expand_pipeline_uri, pipeline_path
 from .ocps_jobs import PIPETASK_PROGRESS, JobOutcome, JobRequest, ProgressCallback
-
-ISR_ALIAS = "isr"
-"""Bare ``-c`` label mapped onto every ISR task of a pipeline (labels ending in ``Isr``)."""
 
 DETECTOR_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.detector_isr_task.DetectorIsrTask"
 """ISR task with one quantum per detector (the pipelines' default)."""
@@ -375,17 +369,10 @@ class PipetaskExecutor:
 
     def _resolve_overrides(self, parsed: ParsedConfig, labels: list[str], note: Any) -> list[str]:
         """Return the ``label:field=value`` overrides to pass to pipetask (see module docstring)."""
-        isr_labels = [label for label in labels if label.endswith("Isr")]
         result: list[str] = []
         for label, field, value in parsed.overrides:
             if label in labels:
                 result.append(f"{label}:{field}={value}")
-            elif label == ISR_ALIAS:
-                if isr_labels:
-                    note(f"-c {label}:{field}={value} applied to the ISR tasks {', '.join(isr_labels)}.")
-                    result += [f"{isr}:{field}={value}" for isr in isr_labels]
-                else:
-                    note(f"WARNING: -c {label}:{field}={value} ignored: the pipeline has no ISR task.")
             else:
                 raise ConfigError(
                     f"-c {label}:{field}={value}: the pipeline has no task labelled {label!r} "
