@@ -17,6 +17,7 @@ from lsst.ts.makecalibrations.calib.config import (
     schema_defaults,
     validate_config,
 )
+from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
 
 # Every parameter of the seed procedure with the seed's default.
 SEED_DEFAULTS = {
@@ -204,7 +205,15 @@ def test_seed_example_external_ptc_is_valid() -> None:
         )
     )
     assert config.run_ptc and config.run_defects and not config.run_gain
-    assert config.certified_products == ()
+    # Without generate_calibrations the combined bias/dark/flat are not made, but the defects and the
+    # PTC built are certified into calib_collection, as the ts_externalscripts script does.
+    assert config.certified_products == ("defects", "ptc")
+    plan = CalibrationPlan.from_config(config)
+    assert plan.certified_products == ("defects", "ptc")
+    assert (
+        f"Certifies defects, ptc into {config.calib_collection} over "
+        f"[{config.certify_calib_begin_date}, {config.certify_calib_end_date})"
+    ) in plan.describe()
 
 
 def test_seed_gain_note_pairs() -> None:
@@ -270,8 +279,35 @@ def test_list_length_must_match_kept_images() -> None:
     error = problems_of("n_dark: 6\nexp_times_dark: [5, 10, 15, 20, 25]\n")
     assert error.keys == ["exp_times_dark"]
     assert "has 5 entries but n_dark is 6" in str(error)
+    # Both accepted lengths are named: per kept image (6) and per image taken (1 discarded + 6).
+    assert "give 6 entries, one per kept image" in str(error)
+    assert "or 7 entries, one per image taken (n_discard_dark 1 + n_dark 6, the discarded first)" in str(
+        error
+    )
     # Not checked for a type the mode does not take.
     parse_config_text("script_mode: BIAS\nn_dark: 6\nexp_times_dark: [5, 10]\n")
+    # Without discarded images only one length is accepted, and said.
+    error = problems_of("n_dark: 2\nn_discard_dark: 0\nexp_times_dark: [5, 10, 15]\n")
+    assert "give 2 entries, one per kept image" in str(error) and "per image taken" not in str(error)
+
+
+def test_list_with_one_entry_per_image_taken() -> None:
+    """The anchor's form: n + n_discard entries, the discarded images' first."""
+    config = parse_config_text(
+        "n_dark: 3\nn_discard_dark: 2\nexp_times_dark: [1, 2, 10, 20, 30]\n"
+        "n_flat: 2\nn_discard_flat: 1\nexp_times_flat: [7, 5, 5]\n"
+    )
+    assert config.exp_times(ImageType.DARK) == (10.0, 20.0, 30.0)
+    assert config.discard_exp_times(ImageType.DARK) == (1.0, 2.0)
+    assert config.exp_times(ImageType.FLAT) == (5.0, 5.0)
+    assert config.discard_exp_times(ImageType.FLAT) == (7.0,)
+    # One entry per kept image: the discarded images use the first.
+    kept_only = parse_config_text("n_dark: 3\nn_discard_dark: 2\nexp_times_dark: [10, 20, 30]\n")
+    assert kept_only.exp_times(ImageType.DARK) == (10.0, 20.0, 30.0)
+    assert kept_only.discard_exp_times(ImageType.DARK) == (10.0, 10.0)
+    # A discarded flat shorter than the shutter minimum is refused too.
+    error = problems_of("n_flat: 2\nn_discard_flat: 1\nexp_times_flat: [0.01, 5, 5]\n")
+    assert error.keys == ["exp_times_flat"]
 
 
 def test_flat_exposure_time_minimum() -> None:

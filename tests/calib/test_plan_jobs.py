@@ -3,7 +3,14 @@
 import pytest
 
 from lsst.ts.makecalibrations.calib.config import ImageType, parse_config_text
-from lsst.ts.makecalibrations.calib.jobs import JobBuilder, JobKind, Placeholder, ocps_output_collection
+from lsst.ts.makecalibrations.calib.jobs import (
+    ISR_LABELS,
+    JobBuilder,
+    JobKind,
+    Placeholder,
+    ocps_output_collection,
+    translate_isr_label,
+)
 from lsst.ts.makecalibrations.calib.plan import CalibrationPlan, ProcessingCostModel
 
 ALL = "(0,1,2,3,4,5,6,7,8)"
@@ -118,7 +125,7 @@ def test_combine_strings_external() -> None:
     assert spec.execute_fields() == {
         "pipeline": "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpBias.yaml",
         "version": "",
-        "config": "-j 4 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False",
+        "config": "-j 4 -i LSSTComCam/calib --register-dataset-types -c cpBiasIsr:doDefect=False",
         "data_query": (
             "instrument='LSSTComCam' AND detector IN (0,1,2) AND exposure IN (2024010100001, 2024010100002)"
         ),
@@ -126,7 +133,7 @@ def test_combine_strings_external() -> None:
     single = builder.combine(ImageType.DARK, [2024010100003])
     assert single.data_query.endswith("exposure IN (2024010100003)")
     assert single.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpDark.yaml"
-    assert single.config == "-j 4 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+    assert single.config == "-j 4 -i LSSTComCam/calib --register-dataset-types -c cpDarkIsr:doDefect=False"
 
 
 def test_generate_prepends_calib_collection() -> None:
@@ -137,19 +144,20 @@ def test_generate_prepends_calib_collection() -> None:
         )
     )
     assert builder.combine(ImageType.BIAS, [1]).config == (
-        "-j 8 -i LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+        "-j 8 -i LSSTComCam/calib --register-dataset-types -c cpBiasIsr:doDefect=False"
     )
     assert builder.combine(ImageType.DARK, [1]).config == (
-        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c cpDarkIsr:doDefect=False"
     )
     assert builder.combine(ImageType.FLAT, [1]).config == (
         "-j 8 -i u/me/cc,a,b --register-dataset-types -c cpFlatIsr:doDark=False"
     )
     assert builder.defects([1, 2]).config == (
-        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doDefect=False"
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types "
+        "-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False"
     )
     assert builder.ptc([1, 2]).config == (
-        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
     )
 
 
@@ -172,7 +180,7 @@ def test_defects_ptc_gain_strings() -> None:
     assert defects.data_query == "instrument='LSSTComCam' AND detector IN (4) AND exposure IN (1, 2, 3)"
     ptc = builder.ptc([7, 8])
     assert ptc.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml"
-    assert ptc.config == "-j 2 -i LSSTComCam/calib --register-dataset-types -c isr:doCrosstalk=False"
+    assert ptc.config == "-j 2 -i LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
     gain = builder.gain([7, 8])
     assert gain.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml#cpPtcGainFromFlatPairs"
     assert gain.config == ptc.config
@@ -189,3 +197,53 @@ def test_placeholders() -> None:
     assert spec.data_query.endswith("exposure IN (<DARK ids>)")
     assert spec.exposure_ids == ()
     assert ocps_output_collection("abc") == "u/ocps/abc"
+
+
+@pytest.mark.parametrize(
+    "options, pipeline_file, expected",
+    [
+        ("-c isr:doDefect=False", "cpBias.yaml", "-c cpBiasIsr:doDefect=False"),
+        (
+            "-c isr:doDefect=False -c isr:doCrosstalk=False",
+            "cpPtc.yaml#cpPtcGainFromFlatPairs",
+            "-c cpPtcIsr:doDefect=False -c cpPtcIsr:doCrosstalk=False",
+        ),
+        (
+            "-c isr:doDefect=False -c cpMergeDefects:edgesAsDefects=True",
+            "cpDefects.yaml",
+            "-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False "
+            "-c cpMergeDefects:edgesAsDefects=True",
+        ),
+        ("-c isr:doDefect=False", "verifyFlat.yaml", "-c verifyFlatIsr:doDefect=False"),
+        ("-c cpDarkIsr:doDefect=False", "cpDark.yaml", "-c cpDarkIsr:doDefect=False"),
+        ("", "cpFlat.yaml", ""),
+        (
+            '-c \'cpBiasCombine:mask=["SAT", "INTRP"]\' -c isr:doBias=False',
+            "cpBias.yaml",
+            '-c \'cpBiasCombine:mask=["SAT", "INTRP"]\' -c cpBiasIsr:doBias=False',
+        ),
+    ],
+)
+def test_bare_isr_label_is_translated(options: str, pipeline_file: str, expected: str) -> None:
+    assert translate_isr_label(options, pipeline_file) == expected
+
+
+def test_isr_labels_are_those_of_the_pipelines() -> None:
+    """`ISR_LABELS` lists exactly the ISR tasks (labels ending in Isr) of each pipeline the jobs call."""
+    from lsst.pipe.base import Pipeline
+
+    from lsst.ts.makecalibrations.pipelines.locations import expand_pipeline_uri
+
+    for pipeline_file, labels in ISR_LABELS.items():
+        root = "${CP_VERIFY_DIR}" if pipeline_file.startswith("verify") else "${CP_PIPE_DIR}"
+        uri = expand_pipeline_uri(f"{root}/pipelines/LSSTComCam/{pipeline_file}")
+        task_labels = Pipeline.from_uri(uri).task_labels
+        assert tuple(label for label in task_labels if label.endswith("Isr")) == labels, pipeline_file
+
+
+def test_plan_takes_the_discarded_images_with_their_own_times() -> None:
+    config = parse_config_text(
+        "script_mode: DARK\nn_dark: 2\nn_discard_dark: 1\nexp_times_dark: [3, 10, 20]\n"
+    )
+    (dark,) = CalibrationPlan.from_config(config).acquisitions
+    assert [(e.exp_time, e.discard) for e in dark.exposures] == [(3.0, True), (10.0, False), (20.0, False)]

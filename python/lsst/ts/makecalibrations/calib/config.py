@@ -193,6 +193,31 @@ class ConfigError(ValueError):
         return [problem.key for problem in self.problems]
 
 
+def exp_times_lengths(n: int, n_discard: int) -> tuple[int, ...]:
+    """Accepted lengths of an exposure-time list: one entry per kept image, or per image taken.
+
+    The second form (``n + n_discard`` entries, the discarded images first) is the one the
+    ts_externalscripts script takes, e.g. its default dark sequence of 22 darks with 23 times.
+    """
+    return (n,) if n_discard == 0 else (n, n + n_discard)
+
+
+def split_exp_times(
+    value: float | Sequence[float], n: int, n_discard: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(discarded, kept)`` exposure times from a number or an accepted list (see `exp_times_lengths`).
+
+    With one entry per kept image the discarded images use the first kept time.
+    """
+    if isinstance(value, (int, float)):
+        return (float(value),) * n_discard, (float(value),) * n
+    times = tuple(float(t) for t in value)
+    if len(times) == n + n_discard and n_discard:
+        return times[:n_discard], times[n_discard:]
+    first = times[0] if times else 0.0
+    return (first,) * n_discard, times
+
+
 def find_flat_pairs(exp_times: Sequence[float]) -> list[tuple[int, int]]:
     """Return the flat pairs in a sequence of exposure times.
 
@@ -271,6 +296,7 @@ class CalibConfig:
     certify_calib_end_date: str
     oods_timeout: float
     pipeline_job_timeout: float
+    background_task_timeout: float | None
     number_verification_tests_threshold_bias: int
     number_verification_tests_threshold_dark: int
     number_verification_tests_threshold_flat: int
@@ -313,9 +339,16 @@ class CalibConfig:
         if image_type is ImageType.BIAS:
             return (0.0,) * n
         value = getattr(self, f"exp_times_{image_type.key}")
-        if isinstance(value, tuple):
-            return tuple(float(t) for t in value)
-        return (float(value),) * n
+        return split_exp_times(value, n, self.n_discard(image_type))[1]
+
+    def discard_exp_times(self, image_type: ImageType) -> tuple[float, ...]:
+        """Exposure time of each discarded image: its own list entry, else that of the first kept image."""
+        image_type = ImageType(image_type)
+        n_discard = self.n_discard(image_type)
+        if image_type is ImageType.BIAS:
+            return (0.0,) * n_discard
+        value = getattr(self, f"exp_times_{image_type.key}")
+        return split_exp_times(value, self.n_images(image_type), n_discard)[0]
 
     def input_collections(self, product: str) -> str:
         """``input_collections_<product>`` (``bias``, ``dark``, ``flat``, ``defects``, ``ptc``)."""
@@ -374,9 +407,7 @@ class CalibConfig:
     @property
     def certified_products(self) -> tuple[str, ...]:
         """Dataset types this run certifies into ``calib_collection`` (when all goes well)."""
-        if not self.generate_calibrations:
-            return ()
-        products = [t.key for t in self.image_types]
+        products = [t.key for t in self.image_types] if self.generate_calibrations else []
         if self.run_defects:
             products.append("defects")
         if self.run_ptc:
@@ -918,11 +949,18 @@ def validate_config(
 
 
 def _expanded(values: Mapping[str, Any], image_type: ImageType) -> tuple[float, ...]:
+    """Exposure times of the kept images of a type, from the raw values."""
     value = values[f"exp_times_{image_type.key}"]
     n = int(values[f"n_{image_type.key}"])
-    if isinstance(value, list):
-        return tuple(float(t) for t in value)
-    return (float(value),) * n
+    return split_exp_times(value, n, int(values.get(f"n_discard_{image_type.key}", 0)))[1]
+
+
+def _bad_list_length(values: Mapping[str, Any], image_type: ImageType) -> bool:
+    """True if ``exp_times_<type>`` is a list of a length that `exp_times_lengths` does not accept."""
+    value = values[f"exp_times_{image_type.key}"]
+    n = int(values[f"n_{image_type.key}"])
+    n_discard = int(values.get(f"n_discard_{image_type.key}", 0))
+    return isinstance(value, list) and len(value) not in exp_times_lengths(n, n_discard)
 
 
 def _cross_checks(
@@ -943,27 +981,43 @@ def _cross_checks(
     if ok("exposure_ids"):
         recovered = {ImageType(k.upper()) for k in values["exposure_ids"]}
 
-    # Exposure-time lists: one entry per kept image.
+    # Exposure-time lists: one entry per kept image, or one per image taken (discarded first).
     for image_type in (ImageType.DARK, ImageType.FLAT):
         key = f"exp_times_{image_type.key}"
         n_key = f"n_{image_type.key}"
-        if not ok(key, n_key) or (mode and image_type not in mode_types) or image_type in recovered:
+        discard_key = f"n_discard_{image_type.key}"
+        if (
+            not ok(key, n_key, discard_key)
+            or (mode and image_type not in mode_types)
+            or image_type in recovered
+        ):
             continue
-        value = values[key]
-        n = int(values[n_key])
-        if isinstance(value, list) and len(value) != n:
-            n_discard = values.get(f"n_discard_{image_type.key}", 0)
+        if _bad_list_length(values, image_type):
+            n = int(values[n_key])
+            n_discard = int(values.get(discard_key, 0))
+            accepted = f"{n} entries, one per kept image (the {n_discard} discarded image(s) use the first)"
+            if n_discard:
+                accepted += (
+                    f", or {n + n_discard} entries, one per image taken ({discard_key} {n_discard} "
+                    f"+ {n_key} {n}, the discarded first)"
+                )
             add(
                 key,
-                f"has {len(value)} entries but {n_key} is {n}: give one exposure time per kept image "
-                f"({n} entries; the {n_discard} discarded image(s) use the first), or a single number",
+                f"has {len(values[key])} entries but {n_key} is {n}: give {accepted}, or a single number",
             )
     if (
-        ok("exp_times_flat")
+        ok("exp_times_flat", "n_flat", "n_discard_flat")
         and (not mode or ImageType.FLAT in mode_types)
         and ImageType.FLAT not in recovered
     ):
-        too_short = [t for t in _expanded(values, ImageType.FLAT) if t < instrument.min_exptime]
+        too_short = [
+            t
+            for t in _expanded(values, ImageType.FLAT)
+            + split_exp_times(
+                values["exp_times_flat"], int(values["n_flat"]), int(values.get("n_discard_flat", 0))
+            )[0]
+            if t < instrument.min_exptime
+        ]
         if too_short:
             add(
                 "exp_times_flat",
@@ -985,10 +1039,8 @@ def _cross_checks(
         mode is not None
         and ImageType.FLAT in mode_types
         and ImageType.FLAT not in recovered
-        and ok("exp_times_flat", "n_flat")
-        and not (
-            isinstance(values["exp_times_flat"], list) and len(values["exp_times_flat"]) != values["n_flat"]
-        )
+        and ok("exp_times_flat", "n_flat", "n_discard_flat")
+        and not _bad_list_length(values, ImageType.FLAT)
     )
     if flats_planned:
         times = _expanded(values, ImageType.FLAT)
@@ -1224,6 +1276,8 @@ def _make_config(
         elif field.name.startswith("n_") or field.name.startswith("number_"):
             value = int(value)
         elif field.name in ("oods_timeout", "pipeline_job_timeout", "wait_between_exposures"):
+            value = float(value)
+        elif field.name == "background_task_timeout" and value is not None:
             value = float(value)
         kwargs[field.name] = value
     return CalibConfig(**kwargs, instrument=instrument, explicit_keys=explicit, notes=notes)

@@ -155,7 +155,8 @@ class ExtraProduct:
     inputs : `tuple` [`ImageType`, ...]
         Image types whose kept exposures the job processes.
     certify : `bool`
-        True if the result is certified into ``calib_collection``.
+        True if the result is certified into ``calib_collection``: defects and PTC always (with or
+        without ``generate_calibrations``, as the ts_externalscripts script), gains never.
     waits_for : `tuple` [`str`, ...]
         Products whose certification in this run the job needs.
     already_certified : `bool`
@@ -250,9 +251,9 @@ class CalibrationPlan:
                 acquisitions.append(AcquisitionPlan(image_type, (), config.exposure_ids[image_type]))
                 continue
             kept_times = config.exp_times(image_type)
-            first = kept_times[0] if kept_times else 0.0
             exposures = [
-                PlannedExposure(image_type, i + 1, first, True) for i in range(config.n_discard(image_type))
+                PlannedExposure(image_type, i + 1, t, True)
+                for i, t in enumerate(config.discard_exp_times(image_type))
             ]
             offset = len(exposures)
             exposures += [
@@ -288,13 +289,15 @@ class CalibrationPlan:
         extras = []
         if config.run_defects:
             waits = tuple(p for p in isr_inputs if p not in done) if generate else ()
+            # Defects and the PTC are certified into calib_collection also without generate_calibrations,
+            # as the ts_externalscripts script does (the seed's "Accessing the calibrations" reads them).
             extras.append(
-                ExtraProduct("defects", (ImageType.DARK, ImageType.FLAT), generate, waits, "defects" in done)
+                ExtraProduct("defects", (ImageType.DARK, ImageType.FLAT), True, waits, "defects" in done)
             )
         ptc_inputs = isr_inputs + (("defects",) if config.run_defects and generate else ())
         if config.run_ptc:
             waits = tuple(p for p in ptc_inputs if p not in done) if generate else ()
-            extras.append(ExtraProduct("ptc", (ImageType.FLAT,), generate, waits, "ptc" in done))
+            extras.append(ExtraProduct("ptc", (ImageType.FLAT,), True, waits, "ptc" in done))
         if config.run_gain:
             waits = tuple(p for p in ptc_inputs if p not in done) if generate else ()
             extras.append(ExtraProduct("gain", (ImageType.FLAT,), False, waits))

@@ -419,9 +419,13 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self._ingested = {acq.image_type: loop.create_future() for acq in plan.acquisitions}
         self._certified = {p: loop.create_future() for p in plan.certified_products}
         self._background = [
-            asyncio.create_task(self.process_type(acq.image_type)) for acq in plan.acquisitions
+            asyncio.create_task(self.process_type(acq.image_type), name=f"{acq.image_type.value} processing")
+            for acq in plan.acquisitions
         ]
-        self._background += [asyncio.create_task(self.process_extra(extra)) for extra in plan.extras]
+        self._background += [
+            asyncio.create_task(self.process_extra(extra), name=f"{extra.product.upper()} processing")
+            for extra in plan.extras
+        ]
 
         acquisition_failed = False
         for acq in plan.acquisitions:
@@ -454,8 +458,35 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             _resolve(self._taken[image_type], kept)
 
         await self.checkpoint("Data-taking part completed")
-        if any(not task.done() for task in self._background):
+        await self._wait_background(cfg.background_task_timeout)
+
+    async def _wait_background(self, timeout_per_task: float | None) -> None:
+        """Wait for the processing tasks; with ``background_task_timeout``, at most that per task."""
+        running = [task for task in self._background if not task.done()]
+        if not running:
+            await asyncio.gather(*self._background)
+            return
+        if timeout_per_task is None:
             self.log.info("Waiting for the OCPS processing to finish")
+            await asyncio.gather(*self._background)
+            return
+        timeout = timeout_per_task * len(running)
+        self.log.info(
+            f"Waiting up to {timeout:g} s (background_task_timeout {timeout_per_task:g} s x "
+            f"{len(running)} task(s)) for the OCPS processing to finish"
+        )
+        _, pending = await asyncio.wait(running, timeout=timeout)
+        if pending:
+            names = sorted(task.get_name() for task in pending)
+            reason = (
+                f"{len(pending)} background task(s) still running after {timeout:g} s "
+                f"(background_task_timeout {timeout_per_task:g} s x {len(running)}): {', '.join(names)}; "
+                "aborted"
+            )
+            await self._stop_background()
+            self.report.add_failure("background tasks", reason)
+            self.log.error(self.report.failures[-1].describe())
+            return
         await asyncio.gather(*self._background)
 
     # --- acquisition -----------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Configurations operators bring from the ts_externalscripts script and the seed, on real products.
+
+The anchor's form of a dark sequence (one exposure time per image taken) with
+``background_task_timeout`` runs through ``run_script`` at ``--size tiny``; the seed's "Another
+example including PTC and defects generation" (its user collections replaced by ones the simulated
+repository has) certifies the defects and the PTC into its ``calib_collection`` although
+``generate_calibrations`` is false.
+"""
+
+import json
+import pathlib
+
+import pytest
+import yaml
+from conftest import ScriptState, run_calibrations
+
+from lsst.ts.makecalibrations.butler.readers import list_certified
+from lsst.ts.makecalibrations.cli.run_script import main
+
+pytestmark = pytest.mark.slow
+
+ROOT = pathlib.Path(__file__).parents[2]
+SCRIPT = "maintel/make_comcam_calibrations.py"
+
+
+def test_anchor_dark_list_and_background_timeout_run_done(tmp_path, tiny_repo, capsys) -> None:
+    example = ROOT / "examples" / "anchor_darks_and_background_timeout.yaml"
+    values = yaml.safe_load(example.read_text())
+    assert len(values["exp_times_dark"]) == values["n_dark"] + values["n_discard_dark"] == 23
+    common = [SCRIPT, "-c", str(example), "-p", "detectors=[0]", "n_processes=1"]
+    with pytest.raises(SystemExit) as plan_exit:
+        main([*common, "--plan"])
+    assert plan_exit.value.code in (0, None), capsys.readouterr().out
+    assert "DARK: 1 discarded + 22 kept darks of 5 s" in capsys.readouterr().out
+    reports = tmp_path / "reports"
+    args = [*common, "--repo", str(tiny_repo), "--size", "tiny", "--time-scale", "500"]
+    with pytest.raises(SystemExit) as run_exit:
+        main([*args, "--report-dir", str(reports), "--no-progress"])
+    out = capsys.readouterr().out
+    assert run_exit.value.code in (0, None), out
+    assert "state: DONE" in out
+    # The dark verification still runs after the last dark: the wait is bounded by the timeout.
+    assert "Waiting up to 600 s (background_task_timeout 600 s x 1 task(s))" in out
+    (report_path,) = reports.glob("*.json")
+    report = json.loads(report_path.read_text())
+    assert report["final_state"] == "DONE"
+    darks = [e for e in report["exposures"] if e["image_type"] == "DARK"]
+    assert [e["discarded"] for e in darks] == [True] + [False] * 22
+
+
+async def test_seed_another_example_certifies_defects_and_ptc(tmp_path, tiny_repo) -> None:
+    text = (ROOT / "examples" / "ptc_and_defects_external.yaml").read_text()
+    config = yaml.safe_load(text)
+    assert "generate_calibrations" not in config and config["do_defects"] and config["do_ptc"]
+    # The seed's user collection does not exist in the simulated repository; LSSTComCam/calib does.
+    for key in (
+        "input_collections_verify_bias",
+        "input_collections_verify_dark",
+        "input_collections_verify_flat",
+    ):
+        config[key] = "LSSTComCam/calib"
+    config.update(detectors=[0], n_processes=1)
+    result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
+    assert result.final_state == ScriptState.DONE, result.reason
+    collection = config["calib_collection"]
+    certified: dict[str, set[tuple]] = {}
+    for calib in list_certified(tiny_repo, collection):
+        certified.setdefault(calib.dataset_type, set()).add(
+            (calib.data_id["detector"], calib.begin, calib.end)
+        )
+    span = (0, "2021-07-15T00:00:00", "2021-07-17T00:00:00")
+    assert certified == {"defects": {span}, "ptc": {span}}
+    assert result.certified() == {"defects": 1, "ptc": 1}
