@@ -410,3 +410,12 @@ def test_all_problems_are_reported_together() -> None:
     assert error.describe().startswith("Invalid configuration (5 problems):")
     for problem in error.problems:
         assert problem.line is not None
+
+
+def test_background_task_timeout() -> None:
+    """The anchor's key: seconds per background task; null (default) sets no bound."""
+    assert parse_config_text("").background_task_timeout is None
+    assert parse_config_text("background_task_timeout: 30").background_task_timeout == 30.0
+    for bad in ("0", "-5", "abc"):
+        error = problems_of(f"background_task_timeout: {bad}\n")
+        assert error.keys == ["background_task_timeout"], bad

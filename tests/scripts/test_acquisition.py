@@ -290,6 +290,17 @@ async def test_stop_during_processing_aborts_the_ocps_jobs(tmp_path) -> None:
     assert result.report.final_state == "STOPPED"
 
 
+async def test_background_task_timeout_aborts_what_still_runs(tmp_path) -> None:
+    """After the last image the script waits background_task_timeout per task, then aborts and fails."""
+    config = dict(script_mode="BIAS", n_bias=1, do_verify=True, background_task_timeout=0.5)
+    result = await run_calibrations(config, report_dir=tmp_path, job_duration=1e6, faults=SLOW_BUS)
+    assert result.final_state == ScriptState.FAILED
+    assert "background tasks" in result.failure_steps()
+    (failure,) = [f for f in result.report.failures if f.step == "background tasks"]
+    assert "still running after 0.5 s (background_task_timeout 0.5 s x 1): BIAS processing" in failure.reason
+    assert_every_started_job_aborted_by_id(result)
+
+
 # --- bad input: refused at configure, no image taken ------------------------------------------------
 
 
