@@ -332,23 +332,19 @@ class CalibConfig:
         """Number of images taken and discarded before the kept ones."""
         return int(getattr(self, f"n_discard_{ImageType(image_type).key}"))
 
+    def _split_exp_times(self, image_type: ImageType) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(discarded, kept)`` exposure times of a type (biases: zeros)."""
+        image_type = ImageType(image_type)
+        value = 0.0 if image_type is ImageType.BIAS else getattr(self, f"exp_times_{image_type.key}")
+        return split_exp_times(value, self.n_images(image_type), self.n_discard(image_type))
+
     def exp_times(self, image_type: ImageType) -> tuple[float, ...]:
         """Exposure time of each kept image (biases: zeros)."""
-        image_type = ImageType(image_type)
-        n = self.n_images(image_type)
-        if image_type is ImageType.BIAS:
-            return (0.0,) * n
-        value = getattr(self, f"exp_times_{image_type.key}")
-        return split_exp_times(value, n, self.n_discard(image_type))[1]
+        return self._split_exp_times(image_type)[1]
 
     def discard_exp_times(self, image_type: ImageType) -> tuple[float, ...]:
         """Exposure time of each discarded image: its own list entry, else that of the first kept image."""
-        image_type = ImageType(image_type)
-        n_discard = self.n_discard(image_type)
-        if image_type is ImageType.BIAS:
-            return (0.0,) * n_discard
-        value = getattr(self, f"exp_times_{image_type.key}")
-        return split_exp_times(value, self.n_images(image_type), n_discard)[0]
+        return self._split_exp_times(image_type)[0]
 
     def input_collections(self, product: str) -> str:
         """``input_collections_<product>`` (``bias``, ``dark``, ``flat``, ``defects``, ``ptc``)."""
