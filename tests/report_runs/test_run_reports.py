@@ -234,6 +234,13 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         (pair, 0, amp) for pair in ((flats[0], flats[1]), (flats[2], flats[3])) for amp in AMP_NAMES
     )
     assert all(0.5 < g["gain"] < 3.0 and g["noise"] > 0 for g in data["gains"])
+    # compare_runs against the truth the simulated repository records: every amp, gains close.
+    from lsst.ts.makecalibrations.calib.report import RunReport
+    from lsst.ts.makecalibrations.cli.compare_runs import amp_values, compare, truth_values
+
+    rows = compare(amp_values(RunReport.load(result.script.report_path)), truth_values(report_repo))
+    assert [(det, amp) for det, amp, *_ in rows] == sorted((0, amp) for amp in AMP_NAMES)
+    assert max(abs(gain - truth) for _, _, gain, truth, _, _ in rows) < 0.25
 
     # Timings of each acquisition and each job.
     names = [p["name"] for p in data["phases"]]
