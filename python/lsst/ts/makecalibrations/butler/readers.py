@@ -13,6 +13,7 @@ __all__ = [
     "CertifiedCalibration",
     "PairGain",
     "exposure_observation_types",
+    "raw_detectors",
     "list_certified",
     "read_pair_gains",
     "read_verify_stats",
@@ -29,7 +30,7 @@ from lsst.daf.butler.registry import MissingCollectionError
 from .calib_types import PhotonTransferCurve
 from .camera import AMP_NAMES, INSTRUMENT_NAME
 from .certification import format_tai
-from .repository import make_butler
+from .repository import RAW_RUN, make_butler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +157,35 @@ def exposure_observation_types(repo: str | os.PathLike[str], exposure_ids: Itera
         where=f"exposure IN ({', '.join(str(i) for i in ids)})",
     )
     return {int(record.id): str(record.observation_type) for record in records}
+
+
+def raw_detectors(repo: str | os.PathLike[str], exposure_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Return ``{exposure id: sorted detectors with a raw in the raw collection}``.
+
+    Every exposure of ``exposure_ids`` registered in the repo is a key (with an empty list when it has
+    no raw at all); exposures the registry does not know are left out.
+    """
+    ids = sorted({int(i) for i in exposure_ids})
+    if not ids:
+        return {}
+    butler = make_butler(repo)
+    where = f"exposure IN ({', '.join(str(i) for i in ids)})"
+    result: dict[int, set[int]] = {
+        int(record.id): set()
+        for record in butler.registry.queryDimensionRecords(
+            "exposure", instrument=INSTRUMENT_NAME, where=where
+        )
+    }
+    if result:
+        try:
+            refs = butler.registry.queryDatasets(
+                "raw", collections=RAW_RUN, instrument=INSTRUMENT_NAME, where=where, findFirst=True
+            )
+            for ref in refs:
+                result.setdefault(int(ref.dataId["exposure"]), set()).add(int(ref.dataId["detector"]))
+        except (MissingDatasetTypeError, MissingCollectionError):
+            pass
+    return {exposure: sorted(detectors) for exposure, detectors in result.items()}
 
 
 def list_certified(repo: str | os.PathLike[str], calib_collection: str) -> list[CertifiedCalibration]:

@@ -15,6 +15,7 @@ __all__ = ["PreparedRun", "prepare_run", "job_options"]
 
 import dataclasses
 import re
+from collections.abc import Collection, Mapping
 
 from .config import CalibConfig, ConfigError, ConfigProblem, parse_config_text, resolve_templates
 from .instrument import InstrumentSpec
@@ -55,7 +56,11 @@ class PreparedRun:
 
 
 def prepare_run(
-    text: str | None, instrument: InstrumentSpec, now: float, read_out_time: float | None = None
+    text: str | None,
+    instrument: InstrumentSpec,
+    now: float,
+    read_out_time: float | None = None,
+    raws_in_repo: Mapping[int, Collection[int]] | None = None,
 ) -> PreparedRun:
     """Validate ``text`` and plan the run.
 
@@ -69,6 +74,9 @@ def prepare_run(
         TAI unix seconds of configure (fills ``{timestamp}``).
     read_out_time : `float`, optional
         Read-out time of the camera (s); the instrument's nominal one when `None`.
+    raws_in_repo : `~collections.abc.Mapping` [`int`, `~collections.abc.Collection` [`int`]], optional
+        For a resume: the detectors with a raw in the repository of each exposure of the report
+        (`calib.recovery.resume_config`); `None` trusts the report (``--plan``).
 
     Raises
     ------
@@ -85,7 +93,7 @@ def prepare_run(
             raise ConfigError(
                 [ConfigProblem("resume_from_report", f"cannot read the report {path}: {e}")]
             ) from e
-        config, resume = resume_config(config, old)
+        config, resume = resume_config(config, old, raws_in_repo)
     config = resolve_templates(config, now)
     plan = CalibrationPlan.from_config(
         config,

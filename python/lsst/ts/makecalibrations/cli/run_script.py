@@ -355,6 +355,59 @@ def _effective_repo(config_text: str) -> str:
     return str(repo) if isinstance(repo, str) and repo else str(schema_defaults()["repo"])
 
 
+class _Interrupts:
+    """Counts interrupts (SIGINT, SIGTERM): the first stops the script, a repeat within
+    ``runtime.base_script.SIGNAL_REPEAT_WINDOW`` is the same interrupt (``timeout -s INT`` and
+    Ctrl-C signal the whole process group), a later one quits at once.
+    """
+
+    def __init__(self, window: float | None = None) -> None:
+        if window is None:
+            from ..runtime.base_script import SIGNAL_REPEAT_WINDOW
+
+            window = SIGNAL_REPEAT_WINDOW
+        self.window = window
+        self.first: float | None = None
+
+    def on_signal(self, now: float | None = None) -> str:
+        """Return ``"stop"``, ``"repeat"`` or ``"quit"`` for a signal received at ``now``."""
+        now = time.monotonic() if now is None else now
+        if self.first is None:
+            self.first = now
+            return "stop"
+        return "repeat" if now - self.first < self.window else "quit"
+
+
+async def _send_stop(remote: Any) -> None:
+    """Send ``stop`` to the script; a refused or unanswered stop is reported, never raised."""
+    from ..sal import salobj
+
+    try:
+        await remote.cmd_stop.set_start(timeout=10)
+    except (salobj.AckError, TimeoutError) as e:
+        print(f"{_now()} stop not acknowledged: {e}", flush=True)
+
+
+def _effective_detectors(config_text: str) -> list[int] | None:
+    """The detectors the configuration names (`None`: all, or not readable here: the script says why).
+
+    The simulated observatory makes reference calibrations and raws for these only.
+    """
+    try:
+        data = yaml.safe_load(config_text) if config_text.strip() else {}
+    except yaml.YAMLError:
+        return None
+    detectors = data.get("detectors") if isinstance(data, dict) else None
+    if not isinstance(detectors, list) or not detectors:
+        return None
+    from ..calib.instrument import COMCAM
+
+    valid = COMCAM.detector_ids
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d in valid for d in detectors):
+        return None
+    return sorted(set(detectors))
+
+
 def _now() -> str:
     return time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
 
@@ -390,6 +443,7 @@ async def run_script(
     except ImportError as e:  # pragma: no cover - the butler is part of the install
         say(f"Cannot create the butler repository: {e}")
         return 1
+    detectors = _effective_detectors(config_text)
     say(f"preparing the butler repository {repo} (size {size})")
     loop = asyncio.get_running_loop()
 
@@ -397,12 +451,14 @@ async def run_script(
         loop.call_soon_threadsafe(say, f"{_now()} {line}")
 
     try:
-        await asyncio.to_thread(ensure_repo, repo, size=size, progress=creation_step)
+        await asyncio.to_thread(ensure_repo, repo, size=size, detectors=detectors, progress=creation_step)
     except Exception as e:
         say(f"Cannot use the butler repository {repo}: {e}")
         return 1
 
-    async with SimulatedObservatory(time_scale=time_scale, repo=repo, size=size) as observatory:
+    async with SimulatedObservatory(
+        time_scale=time_scale, repo=repo, size=size, detectors=detectors
+    ) as observatory:
         del observatory
         async with salobj.Domain() as domain:
             # Nobody reads the heartbeats here: leave them out rather than let their queue overflow.
@@ -455,22 +511,26 @@ async def run_script(
             say("starting the script")
             script = script_class(index=index)
             script.log.propagate = False
-            stop_requested = [0]
+            interrupts = _Interrupts()
 
-            def on_sigint() -> None:
-                stop_requested[0] += 1
-                if stop_requested[0] > 1:
-                    say("second interrupt: quitting now")
+            def on_signal(signum: int) -> None:
+                name = signal.Signals(signum).name
+                action = interrupts.on_signal()
+                if action == "repeat":
+                    return
+                if action == "quit":
+                    say(f"second interrupt ({name}): quitting now")
                     if not finished.done():
                         finished.set_result((ScriptState.FAILED, "interrupted"))
                     return
-                say("interrupt: sending stop to the script (Ctrl-C again to quit at once)")
-                asyncio.ensure_future(remote.cmd_stop.set_start(timeout=10))
+                say(f"{name}: sending stop to the script (interrupt again to quit at once)")
+                asyncio.ensure_future(_send_stop(remote))
 
-            try:
-                loop.add_signal_handler(signal.SIGINT, on_sigint)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(signum, on_signal, signum)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
             try:
                 say("waiting for the script to load")
                 await asyncio.wait_for(unconfigured, timeout=60)
@@ -499,8 +559,9 @@ async def run_script(
                 state, reason = await finished
                 run_task.cancel()
             finally:
-                with contextlib.suppress(BaseException):
-                    loop.remove_signal_handler(signal.SIGINT)
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(BaseException):
+                        loop.remove_signal_handler(signum)
                 if reporter is not None:
                     with contextlib.suppress(Exception):
                         await reporter.close()
@@ -508,6 +569,11 @@ async def run_script(
                     await asyncio.wait_for(script.done_task, timeout=10)
                 with contextlib.suppress(BaseException):
                     await script.close()
+    if state == ScriptState.FAILED and reason == "interrupted":
+        # Quitting at once does not hide where the script got to: it may have reached a final state.
+        reached = ScriptState(script.state.state)
+        if reached in final_states:
+            state, reason = reached, script.state.reason
     if state == ScriptState.DONE:
         say("script succeeded (DONE)")
         return 0

@@ -6,7 +6,7 @@ May import: the standard library, PyYAML and the runtime modules `base`, `enums`
 
 from __future__ import annotations
 
-__all__ = ["SCRIPT_HEARTBEAT_INTERVAL", "BaseScript"]
+__all__ = ["SCRIPT_HEARTBEAT_INTERVAL", "SIGNAL_REPEAT_WINDOW", "BaseScript"]
 
 import abc
 import argparse
@@ -15,6 +15,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import types
 import warnings
 from collections.abc import Sequence
@@ -29,6 +30,10 @@ from .validator import DefaultingValidator
 
 #: Interval (s) between Script heartbeats.
 SCRIPT_HEARTBEAT_INTERVAL = 5.0
+
+#: Seconds after a SIGINT/SIGTERM during which another one is the same interrupt (``timeout -s INT``
+#: and a terminal's Ctrl-C signal the whole process group, so one interrupt may arrive twice).
+SIGNAL_REPEAT_WINDOW = 1.0
 
 _FINAL_STATES = {
     ScriptState.ENDING: ScriptState.DONE,
@@ -85,12 +90,14 @@ class BaseScript(Controller, abc.ABC):
         self._heartbeat_task: asyncio.Task | None = None
         self._pause_regex = re.compile("")
         self._stop_regex = re.compile("")
+        self._signal_stop_task: asyncio.Future | None = None
+        self._first_signal_time = 0.0
         super().__init__("Script", index, do_callbacks=True)
         self._install_signal_handlers()
         self.evt_description.set(classname=type(self).__name__, description=descr, help=help)
 
     def _install_signal_handlers(self) -> None:
-        """Make SIGINT/SIGTERM end the script (only possible in the main thread)."""
+        """Make SIGINT/SIGTERM stop the script (only possible in the main thread)."""
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -101,8 +108,30 @@ class BaseScript(Controller, abc.ABC):
                 return
 
     def _signal_handler(self) -> None:
+        """SIGINT/SIGTERM: stop the script as the ``stop`` command does (the ScriptQueue stops a
+        script process with a signal): a running script goes STOPPING, runs `cleanup` (the report)
+        and ends STOPPED. A repeat within `SIGNAL_REPEAT_WINDOW` is the same interrupt; a later one,
+        while the stop is still in progress, quits at once (``done_task`` resolved).
+        """
+        now = time.monotonic()
+        if self._signal_stop_task is None:
+            self._first_signal_time = now
+            self.log.warning("Signal received: stopping the script")
+            self._signal_stop_task = asyncio.ensure_future(self._stop_on_signal())
+            return
+        if now - self._first_signal_time < SIGNAL_REPEAT_WINDOW:
+            return
+        self.log.warning("Second signal received: quitting now")
         if not self.done_task.done():
             self.done_task.set_result(None)
+
+    async def _stop_on_signal(self) -> None:
+        try:
+            await self.do_stop(None)
+        except Exception:
+            self.log.exception("Stopping on a signal failed; quitting")
+            if not self.done_task.done():
+                self.done_task.set_result(None)
 
     # Abstract API -------------------------------------------------------------------------------
 

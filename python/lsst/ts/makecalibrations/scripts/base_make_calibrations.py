@@ -49,6 +49,7 @@ import abc
 import asyncio
 import contextlib
 import datetime
+import math
 import pathlib
 import types
 from collections.abc import Sequence
@@ -59,6 +60,7 @@ import yaml
 from ..calib.config import (
     CalibConfig,
     ConfigError,
+    ConfigProblem,
     ImageType,
     check_text_bounds,
     load_schema,
@@ -155,6 +157,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self._taken: dict[ImageType, asyncio.Future] = {}
         self._ingested: dict[ImageType, asyncio.Future] = {}
         self._certified: dict[str, asyncio.Future] = {}
+        self._save_failed = False
 
     # --- what a camera subclass provides ---------------------------------------------------------
 
@@ -270,7 +273,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.butler = ButlerGateway(cfg.repo)
         await self.start_remotes()
         prepared = prepare_run(
-            text, self.instrument, current_tai(), read_out_time=float(self.camera.read_out_time)
+            text,
+            self.instrument,
+            current_tai(),
+            read_out_time=float(self.camera.read_out_time),
+            raws_in_repo=await self._raws_for_resume(cfg),
         )
         cfg = prepared.config
         if prepared.resume is not None:
@@ -303,6 +310,34 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.info(f"Note: {note}")
         self.log.info("Plan:\n" + self.plan.describe())
 
+    async def _raws_for_resume(self, cfg: CalibConfig) -> dict[int, list[int]] | None:
+        """What the repository holds of the exposures of ``resume_from_report``: the detectors with a
+        raw of each (`None` without a resume, or if the report cannot be read: `prepare_run` says why).
+        A resume trusts this, not the report's flags (`calib.recovery`)."""
+        if not cfg.resume_from_report:
+            return None
+        path = str(cfg.resume_from_report)
+        try:
+            old = RunReport.load(path)
+        except (OSError, ValueError, TypeError):
+            return None
+        assert self.butler is not None
+        listed = [e.exposure_id for e in old.exposures]
+        try:
+            in_repo = await self.butler.raw_detectors(listed)
+        except Exception as e:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "resume_from_report", f"cannot look up the report's exposures in {cfg.repo}: {e}"
+                    )
+                ]
+            ) from e
+        not_in_repo = [e for e in listed if e not in in_repo]
+        if not_in_repo:
+            self.log.warning(f"Exposures of {path} that never reached {cfg.repo}: {not_in_repo}")
+        return in_repo
+
     async def _available_filters(self) -> list[str] | None:
         """Filters in the filter changer, when the camera says which (else `None`: not checked)."""
         get_available_filters = getattr(self.camera, "get_available_filters", None)
@@ -329,6 +364,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         """Take the images and process them; raise `ExpectedError` if any step failed."""
         assert self.config is not None and self.plan is not None
         self.report = self._new_report()
+        self._save_report()
         if self.checkpoint_message:
             await self.checkpoint(f"{self.checkpoint_message}: Start")
         try:
@@ -538,28 +574,58 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             except asyncio.CancelledError:
                 # Stop between exposures: let the one in progress finish and record it.
                 record.status = "incomplete"
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    ids = await asyncio.wait_for(
-                        task, timeout=exposure.exp_time + self.camera.read_out_time + 30
+                wait = _stop_wait(exposure.exp_time + float(self.camera.read_out_time) + 30.0)
+                try:
+                    ids = await asyncio.wait_for(task, timeout=wait)
+                except TimeoutError:
+                    self.log.warning(
+                        f"Stop: the {image_type.value.lower()} in progress did not finish within {wait:g} s"
                     )
+                except (Exception, asyncio.CancelledError) as e:
+                    self.log.warning(f"Stop: the {image_type.value.lower()} in progress failed: {e!r}")
+                else:
                     self._record_exposures(ids, exposure.exp_time, exposure.discard, image_type)
+                    if not exposure.discard:
+                        kept.extend(ids)
+                    if exposure is acq.exposures[-1]:
+                        record.status = "taken"
+                        record.end_tai = current_tai()
                 raise
             except (salobj.AckError, RuntimeError, AssertionError, TimeoutError) as e:
                 record.status = "incomplete"
                 record.end_tai = current_tai()
                 raise AcquisitionError(
                     f"{image_type.value.lower()} {exposure.number} of {n_total} could not be taken: "
-                    f"{_error_text(e)}"
+                    + (self._camera_hang_text(e) if isinstance(e, salobj.AckTimeoutError) else _error_text(e))
                 ) from e
             self._record_exposures(ids, exposure.exp_time, exposure.discard, image_type)
             if not exposure.discard:
                 kept.extend(ids)
+            self._save_report()
             kind = "discarded" if exposure.discard else "kept"
             self.log.debug(f"{image_type.value} {exposure.number}/{n_total} ({kind}): exposure {ids}")
         record.status = "taken"
         record.end_tai = current_tai()
         self.log.info(f"Took {n_total} {image_type.plural}; kept exposures {kept}")
         return kept
+
+    def _camera_hang_text(self, error: BaseException) -> str:
+        """What is known when ``takeImages`` got no final acknowledgement in time: which image the
+        camera started last and which it read out last (a camera hung mid-image)."""
+        ackcmd = getattr(error, "ackcmd", None)
+        ack = getattr(ackcmd, "result", "") or "no acknowledgement at all"
+        names = {}
+        remote = getattr(getattr(self.camera, "rem", None), "cccamera", None)
+        for event in ("startIntegration", "endReadout"):
+            topic = getattr(remote, f"evt_{event}", None)
+            data = topic.get() if topic is not None else None
+            names[event] = getattr(data, "imageName", "") or "none"
+        hung = names["startIntegration"] != names["endReadout"]
+        return (
+            f"the camera did not complete takeImages in time (last ack: {ack}); last image started "
+            f"{names['startIntegration']}, last read out {names['endReadout']}"
+            + (f": the camera appears hung while taking {names['startIntegration']}" if hung else "")
+        )
 
     def _record_exposures(
         self, ids: Sequence[int], exp_time: float, discard: bool, image_type: ImageType
@@ -602,6 +668,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.error(self.report.failures[-1].describe())
             return False
         record.status = "complete"
+        self._save_report()
         self.log.info(f"All {len(kept)} kept {image_type.plural} are in the OODS")
         return True
 
@@ -745,6 +812,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             return None
         finally:
             self.report.end_phase(spec.name, current_tai())
+            self._save_report()
 
     async def _verify(self, image_type: ImageType, kept: list[int], calib_job: JobRecord | None) -> bool:
         """Run the verification job and apply the certification rule."""
@@ -823,6 +891,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             return False
         finally:
             record.tai = current_tai()
+            self._save_report()
         record.count = int(count)
         if record.count == 0:
             record.status = "failed"
@@ -880,7 +949,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     # --- stop and cleanup ------------------------------------------------------------------------
 
     async def _stop_background(self) -> None:
-        """Cancel the processing tasks and abort the OCPS jobs still running."""
+        """Cancel the processing tasks, abort the OCPS jobs still running, let the images already
+        read out reach the OODS (bounded), and leave every record in a state that says what happened.
+        """
         tasks = [task for task in self._background if not task.done()]
         for task in tasks:
             task.cancel()
@@ -889,13 +960,75 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if self._runner is not None and self._runner.running:
             self.log.warning(f"Aborting {len(self._runner.running)} running OCPS job(s)")
             await self._runner.abort_all()
-        for record in self.report.acquisitions:
-            if record.status in ("pending", "acquiring", "taken"):
-                record.status = "incomplete" if record.status != "pending" else "not_taken"
         for job in self.report.jobs:
             if job.status == "running":
                 job.status = "aborted"
                 job.end_tai = job.end_tai or current_tai()
+        for verification in self.report.verifications:
+            if verification.status == "pending":
+                verification.status = "aborted"
+                verification.summary = verification.summary or "stopped before the verification finished"
+        await self._settle_exposures()
+
+    async def _settle_exposures(self) -> None:
+        """After a stop or failure: wait (bounded) for the OODS to announce every image taken, then
+        set each exposure's OODS flags and each acquisition's final status from what was announced.
+
+        An acquisition whose images were all taken is ``complete`` if they all reached the OODS and
+        ``missing_images`` (naming them) if not; one cut short is ``incomplete``; one never started
+        ``not_taken``.
+        """
+        assert self.config is not None
+        cfg = self.config
+        detectors = cfg.detector_ids
+        taken = [e for e in self.report.exposures if not e.recovered]
+        if self._tracker is not None and taken:
+            ids = [e.exposure_id for e in taken]
+            if self._tracker.missing(ids, detectors):
+                timeout = _stop_wait(cfg.oods_timeout + float(self.camera.read_out_time))
+                self.log.info(
+                    f"Waiting for the OODS to announce the {len(self._tracker.missing(ids, detectors))} "
+                    f"image(s) already taken (until it is silent for {timeout:g} s)"
+                )
+                await self._tracker.wait(ids, detectors, timeout)
+            for exposure in taken:
+                exposure.detectors_in_oods = self._tracker.n_announced(exposure.exposure_id, detectors)
+                exposure.in_oods = exposure.detectors_in_oods == len(detectors)
+                exposure.obs_id = exposure.obs_id or self._tracker.obs_ids.get(exposure.exposure_id, "")
+        for record in self.report.acquisitions:
+            if record.status == "pending":
+                record.status = "not_taken"
+            elif record.status == "acquiring":
+                record.status = "incomplete"
+            elif record.status == "taken":
+                kept = [e for e in self.report.exposures_of(record.image_type) if not e.recovered]
+                missing = [e.exposure_id for e in kept if not e.in_oods]
+                if missing:
+                    record.status = "missing_images"
+                    record.missing_exposure_ids = missing
+                else:
+                    record.status = "complete"
+        not_announced = [e.exposure_id for e in taken if not e.in_oods]
+        if not_announced:
+            self.log.warning(
+                f"Images taken but not announced by the OODS for all {len(detectors)} detectors: "
+                f"{not_announced}"
+            )
+
+    def _save_report(self) -> None:
+        """Write the report as it stands (atomically), so a killed run leaves one to resume from.
+
+        Called after each image, job, ingestion and certification; `cleanup` writes the final one.
+        A failure to write is logged once and never stops the run.
+        """
+        if self.config is None or not self.report.start_tai:
+            return
+        try:
+            self.report.write(self.report_file())
+        except Exception as e:
+            if not self._save_failed:
+                self._save_failed = True
+                self.log.warning(f"Could not write the run report as it goes: {e!r}")
 
     async def cleanup(self) -> None:
         """Write the run report (every run that started: DONE, FAILED or STOPPED)."""
@@ -960,6 +1093,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         stamp = datetime.datetime.fromtimestamp(self.report.start_tai or current_tai(), tz=datetime.UTC)
         name = f"{self.report_prefix}_{stamp:%Y%m%dT%H%M%S}_{self.salinfo.index}.json"
         return pathlib.Path(directory) / name
+
+
+STOP_WAIT_MAX = 600.0
+"""Longest wait (s) of any stop path: the stop of a run never waits longer than this for one step."""
+
+
+def _stop_wait(seconds: float) -> float:
+    """A stop-path timeout: ``seconds`` if finite and not over `STOP_WAIT_MAX`, else `STOP_WAIT_MAX`."""
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= STOP_WAIT_MAX else STOP_WAIT_MAX
 
 
 def _error_text(error: BaseException) -> str:

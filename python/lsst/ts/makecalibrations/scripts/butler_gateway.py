@@ -92,3 +92,7 @@ class ButlerGateway:
     async def exposure_observation_types(self, exposure_ids: Sequence[int]) -> dict[int, str]:
         """Observation type (``bias``, ``dark``, ``flat``...) of each exposure found in the repo."""
         return await self._call("readers", "exposure_observation_types", list(exposure_ids))
+
+    async def raw_detectors(self, exposure_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Detectors with a ``raw`` of each exposure registered in the repo (`butler.readers`)."""
+        return await self._call("readers", "raw_detectors", list(exposure_ids))

@@ -123,6 +123,9 @@ class CCCameraCsc(salobj.BaseCsc):
         Filter in the beam at startup.
     ack_in_progress : `bool`, optional
         Send an in-progress ack at the start of ``takeImages``.
+    installed_detectors : sequence of `int`, optional
+        Detectors the simulation reads out (all nine if `None`): a ``takeImages`` for every sensor
+        gives images of these only, so raws are made only for the detectors a run processes.
     """
 
     valid_simulation_modes = (0,)
@@ -140,6 +143,7 @@ class CCCameraCsc(salobj.BaseCsc):
         available_filters: Sequence[str] = DEFAULT_FILTERS,
         initial_filter: str = "r_03",
         ack_in_progress: bool = False,
+        installed_detectors: Sequence[int] | None = None,
     ) -> None:
         if initial_filter not in available_filters:
             raise ValueError(f"initial_filter={initial_filter!r} not in {list(available_filters)}.")
@@ -152,10 +156,12 @@ class CCCameraCsc(salobj.BaseCsc):
         self.available_filters = tuple(available_filters)
         self.current_filter = initial_filter
         self.send_ack_in_progress = ack_in_progress
+        self.installed_detectors = (
+            None if installed_detectors is None else tuple(sorted({int(d) for d in installed_detectors}))
+        )
 
         self.images_started = 0
         self._fault_fired = False
-        self._last_seq: dict[int, int] = {}
         self._last_image_name = ""
         self._taking_images = False
         self._changing_filter = False
@@ -165,6 +171,7 @@ class CCCameraCsc(salobj.BaseCsc):
         self._delivery_queue: asyncio.Queue[ExposureInfo] = asyncio.Queue()
         self._delivery_task: asyncio.Task | None = None
         self._delivered = 0
+        self._pending: list[str] = []
         self._delivery_idle = asyncio.Event()
         self._delivery_idle.set()
         super().__init__("CCCamera", initial_state=initial_state, allow_missing_callbacks=True)
@@ -174,6 +181,16 @@ class CCCameraCsc(salobj.BaseCsc):
     def add_image_handler(self, handler: ImageHandler) -> None:
         """Call ``await handler(info)`` for each image, after the sink wrote it (in image order)."""
         self._image_handlers.append(handler)
+
+    @property
+    def images_delivered(self) -> int:
+        """Images that went through the sink and the handlers."""
+        return self._delivered
+
+    @property
+    def images_pending(self) -> list[str]:
+        """Obs ids of the images read out but not yet delivered (oldest first)."""
+        return list(self._pending)
 
     async def wait_images_delivered(self) -> None:
         """Wait until every image taken so far was read out and went through the sink and handlers."""
@@ -195,7 +212,7 @@ class CCCameraCsc(salobj.BaseCsc):
         await self._write_command_state(CcsCommandState.IDLE)
         # A matching startIntegration/endReadout pair, so a client's readiness check passes at once.
         day_obs = day_obs_from_tai(self.clock.tai())
-        name = make_obs_id(day_obs, self._next_seq_num(day_obs) - 1)
+        name = make_obs_id(day_obs, self.sink.last_seq_num(day_obs))
         await self.evt_startIntegration.set_write(imageName=name, force_output=True)
         await self.evt_endReadout.set_write(imageName=name, force_output=True)
         self._last_image_name = name
@@ -249,6 +266,13 @@ class CCCameraCsc(salobj.BaseCsc):
         if self._changing_filter:
             raise salobj.ExpectedError("Cannot take images while the filter is changing.")
         detectors = parse_sensors(data.sensors)
+        if self.installed_detectors is not None:
+            detectors = tuple(d for d in detectors if d in self.installed_detectors)
+            if not detectors:
+                raise salobj.ExpectedError(
+                    f"None of the sensors {data.sensors!r} is simulated; simulated detectors: "
+                    f"{list(self.installed_detectors)}."
+                )
         key_values = parse_key_value_map(data.keyValueMap)
         if self._readout_task is not None:
             # The previous series' last image is still being read out.
@@ -294,8 +318,7 @@ class CCCameraCsc(salobj.BaseCsc):
 
         start_tai = self.clock.tai()
         day_obs = day_obs_from_tai(start_tai)
-        seq_num = self._next_seq_num(day_obs)
-        self._last_seq[day_obs] = seq_num
+        seq_num = self.sink.reserve_seq_num(day_obs)
         obs_id = make_obs_id(day_obs, seq_num)
         header = dict(
             additionalKeys=":".join(key_values),
@@ -366,6 +389,7 @@ class CCCameraCsc(salobj.BaseCsc):
         )
         await self._write_command_state(CcsCommandState.IDLE)
         self._delivery_idle.clear()
+        self._pending.append(info.obs_id)
         self._delivery_queue.put_nowait(info)
 
     async def _deliver_images(self) -> None:
@@ -383,16 +407,11 @@ class CCCameraCsc(salobj.BaseCsc):
                     except Exception:
                         self.log.exception(f"Image handler {handler!r} failed for {info.obs_id}.")
             self._delivered += 1
+            self._pending.remove(info.obs_id)
             if self._delivery_queue.empty():
                 self._delivery_idle.set()
 
     # -- helpers --------------------------------------------------------------------------------------
-
-    def _next_seq_num(self, day_obs: int) -> int:
-        # Ask the sink once per day (a butler sink queries its registry); this camera counts on from there.
-        if day_obs not in self._last_seq:
-            self._last_seq[day_obs] = self.sink.last_seq_num(day_obs)
-        return self._last_seq[day_obs] + 1
 
     @staticmethod
     def _filter_type(name: str) -> str:

@@ -78,15 +78,26 @@ class ImageSink(Protocol):
         """Return the highest sequence number already used on ``day_obs`` (0 if none)."""
         ...
 
+    def reserve_seq_num(self, day_obs: int) -> int:
+        """Hand out the next sequence number of ``day_obs``, never the same twice (one sequence for
+        every camera writing to this sink's storage)."""
+        ...
+
 
 class RecordingSink:
     """An `ImageSink` that keeps the `ExposureInfo` of every image and makes no pixels."""
 
     def __init__(self) -> None:
         self.images: list[ExposureInfo] = []
+        self._reserved: dict[int, int] = {}
 
     async def write_image(self, info: ExposureInfo) -> None:
         self.images.append(info)
 
     def last_seq_num(self, day_obs: int) -> int:
-        return max((info.seq_num for info in self.images if info.day_obs == day_obs), default=0)
+        recorded = (info.seq_num for info in self.images if info.day_obs == day_obs)
+        return max(max(recorded, default=0), self._reserved.get(day_obs, 0))
+
+    def reserve_seq_num(self, day_obs: int) -> int:
+        self._reserved[day_obs] = self.last_seq_num(day_obs) + 1
+        return self._reserved[day_obs]

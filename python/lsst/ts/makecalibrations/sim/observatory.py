@@ -15,6 +15,7 @@ __all__ = ["SimulatedObservatory"]
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from ..sal import salobj
@@ -57,6 +58,8 @@ class SimulatedObservatory:
         Simulated duration of a job of the default `SleepExecutor`.
     camera_initial_state : ``salobj.State``, optional
         State the camera starts in.
+    detectors : sequence of `int`, optional
+        Detectors the camera reads out (all if `None`); see ``CCCameraCsc(installed_detectors=...)``.
     shutdown_delay : `float`, optional
         Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
         (1 s, as salobj) if `None`. Tests set 0.
@@ -75,6 +78,7 @@ class SimulatedObservatory:
         ingest_delay: float = 2.0,
         job_duration: float = 10.0,
         camera_initial_state: salobj.State = salobj.State.ENABLED,
+        detectors: Sequence[int] | None = None,
         shutdown_delay: float | None = None,
         log: logging.Logger | None = None,
     ) -> None:
@@ -86,6 +90,7 @@ class SimulatedObservatory:
         self.ingest_delay = ingest_delay
         self.job_duration = job_duration
         self.camera_initial_state = camera_initial_state
+        self.detectors = None if detectors is None else tuple(detectors)
         self.shutdown_delay = shutdown_delay
         self._owns_sink = sink is None
         self.sink: ImageSink = sink if sink is not None else self._default_sink()
@@ -134,7 +139,11 @@ class SimulatedObservatory:
         self.header_service = HeaderServiceCsc(initial_state=enabled)
         self.oods = OodsCsc(clock=self.clock, faults=self.faults, ingest_delay=self.ingest_delay)
         self.camera = CCCameraCsc(
-            clock=self.clock, sink=self.sink, faults=self.faults, initial_state=self.camera_initial_state
+            clock=self.clock,
+            sink=self.sink,
+            faults=self.faults,
+            initial_state=self.camera_initial_state,
+            installed_detectors=self.detectors,
         )
         self.camera.add_image_handler(self.header_service.handle_image)
         self.camera.add_image_handler(self.oods.handle_image)
@@ -171,12 +180,30 @@ class SimulatedObservatory:
         Parameters
         ----------
         drain_timeout : `float`, optional
-            Wall seconds to wait for the images in flight before closing anyway.
+            Wall seconds without any image delivered or announced after which the images still in
+            flight are given up (and named in the log). A backlog that keeps moving is always
+            finished, so no image already read out is lost to closing.
         """
-        try:
-            await asyncio.wait_for(self.wait_idle(), timeout=drain_timeout)
-        except TimeoutError:
-            self.log.warning(f"Images still in flight after {drain_timeout}s; closing anyway.")
+
+        def progress() -> tuple[int, int]:
+            camera_count = self.camera.images_delivered if self.camera is not None else 0
+            oods_count = len(self.oods.announced) + len(self.oods.dropped) if self.oods is not None else 0
+            return camera_count, oods_count
+
+        while True:
+            before = progress()
+            try:
+                await asyncio.wait_for(self.wait_idle(), timeout=drain_timeout)
+                break
+            except TimeoutError:
+                if progress() != before:
+                    continue
+                pending = self.camera.images_pending if self.camera is not None else []
+                self.log.warning(
+                    f"Images still in flight after {drain_timeout}s without progress; closing anyway. "
+                    f"Not written: {pending}"
+                )
+                break
         await asyncio.gather(*[csc.close() for csc in self.cscs], return_exceptions=True)
         close_sink = getattr(self.sink, "close", None)
         if self._owns_sink and close_sink is not None:

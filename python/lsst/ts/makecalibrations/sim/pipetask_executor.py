@@ -32,6 +32,15 @@
    configs/metadata/logs (pipetask exits 0 when nothing matched the query) is also a failure;
    ``abort`` kills the process group and the job ends with exit code 255, phase ``aborted``.
 
+No job outlives the process that started it. On Linux the job is started through a tiny wrapper
+(`_DEATH_GUARD`, run by this Python with ``-S``) that asks the kernel (``prctl(PR_SET_PDEATHSIG,
+SIGKILL)`` through ctypes) to kill it when its parent dies, checks the parent is still the one that
+started it, then ``exec``s pipetask (the setting survives ``exec``), so even a SIGKILL of the parent
+leaves no job behind; the wrapper is used instead of a ``preexec_fn``, which is unsafe in a process
+with threads. At interpreter exit (`atexit`) the process group of every job still running is killed.
+With ``-j`` above 1 pipetask's own workers are in the job's process group, which these kills reach
+(the parent-death signal reaches pipetask itself only).
+
 Jobs are independent subprocesses, so several may run at once against one repo (SQLite locking is
 handled by the butler); a subprocess also makes abort a kill. An in-process executor
 (``SimplePipelineExecutor``) saves the ~2 s start-up per job but cannot be aborted and shares the
@@ -43,9 +52,10 @@ May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `calib.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "parse_config"]
+__all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "guarded_command", "parse_config"]
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -69,6 +79,34 @@ DETECTOR_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.detector_isr_task
 
 EXPOSURE_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.selected_isr_task.SelectedIsrTask"
 """Per-exposure ISR task with the same config fields and outputs, for repositories that used it."""
+_DEATH_GUARD = (
+    "import ctypes, os, sys\n"
+    "if ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0) != 0 or os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(125)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+"""Wrapper run as ``python -S -c _DEATH_GUARD <parent pid> <command...>``: PR_SET_PDEATHSIG (1) =
+SIGKILL (9), exit if the parent already died, then exec the command (see the module docstring)."""
+
+_LIVE_GROUPS: set[int] = set()
+"""Process groups of the jobs running in this process (killed at exit)."""
+
+
+@atexit.register
+def _kill_live_groups() -> None:
+    for pgid in list(_LIVE_GROUPS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def guarded_command(command: Sequence[str]) -> list[str]:
+    """``command`` wrapped so that it dies with this process (Linux); unchanged elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return list(command)
+    return [sys.executable, "-S", "-c", _DEATH_GUARD, str(os.getpid()), *command]
+
 
 _BOOKKEEPING_SUFFIXES = ("_config", "_metadata", "_log")
 _BOOKKEEPING_NAMES = {"packages"}
@@ -300,7 +338,7 @@ class PipetaskExecutor:
                 return finish(255, "aborted", "Aborted before start.")
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *command,
+                    *guarded_command(command),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,
@@ -311,6 +349,7 @@ class PipetaskExecutor:
             self._processes[request.job_id] = process
             offset = [0]
             watcher = asyncio.create_task(self._watch_progress(request.job_id, log_path, offset))
+            _LIVE_GROUPS.add(process.pid)
             try:
                 returncode = await process.wait()
             except asyncio.CancelledError:
@@ -318,6 +357,7 @@ class PipetaskExecutor:
                 raise
             finally:
                 self._processes.pop(request.job_id, None)
+                _LIVE_GROUPS.discard(process.pid)
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher

@@ -10,9 +10,12 @@
 
 Every butler call goes through one dedicated writer thread (a Butler is not thread-safe), with retries
 when SQLite reports the database locked by a concurrent pipetask, so the event loop is never blocked
-by pixel making or I/O. `last_seq_num` queries the registry (with its own read-only butler).
+by pixel making or I/O. Sequence numbers come from one `seq_numbers.SequenceNumbers` per repository
+(a counter under a file lock, started above the registry's highest number of the day), so two
+observatories on one repository never hand out the same exposure id; `last_seq_num` and
+`reserve_seq_num` use it (the registry is queried with a read-only butler of its own).
 
-May import: `butler`, `.exposure`, `.truth`, numpy, astropy, lsst.daf.butler.
+May import: `butler`, `.exposure`, `.seq_numbers`, `.truth`, numpy, astropy, lsst.daf.butler.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..butler.raw_image import RawImage
 from ..butler.repository import RAW_RUN, make_butler
 from .exposure import ExposureInfo
 from .repository import TRUTH_FILE, ensure_repo, read_simulation_config
+from .seq_numbers import SequenceNumbers
 from .truth import TruthModel
 
 _LOCK_RETRY_SECONDS = 60.0
@@ -170,7 +174,7 @@ class ButlerRawWriter:
         self._read_butler: Butler | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-writer")
         self._ready_lock = asyncio.Lock()
-        self._seq_nums: dict[int, int] = {}
+        self._sequence = SequenceNumbers(self.repo / "simulation", self._registry_last_seq_num)
 
     # ------------------------------------------------------------------ set-up
 
@@ -202,8 +206,8 @@ class ButlerRawWriter:
         info : `ExposureInfo`
             The image, as the camera took it.
         """
-        self._seq_nums[info.day_obs] = max(self._seq_nums.get(info.day_obs, 0), info.seq_num)
         await self.start()
+        self._sequence.note(info.day_obs, info.seq_num)
         assert self.truth is not None
         truth = self.truth
         await self._in_writer_thread(lambda: _retry_locked(lambda: self._register_records(info)))
@@ -213,8 +217,12 @@ class ButlerRawWriter:
         self.n_written += 1
 
     def last_seq_num(self, day_obs: int) -> int:
-        """Highest sequence number used on ``day_obs``: in the registry or handed to this writer."""
-        return max(self._registry_last_seq_num(day_obs), self._seq_nums.get(day_obs, 0))
+        """Highest sequence number used on ``day_obs``: in the registry or handed out on this repo."""
+        return self._sequence.last(day_obs)
+
+    def reserve_seq_num(self, day_obs: int) -> int:
+        """Hand out the next sequence number of ``day_obs`` for the whole repository."""
+        return self._sequence.reserve(day_obs)
 
     # ------------------------------------------------------------------ internals
 

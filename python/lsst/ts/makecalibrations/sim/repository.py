@@ -2,11 +2,14 @@
 reference ("curated") calibrations computed from the simulated truth.
 
 `ensure_repo` makes the repo on first use: the butler layout (`butler.repository.create_repo`), then
-bias, dark, flat (every physical filter), defects and ptc for the nine detectors from the truth model,
-certified into ``LSSTComCam/calib`` over [1950-01-01, 2050-01-01) TAI, so that external verification
-works on a fresh repo. The simulation parameters (size, seed, brighter-fatter) and every injected defect
-are written to ``<repo>/simulation/truth.json``, the marker of a complete repo, which tests and the raw
-writer read.
+bias, dark, flat (every physical filter), defects and ptc from the truth model, certified into
+``LSSTComCam/calib`` over [1950-01-01, 2050-01-01) TAI, so that external verification works on a fresh
+repo. They are made for the detectors asked for (``detectors``; all nine by default) and recorded as
+``reference_detectors`` in ``truth.json``; a later call asking for other detectors adds theirs (at
+``--size full`` each detector's reference calibrations take minutes, so a one-detector run does not
+pay for nine). A ``progress`` callable is told about each detector as it is made. The simulation
+parameters (size, seed, brighter-fatter) and every injected defect are written to
+``<repo>/simulation/truth.json``, the marker of a complete repo, which tests and the raw writer read.
 
 A later call reuses the repo; it refuses a size, seed or brighter-fatter setting different from the
 recorded one. Creation is serialised between processes with a lock file, and every step is
@@ -22,7 +25,7 @@ __all__ = ["TRUTH_FILE", "ensure_repo", "read_simulation_config"]
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ from ..butler.repository import (
     RepositoryError,
     create_repo,
     creation_lock,
+    make_butler,
 )
 from .truth import DEFAULT_TRUTH_SEED, TruthModel
 
@@ -67,6 +71,7 @@ def ensure_repo(
     size: str | None = None,
     seed: int | None = None,
     brighter_fatter: bool | None = None,
+    detectors: Sequence[int] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> None:
     """Create the repository at ``path`` if needed, else check it matches the request.
@@ -82,9 +87,12 @@ def ensure_repo(
         Truth-model seed; `None` accepts the recorded one / uses ``sim.truth.DEFAULT_TRUTH_SEED``.
     brighter_fatter : `bool`, optional
         Simulate brighter-fatter in the flats; `None` accepts the recorded setting / defaults to True.
+    detectors : sequence of `int`, optional
+        Detectors that need reference calibrations; those of an existing repo that lacks some are
+        added. `None`: every detector for a new repo, whatever it has for an existing one.
     progress : `~collections.abc.Callable` [[`str`], `None`], optional
-        Called with one line per step of a creation (layout, each detector's reference calibrations,
-        certification); not called when the repo already exists.
+        Called with one line per step of a creation or addition (layout, each detector's reference
+        calibrations, certification); not called when the repo already has what is asked for.
 
     Raises
     ------
@@ -94,16 +102,54 @@ def ensure_repo(
     """
     if size is not None and size not in SIZE_PRESETS:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(SIZE_PRESETS)}.")
+    wanted = None if detectors is None else sorted({int(d) for d in detectors})
+    unknown = [d for d in wanted or () if d not in DETECTOR_IDS]
+    if unknown:
+        raise ValueError(f"Unknown detectors {unknown}; expected some of {list(DETECTOR_IDS)}.")
+    say = progress if progress is not None else (lambda text: None)
     root = Path(path)
     truth_path = root / TRUTH_FILE
     if truth_path.exists():
         _check_existing(root, size, seed, brighter_fatter)
-        return
+        if not _missing_detectors(root, wanted):
+            return
     with creation_lock(root):
         if truth_path.exists():
             _check_existing(root, size, seed, brighter_fatter)
+            missing = _missing_detectors(root, wanted)
+            if missing:
+                _add_detectors(root, missing, say)
             return
-        _create(root, size, seed, brighter_fatter, progress or (lambda line: None))
+        _create(root, size, seed, brighter_fatter, list(DETECTOR_IDS) if wanted is None else wanted, say)
+
+
+def _reference_detectors(config: dict[str, Any]) -> list[int]:
+    """Detectors with reference calibrations (repos made before the key existed have all nine)."""
+    return [int(d) for d in config.get("reference_detectors", DETECTOR_IDS)]
+
+
+def _missing_detectors(root: Path, wanted: list[int] | None) -> list[int]:
+    if wanted is None:
+        return []
+    have = set(_reference_detectors(read_simulation_config(root)))
+    return [d for d in wanted if d not in have]
+
+
+def _write_truth_file(root: Path, summary: dict[str, Any]) -> None:
+    tmp = root / "simulation" / "truth.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(root / TRUTH_FILE)
+
+
+def _add_detectors(root: Path, detectors: list[int], say: Callable[[str], None]) -> None:
+    """Make and certify the reference calibrations of more detectors of an existing repo."""
+    config = read_simulation_config(root)
+    truth = TruthModel(seed=config["seed"], size=config["size"], brighter_fatter=config["brighter_fatter"])
+    say(f"adding reference calibrations of detectors {detectors} to {root}")
+    butler = make_butler(root, writeable=True)
+    _seed_reference_calibrations(butler, truth, detectors, say)
+    config["reference_detectors"] = sorted(set(_reference_detectors(config)) | set(detectors))
+    _write_truth_file(root, config)
 
 
 def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
@@ -118,7 +164,12 @@ def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fat
 
 
 def _create(
-    root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None, say: Callable[[str], None]
+    root: Path,
+    size: str | None,
+    seed: int | None,
+    brighter_fatter: bool | None,
+    detectors: list[int],
+    say: Callable[[str], None],
 ) -> None:
     if (root / "butler.yaml").exists():
         # An interrupted creation is fine (we redo the idempotent steps) if it was ours.
@@ -143,16 +194,14 @@ def _create(
             json.dumps({"size": size, "seed": seed, "brighter_fatter": brighter_fatter})
         )
 
-    say(f"creating the butler repository {root} (size {size}): butler layout")
+    say(f"creating the butler repository {root} (size {size}, detectors {detectors}): butler layout")
     truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter)
     butler = create_repo(root)
-    _seed_reference_calibrations(butler, truth, say)
+    _seed_reference_calibrations(butler, truth, detectors, say)
 
     summary = truth.summary()
-    summary.update(size=size, seed=seed, brighter_fatter=brighter_fatter)
-    tmp = root / "simulation" / "truth.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(root / TRUTH_FILE)
+    summary.update(size=size, seed=seed, brighter_fatter=brighter_fatter, reference_detectors=detectors)
+    _write_truth_file(root, summary)
     (root / "simulation" / "creating.json").unlink(missing_ok=True)
     say(f"butler repository {root} ready")
 
@@ -268,7 +317,7 @@ def _reference_datasets(
 
 
 def _seed_reference_calibrations(
-    butler: Butler, truth: TruthModel, say: Callable[[str], None] = lambda line: None
+    butler: Butler, truth: TruthModel, detectors: Sequence[int], say: Callable[[str], None]
 ) -> None:
     """Put the truth-derived calibrations into `CURATED_RUN` and certify them into `CALIB_COLLECTION`.
 
@@ -282,11 +331,8 @@ def _seed_reference_calibrations(
         for dataset_type in calib_types
         for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
     }
-    for number, detector in enumerate(DETECTOR_IDS, 1):
-        say(
-            f"reference calibrations from the simulated truth: detector {detector} "
-            f"({number} of {len(DETECTOR_IDS)})"
-        )
+    for n, detector in enumerate(detectors, 1):
+        say(f"reference calibrations from the simulated truth: detector {detector} ({n} of {len(detectors)})")
         for dataset_type, data_id, factory in _reference_datasets(truth, detector):
             expanded = butler.registry.expandDataId(instrument=INSTRUMENT_NAME, **data_id)
             if (dataset_type, expanded.required_values) not in existing:
