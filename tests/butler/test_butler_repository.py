@@ -125,3 +125,25 @@ def test_creation_says_what_it_does_and_warns_of_nothing(template_repo: Path) ->
         if a.ref.dataId["detector"] == 0
     ]
     assert association.timespan.begin is None
+
+
+def test_reference_calibrations_only_for_the_detectors_asked_for(tmp_path: Path) -> None:
+    repo = tmp_path / "subset"
+    lines: list[str] = []
+    ensure_repo(repo, size="tiny", detectors=[4], progress=lines.append)
+    assert "reference calibrations from the simulated truth: detector 4 (1 of 1)" in lines
+
+    def calibrated() -> set[int]:
+        butler = Butler(str(repo))
+        refs = butler.registry.queryDatasets("bias", collections="LSSTComCam/calib", findFirst=False)
+        return {int(ref.dataId["detector"]) for ref in refs}
+
+    assert calibrated() == {4}
+    lines.clear()
+    ensure_repo(repo, detectors=[4])  # nothing to add
+    assert lines == []
+    ensure_repo(repo, size="tiny", detectors=[2, 4], progress=lines.append)  # added on demand
+    assert calibrated() == {2, 4}
+    assert "adding reference calibrations of detectors [2]" in lines[0]
+    with pytest.raises(ValueError, match="Unknown detectors"):
+        ensure_repo(repo, detectors=[9])

@@ -121,3 +121,50 @@ def test_gain_table() -> None:
     assert lines[2].split() == ["1-2", "1", "2.010", "2.000"]
     assert format_gain_table([]) == ""
     assert math.isclose(gains[0].gain, 1.0)
+
+
+def stopped_before_announcement() -> RunReport:
+    """A run stopped (or killed) with every image taken but none announced by the OODS yet."""
+    config = parse_config_text("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\ndetectors: [0, 1]\n")
+    report = RunReport(config=config.to_dict(), start_tai=1.7e9)
+    report.acquisitions = [
+        AcquisitionRecord("BIAS", 3, 2, status="incomplete"),
+        AcquisitionRecord("DARK", 3, 2, status="acquiring"),
+    ]
+    report.exposures = [
+        ExposureRecord(10, "BIAS", 0.0, discarded=True),
+        ExposureRecord(11, "BIAS", 0.0),
+        ExposureRecord(12, "BIAS", 0.0),
+        ExposureRecord(20, "DARK", 5.0, discarded=True),
+        ExposureRecord(21, "DARK", 5.0),
+        ExposureRecord(22, "DARK", 5.0),
+    ]
+    return report
+
+
+def test_resume_trusts_the_registry_not_the_report_flags() -> None:
+    report = stopped_before_announcement()
+    config = parse_config_text("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\ndetectors: [0, 1]\n")
+    # The report alone reuses nothing: no type reached "complete".
+    assert resume_config(config, report)[0].exposure_ids == {}
+    # The registry holds every raw of the biases, and dark 22 only for detector 0 (a partial exposure).
+    in_repo = {10: [0, 1], 11: [0, 1], 12: [0, 1], 20: [0, 1], 21: [0, 1], 22: [0]}
+    new, info = resume_config(config, report, in_repo)
+    assert new.exposure_ids == {ImageType.BIAS: (11, 12)}
+    assert info.partial == {22: (0,)}
+    assert "not reused, raws for only some detectors: 22 (detectors [0])" in info.describe()
+    # With every raw there, both types are reused; a one-detector resume needs detector 0 only.
+    in_repo[22] = [0, 1]
+    assert resume_config(config, report, in_repo)[0].exposure_ids == {
+        ImageType.BIAS: (11, 12),
+        ImageType.DARK: (21, 22),
+    }
+    one = parse_config_text("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\ndetectors: [0]\n")
+    assert resume_config(one, report, {**in_repo, 22: [0]})[1].partial == {}
+    # A report that says complete is not believed when the raws are not in the repository.
+    complete = failed_run()
+    assert resume_config(complete_config(), complete, {10: [], 11: list(range(9))})[0].exposure_ids == {}
+
+
+def complete_config():
+    return parse_config_text("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\n")

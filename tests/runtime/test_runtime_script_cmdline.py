@@ -18,7 +18,7 @@ from lsst.ts.makecalibrations.runtime import ScriptState
 HELPERS_DIR = pathlib.Path(__file__).parent
 
 SCRIPT_TEXT = f'''#!/usr/bin/env python
-"""A self-driving test script: env SCRIPT_TEST_MODE = done | expected | stop | (empty: wait)."""
+"""A self-driving test script: env SCRIPT_TEST_MODE = done | expected | stop | long | (empty: wait)."""
 import asyncio
 import os
 import sys
@@ -37,14 +37,22 @@ class SelfDriving(SimpleScript):
         if mode:
             self.drive_task = asyncio.create_task(self.drive(mode))
 
+    async def cleanup(self):
+        print(f"cleanup in {{self.state_name}}", flush=True)
+
     async def drive(self, mode):
         fail_run = "expected" if mode == "expected" else ""
-        config = self.cmd_configure.DataType(config=yaml.safe_dump({{"fail_run": fail_run}}))
+        wait_time = 60 if mode == "long" else 0
+        config = self.cmd_configure.DataType(
+            config=yaml.safe_dump({{"fail_run": fail_run, "wait_time": wait_time}})
+        )
         await self.do_configure(config)
         if mode == "stop":
             await self.do_stop(self.cmd_stop.DataType())
             return
         await self.do_setGroupId(self.cmd_setGroupId.DataType(groupId="g"))
+        if mode == "long":
+            print("running", flush=True)
         await self.do_run(self.cmd_run.DataType())
 
 
@@ -104,8 +112,35 @@ def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
         finally:
             if process.poll() is None:
                 process.kill()
-    # The handler ends the script cleanly while UNCONFIGURED, which is not DONE: exit code 1.
-    assert returncode == 1
+    # SIGTERM stops the script as the stop command does: STOPPED, which amain counts as a success.
+    assert returncode == 0
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigterm_while_running_stops_like_the_stop_command(script_path: pathlib.Path, signals: int) -> None:
+    """SIGTERM (as the ScriptQueue sends) stops a running script: cleanup runs, STOPPED, exit code 0.
+    A second signal at once (a process-group signal seen twice) is the same interrupt."""
+    env = dict(os.environ, SCRIPT_TEST_MODE="long")
+    with subprocess.Popen(
+        [sys.executable, str(script_path), "9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "started"
+            assert process.stdout.readline().strip() == "running"
+            for _ in range(signals):
+                process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=30)
+            rest = process.stdout.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert returncode == 0
+    assert "cleanup in STOPPING" in rest
 
 
 async def test_amain_in_process(capsys: pytest.CaptureFixture) -> None:

@@ -57,7 +57,7 @@ class ResumeInfo:
         text = f"reusing {reused}; already certified into {self.calib_collection}: {certified}"
         if self.partial:
             text += "; not reused, raws for only some detectors: " + ", ".join(
-                f"{e} (detectors {list(d)})" for e, d in sorted(self.partial.items())
+                f"{e} ({f'detectors {list(d)}' if d else 'no raw'})" for e, d in sorted(self.partial.items())
             )
         return text
 

@@ -1,9 +1,10 @@
 """The run report: one machine-readable record of a calibration run, and its short summary.
 
-The script fills a `RunReport` as it goes and writes it as JSON at the end of every run (DONE,
-FAILED or STOPPED). It holds the configuration used, the exposures taken per type (discarded ones
-marked), every OCPS job (type, job id, pipeline, config, data query, exit code, duration, output
-collection), the verification outcome per type with the failing tests and thresholds, the
+The script fills a `RunReport` as it goes, writes it (atomically) after each image, job, ingestion
+and certification, so a killed run leaves one (``final_state`` empty), and writes it at the end of
+every run (DONE, FAILED or STOPPED). It holds the configuration used, the exposures taken per type
+(discarded ones marked), every OCPS job (type, job id, pipeline, config, data query, exit code,
+duration, output collection), the verification outcome per type with the failing tests and thresholds, the
 certifications (type, collections, validity range, count), the gains per flat pair, detector and
 amplifier, the timings per phase, and the final state with the failing step and reason.
 
@@ -99,9 +100,11 @@ class AcquisitionRecord:
     n_kept_planned : `int`
         Kept images planned.
     status : `str`
-        ``pending``, ``acquiring``, ``complete`` (every kept image taken and in the OODS),
-        ``incomplete`` (stopped or failed before the end), ``missing_images`` (OODS timeout) or
-        ``recovered`` (no image taken: reused).
+        ``pending``, ``acquiring``, ``taken`` (every image taken, not yet all in the OODS),
+        ``complete`` (every kept image taken and in the OODS), ``incomplete`` (stopped or failed
+        before the last image), ``missing_images`` (some kept images never announced by the OODS,
+        listed in ``missing_exposure_ids``), ``not_taken`` (never started) or ``recovered`` (no
+        image taken: reused). After a stop the script waits for the OODS before settling it.
     missing_exposure_ids : `list` [`int`]
         Kept exposures not (fully) announced by the OODS before ``oods_timeout``.
     start_tai, end_tai : `float`
@@ -190,7 +193,8 @@ class VerificationRecord:
     reference : `str`
         Input collections of the verify job (what the images were compared with).
     status : `str`
-        ``passed``, ``failed`` (the rule refused certification) or ``error`` (no statistics).
+        ``pending``, ``passed``, ``failed`` (the rule refused certification), ``error`` (no
+        statistics) or ``aborted`` (the run was stopped before the verification finished).
     decision : `dict` or `None`
         `VerificationDecision.to_dict`: counts, thresholds, failing tests.
     summary : `str`

@@ -18,8 +18,12 @@ class only orchestrates:
   defects, PTC or gain-only jobs follow the flats; the per-pair gains are reported;
 * outcome is never hidden: the run ends DONE only if everything requested succeeded, otherwise it
   raises an `ExpectedError` naming every failed step, job id and collection (FAILED); ``stop``
-  lets the exposure in progress finish, aborts running OCPS jobs, certifies nothing more (STOPPED);
-* every run that started writes its `calib.report.RunReport` as JSON in `cleanup`.
+  (or SIGINT/SIGTERM) lets the exposure in progress finish (bounded wait), aborts running OCPS
+  jobs, certifies nothing more, waits for the OODS to announce the images already taken and settles
+  every record's status from what was announced (STOPPED);
+* every run that started writes its `calib.report.RunReport` as JSON as it goes (after each image,
+  job, ingestion and certification) and in `cleanup`; a resume asks the repository which of the
+  report's exposures have raws for every detector.
 
 Missing images: if some kept exposure of a type is not announced by the OODS for every processed
 detector once the OODS has been silent for ``oods_timeout`` (counted after that type's last
