@@ -195,6 +195,29 @@ async def test_certification_conflict_is_found_before_any_exposure(tmp_path, tin
     assert result.observatory.camera.images_started == 0
 
 
+async def test_second_run_certifying_the_same_collection_is_refused(tmp_path, tiny_repo) -> None:
+    """The conflict check and the certification are one step: while another run holds its claim
+    (butler.claims), a run that would certify the same product over an overlapping range is refused."""
+    from lsst.ts.makecalibrations.butler.claims import claim, release
+
+    collection = "u/claims/calib"
+    token = claim(tiny_repo, collection, ["bias"], "2024-01-01", "2030-01-01", owner="the other run")
+    config = dict(
+        script_mode="BIAS",
+        generate_calibrations=True,
+        calib_collection=collection,
+        certify_calib_begin_date="2025-01-01",
+        certify_calib_end_date="2035-01-01",
+    )
+    try:
+        result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
+    finally:
+        release(tiny_repo, token)
+    assert result.final_state == ScriptState.CONFIGURE_FAILED
+    assert "another run (the other run, pid" in result.reason and "no image was taken" in result.reason
+    assert result.observatory.camera.images_started == 0
+
+
 async def test_failed_verification_certifies_nothing(tmp_path, tiny_repo) -> None:
     """Every amp of detector 2 reads out with 20 ADU of extra noise: bias verification fails, so the
     bias is not certified and the darks, which need it, are not combined."""

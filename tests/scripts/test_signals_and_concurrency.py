@@ -212,7 +212,10 @@ def test_sigkill_leaves_no_process_and_a_report_that_resumes(repo, tmp_path) -> 
     run = RunScript(repo, tmp_path / "reports", PROCESSING, "sigkill")
     run.wait_for("All 3 kept biases are in the OODS")
     run.wait_for("combine job")
-    assert any("pipetask" in p for p in processes_using(repo)), processes_using(repo)
+    deadline = time.monotonic() + 120
+    while not any("pipetask" in p for p in processes_using(repo)):
+        assert time.monotonic() < deadline and run.process.poll() is None, run.output
+        time.sleep(0.05)
     os.kill(run.process.pid, signal.SIGKILL)
     run.wait()
     assert wait_no_process(repo, 5.0) == []

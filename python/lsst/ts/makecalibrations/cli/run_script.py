@@ -408,6 +408,18 @@ def _effective_detectors(config_text: str) -> list[int] | None:
     return sorted(set(detectors))
 
 
+def _effective_filter(config_text: str) -> str:
+    """The filter the flats will be taken in: the configuration's, else the simulated camera's."""
+    from ..sim.ccamera import DEFAULT_FILTER, DEFAULT_FILTERS
+
+    try:
+        data = yaml.safe_load(config_text) if config_text.strip() else {}
+    except yaml.YAMLError:
+        data = {}
+    name = data.get("filter") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name in DEFAULT_FILTERS else DEFAULT_FILTER
+
+
 def _now() -> str:
     return time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
 
@@ -451,7 +463,14 @@ async def run_script(
         loop.call_soon_threadsafe(say, f"{_now()} {line}")
 
     try:
-        await asyncio.to_thread(ensure_repo, repo, size=size, detectors=detectors, progress=creation_step)
+        await asyncio.to_thread(
+            ensure_repo,
+            repo,
+            size=size,
+            detectors=detectors,
+            filters=[_effective_filter(config_text)],
+            progress=creation_step,
+        )
     except Exception as e:
         say(f"Cannot use the butler repository {repo}: {e}")
         return 1

@@ -86,7 +86,7 @@ from ..calib.report import (
 from ..calib.verification import decide_certification
 from ..sal import ScriptState, current_tai, salobj
 from ..sal.control import RemoteGroup, Usages
-from .butler_gateway import ButlerGateway
+from .butler_gateway import ButlerGateway, ClaimRefusedError
 from .ocps_client import JobFailedError, OcpsJobRunner
 from .oods_tracker import OodsTracker
 from .preflight import check_before_run
@@ -162,6 +162,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self._ingested: dict[ImageType, asyncio.Future] = {}
         self._certified: dict[str, asyncio.Future] = {}
         self._save_failed = False
+        self._claim: str | None = None
 
     # --- what a camera subclass provides ---------------------------------------------------------
 
@@ -295,6 +296,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             prepared, self.butler, available_filters=available_filters, current_filter=current_filter
         ):
             self.log.info(line)
+        await self._claim_certifications(cfg, prepared.plan.certified_products)
         self.config = cfg
         self.already_certified = prepared.already_certified
         self.plan = prepared.plan
@@ -313,6 +315,34 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         for note in cfg.notes:
             self.log.info(f"Note: {note}")
         self.log.info("Plan:\n" + self.plan.describe())
+
+    async def _claim_certifications(self, cfg: CalibConfig, products: Sequence[str]) -> None:
+        """Make the conflict check (`preflight`) and the certification minutes later one step
+        against concurrent runs: claim what this run will certify (`butler.claims`), so that a second
+        run configured meanwhile for the same collection, product and dates is refused, naming this one.
+
+        Raises
+        ------
+        salobj.ExpectedError
+            If another live run holds such a claim.
+        """
+        assert self.butler is not None
+        await self._release_claim()
+        if not products:
+            return
+        try:
+            self._claim = await self.butler.claim_certification(
+                cfg.calib_collection,
+                products,
+                cfg.certify_calib_begin_date,
+                cfg.certify_calib_end_date,
+                owner=f"{type(self).__name__} index {self.salinfo.index}",
+            )
+        except ClaimRefusedError as e:
+            raise salobj.ExpectedError(
+                f"calib_collection {cfg.calib_collection}: {e}. Wait for that run to end, or choose another "
+                "calib_collection or validity range; no image was taken."
+            ) from e
 
     async def _raws_for_resume(self, cfg: CalibConfig) -> dict[int, list[int]] | None:
         """What the repository holds of the exposures of ``resume_from_report``: the detectors with a
@@ -1034,11 +1064,26 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 self._save_failed = True
                 self.log.warning(f"Could not write the run report as it goes: {e!r}")
 
+    async def _release_claim(self) -> None:
+        """Drop this run's certification claim, if it holds one (never raises)."""
+        token, self._claim = self._claim, None
+        if token is not None and self.butler is not None:
+            try:
+                await self.butler.release_claim(token)
+            except Exception as e:
+                self.log.warning(f"Could not release the certification claim: {e!r}")
+
+    async def close_tasks(self) -> None:
+        """Release the certification claim of a script closed without running, then close."""
+        await self._release_claim()
+        await super().close_tasks()
+
     async def cleanup(self) -> None:
         """Write the run report (every run that started: DONE, FAILED or STOPPED)."""
         for closer in (self._tracker, self._runner):
             if closer is not None:
                 closer.close()
+        await self._release_claim()
         if self.config is None:
             return
         report = self.report

@@ -10,12 +10,16 @@ May import: `butler` (lazily) and the standard library.
 
 from __future__ import annotations
 
-__all__ = ["ButlerGateway"]
+__all__ = ["ButlerGateway", "ClaimRefusedError"]
 
 import asyncio
 import importlib
 from collections.abc import Sequence
 from typing import Any
+
+
+class ClaimRefusedError(RuntimeError):
+    """Another run has claimed a certification this run would make (`butler.claims`)."""
 
 
 class ButlerGateway:
@@ -64,6 +68,27 @@ class ButlerGateway:
             physical_filter=physical_filter,
             detectors=None if detectors is None else list(detectors),
         )
+
+    async def claim_certification(
+        self, calib_collection: str, products: Sequence[str], begin: str, end: str, owner: str
+    ) -> str | None:
+        """Claim what this run will certify (`butler.claims.claim`); a token for `release_claim`.
+
+        Raises
+        ------
+        ClaimRefusedError
+            If another live run has claimed an overlapping certification (the message names it).
+        """
+        try:
+            return await self._call("claims", "claim", calib_collection, list(products), begin, end, owner)
+        except Exception as e:
+            if isinstance(e, self._module("claims").CertificationClaimError):
+                raise ClaimRefusedError(str(e)) from e
+            raise
+
+    async def release_claim(self, token: str | None) -> None:
+        """Drop a claim made by `claim_certification`."""
+        await self._call("claims", "release", token)
 
     async def certify(
         self, run_collection: str, calib_collection: str, dataset_type: str, begin: str, end: str

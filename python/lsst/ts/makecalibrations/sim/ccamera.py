@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = [
     "CCCameraCsc",
     "CcsCommandState",
+    "DEFAULT_FILTER",
     "DEFAULT_FILTERS",
     "make_obs_id",
     "exposure_id_from_obs_id",
@@ -34,6 +35,9 @@ from .faults import FaultPlan
 
 DEFAULT_FILTERS = ("u_02", "g_01", "r_03", "i_06", "z_03", "y_04")
 """Filters in the ComCam filter changer, in slot order."""
+
+DEFAULT_FILTER = "r_03"
+"""Filter in the beam when the simulated camera starts."""
 
 DETECTOR_NAMES = tuple(f"R22_S{row}{col}" for row in range(3) for col in range(3))
 """ComCam detector names by detector number."""
@@ -141,7 +145,7 @@ class CCCameraCsc(salobj.BaseCsc):
         shutter_time: float = 0.0,
         filter_change_time: float = 1.0,
         available_filters: Sequence[str] = DEFAULT_FILTERS,
-        initial_filter: str = "r_03",
+        initial_filter: str = DEFAULT_FILTER,
         ack_in_progress: bool = False,
         installed_detectors: Sequence[int] | None = None,
     ) -> None:

@@ -4,10 +4,11 @@ reference ("curated") calibrations computed from the simulated truth.
 `ensure_repo` makes the repo on first use: the butler layout (`butler.repository.create_repo`), then
 bias, dark, flat (every physical filter), defects and ptc from the truth model, certified into
 ``LSSTComCam/calib`` over [1950-01-01, 2050-01-01) TAI, so that external verification works on a fresh
-repo. They are made for the detectors asked for (``detectors``; all nine by default) and recorded as
-``reference_detectors`` in ``truth.json``; a later call asking for other detectors adds theirs (at
-``--size full`` each detector's reference calibrations take minutes, so a one-detector run does not
-pay for nine). A ``progress`` callable is told about each detector as it is made. The simulation
+repo. They are made for the detectors and flat filters asked for (``detectors``, ``filters``; all by
+default) and recorded as ``reference_detectors`` / ``reference_filters`` in ``truth.json``; a later
+call asking for others adds theirs (at ``--size full`` each detector's reference calibrations take
+minutes, mostly its flats, so a one-detector run in one filter does not pay for nine detectors and
+eight filters). A ``progress`` callable is told about each detector as it is made. The simulation
 parameters (size, seed, brighter-fatter) and every injected defect are written to
 ``<repo>/simulation/truth.json``, the marker of a complete repo, which tests and the raw writer read.
 
@@ -72,6 +73,7 @@ def ensure_repo(
     seed: int | None = None,
     brighter_fatter: bool | None = None,
     detectors: Sequence[int] | None = None,
+    filters: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> None:
     """Create the repository at ``path`` if needed, else check it matches the request.
@@ -90,6 +92,9 @@ def ensure_repo(
     detectors : sequence of `int`, optional
         Detectors that need reference calibrations; those of an existing repo that lacks some are
         added. `None`: every detector for a new repo, whatever it has for an existing one.
+    filters : sequence of `str`, optional
+        Physical filters that need a reference flat (``r_03``...), added likewise; `None`: every
+        filter for a new repo (at ``--size full`` the flats of eight filters are most of the size).
     progress : `~collections.abc.Callable` [[`str`], `None`], optional
         Called with one line per step of a creation or addition (layout, each detector's reference
         calibrations, certification); not called when the repo already has what is asked for.
@@ -106,33 +111,50 @@ def ensure_repo(
     unknown = [d for d in wanted or () if d not in DETECTOR_IDS]
     if unknown:
         raise ValueError(f"Unknown detectors {unknown}; expected some of {list(DETECTOR_IDS)}.")
+    wanted_filters = None if filters is None else sorted(set(filters))
+    unknown_filters = [f for f in wanted_filters or () if f not in PHYSICAL_FILTERS]
+    if unknown_filters:
+        raise ValueError(f"Unknown filters {unknown_filters}; expected some of {list(PHYSICAL_FILTERS)}.")
     say = progress if progress is not None else (lambda text: None)
     root = Path(path)
     truth_path = root / TRUTH_FILE
     if truth_path.exists():
         _check_existing(root, size, seed, brighter_fatter)
-        if not _missing_detectors(root, wanted):
+        if _missing(root, wanted, wanted_filters) == ([], []):
             return
     with creation_lock(root):
         if truth_path.exists():
             _check_existing(root, size, seed, brighter_fatter)
-            missing = _missing_detectors(root, wanted)
-            if missing:
-                _add_detectors(root, missing, say)
+            missing = _missing(root, wanted, wanted_filters)
+            if missing != ([], []):
+                _add_references(root, *missing, say)
             return
-        _create(root, size, seed, brighter_fatter, list(DETECTOR_IDS) if wanted is None else wanted, say)
+        _create(
+            root,
+            size,
+            seed,
+            brighter_fatter,
+            list(DETECTOR_IDS) if wanted is None else wanted,
+            list(PHYSICAL_FILTERS) if wanted_filters is None else wanted_filters,
+            say,
+        )
 
 
-def _reference_detectors(config: dict[str, Any]) -> list[int]:
-    """Detectors with reference calibrations (repos made before the key existed have all nine)."""
-    return [int(d) for d in config.get("reference_detectors", DETECTOR_IDS)]
+def _reference_set(config: dict[str, Any]) -> tuple[list[int], list[str]]:
+    """Detectors and flat filters with reference calibrations (all, for repos made before the keys)."""
+    detectors = [int(d) for d in config.get("reference_detectors", DETECTOR_IDS)]
+    return detectors, [str(f) for f in config.get("reference_filters", PHYSICAL_FILTERS)]
 
 
-def _missing_detectors(root: Path, wanted: list[int] | None) -> list[int]:
-    if wanted is None:
-        return []
-    have = set(_reference_detectors(read_simulation_config(root)))
-    return [d for d in wanted if d not in have]
+def _missing(
+    root: Path, detectors: list[int] | None, filters: list[str] | None
+) -> tuple[list[int], list[str]]:
+    """The detectors and filters asked for that the repo has no reference calibrations of."""
+    have_detectors, have_filters = _reference_set(read_simulation_config(root))
+    return (
+        [d for d in detectors or () if d not in have_detectors],
+        [f for f in filters or () if f not in have_filters],
+    )
 
 
 def _write_truth_file(root: Path, summary: dict[str, Any]) -> None:
@@ -141,14 +163,19 @@ def _write_truth_file(root: Path, summary: dict[str, Any]) -> None:
     tmp.replace(root / TRUTH_FILE)
 
 
-def _add_detectors(root: Path, detectors: list[int], say: Callable[[str], None]) -> None:
-    """Make and certify the reference calibrations of more detectors of an existing repo."""
+def _add_references(root: Path, detectors: list[int], filters: list[str], say: Callable[[str], None]) -> None:
+    """Make and certify the reference calibrations of more detectors or flat filters of a repo."""
     config = read_simulation_config(root)
     truth = TruthModel(seed=config["seed"], size=config["size"], brighter_fatter=config["brighter_fatter"])
-    say(f"adding reference calibrations of detectors {detectors} to {root}")
+    have_detectors, have_filters = _reference_set(config)
+    all_detectors = sorted(set(have_detectors) | set(detectors))
+    all_filters = sorted(set(have_filters) | set(filters))
+    say(f"adding reference calibrations to {root}: detectors {detectors}, flat filters {filters}")
     butler = make_butler(root, writeable=True)
-    _seed_reference_calibrations(butler, truth, detectors, say)
-    config["reference_detectors"] = sorted(set(_reference_detectors(config)) | set(detectors))
+    # Idempotent: only the datasets not there yet are made.
+    _seed_reference_calibrations(butler, truth, all_detectors, all_filters, say)
+    config["reference_detectors"] = all_detectors
+    config["reference_filters"] = all_filters
     _write_truth_file(root, config)
 
 
@@ -169,6 +196,7 @@ def _create(
     seed: int | None,
     brighter_fatter: bool | None,
     detectors: list[int],
+    filters: list[str],
     say: Callable[[str], None],
 ) -> None:
     if (root / "butler.yaml").exists():
@@ -194,13 +222,19 @@ def _create(
             json.dumps({"size": size, "seed": seed, "brighter_fatter": brighter_fatter})
         )
 
-    say(f"creating the butler repository {root} (size {size}, detectors {detectors}): butler layout")
+    say(f"creating the butler repository {root} (size {size}): butler layout; detectors {detectors}")
     truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter)
     butler = create_repo(root)
-    _seed_reference_calibrations(butler, truth, detectors, say)
+    _seed_reference_calibrations(butler, truth, detectors, filters, say)
 
     summary = truth.summary()
-    summary.update(size=size, seed=seed, brighter_fatter=brighter_fatter, reference_detectors=detectors)
+    summary.update(
+        size=size,
+        seed=seed,
+        brighter_fatter=brighter_fatter,
+        reference_detectors=detectors,
+        reference_filters=filters,
+    )
     _write_truth_file(root, summary)
     (root / "simulation" / "creating.json").unlink(missing_ok=True)
     say(f"butler repository {root} ready")
@@ -269,9 +303,10 @@ def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
 
 
 def _reference_datasets(
-    truth: TruthModel, detector: int
+    truth: TruthModel, detector: int, filters: Sequence[str]
 ) -> Iterator[tuple[str, dict[str, Any], Callable[[], Any]]]:
-    """Yield ``(dataset type, data ID, factory)`` of every reference calibration of ``detector``.
+    """Yield ``(dataset type, data ID, factory)`` of every reference calibration of ``detector``
+    (flats for the physical ``filters``).
 
     The factories make the (possibly large) objects only when called.
     """
@@ -290,9 +325,17 @@ def _reference_datasets(
             truth.reference_dark(detector), variance=rn2 / (20.0 * 30.0**2), metadata=dark_md
         ),
     )
-    flat_image = truth.reference_flat(detector)
-    flat_variance = (flat_image / (20.0 * 20000.0)).astype(np.float32)
-    for physical_filter in PHYSICAL_FILTERS:
+
+    @functools.cache
+    def flat_planes() -> tuple[np.ndarray, np.ndarray]:
+        flat_image = truth.reference_flat(detector)
+        return flat_image, (flat_image / (20.0 * 20000.0)).astype(np.float32)
+
+    def make_flat(metadata: dict[str, Any]) -> Any:
+        flat_image, flat_variance = flat_planes()
+        return make_masked_image(flat_image, variance=flat_variance, metadata=metadata)
+
+    for physical_filter in filters:
         flat_md = _calib_metadata(truth, detector, "flat") | {
             "EXPTIME": 1.0,
             "DARKTIME": 1.0,
@@ -302,7 +345,7 @@ def _reference_datasets(
         yield (
             "flat",
             {"detector": detector, "physical_filter": physical_filter},
-            functools.partial(make_masked_image, flat_image, variance=flat_variance, metadata=flat_md),
+            functools.partial(make_flat, flat_md),
         )
     yield (
         "defects",
@@ -317,7 +360,11 @@ def _reference_datasets(
 
 
 def _seed_reference_calibrations(
-    butler: Butler, truth: TruthModel, detectors: Sequence[int], say: Callable[[str], None]
+    butler: Butler,
+    truth: TruthModel,
+    detectors: Sequence[int],
+    filters: Sequence[str],
+    say: Callable[[str], None],
 ) -> None:
     """Put the truth-derived calibrations into `CURATED_RUN` and certify them into `CALIB_COLLECTION`.
 
@@ -333,7 +380,7 @@ def _seed_reference_calibrations(
     }
     for n, detector in enumerate(detectors, 1):
         say(f"reference calibrations from the simulated truth: detector {detector} ({n} of {len(detectors)})")
-        for dataset_type, data_id, factory in _reference_datasets(truth, detector):
+        for dataset_type, data_id, factory in _reference_datasets(truth, detector, filters):
             expanded = butler.registry.expandDataId(instrument=INSTRUMENT_NAME, **data_id)
             if (dataset_type, expanded.required_values) not in existing:
                 butler.put(factory(), dataset_type, expanded, run=CURATED_RUN)
