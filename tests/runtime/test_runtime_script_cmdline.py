@@ -95,10 +95,12 @@ def test_process_exit_codes(script_path: pathlib.Path, mode: str, returncode: in
     assert result.stdout.startswith("started")
 
 
-def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
-    env = dict(os.environ, SCRIPT_TEST_MODE="")
+def signal_process(script_path: pathlib.Path, index: str, mode: str, wait_for: list[str], signals: int):
+    """Start the self-driving script, wait for the ``wait_for`` lines, send ``signals`` SIGTERMs at once;
+    return the exit code and the rest of the output."""
+    env = dict(os.environ, SCRIPT_TEST_MODE=mode)
     with subprocess.Popen(
-        [sys.executable, str(script_path), "8"],
+        [sys.executable, str(script_path), index],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -106,12 +108,19 @@ def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
     ) as process:
         try:
             assert process.stdout is not None
-            assert process.stdout.readline().strip() == "started"
-            process.send_signal(signal.SIGTERM)
+            for line in wait_for:
+                assert process.stdout.readline().strip() == line
+            for _ in range(signals):
+                process.send_signal(signal.SIGTERM)
             returncode = process.wait(timeout=30)
+            return returncode, process.stdout.read()
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
+    returncode, _ = signal_process(script_path, "8", "", ["started"], 1)
     # SIGTERM stops the script as the stop command does: STOPPED, which amain counts as a success.
     assert returncode == 0
 
@@ -120,25 +129,7 @@ def test_sigterm_ends_the_process(script_path: pathlib.Path) -> None:
 def test_sigterm_while_running_stops_like_the_stop_command(script_path: pathlib.Path, signals: int) -> None:
     """SIGTERM (as the ScriptQueue sends) stops a running script: cleanup runs, STOPPED, exit code 0.
     A second signal at once (a process-group signal seen twice) is the same interrupt."""
-    env = dict(os.environ, SCRIPT_TEST_MODE="long")
-    with subprocess.Popen(
-        [sys.executable, str(script_path), "9"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            assert process.stdout.readline().strip() == "started"
-            assert process.stdout.readline().strip() == "running"
-            for _ in range(signals):
-                process.send_signal(signal.SIGTERM)
-            returncode = process.wait(timeout=30)
-            rest = process.stdout.read()
-        finally:
-            if process.poll() is None:
-                process.kill()
+    returncode, rest = signal_process(script_path, "9", "long", ["started", "running"], signals)
     assert returncode == 0
     assert "cleanup in STOPPING" in rest
 

@@ -343,15 +343,21 @@ def read_config_file(path: pathlib.Path) -> str:
         ) from None
 
 
+def _config_value(config_text: str, key: str) -> Any:
+    """The value of a top-level key of the configuration text (`None` if absent or unreadable: the
+    script itself reports what is wrong with the text)."""
+    try:
+        data = yaml.safe_load(config_text) if config_text.strip() else {}
+    except yaml.YAMLError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
 def _effective_repo(config_text: str) -> str:
     """The repo the configuration names (its default if absent or unreadable)."""
     from ..calib.config import schema_defaults
 
-    try:
-        data = yaml.safe_load(config_text) if config_text.strip() else {}
-    except yaml.YAMLError:
-        data = {}
-    repo = data.get("repo") if isinstance(data, dict) else None
+    repo = _config_value(config_text, "repo")
     return str(repo) if isinstance(repo, str) and repo else str(schema_defaults()["repo"])
 
 
@@ -393,11 +399,7 @@ def _effective_detectors(config_text: str) -> list[int] | None:
 
     The simulated observatory makes reference calibrations and raws for these only.
     """
-    try:
-        data = yaml.safe_load(config_text) if config_text.strip() else {}
-    except yaml.YAMLError:
-        return None
-    detectors = data.get("detectors") if isinstance(data, dict) else None
+    detectors = _config_value(config_text, "detectors")
     if not isinstance(detectors, list) or not detectors:
         return None
     from ..calib.instrument import COMCAM
@@ -412,11 +414,7 @@ def _effective_filter(config_text: str) -> str:
     """The filter the flats will be taken in: the configuration's, else the simulated camera's."""
     from ..sim.ccamera import DEFAULT_FILTER, DEFAULT_FILTERS
 
-    try:
-        data = yaml.safe_load(config_text) if config_text.strip() else {}
-    except yaml.YAMLError:
-        data = {}
-    name = data.get("filter") if isinstance(data, dict) else None
+    name = _config_value(config_text, "filter")
     return name if isinstance(name, str) and name in DEFAULT_FILTERS else DEFAULT_FILTER
 
 
