@@ -130,7 +130,7 @@ def test_creation_says_what_it_does_and_warns_of_nothing(template_repo: Path) ->
 def test_reference_calibrations_only_for_the_detectors_asked_for(tmp_path: Path) -> None:
     repo = tmp_path / "subset"
     lines: list[str] = []
-    ensure_repo(repo, size="tiny", detectors=[4], progress=lines.append)
+    ensure_repo(repo, size="tiny", detectors=[4], filters=["r_03"], progress=lines.append)
     assert "reference calibrations from the simulated truth: detector 4 (1 of 1)" in lines
 
     def calibrated() -> set[int]:
@@ -144,6 +144,18 @@ def test_reference_calibrations_only_for_the_detectors_asked_for(tmp_path: Path)
     assert lines == []
     ensure_repo(repo, size="tiny", detectors=[2, 4], progress=lines.append)  # added on demand
     assert calibrated() == {2, 4}
-    assert "adding reference calibrations of detectors [2]" in lines[0]
+    assert "detectors [2], flat filters []" in lines[0]
+    # Flats for the one filter asked for, others added on demand (for every detector the repo has).
+
+    def flat_filters() -> set[tuple[int, str]]:
+        registry = Butler(str(repo)).registry
+        refs = registry.queryDatasets("flat", collections="LSSTComCam/calib", findFirst=False)
+        return {(int(ref.dataId["detector"]), str(ref.dataId["physical_filter"])) for ref in refs}
+
+    assert flat_filters() == {(2, "r_03"), (4, "r_03")}
+    ensure_repo(repo, filters=["g_01"])
+    assert flat_filters() == {(d, f) for d in (2, 4) for f in ("r_03", "g_01")}
     with pytest.raises(ValueError, match="Unknown detectors"):
         ensure_repo(repo, detectors=[9])
+    with pytest.raises(ValueError, match="Unknown filters"):
+        ensure_repo(repo, filters=["q_99"])
