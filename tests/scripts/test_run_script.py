@@ -150,7 +150,8 @@ def test_failed_run_exits_non_zero(tmp_path, tiny_repo, capsys) -> None:
             "script_mode=BIAS",
             "n_bias=1",
             "detectors=[0]",
-            "input_collections_verify_bias=no/such/collection",
+            # Exists (so configure accepts it) but holds no bias: the verify job fails in processing.
+            "input_collections_verify_bias=LSSTComCam/raw/all",
             "--repo",
             str(tiny_repo),
             "--size",
