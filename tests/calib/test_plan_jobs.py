@@ -247,3 +247,17 @@ def test_plan_takes_the_discarded_images_with_their_own_times() -> None:
     )
     (dark,) = CalibrationPlan.from_config(config).acquisitions
     assert [(e.exp_time, e.discard) for e in dark.exposures] == [(3.0, True), (10.0, False), (20.0, False)]
+
+
+def test_internal_verify_uses_the_calibrations_the_combine_used() -> None:
+    # A dark combined with this run's bias (calib_collection) is verified with that bias, not with
+    # the reference bias of input_collections_verify_dark: their difference would add the combined
+    # bias's noise to every verified dark (NOISE +4 % with 12 frames).
+    builder = JobBuilder(parse_config_text("generate_calibrations: true\ncalib_collection: u/me/cc\n"))
+    dark = builder.verify(ImageType.DARK, [5], "abc123")
+    assert dark.config == "-j 8 -i u/ocps/abc123,u/me/cc,LSSTComCam/calib --register-dataset-types "
+    flat = builder.verify(ImageType.FLAT, [5], "abc123")
+    assert flat.config.startswith("-j 8 -i u/ocps/abc123,u/me/cc,LSSTComCam/calib ")
+    # The bias combine reads no calibration of this run; its verification is unchanged.
+    bias = builder.verify(ImageType.BIAS, [5], "abc123")
+    assert bias.config == "-j 8 -i u/ocps/abc123,LSSTComCam/calib --register-dataset-types "

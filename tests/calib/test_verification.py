@@ -66,3 +66,95 @@ def test_string_exposure_keys_and_missing_success() -> None:
     assert not decision.overall_success
     assert decision.failed_exposures == {"2024010100001": ["NOISE"]}
     assert not decision.certify
+
+
+# --- the strict rule on fabricated flat statistics ------------------------------------------------
+
+DETECTORS = [f"R22_S{i}{j}" for i in range(3) for j in range(3)]
+
+
+def flat_exposure(det_failures: dict[str, list[str]], exp_scatter_ok: bool) -> dict:
+    """``verifyFlatExpStats`` of one exposure: detectors with FAILURES, and the EXP SCATTER test."""
+    stats: dict = {"EXP": {"SCATTER": 0.01 if exp_scatter_ok else 900.0}}
+    stats["VERIFY"] = {"EXP": {"SCATTER": exp_scatter_ok}}
+    for det in DETECTORS:
+        failures = det_failures.get(det, [])
+        stats[det] = {"SUCCESS": not failures, **({"FAILURES": failures} if failures else {})}
+    stats["SUCCESS"] = exp_scatter_ok and not det_failures
+    return stats
+
+
+def flat_run(exposures: dict[int, dict]) -> dict:
+    """``verifyFlatStats`` as cp_verify merges flats: only the exposure-level failures are listed."""
+    run: dict = {}
+    for exp_id, stats in exposures.items():
+        ok = stats["SUCCESS"]
+        run[exp_id] = {"SUCCESS": ok}
+        if not ok:
+            run[exp_id]["FAILURES"] = [] if stats["VERIFY"]["EXP"]["SCATTER"] else ["SCATTER"]
+    run["SUCCESS"] = all(v["SUCCESS"] for v in run.values())
+    return run
+
+
+def decide_both(exposures: dict[int, dict]) -> tuple:
+    run = flat_run(exposures)
+    default = decide_certification("FLAT", run, 8, 9)
+    strict = decide_certification("FLAT", run, 8, 9, rule="strict", exposure_stats=exposures)
+    return default, strict
+
+
+def test_dead_amp_is_blocked_only_by_the_strict_rule() -> None:
+    # A dead amp (mean ~ 0) fails NOISE <= sqrt(MEAN) and pulls its detector's SCATTER and the
+    # exposure scatter of the detector means over their limits, in every exposure.
+    exposures = {e: flat_exposure({"R22_S11": ["SCATTER", "C03 NOISE"]}, False) for e in range(1, 5)}
+    default, strict = decide_both(exposures)
+    assert default.certify  # one SCATTER per exposure never reaches 8 x 5
+    assert not strict.certify
+    assert "R22_S11 C03 failed in every exposure" in strict.blocking
+    assert strict.amp_failures == {"R22_S11 C03": 4}
+    assert "strict rule" in strict.summary() and "FAILED" in strict.summary()
+
+
+def test_vignetted_detector_is_blocked_only_by_the_strict_rule() -> None:
+    # Vignetting on one detector: its amp means spread by more than 5 %, every exposure, but the
+    # exposure scatter stays within its limit for this fabricated case.
+    exposures = {e: flat_exposure({"R22_S22": ["SCATTER"]}, True) for e in range(1, 4)}
+    default, strict = decide_both(exposures)
+    assert default.certify
+    assert not strict.certify
+    assert strict.blocking == ["R22_S22 failed a detector test in every exposure"]
+
+
+def test_wrong_filter_flat_is_blocked_only_by_the_strict_rule() -> None:
+    # Flats divided by a flat of another filter: every detector's amp means scatter and the
+    # exposure scatter fails; a single exposure run is enough for the strict rule.
+    exposures = {1: flat_exposure({det: ["SCATTER"] for det in DETECTORS}, False)}
+    default, strict = decide_both(exposures)
+    assert default.certify
+    assert not strict.certify
+    assert "the exposure-level test failed in 1 of 1 exposures" in strict.blocking
+    assert strict.detector_failures == {det: 1 for det in DETECTORS}
+
+
+def test_strict_rule_passes_isolated_failures() -> None:
+    # One amp failing in one of four exposures, one exposure scatter failure: not systematic.
+    exposures = {e: flat_exposure({}, True) for e in range(1, 5)}
+    exposures[2] = flat_exposure({"R22_S01": ["C10 NOISE"]}, False)
+    default, strict = decide_both(exposures)
+    assert default.certify and strict.certify and strict.blocking == []
+    assert strict.amp_failures == {"R22_S01 C10": 1} and strict.exposure_level_failures == 1
+
+
+def test_strict_rule_reads_run_level_failures_without_exposure_stats() -> None:
+    stats = {e: {"SUCCESS": False, "FAILURES": ["R22_S21 C17 NOISE", "R22_S21 C17 CR_NOISE"]} for e in (1, 2)}
+    stats["SUCCESS"] = False
+    assert decide_certification("BIAS", stats, 8, 9).certify
+    strict = decide_certification("BIAS", stats, 8, 9, rule="strict")
+    assert not strict.certify and strict.blocking == ["R22_S21 C17 failed in every exposure"]
+
+
+def test_unknown_rule_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="Unknown verification rule 'lenient'"):
+        decide_certification("BIAS", {"SUCCESS": True}, 8, 9, rule="lenient")

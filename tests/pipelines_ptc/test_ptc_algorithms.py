@@ -194,3 +194,34 @@ def test_exp_approximation_with_measurement_errors_on_small_amps():
         gains.append(fit.gain)
     assert np.std(gains) / 1.4 < 0.005
     assert abs(np.mean(gains) / 1.4 - 1) < 0.002
+
+
+def test_unconstrained_or_bounded_noise_makes_a_bad_amp():
+    """Pairs at 4-32 ke- only do not constrain the read noise; a low-flux pair does."""
+    from lsst.ts.makecalibrations.pipelines.tasks.ptc_tasks import PtcSolveConfig, ptc_amp_problem
+
+    config = PtcSolveConfig()
+    truth = (-2e-6, 1.4, 49.0)
+    n_pix = 45_000
+    high_only = np.array([1, 2, 4, 8]) * 4000 / 1.4
+    with_low = np.array([0.1, 0.5, 1, 2.5, 5, 5]) * 4000 / 1.4
+    problems = []
+    for seed in range(20):
+        rng = np.random.default_rng(300 + seed)
+        fit = ptc.fit_exp_approximation(
+            high_only, _ptc_points(rng, high_only, truth, n_pix), [n_pix] * 4, use_measurement_errors=True
+        )
+        problems.append(ptc_amp_problem(fit, config))
+        good = ptc.fit_exp_approximation(
+            with_low, _ptc_points(rng, with_low, truth, n_pix), [n_pix] * 6, use_measurement_errors=True
+        )
+        assert ptc_amp_problem(good, config) is None, (good.noise, good.noise_err, good.at_bound)
+    # Most realisations are flagged (the rest happen to land near the truth, within 20 %).
+    assert sum(p is not None for p in problems) >= 15, problems
+    assert any("not constrained" in p or "at a bound" in p for p in problems)
+    # n00 = 0 sits at the bound of the fit: named as such.
+    zero_noise = ptc.fit_exp_approximation(high_only, high_only / 1.4 * (1 - 2e-6 * 1.4 * high_only))
+    if zero_noise.valid and "n00" in zero_noise.at_bound:
+        assert "at a bound" in ptc_amp_problem(zero_noise, config)
+    failed = ptc.fit_exp_approximation(high_only[:2], high_only[:2] / 1.4)
+    assert ptc_amp_problem(failed, config) == "fit failed (fewer than 3 usable points)"

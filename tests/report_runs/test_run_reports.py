@@ -172,8 +172,9 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         n_bias=3,
         n_dark=3,
         exp_times_dark=2,
-        n_flat=4,
-        exp_times_flat=[1, 1, 2, 2],
+        n_flat=6,
+        exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
+        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10",
         detectors=[0],
         generate_calibrations=True,
         do_verify=True,
@@ -195,9 +196,9 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         t: [e for e in data["exposures"] if e["image_type"] == t and not e["discarded"]]
         for t in ("BIAS", "DARK", "FLAT")
     }
-    assert {t: len(v) for t, v in by_type.items()} == {"BIAS": 3, "DARK": 3, "FLAT": 4}
+    assert {t: len(v) for t, v in by_type.items()} == {"BIAS": 3, "DARK": 3, "FLAT": 6}
     assert all(e["in_oods"] and e["obs_id"].startswith("CC_O_") for v in by_type.values() for e in v)
-    assert [e["exp_time"] for e in by_type["FLAT"]] == [1, 1, 2, 2]
+    assert [e["exp_time"] for e in by_type["FLAT"]] == [0.1, 0.1, 1, 1, 2, 2]
     assert [(a["image_type"], a["status"]) for a in data["acquisitions"]] == [
         ("BIAS", "complete"),
         ("DARK", "complete"),

@@ -36,8 +36,12 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         n_discard_bias=2,
         n_dark=3,
         exp_times_dark=5,
-        n_flat=4,
-        exp_times_flat=[1, 1, 2, 2],
+        # A low-flux pair, so the PTC fit has three points and a read-noise lever arm; at the tiny
+        # size the noise stays loosely determined, hence the relaxed solver check. The 0.1 s pair is
+        # left out of the flat combine (calib.flat_levels).
+        n_flat=6,
+        exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
+        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10",
         filter="g_01",
         detectors=[0, 4],
         generate_calibrations=True,
@@ -99,10 +103,10 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert all(v.decision["certify"] for v in report.verifications)
     assert [v.mode for v in report.verifications] == ["internal"] * 3
 
-    # Gains of both flat pairs, every amp of both detectors, from the PTC job.
+    # Gains of the three flat pairs, every amp of both detectors, from the PTC job.
     pairs = {tuple(g.pair) for g in report.gains}
-    assert len(pairs) == 2 and {g.detector for g in report.gains} == {0, 4}
-    assert len(report.gains) == 2 * 2 * 16
+    assert len(pairs) == 3 and {g.detector for g in report.gains} == {0, 4}
+    assert len(report.gains) == 3 * 2 * 16
     assert all(0.5 < g.gain < 3.0 for g in report.gains)
     # The log gives one line per gain job and says where the table is; no table row is logged.
     gain_lines = [m for m in result.log_messages if m.startswith("Gains from")]
@@ -129,13 +133,16 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
 
     verify_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['verifyFlat.yaml']['job_id']}"])
     run_stats = verify_butler.get("verifyFlatStats", instrument="LSSTComCam")
-    assert set(run_stats) == set(kept_flats) | {"SUCCESS"}
+    # The 0.1 s pair served the PTC only: the flat was combined from, and verified on, the others.
+    combined_flats = kept_flats[2:]
+    assert set(run_stats) == set(combined_flats) | {"SUCCESS"}
+    assert str(kept_flats[0]) not in sent["cpFlat.yaml"]["data_query"]
     det_stats = verify_butler.get(
-        "verifyFlatDetStats", instrument="LSSTComCam", detector=0, exposure=kept_flats[0]
+        "verifyFlatDetStats", instrument="LSSTComCam", detector=0, exposure=combined_flats[0]
     )
     assert set(det_stats["AMP"]) == set(AMP_NAMES) and "SUCCESS" in det_stats
     processed = verify_butler.get(
-        "verifyFlatProc", detector=0, exposure=kept_flats[0], instrument="LSSTComCam"
+        "verifyFlatProc", detector=0, exposure=combined_flats[0], instrument="LSSTComCam"
     )
     q25, q50, q75 = np.percentile(processed.image.array.flatten(), [25, 50, 75])
     assert q25 < q50 < q75 and q50 > 0

@@ -16,6 +16,8 @@ __all__ = [
     "raw_detectors",
     "list_certified",
     "read_pair_gains",
+    "read_ptc_bad_amps",
+    "read_verify_exposure_stats",
     "read_verify_stats",
 ]
 
@@ -105,6 +107,49 @@ def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_typ
     except (LookupError, MissingDatasetTypeError) as e:
         raise LookupError(f"No {dataset_type} for {INSTRUMENT_NAME} in collection {collection!r}.") from e
     return dict(stats)
+
+
+def read_verify_exposure_stats(
+    repo: str | os.PathLike[str], collection: str, dataset_type: str
+) -> dict[int, dict[str, Any]]:
+    """Return the exposure-level verification dicts (``verifyFlatExpStats``...) keyed by exposure id.
+
+    These name the failing detector and amp (``"C17 NOISE"``) also for flats, whose run-level stats
+    do not; the strict certification rule reads them. Empty if the collection or dataset type does
+    not exist.
+    """
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        return {}
+    try:
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=collection, findFirst=True))
+    except MissingDatasetTypeError:
+        return {}
+    return {int(ref.dataId["exposure"]): dict(butler.get(ref)) for ref in refs}
+
+
+def read_ptc_bad_amps(repo: str | os.PathLike[str], collection: str) -> dict[int, dict[str, str]]:
+    """Return ``{detector: {amp: reason}}`` for the bad amps of every ``ptc`` in ``collection``.
+
+    The reason is the solver's (``PTC BAD AMP REASONS`` in the PTC metadata: fit failed, gain or
+    noise at a fit bound, noise not constrained); detectors without bad amps are left out.
+    """
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        return {}
+    try:
+        refs = list(butler.registry.queryDatasets("ptc", collections=collection, findFirst=True))
+    except MissingDatasetTypeError:
+        return {}
+    result: dict[int, dict[str, str]] = {}
+    for ref in refs:
+        ptc: PhotonTransferCurve = butler.get(ref)
+        if ptc.bad_amps:
+            reasons = ptc.metadata.get("PTC BAD AMP REASONS", {})
+            result[int(ref.dataId["detector"])] = {
+                amp: str(reasons.get(amp, "bad amp")) for amp in ptc.bad_amps
+            }
+    return result
 
 
 def read_pair_gains(repo: str | os.PathLike[str], collection: str) -> list[PairGain]:

@@ -300,6 +300,7 @@ class CalibConfig:
     number_verification_tests_threshold_bias: int
     number_verification_tests_threshold_dark: int
     number_verification_tests_threshold_flat: int
+    verification_rule: str
     report_dir: str | None
     exposure_ids: Mapping[ImageType, tuple[int, ...]]
     resume_from_report: str | None

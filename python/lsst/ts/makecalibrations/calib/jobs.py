@@ -285,6 +285,15 @@ class JobBuilder:
         image_type = ImageType(image_type)
         inputs = self.config.input_collections_verify(image_type)
         if calib_job_id is not None:
+            # The calibration is verified with the calibrations it was built with: a dark combined
+            # with this run's bias but verified with another bias carries the difference of the two
+            # biases (+4 % NOISE with 12 frames, failing cp_verify's 5 % test on good data). A
+            # pipetask -o output chains its inputs; our --output-run collection does not, so the
+            # combine job's own calib_collection input is named here.
+            combine_inputs = self.inputs(image_type.key)
+            own = self.config.calib_collection
+            if combine_inputs.split(",")[0] == own and own not in inputs.split(","):
+                inputs = f"{own},{inputs}"
             inputs = f"{ocps_output_collection(calib_job_id)},{inputs}"
         return JobSpec(
             kind=JobKind.VERIFY,

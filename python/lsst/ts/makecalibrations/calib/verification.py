@@ -11,6 +11,19 @@ cp-algorithms §6.7 "Consumer logic"):
 * the calibration is not certified if the number of failed exposures is at least
   ``len(stats) // 2 + 1``, where ``len`` counts the ``"SUCCESS"`` key too.
 
+This ``majority`` rule is the default. It can never refuse a flat: cp_verify's run-level flat stats
+list only the exposure-level ``SCATTER`` (once per exposure), and a run of one exposure always
+certifies. The ``strict`` rule (configuration key ``verification_rule``) counts the failures per
+detector and per amplifier, over the exposures, from the exposure-level stats (``verify*ExpStats``,
+which name the failing detector and amp also for flats) or, without them, from the run-level
+FAILURES strings. Besides the majority rule it refuses certification when
+
+* an amplifier fails some test in every exposure (a dead or noisy amp);
+* a detector fails a detector-level test (flat ``SCATTER``) in every exposure (vignetting, a
+  wrong-filter flat);
+* an exposure-level test (flat ``EXP`` ``SCATTER``) fails in a majority (``n // 2 + 1``) of the
+  exposures.
+
 `decide_certification` returns a `VerificationDecision` that records the counts, the limits and
 the failing tests, for the log and the run report.
 
@@ -19,12 +32,15 @@ May import: the standard library and the other `calib` modules.
 
 from __future__ import annotations
 
-__all__ = ["VerificationDecision", "decide_certification"]
+__all__ = ["VERIFICATION_RULES", "VerificationDecision", "decide_certification"]
 
 import collections
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
+
+VERIFICATION_RULES = ("majority", "strict")
+"""Certification rules: the anchor's ``majority`` rule (default) and the ``strict`` rule."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +73,16 @@ class VerificationDecision:
         Failed exposures and the tests that reached the limit.
     failing_tests : `dict` [`str`, `int`]
         Total failures per test over all exposures.
+    rule : `str`
+        ``majority`` or ``strict``.
+    amp_failures : `dict` [`str`, `int`]
+        Strict rule: exposures in which each failing amp (``"R22_S21 C17"``) failed some test.
+    detector_failures : `dict` [`str`, `int`]
+        Strict rule: exposures in which each detector failed a detector-level test.
+    exposure_level_failures : `int`
+        Strict rule: exposures whose exposure-level test failed.
+    blocking : `list` [`str`]
+        Strict rule: why certification is refused beyond the majority rule (empty if nothing).
     """
 
     image_type: str
@@ -71,6 +97,11 @@ class VerificationDecision:
     failures_per_exposure: dict[str, dict[str, int]]
     failed_exposures: dict[str, list[str]]
     failing_tests: dict[str, int]
+    rule: str = "majority"
+    amp_failures: dict[str, int] = dataclasses.field(default_factory=dict)
+    detector_failures: dict[str, int] = dataclasses.field(default_factory=dict)
+    exposure_level_failures: int = 0
+    blocking: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the log: the outcome, the counts and the limits."""
@@ -81,12 +112,16 @@ class VerificationDecision:
                 f"all {self.n_exposures} exposures passed every test"
             )
         tests = ", ".join(f"{name} x{count}" for name, count in sorted(self.failing_tests.items()))
+        strict = ""
+        if self.rule == "strict":
+            strict = "; strict rule: " + ("; ".join(self.blocking) if self.blocking else "nothing blocks")
         return (
             f"{self.image_type} verification {verdict}: {self.n_failed_exposures} of {self.n_exposures} "
             f"exposures failed (certification needs fewer than {self.max_failed_exposures}); an exposure "
             f"fails when one test fails >= {self.failure_limit} times "
             f"(threshold {self.threshold} x ({self.n_detectors} // 2 + 1) detectors)"
             + (f"; failing tests: {tests}" if tests else "")
+            + strict
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +130,12 @@ class VerificationDecision:
 
 
 def decide_certification(
-    image_type: str, stats: Mapping[Any, Any], threshold: int, n_detectors: int
+    image_type: str,
+    stats: Mapping[Any, Any],
+    threshold: int,
+    n_detectors: int,
+    rule: str = "majority",
+    exposure_stats: Mapping[Any, Mapping[str, Any]] | None = None,
 ) -> VerificationDecision:
     """Apply the certification rule to run-level verification statistics.
 
@@ -110,6 +150,11 @@ def decide_certification(
         ``number_verification_tests_threshold_<type>``.
     n_detectors : `int`
         Number of detectors processed.
+    rule : `str`, optional
+        ``majority`` (the anchor's rule) or ``strict`` (see the module docstring).
+    exposure_stats : `~collections.abc.Mapping`, optional
+        ``verify<Type>ExpStats`` per exposure id, for the strict rule; without them the strict rule
+        reads the run-level FAILURES (which, for flats, do not name detectors or amps).
 
     Returns
     -------
@@ -134,7 +179,32 @@ def decide_certification(
         over = sorted(test for test, count in counter.items() if count >= failure_limit)
         if over:
             failed[str(exposure)] = over
-    certify = overall or len(failed) < max_failed
+    majority_ok = overall or len(failed) < max_failed
+    if rule not in VERIFICATION_RULES:
+        raise ValueError(f"Unknown verification rule {rule!r}; expected one of {VERIFICATION_RULES}.")
+    amp_counts: collections.Counter[str] = collections.Counter()
+    det_counts: collections.Counter[str] = collections.Counter()
+    n_exp_level = 0
+    blocking: list[str] = []
+    if rule == "strict":
+        for exposure in exposures:
+            exp_entry = None
+            if exposure_stats is not None:
+                exp_entry = exposure_stats.get(exposure, exposure_stats.get(str(exposure)))
+            amps, dets, exp_level = _strict_failures(stats[exposure], exp_entry)
+            amp_counts.update(amps)
+            det_counts.update(dets)
+            n_exp_level += bool(exp_level)
+        n = len(exposures)
+        for amp, count in sorted(amp_counts.items()):
+            if n and count == n:
+                blocking.append(f"{amp} failed in every exposure")
+        for det, count in sorted(det_counts.items()):
+            if n and count == n:
+                blocking.append(f"{det} failed a detector test in every exposure")
+        if n and n_exp_level >= n // 2 + 1:
+            blocking.append(f"the exposure-level test failed in {n_exp_level} of {n} exposures")
+    certify = majority_ok and not blocking
     return VerificationDecision(
         image_type=str(image_type),
         certify=certify,
@@ -148,4 +218,49 @@ def decide_certification(
         failures_per_exposure=per_exposure,
         failed_exposures=failed,
         failing_tests=dict(totals),
+        rule=rule,
+        amp_failures=dict(amp_counts),
+        detector_failures=dict(det_counts),
+        exposure_level_failures=n_exp_level,
+        blocking=blocking,
     )
+
+
+def _strict_failures(run_entry: Any, exp_entry: Mapping[str, Any] | None) -> tuple[set[str], set[str], bool]:
+    """Failing amps (``"R22_S21 C17"``), detectors and exposure-level failure of one exposure.
+
+    From the exposure-level stats when given (detector keys with ``"<amp> <test>"`` or ``"<test>"``
+    FAILURES, exposure-level tests under ``VERIFY``/``EXP``), otherwise from the run-level FAILURES
+    (``"<det> <amp> <test>"``, ``"<det> <test>"`` or ``"<test>"``).
+    """
+    amps: set[str] = set()
+    dets: set[str] = set()
+    exp_level = False
+    if exp_entry is not None:
+        for det, entry in exp_entry.items():
+            if det in ("SUCCESS", "EXP"):
+                continue
+            if det == "VERIFY":
+                exp_level = any(
+                    not ok for tests in entry.values() for name, ok in tests.items() if name != "SUCCESS"
+                )
+                continue
+            if not isinstance(entry, Mapping):
+                continue
+            for failure in entry.get("FAILURES", []):
+                tokens = str(failure).split()
+                if len(tokens) >= 2:
+                    amps.add(f"{det} {tokens[0]}")
+                elif tokens:
+                    dets.add(str(det))
+        return amps, dets, exp_level
+    failures = run_entry.get("FAILURES", []) if isinstance(run_entry, Mapping) else []
+    for failure in failures:
+        tokens = str(failure).split()
+        if len(tokens) >= 3:
+            amps.add(f"{tokens[0]} {tokens[1]}")
+        elif len(tokens) == 2:
+            dets.add(tokens[0])
+        elif tokens:
+            exp_level = True
+    return amps, dets, exp_level

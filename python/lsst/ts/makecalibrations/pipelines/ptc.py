@@ -367,6 +367,9 @@ class ExpApproxFit:
         Reduced chi² of the final weighted fit.
     valid : `bool`
         False when fewer than 3 points survive (the amp is then bad; values are NaN).
+    at_bound : `tuple` [`str`, ...]
+        Parameters of the final fit (``gain``, ``n00``) that ended at a bound of the fit, where the
+        data did not determine them (e.g. ``n00 = 0``: no read noise measured).
     """
 
     a00: float
@@ -379,6 +382,7 @@ class ExpApproxFit:
     turnoff: float
     chi2_dof: float
     valid: bool
+    at_bound: tuple[str, ...] = ()
 
     @property
     def params(self) -> list[float]:
@@ -389,6 +393,19 @@ class ExpApproxFit:
 _INITIAL = (-2e-6, 1.5, 25.0)
 _LOWER = (-1e-4, 0.1, 0.0)
 _UPPER = (0.0, 10.0, 2000.0)
+_BOUND_TOLERANCE = 1e-6
+"""A parameter within this fraction of its allowed range from a bound is at the bound."""
+
+
+def _params_at_bound(params: Sequence[float]) -> tuple[str, ...]:
+    """Names of the gain and noise parameters that sit at a bound of the fit."""
+    names = []
+    for index, name in ((1, "gain"), (2, "n00")):
+        width = _UPPER[index] - _LOWER[index]
+        value = float(params[index])
+        if min(value - _LOWER[index], _UPPER[index] - value) <= _BOUND_TOLERANCE * width:
+            names.append(name)
+    return tuple(names)
 
 
 def _least_squares_fit(
@@ -540,6 +557,7 @@ def fit_exp_approximation(
         turnoff=float(np.max(mu[mask])),
         chi2_dof=chi2_dof,
         valid=True,
+        at_bound=_params_at_bound(params),
     )
 
 

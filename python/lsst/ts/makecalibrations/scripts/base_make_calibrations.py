@@ -70,6 +70,7 @@ from ..calib.config import (
     load_schema,
     parse_config_text,
 )
+from ..calib.flat_levels import COMBINE_MIN_EXPTIME_FRACTION, select_flats_for_combine
 from ..calib.instrument import InstrumentSpec
 from ..calib.jobs import JobBuilder, JobSpec
 from ..calib.plan import AcquisitionPlan, CalibrationPlan, ExtraProduct
@@ -732,6 +733,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if not await self._wait_for_certifications(f"{name} combine", step.waits_for):
                 self._skip_certification(image_type.key, "a calibration it depends on was not certified")
                 return
+            if image_type is ImageType.FLAT:
+                kept = self._flats_for_combine(kept)
             calib_job: JobRecord | None = None
             if step.combine:
                 calib_job = await self._run_job(self.job_builder.combine(image_type, kept))
@@ -755,6 +758,22 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if image_type.key in self._certified:
                 _resolve(self._certified[image_type.key], False)
 
+    def _flats_for_combine(self, kept: list[int]) -> list[int]:
+        """The kept flats that go into the flat combine and its verification (`calib.flat_levels`)."""
+        times = {
+            e.exposure_id: float(e.exp_time)
+            for e in self.report.exposures
+            if e.image_type == ImageType.FLAT.value and not e.discarded
+        }
+        combined, left_out = select_flats_for_combine({i: times.get(i, math.nan) for i in kept})
+        if left_out:
+            self.log.info(
+                f"{len(left_out)} flat(s) shorter than {COMBINE_MIN_EXPTIME_FRACTION:g} x the longest "
+                f"flat are used by the PTC, gains and defects only, not by the flat combine and its "
+                f"verification: {left_out}"
+            )
+        return combined
+
     async def process_extra(self, extra: ExtraProduct) -> None:
         """Defects, PTC or gain from flat pairs, once their images (and calibrations) are ready."""
         assert self.config is not None and self.job_builder is not None
@@ -777,7 +796,10 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if job is None:
                 self._skip_certification(extra.product, f"the {name} job failed")
                 return
-            if extra.certify:
+            if extra.product == "ptc" and not await self._ptc_is_usable(job):
+                if extra.certify:
+                    self._skip_certification("ptc", "the PTC has bad amplifiers", status="not_certified")
+            elif extra.certify:
                 ok = await self._certify(extra.product, job)
                 _resolve(self._certified[extra.product], ok)
             if extra.product in ("gain", "ptc"):
@@ -876,8 +898,18 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             )
             self.log.error(self.report.failures[-1].describe())
             return False
+        exposure_stats = None
+        if cfg.verification_rule == "strict":
+            exposure_stats = await self.butler.read_verify_exposure_stats(
+                job.output_collection, f"verify{image_type.value.capitalize()}ExpStats"
+            )
         decision = decide_certification(
-            image_type.value, stats, cfg.verification_threshold(image_type), cfg.n_detectors
+            image_type.value,
+            stats,
+            cfg.verification_threshold(image_type),
+            cfg.n_detectors,
+            rule=cfg.verification_rule,
+            exposure_stats=exposure_stats,
         )
         record.decision = decision.to_dict()
         record.summary = decision.summary()
@@ -939,6 +971,22 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             f"over [{record.begin}, {record.end})"
         )
         return True
+
+    async def _ptc_is_usable(self, job: JobRecord) -> bool:
+        """False (and a failure naming them) if the PTC job's solver flagged bad amplifiers."""
+        assert self.butler is not None
+        bad = await self.butler.read_ptc_bad_amps(job.output_collection)
+        if not bad:
+            return True
+        details = "; ".join(
+            f"detector {det} {amp}: {reason}" for det in sorted(bad) for amp, reason in bad[det].items()
+        )
+        n_bad = sum(len(amps) for amps in bad.values())
+        self.report.add_failure(
+            "PTC", f"{n_bad} bad amplifier(s) in the PTC: {details}", job.job_id, job.output_collection
+        )
+        self.log.error(self.report.failures[-1].describe())
+        return False
 
     async def _report_gains(self, job: JobRecord, required: bool) -> None:
         """Read the per-pair gains of a gain or PTC job and log them as a table."""

@@ -102,6 +102,14 @@ class ButlerGateway:
         """Run-level verification statistics (``verifyBiasStats``...) of a verify job."""
         return await self._call("readers", "read_verify_stats", collection, dataset_type)
 
+    async def read_verify_exposure_stats(self, collection: str, dataset_type: str) -> dict[int, Any]:
+        """Exposure-level verification statistics (``verifyFlatExpStats``...) keyed by exposure id."""
+        return await self._call("readers", "read_verify_exposure_stats", collection, dataset_type)
+
+    async def read_ptc_bad_amps(self, collection: str) -> dict[int, dict[str, str]]:
+        """Bad amps of the PTCs of a job, ``{detector: {amp: reason}}``."""
+        return await self._call("readers", "read_ptc_bad_amps", collection)
+
     async def read_pair_gains(self, collection: str) -> list[Any]:
         """Gains per flat pair, detector and amplifier found in a PTC or gain job's collection."""
         return await self._call("readers", "read_pair_gains", collection)

@@ -18,6 +18,7 @@ May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, lsst.images, numpy
 from __future__ import annotations
 
 __all__ = [
+    "PTC_BAD_AMP_REASONS_KEY",
     "PtcExtractConfig",
     "PtcExtractConnections",
     "PtcExtractTask",
@@ -25,6 +26,7 @@ __all__ = [
     "PtcSolveConnections",
     "PtcSolveTask",
     "extract_pair",
+    "ptc_amp_problem",
     "solve_ptc",
 ]
 
@@ -44,6 +46,7 @@ from ...butler.camera import DETECTOR_SERIALS, Detector, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..ptc import (
     GAIN_CORRECTION_TYPES,
+    ExpApproxFit,
     amp_edge_mask,
     fit_exp_approximation,
     match_pairs_by_time,
@@ -54,6 +57,8 @@ from ..ptc import (
 _EXP_DET = ("instrument", "exposure", "detector")
 _OVERSCAN_NOISE_KEY = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp}"
 _N_PIXELS_KEY = "PTC N PIXELS"
+PTC_BAD_AMP_REASONS_KEY = "PTC BAD AMP REASONS"
+"""PTC metadata key: ``{amp: why the amp is bad}`` for every amp in ``bad_amps``."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -430,6 +435,32 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
         "pipelines.ptc.fit_exp_approximation); needed on amps much smaller than a real ITL amp.",
         default=True,
     )
+    maxNoiseRelativeError = pexConfig.Field[float](
+        doc="An amp whose fitted read noise has a larger relative 1-sigma error is bad: the flat "
+        "pairs do not constrain the noise (e.g. no low-flux pair).",
+        default=0.2,
+    )
+    maxGainRelativeError = pexConfig.Field[float](
+        doc="An amp whose fitted gain has a larger relative 1-sigma error is bad.", default=0.02
+    )
+
+
+def ptc_amp_problem(fit: ExpApproxFit, config: PtcSolveConfig) -> str | None:
+    """Why the PTC fit of one amp is not usable (None if it is): failed, at a bound, unconstrained."""
+    if not fit.valid:
+        return "fit failed (fewer than 3 usable points)"
+    if "gain" in fit.at_bound:
+        return f"gain {fit.gain:.4g} e-/ADU at a bound of the fit"
+    if "n00" in fit.at_bound:
+        return f"read noise {fit.noise:.3g} e- at a bound of the fit (n00 = {fit.n00:.4g} e^2)"
+    if not (math.isfinite(fit.noise_err) and fit.noise_err <= config.maxNoiseRelativeError * fit.noise):
+        return (
+            f"read noise {fit.noise:.3g} +- {fit.noise_err:.2g} e- not constrained by the flat pairs "
+            f"(relative error above {config.maxNoiseRelativeError:g}; a low-flux pair is needed)"
+        )
+    if not (math.isfinite(fit.gain_err) and fit.gain_err <= config.maxGainRelativeError * fit.gain):
+        return f"gain {fit.gain:.4g} +- {fit.gain_err:.2g} e-/ADU not constrained by the flat pairs"
+    return None
 
 
 def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -> PhotonTransferCurve:
@@ -463,6 +494,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         per_amp = partial.metadata.get(_N_PIXELS_KEY, {})
         for amp in ptc.amp_names:
             n_pixels[amp].append(float(per_amp.get(amp, math.nan)))
+    bad_reasons: dict[str, str] = {}
     for amp in ptc.amp_names:
         npix = np.asarray(n_pixels[amp])
         known = bool(np.isfinite(npix).all())
@@ -485,13 +517,16 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         ptc.noise[amp] = fit.noise
         ptc.fit_pars[amp] = fit.params
         ptc.turnoff[amp] = fit.turnoff
-        if not fit.valid:
+        problem = ptc_amp_problem(fit, config)
+        if problem is not None:
             ptc.bad_amps.append(amp)
+            bad_reasons[amp] = problem
     ptc.metadata.update(
         {
             "OBSTYPE": "PTC",
             "PTC_FIT_TYPE": config.ptcFitType,
             "PTC N PAIRS": len(ordered),
+            PTC_BAD_AMP_REASONS_KEY: bad_reasons,
             "INPUT_EXPOSURES": [
                 exp_id for partial in ordered for exp_id in partial.metadata.get("INPUT_EXPOSURES", [])
             ],
