@@ -261,3 +261,14 @@ def test_internal_verify_uses_the_calibrations_the_combine_used() -> None:
     # The bias combine reads no calibration of this run; its verification is unchanged.
     bias = builder.verify(ImageType.BIAS, [5], "abc123")
     assert bias.config == "-j 8 -i u/ocps/abc123,LSSTComCam/calib --register-dataset-types "
+
+
+def test_verify_gain_strings() -> None:
+    builder = JobBuilder(parse_config_text("detectors: [4]\nn_processes: 2\n"))
+    own = builder.verify_gain([1, 2], "ptcjob", None)
+    assert own.name == "GAIN verify"
+    assert own.pipeline == "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyGainFromFlatPairs.yaml"
+    assert own.config == "-j 2 -i u/ocps/ptcjob --register-dataset-types "
+    reference = builder.verify_gain([1, 2], "gainjob", "LSSTComCam/calib")
+    assert reference.config == "-j 2 -i u/ocps/gainjob,LSSTComCam/calib --register-dataset-types "
+    assert reference.data_query == "instrument='LSSTComCam' AND detector IN (4) AND exposure IN (1, 2)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "CertifiedCalibration",
     "PairGain",
+    "collections_have_dataset",
     "exposure_observation_types",
     "raw_detectors",
     "list_certified",
@@ -107,6 +108,20 @@ def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_typ
     except (LookupError, MissingDatasetTypeError) as e:
         raise LookupError(f"No {dataset_type} for {INSTRUMENT_NAME} in collection {collection!r}.") from e
     return dict(stats)
+
+
+def collections_have_dataset(repo: str | os.PathLike[str], collections: str, dataset_type: str) -> bool:
+    """True if any of the comma-separated ``collections`` (that exist) holds a ``dataset_type``."""
+    butler = make_butler(repo)
+    names = [c for c in (name.strip() for name in collections.split(",")) if c]
+    existing = [c for c in names if _collection_exists(butler, c)]
+    if not existing:
+        return False
+    try:
+        refs = butler.registry.queryDatasets(dataset_type, collections=existing, findFirst=False)
+        return any(True for _ in refs)
+    except MissingDatasetTypeError:
+        return False
 
 
 def read_verify_exposure_stats(

@@ -339,6 +339,33 @@ class JobBuilder:
             exposure_ids=self._ids(exposure_ids),
         )
 
+    def verify_gain(
+        self, exposure_ids: ExposureIds, pairs_job_id: str | Placeholder, ptc_collections: str | None
+    ) -> JobSpec:
+        """The cp_verify ``verifyGainFromFlatPairs`` job: the per-pair gains against a PTC.
+
+        Parameters
+        ----------
+        exposure_ids : `~collections.abc.Sequence` [`int`] or `Placeholder`
+            The flats of the PTC or gain job.
+        pairs_job_id : `str` or `Placeholder`
+            The job that wrote the per-pair partial PTCs (and, for a PTC job, the PTC).
+        ptc_collections : `str` or `None`
+            Collections holding the PTC to compare with (``input_collections_ptc`` for a gain job),
+            or `None` when the pairs' job made the PTC.
+        """
+        inputs = ocps_output_collection(pairs_job_id)
+        if ptc_collections:
+            inputs = f"{inputs},{ptc_collections}"
+        return JobSpec(
+            kind=JobKind.VERIFY,
+            product="gain",
+            pipeline=self.cp_verify_pipeline("verifyGainFromFlatPairs.yaml"),
+            config=f"-j {self.config.n_processes} -i {inputs} --register-dataset-types ",
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=self._ids(exposure_ids),
+        )
+
     def extra(self, product: str, exposure_ids: ExposureIds) -> JobSpec:
         """The job of an extra product (``defects``, ``ptc`` or ``gain``)."""
         builders = {"defects": self.defects, "ptc": self.ptc, "gain": self.gain}

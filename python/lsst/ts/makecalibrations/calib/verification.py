@@ -32,7 +32,7 @@ May import: the standard library and the other `calib` modules.
 
 from __future__ import annotations
 
-__all__ = ["VERIFICATION_RULES", "VerificationDecision", "decide_certification"]
+__all__ = ["VERIFICATION_RULES", "VerificationDecision", "decide_certification", "decide_gain_check"]
 
 import collections
 import dataclasses
@@ -264,3 +264,42 @@ def _strict_failures(run_entry: Any, exp_entry: Mapping[str, Any] | None) -> tup
         elif tokens:
             exp_level = True
     return amps, dets, exp_level
+
+
+def decide_gain_check(stats: Mapping[Any, Any]) -> dict[str, Any]:
+    """The outcome of cp_verify's gain-from-flat-pairs check (``verifyGainStats``).
+
+    Every failing amp fails the check (a gain is a per-amp product; there is no majority): the
+    result names each failing amp with the number of pairs it failed in.
+
+    Parameters
+    ----------
+    stats : `~collections.abc.Mapping`
+        ``verifyGainStats``: first exposure of each pair -> ``{"SUCCESS", "FAILURES": [...]}``, plus
+        ``"SUCCESS"``; failures read ``"R22_S21 C17 GAIN_FROM_FLAT_PAIR"``.
+
+    Returns
+    -------
+    decision : `dict` [`str`, `typing.Any`]
+        ``passed``, ``n_pairs``, ``failing_amps`` (``{"R22_S21 C17": n_pairs}``) and ``summary``.
+    """
+    pairs = [key for key in stats if key != "SUCCESS"]
+    amps: collections.Counter[str] = collections.Counter()
+    for pair in pairs:
+        entry = stats[pair]
+        failures = entry.get("FAILURES", []) if isinstance(entry, Mapping) else []
+        amps.update({" ".join(str(f).split()[:2]) for f in failures if len(str(f).split()) >= 3})
+        if isinstance(entry, Mapping) and not entry.get("SUCCESS", False) and not failures:
+            amps.update({f"pair {pair}"})
+    passed = not amps and (bool(stats.get("SUCCESS", False)) or not pairs)
+    if passed:
+        summary = (
+            f"GAIN verification PASSED: every amp of {len(pairs)} flat pair(s) within 5 % of the PTC gain"
+        )
+    else:
+        listed = ", ".join(f"{amp} ({count} of {len(pairs)} pairs)" for amp, count in sorted(amps.items()))
+        summary = (
+            f"GAIN verification FAILED: the flux-corrected gain from flat pairs differs from the PTC "
+            f"gain by 5 % or more on {len(amps)} amp(s): {listed}"
+        )
+    return {"passed": passed, "n_pairs": len(pairs), "failing_amps": dict(amps), "summary": summary}

@@ -397,12 +397,12 @@ _BOUND_TOLERANCE = 1e-6
 """A parameter within this fraction of its allowed range from a bound is at the bound."""
 
 
-def _params_at_bound(params: Sequence[float]) -> tuple[str, ...]:
+def _params_at_bound(params: npt.ArrayLike) -> tuple[str, ...]:
     """Names of the gain and noise parameters that sit at a bound of the fit."""
     names = []
     for index, name in ((1, "gain"), (2, "n00")):
         width = _UPPER[index] - _LOWER[index]
-        value = float(params[index])
+        value = float(np.asarray(params, dtype=np.float64)[index])
         if min(value - _LOWER[index], _UPPER[index] - value) <= _BOUND_TOLERANCE * width:
             names.append(name)
     return tuple(names)

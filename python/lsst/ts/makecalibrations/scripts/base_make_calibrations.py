@@ -84,7 +84,7 @@ from ..calib.report import (
     RunReport,
     VerificationRecord,
 )
-from ..calib.verification import decide_certification
+from ..calib.verification import decide_certification, decide_gain_check
 from ..sal import ScriptState, current_tai, salobj
 from ..sal.control import RemoteGroup, Usages
 from .butler_gateway import ButlerGateway, ClaimRefusedError
@@ -796,7 +796,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if job is None:
                 self._skip_certification(extra.product, f"the {name} job failed")
                 return
-            if extra.product == "ptc" and not await self._ptc_is_usable(job):
+            gains_ok = True
+            if extra.product in ("gain", "ptc"):
+                gains_ok = await self._verify_gains(extra.product, job, exposure_ids)
+            if extra.product == "ptc" and not gains_ok:
+                if extra.certify:
+                    self._skip_certification(
+                        "ptc", "the gain check of its flat pairs failed", status="not_certified"
+                    )
+            elif extra.product == "ptc" and not await self._ptc_is_usable(job):
                 if extra.certify:
                     self._skip_certification("ptc", "the PTC has bad amplifiers", status="not_certified")
             elif extra.certify:
@@ -971,6 +979,53 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             f"over [{record.begin}, {record.end})"
         )
         return True
+
+    async def _verify_gains(self, product: str, job: JobRecord, exposure_ids: list[int]) -> bool:
+        """cp_verify's gain-from-flat-pairs check of a PTC or gain job; False if an amp failed.
+
+        A PTC job's pairs are checked against its own PTC; a gain job's against the PTC of
+        ``input_collections_ptc``, when there is one (otherwise the check is skipped, logged).
+        """
+        assert self.config is not None and self.job_builder is not None and self.butler is not None
+        reference: str | None = None
+        if product == "gain":
+            reference = self.config.input_collections("ptc")
+            if not await self.butler.collections_have_dataset(reference, "ptc"):
+                self.log.info(f"No PTC in {reference}: the gains from flat pairs are not checked")
+                return True
+        spec = self.job_builder.verify_gain(exposure_ids, job.job_id, reference)
+        record = VerificationRecord(
+            image_type="GAIN",
+            mode="internal" if reference is None else "external",
+            reference=reference or job.output_collection,
+        )
+        self.report.verifications.append(record)
+        verify_job = await self._run_job(spec)
+        if verify_job is None:
+            record.status = "error"
+            record.summary = "the gain verify job failed"
+            return False
+        record.job_id = verify_job.job_id
+        try:
+            stats = await self.butler.read_verify_stats(verify_job.output_collection, "verifyGainStats")
+        except Exception as e:
+            record.status = "error"
+            record.summary = f"could not read verifyGainStats: {e}"
+            self.report.add_failure("GAIN verification", record.summary, verify_job.job_id)
+            self.log.error(self.report.failures[-1].describe())
+            return False
+        decision = decide_gain_check(stats)
+        record.decision = decision
+        record.summary = str(decision["summary"])
+        record.status = "passed" if decision["passed"] else "failed"
+        if decision["passed"]:
+            self.log.info(record.summary)
+            return True
+        self.report.add_failure(
+            "GAIN verification", record.summary, verify_job.job_id, verify_job.output_collection
+        )
+        self.log.error(self.report.failures[-1].describe())
+        return False
 
     async def _ptc_is_usable(self, job: JobRecord) -> bool:
         """False (and a failure naming them) if the PTC job's solver flagged bad amplifiers."""

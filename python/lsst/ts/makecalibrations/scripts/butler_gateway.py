@@ -106,6 +106,10 @@ class ButlerGateway:
         """Exposure-level verification statistics (``verifyFlatExpStats``...) keyed by exposure id."""
         return await self._call("readers", "read_verify_exposure_stats", collection, dataset_type)
 
+    async def collections_have_dataset(self, collections: str, dataset_type: str) -> bool:
+        """True if one of the comma-separated ``collections`` holds a ``dataset_type``."""
+        return await self._call("readers", "collections_have_dataset", collections, dataset_type)
+
     async def read_ptc_bad_amps(self, collection: str) -> dict[int, dict[str, str]]:
         """Bad amps of the PTCs of a job, ``{detector: {amp: reason}}``."""
         return await self._call("readers", "read_ptc_bad_amps", collection)

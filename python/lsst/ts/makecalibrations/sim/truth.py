@@ -12,7 +12,9 @@ and makes raw amp arrays for any exposure:
   hot column per detector (``hot_column_rate`` e-/s);
 * **response**: smooth focal-plane vignetting x per-detector throughput x pixel response
   non-uniformity (``prnu``), with dead pixels (response 0-0.3) and one cold column (0.6);
-* **flats**: ``flat_flux`` e-/s/pixel x a per-filter factor x response, so a 5 s flat gives ~20 ke-.
+* **flats**: ``flat_flux`` e-/s/pixel x a per-filter factor x response, so a 5 s flat gives ~20 ke-;
+* **faults** (off by default): extra read noise on chosen amps (``noisy_amps``), a gain drift of
+  chosen amps away from their nominal gain (``gain_drift``).
 
 Pixels are drawn in electrons (Poisson), or, for flats with brighter-fatter on, as Gaussian draws with
 the Astier+19 Eq. 16 variance ``expm1(2 a00 mu) / (2 a00)`` (cp-algorithms §8.3), clipped at the full
@@ -167,6 +169,10 @@ class TruthModel:
     noisy_amps : `tuple` [`tuple` [`int`, `str`, `float`], ...]
         Fault injection: ``(detector, amp, extra)`` adds ``extra`` e- of read noise (in quadrature) to
         that amplifier of every image, so cp_verify's NOISE test must fail there.
+    gain_drift : `tuple` [`tuple` [`int`, `str`, `float`], ...]
+        Fault injection: ``(detector, amp, factor)`` makes that amplifier's actual gain ``factor``
+        times its nominal (camera, reference PTC) gain in every image, so the gain from flat pairs
+        differs from the PTC gain by ``factor - 1``.
     """
 
     seed: int = DEFAULT_TRUTH_SEED
@@ -190,6 +196,7 @@ class TruthModel:
     flat_flux: float = 4000.0
     full_well: float = 110000.0
     noisy_amps: tuple[tuple[int, str, float], ...] = ()
+    gain_drift: tuple[tuple[int, str, float], ...] = ()
 
     @classmethod
     def from_simulation_config(cls, config: dict[str, Any]) -> TruthModel:
@@ -200,6 +207,8 @@ class TruthModel:
             kwargs["hot_pixel_rate"] = tuple(kwargs["hot_pixel_rate"])
         if "noisy_amps" in kwargs:
             kwargs["noisy_amps"] = tuple((int(d), str(a), float(x)) for d, a, x in kwargs["noisy_amps"])
+        if "gain_drift" in kwargs:
+            kwargs["gain_drift"] = tuple((int(d), str(a), float(x)) for d, a, x in kwargs["gain_drift"])
         if not isinstance(kwargs.get("size", "default"), str):
             kwargs["size"] = tuple(kwargs["size"])
         return cls(**kwargs)
@@ -298,9 +307,15 @@ class TruthModel:
         else:
             electrons = rng.poisson(mean_e).astype(np.float32)
         np.clip(electrons, 0.0, self.full_well, out=electrons)
-        signal_adu = electrons / truth.gain_map + truth.bias_structure
-
         camera_det = get_camera()[detector]
+        drift = {a: x for d, a, x in self.gain_drift if d == detector}
+        gain_map = truth.gain_map
+        if drift:
+            gain_map = gain_map.copy()
+            for amp_name, factor in drift.items():
+                gain_map[camera_det[amp_name].bbox_slices(geom)] *= np.float32(factor)
+        signal_adu = electrons / gain_map + truth.bias_structure
+
         raw_rows = np.arange(geom.raw_shape[0], dtype=np.float32) / geom.raw_shape[0] - 0.5
         amps: dict[str, np.ndarray] = {}
         for amp_name in AMP_NAMES:
@@ -309,7 +324,8 @@ class TruthModel:
             slope = rng.normal(0.0, self.pedestal_row_slope)
             row_level = truth.pedestal[amp_name] + offset + slope * raw_rows
             extra = sum(x**2 for d, a, x in self.noisy_amps if d == detector and a == amp_name)
-            rn_adu = np.sqrt(truth.read_noise[amp_name] ** 2 + extra) / truth.gain[amp_name]
+            gain = truth.gain[amp_name] * drift.get(amp_name, 1.0)
+            rn_adu = np.sqrt(truth.read_noise[amp_name] ** 2 + extra) / gain
             raw = rng.standard_normal(geom.raw_shape, dtype=np.float32)
             raw *= np.float32(rn_adu)
             raw += row_level[:, np.newaxis].astype(np.float32)

@@ -6,6 +6,10 @@
   ``verify*ExpStats``.
 * `CpVerifyRunMergeTask` (instrument): merge over exposures, keyed by integer exposure id →
   ``verify*Stats``, the structure the script's certification rule reads.
+* `CpVerifyGainTask` (instrument, exposure, detector; label ``verifyGainDet``): the per-pair gain of
+  a partial PTC against the PTC (`pipelines.verify_gain`) → ``verifyGainDetStats``;
+  `CpVerifyGainMergeTask` (instrument; label ``verifyGain``) merges them by exposure and detector →
+  ``verifyGainStats`` (``{exposure: {"SUCCESS", "FAILURES": ["R22_S00 C03 GAIN_FROM_FLAT_PAIR"]}}``).
 
 Dataset names are set per pipeline through ``connections.*``; ``stageName`` picks the statistics.
 
@@ -21,6 +25,12 @@ __all__ = [
     "CpVerifyExpMergeConfig",
     "CpVerifyExpMergeConnections",
     "CpVerifyExpMergeTask",
+    "CpVerifyGainConfig",
+    "CpVerifyGainConnections",
+    "CpVerifyGainMergeConfig",
+    "CpVerifyGainMergeConnections",
+    "CpVerifyGainMergeTask",
+    "CpVerifyGainTask",
     "CpVerifyRunMergeConfig",
     "CpVerifyRunMergeConnections",
     "CpVerifyRunMergeTask",
@@ -34,9 +44,11 @@ import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 
+from ...butler.calib_types import PhotonTransferCurve
 from ...butler.camera import get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..verify import VerifyThresholds, detector_stats, merge_exposure, merge_run
+from ..verify_gain import ITL_FLUX_SLOPE, gain_pair_stats
 
 _STAGES = {"BIAS": "Bias", "DARK": "Dark", "FLAT": "Flat"}
 
@@ -247,4 +259,124 @@ class CpVerifyRunMergeTask(pipeBase.PipelineTask):
         merged = merge_run(dict(zip(exposures, inputStats, strict=True)))
         n_failed = sum(1 for key, value in merged.items() if key != "SUCCESS" and not value["SUCCESS"])
         self.log.info("Verification: %d of %d exposures failed.", n_failed, len(exposures))
+        return pipeBase.Struct(outputStats=merged)
+
+
+class CpVerifyGainConnections(
+    pipeBase.PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")
+):
+    """Connections of `CpVerifyGainTask`."""
+
+    inputPartial = cT.Input(
+        name="cpPtcExtract",
+        doc="Partial PTC of one flat pair (keyed by its first exposure).",
+        storageClass="PhotonTransferCurve",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+    inputPtc = cT.PrerequisiteInput(
+        name="ptc",
+        doc="PTC whose gains the pair gains are checked against.",
+        storageClass="PhotonTransferCurve",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+    )
+    outputStats = cT.Output(
+        name="verifyGainDetStats",
+        doc="Per-pair, per-detector gain statistics and tests.",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+
+
+class CpVerifyGainConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CpVerifyGainConnections):
+    """Configuration of `CpVerifyGainTask` (cp_verify ``CpVerifyGainConfig`` names)."""
+
+    gainThreshold = pexConfig.Field[float](
+        doc="Largest |flux-corrected pair gain - PTC gain| in % of the PTC gain.", default=5.0
+    )
+    fluxSlope = pexConfig.Field[float](
+        doc="Flux dependence of the pair gain (% per ADU; ITL 0.00027, e2v 0.00046; DM-35790).",
+        default=ITL_FLUX_SLOPE,
+    )
+    minSigmas = pexConfig.Field[float](
+        doc="Small-frame switch: the limit is at least this many statistical errors of the pair gain, "
+        "100 sqrt(2 / N_pix) %; 0 keeps cp_verify's fixed gainThreshold. Changes nothing at the full "
+        "and default simulated sizes.",
+        default=5.0,
+    )
+
+
+class CpVerifyGainTask(pipeBase.PipelineTask):
+    """Check the gain of one flat pair of one detector against the PTC."""
+
+    ConfigClass = CpVerifyGainConfig
+    _DefaultName = "cpVerifyGain"
+    config: CpVerifyGainConfig
+
+    def run(self, inputPartial: PhotonTransferCurve, inputPtc: PhotonTransferCurve) -> pipeBase.Struct:
+        """Measure and test ``inputPartial`` against ``inputPtc``."""
+        stats = gain_pair_stats(
+            inputPartial, inputPtc, self.config.fluxSlope, self.config.gainThreshold, self.config.minSigmas
+        )
+        failed = [amp for amp, tests in stats["VERIFY"]["AMP"].items() if not tests["SUCCESS"]]
+        if failed:
+            self.log.warning(
+                "Detector %d: pair gain differs from the PTC gain by >= %g%% on %s.",
+                inputPartial.detector,
+                self.config.gainThreshold,
+                ", ".join(failed),
+            )
+        return pipeBase.Struct(outputStats=stats)
+
+
+class CpVerifyGainMergeConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument",)):
+    """Connections of `CpVerifyGainMergeTask`."""
+
+    inputStats = cT.Input(
+        name="verifyGainDetStats",
+        doc="Per-pair, per-detector gain results.",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument", "exposure", "detector"),
+        multiple=True,
+    )
+    outputStats = cT.Output(
+        name="verifyGainStats",
+        doc="Run-level gain results keyed by the pairs' first exposure id.",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument",),
+    )
+
+
+class CpVerifyGainMergeConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CpVerifyGainMergeConnections):
+    """Configuration of `CpVerifyGainMergeTask`."""
+
+
+class CpVerifyGainMergeTask(pipeBase.PipelineTask):
+    """Merge the gain results of every pair and detector (``verifyGainStats``)."""
+
+    ConfigClass = CpVerifyGainMergeConfig
+    _DefaultName = "cpVerifyGainMerge"
+    config: CpVerifyGainMergeConfig
+
+    def runQuantum(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+    ) -> None:
+        inputs = butlerQC.get(inputRefs)
+        keys = [(int(ref.dataId["exposure"]), int(ref.dataId["detector"])) for ref in inputRefs.inputStats]
+        butlerQC.put(self.run(inputs["inputStats"], keys=keys), outputRefs)
+
+    def run(
+        self, inputStats: Sequence[Mapping[str, Any]], *, keys: Sequence[tuple[int, int]]
+    ) -> pipeBase.Struct:
+        """Merge ``inputStats`` of the ``(exposure, detector)`` ``keys``."""
+        camera = get_camera()
+        by_exposure: dict[int, dict[str, Mapping[str, Any]]] = {}
+        for (exposure, detector), stats in zip(keys, inputStats, strict=True):
+            by_exposure.setdefault(exposure, {})[camera[detector].name] = stats
+        merged = merge_run({exp: merge_exposure(dets, "GAIN") for exp, dets in by_exposure.items()})
+        n_failed = sum(1 for key, value in merged.items() if key != "SUCCESS" and not value["SUCCESS"])
+        self.log.info("Gain check: %d of %d flat pairs failed.", n_failed, len(by_exposure))
         return pipeBase.Struct(outputStats=merged)
