@@ -208,3 +208,19 @@ def test_too_many_cosmic_rays_is_a_processing_failure() -> None:
     assert all(
         amp["PROCESSING"] is False and amp["SUCCESS"] is False for amp in stats["VERIFY"]["AMP"].values()
     )
+
+
+def test_exposure_scatter_limit_is_absolute_on_full_size_frames() -> None:
+    """cp_verify's 0.05 e- applies unchanged on 4072 x 4000 detectors; only smaller frames scale it."""
+    from lsst.ts.makecalibrations.pipelines.verify import (
+        FULL_DETECTOR_PIXELS,
+        VerifyThresholds,
+        exp_scatter_limit,
+    )
+
+    full = {"R22_S00": {"ISR": {"DETECTOR_PIXELS": FULL_DETECTOR_PIXELS}}}
+    assert exp_scatter_limit(full, VerifyThresholds()) == 0.05
+    small = {"R22_S00": {"ISR": {"DETECTOR_PIXELS": FULL_DETECTOR_PIXELS // 100}}}
+    assert exp_scatter_limit(small, VerifyThresholds()) == pytest.approx(0.5)
+    fixed = VerifyThresholds(exp_scatter_scale_with_size=False)
+    assert exp_scatter_limit(small, fixed) == 0.05
