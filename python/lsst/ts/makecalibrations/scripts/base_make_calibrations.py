@@ -888,24 +888,10 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             mode="internal" if calib_job is not None else "external",
             reference=spec.config.split(" -i ")[1].split(" ")[0],
         )
-        self.report.verifications.append(record)
-        job = await self._run_job(spec)
-        if job is None:
-            record.status = "error"
-            record.summary = "the verify job failed"
+        result = await self._run_verify_job(spec, record, f"verify{image_type.value.capitalize()}Stats")
+        if result is None:
             return False
-        record.job_id = job.job_id
-        dataset_type = f"verify{image_type.value.capitalize()}Stats"
-        try:
-            stats = await self.butler.read_verify_stats(job.output_collection, dataset_type)
-        except Exception as e:
-            record.status = "error"
-            record.summary = f"could not read {dataset_type}: {e}"
-            self.report.add_failure(
-                f"{image_type.value} verification", record.summary, job.job_id, job.output_collection
-            )
-            self.log.error(self.report.failures[-1].describe())
-            return False
+        job, stats = result
         exposure_stats = None
         if cfg.verification_rule == "strict":
             exposure_stats = await self.butler.read_verify_exposure_stats(
@@ -930,6 +916,30 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         )
         self.log.error(self.report.failures[-1].describe())
         return False
+
+    async def _run_verify_job(
+        self, spec: JobSpec, record: VerificationRecord, dataset_type: str
+    ) -> tuple[JobRecord, dict[Any, Any]] | None:
+        """Run a verify job and read its run-level stats; None (record and failure set) if either fails."""
+        assert self.butler is not None
+        self.report.verifications.append(record)
+        job = await self._run_job(spec)
+        if job is None:
+            record.status = "error"
+            record.summary = "the verify job failed"
+            return None
+        record.job_id = job.job_id
+        try:
+            stats = await self.butler.read_verify_stats(job.output_collection, dataset_type)
+        except Exception as e:
+            record.status = "error"
+            record.summary = f"could not read {dataset_type}: {e}"
+            self.report.add_failure(
+                f"{record.image_type} verification", record.summary, job.job_id, job.output_collection
+            )
+            self.log.error(self.report.failures[-1].describe())
+            return None
+        return job, stats
 
     async def _certify(self, product: str, job: JobRecord) -> bool:
         """Certify a job's product into calib_collection (finishing even if a stop arrives)."""
@@ -999,21 +1009,10 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             mode="internal" if reference is None else "external",
             reference=reference or job.output_collection,
         )
-        self.report.verifications.append(record)
-        verify_job = await self._run_job(spec)
-        if verify_job is None:
-            record.status = "error"
-            record.summary = "the gain verify job failed"
+        result = await self._run_verify_job(spec, record, "verifyGainStats")
+        if result is None:
             return False
-        record.job_id = verify_job.job_id
-        try:
-            stats = await self.butler.read_verify_stats(verify_job.output_collection, "verifyGainStats")
-        except Exception as e:
-            record.status = "error"
-            record.summary = f"could not read verifyGainStats: {e}"
-            self.report.add_failure("GAIN verification", record.summary, verify_job.job_id)
-            self.log.error(self.report.failures[-1].describe())
-            return False
+        verify_job, stats = result
         decision = decide_gain_check(stats)
         record.decision = decision
         record.summary = str(decision["summary"])
