@@ -105,7 +105,9 @@ def test_resumed_plan_skips_certified_products() -> None:
 def test_planned_jobs_with_placeholders() -> None:
     plan = plan_of("")
     jobs = plan.planned_jobs()
-    assert [j.name for j in jobs] == ["BIAS verify", "DARK verify", "FLAT verify", "GAIN"]
+    assert [j.name for j in jobs] == ["BIAS verify", "DARK verify", "FLAT verify", "GAIN", "GAIN verify"]
+    # The gain check reads the gain job's pairs and the PTC of input_collections_ptc.
+    assert jobs[-1].config == "-j 8 -i u/ocps/<GAIN job id>,LSSTComCam/calib --register-dataset-types "
     assert jobs[0].data_query == (
         f"instrument='LSSTComCam' AND detector IN {ALL} AND exposure IN (<20 BIAS exposure ids>)"
     )

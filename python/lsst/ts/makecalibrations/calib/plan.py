@@ -422,7 +422,13 @@ class CalibrationPlan:
                 specs.append(builder.verify(step.image_type, ids, calib_job_id))
         for extra in self.extras:
             if not extra.already_certified:
-                specs.append(builder.extra(extra.product, exposures(extra.inputs)))
+                ids = exposures(extra.inputs)
+                specs.append(builder.extra(extra.product, ids))
+                if extra.product in ("gain", "ptc"):
+                    # The gain check; after a gain job only if input_collections_ptc holds a PTC.
+                    reference = self.config.input_collections("ptc") if extra.product == "gain" else None
+                    job_id = Placeholder(f"{extra.product.upper()} job id")
+                    specs.append(builder.verify_gain(ids, job_id, reference))
         return specs
 
     # --- description -----------------------------------------------------------------------------
