@@ -174,7 +174,7 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         exp_times_dark=2,
         n_flat=6,
         exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
-        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10",
+        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10 -c cpPtcSolve:maxGainRelativeError=1",
         detectors=[0],
         generate_calibrations=True,
         do_verify=True,
@@ -206,16 +206,28 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
     ]
 
     assert sorted(job["name"] for job in data["jobs"]) == sorted(
-        ["BIAS combine", "BIAS verify", "DARK combine", "DARK verify", "FLAT combine", "FLAT verify", "PTC"]
+        [
+            "BIAS combine",
+            "BIAS verify",
+            "DARK combine",
+            "DARK verify",
+            "FLAT combine",
+            "FLAT verify",
+            "PTC",
+            "GAIN verify",
+        ]
     )
     assert all(job["status"] == "succeeded" and job["exit_code"] == 0 for job in data["jobs"])
     assert [(v["image_type"], v["mode"], v["status"]) for v in data["verifications"]] == [
         ("BIAS", "internal", "passed"),
         ("DARK", "internal", "passed"),
         ("FLAT", "internal", "passed"),
+        ("GAIN", "internal", "passed"),
     ]
-    for verification in data["verifications"]:
+    for verification in data["verifications"][:3]:
         check_verification(verification)
+    gain_check = data["verifications"][3]["decision"]
+    assert gain_check["passed"] and gain_check["failing_amps"] == {} and gain_check["n_pairs"] == 3
 
     # Certifications: type, collections, range and count, as in the repository.
     certs = {c["product"]: c for c in data["certifications"]}

@@ -41,7 +41,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         # left out of the flat combine (calib.flat_levels).
         n_flat=6,
         exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
-        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10",
+        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10 -c cpPtcSolve:maxGainRelativeError=1",
         filter="g_01",
         detectors=[0, 4],
         generate_calibrations=True,
@@ -79,6 +79,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         "verifyFlat.yaml",
         "cpDefects.yaml",
         "cpPtc.yaml",
+        "verifyGainFromFlatPairs.yaml",
     }
     assert all(job["exit_code"] == 0 for job in sent.values())
     assert sent["verifyBias.yaml"]["config"] == (
@@ -100,8 +101,17 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     # The flats went through the requested filter; the exposures are in the repo with their types.
     types = exposure_observation_types(tiny_repo, [e.exposure_id for e in report.exposures])
     assert sorted(set(types.values())) == ["bias", "dark", "flat"]
-    assert all(v.decision["certify"] for v in report.verifications)
-    assert [v.mode for v in report.verifications] == ["internal"] * 3
+    assert all(v.status == "passed" for v in report.verifications)
+    # The gain check of the PTC's own pairs ran against the new PTC before it was certified.
+    assert [(v.image_type, v.mode) for v in report.verifications] == [
+        ("BIAS", "internal"),
+        ("DARK", "internal"),
+        ("FLAT", "internal"),
+        ("GAIN", "internal"),
+    ]
+    assert sent["verifyGainFromFlatPairs.yaml"]["config"] == (
+        f"-j 1 -i u/ocps/{sent['cpPtc.yaml']['job_id']} --register-dataset-types "
+    )
 
     # Gains of the three flat pairs, every amp of both detectors, from the PTC job.
     pairs = {tuple(g.pair) for g in report.gains}
@@ -167,6 +177,7 @@ async def test_external_verification_and_gain_only(tmp_path, tiny_repo) -> None:
         ("BIAS", "external", "passed"),
         ("DARK", "external", "passed"),
         ("FLAT", "external", "passed"),
+        ("GAIN", "external", "passed"),  # the pairs against the PTC of LSSTComCam/calib
     ]
     assert report.certifications == []
     assert list_certified(tiny_repo, "LSSTComCam/calib/test/external") == []
@@ -176,9 +187,10 @@ async def test_external_verification_and_gain_only(tmp_path, tiny_repo) -> None:
         "verifyBias.yaml",
         "verifyDark.yaml",
         "verifyFlat.yaml",
+        "verifyGainFromFlatPairs.yaml",
     ]
     for job in result.sent_jobs():
-        if "verify" in job["pipeline"]:
+        if "verify" in job["pipeline"] and "Gain" not in job["pipeline"]:
             assert job["config"] == "-j 1 -i LSSTComCam/calib --register-dataset-types "
     flats = [e.exposure_id for e in report.exposures if e.image_type == "FLAT" and not e.discarded]
     assert {tuple(g.pair) for g in report.gains} == {(flats[0], flats[1]), (flats[2], flats[3])}

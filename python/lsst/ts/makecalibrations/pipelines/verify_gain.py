@@ -12,9 +12,10 @@ reference is the PTC the check is run with, and the noise is reported in e- (``I
 overscan noise x PTC gain, ``AMP_NOISE`` = PTC noise) as statistics only.
 
 Small-frame switch: the pair estimate has a statistical error of about ``sqrt(2 / N_pix)`` (0.14 %
-on a 1e6-pixel ITL amp, 0.7 % at the default simulated size, ~4 % at ``tiny``); with ``min_sigmas``
-> 0 the limit is at least ``min_sigmas`` times that error (``PTC N PIXELS`` of the partial), which
-leaves cp_verify's 5 % untouched at the full and default sizes.
+on a 1e6-pixel ITL amp, 0.7 % at the default simulated size, ~4 % at ``tiny``), inflated by
+``(1 + RN^2 / S)^2`` at low flux, plus the PTC gain's own error; with ``min_sigmas`` > 0 the limit is
+at least ``min_sigmas`` times that error (``PTC N PIXELS`` of the partial), which leaves cp_verify's
+5 % untouched at the full size and for bright pairs at the default size.
 
 The detector results have cp_verify's structure (``AMP``, ``VERIFY``, ``SUCCESS``) so the exposure
 and run merges of `pipelines.verify` apply: failures read ``"R22_S21 C17 GAIN_FROM_FLAT_PAIR"``.
@@ -82,7 +83,14 @@ def gain_pair_stats(
         limit = gain_threshold
         npix = float(n_pixels.get(amp, math.nan)) if isinstance(n_pixels, dict) else math.nan
         if min_sigmas > 0 and math.isfinite(npix) and npix > 0:
-            limit = max(limit, min_sigmas * 100.0 * math.sqrt(2.0 / npix))
+            # Read noise inflates the pair estimate's error at low flux by about (1 + RN^2 / S)^2;
+            # the PTC gain's own error adds in quadrature.
+            ratio = gain * noise_adu**2 / mean if mean > 0 and math.isfinite(noise_adu) else 0.0
+            pair_error = math.sqrt(2.0 / npix) * (1.0 + max(ratio, 0.0)) ** 2
+            ptc_error = float(ptc.gain_err.get(amp, math.nan)) / reference if reference else math.nan
+            if math.isfinite(ptc_error):
+                pair_error = math.hypot(pair_error, ptc_error)
+            limit = max(limit, min_sigmas * 100.0 * pair_error)
         amp_stats[amp] = {
             "MEAN_FLUX_FLAT_PAIR": mean,
             "GAIN_FROM_FLAT_PAIR": corrected,
