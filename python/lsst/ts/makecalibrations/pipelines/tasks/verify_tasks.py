@@ -304,6 +304,11 @@ class CpVerifyGainConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CpVeri
         "and default simulated sizes.",
         default=5.0,
     )
+    minMeanFlux = pexConfig.Field[float](
+        doc="Pairs with a lower mean (ADU) are measured but not tested: read-noise dominated, the pair "
+        "estimator is far less precise than at the ~20000 counts DMTN-101 uses.",
+        default=1000.0,
+    )
 
 
 class CpVerifyGainTask(pipeBase.PipelineTask):
@@ -316,7 +321,12 @@ class CpVerifyGainTask(pipeBase.PipelineTask):
     def run(self, inputPartial: PhotonTransferCurve, inputPtc: PhotonTransferCurve) -> pipeBase.Struct:
         """Measure and test ``inputPartial`` against ``inputPtc``."""
         stats = gain_pair_stats(
-            inputPartial, inputPtc, self.config.fluxSlope, self.config.gainThreshold, self.config.minSigmas
+            inputPartial,
+            inputPtc,
+            self.config.fluxSlope,
+            self.config.gainThreshold,
+            self.config.minSigmas,
+            self.config.minMeanFlux,
         )
         failed = [amp for amp, tests in stats["VERIFY"]["AMP"].items() if not tests["SUCCESS"]]
         if failed:
