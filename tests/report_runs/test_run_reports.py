@@ -214,7 +214,6 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
             "FLAT combine",
             "FLAT verify",
             "PTC",
-            "GAIN verify",
         ]
     )
     assert all(job["status"] == "succeeded" and job["exit_code"] == 0 for job in data["jobs"])
@@ -222,12 +221,9 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         ("BIAS", "internal", "passed"),
         ("DARK", "internal", "passed"),
         ("FLAT", "internal", "passed"),
-        ("GAIN", "internal", "passed"),
     ]
-    for verification in data["verifications"][:3]:
+    for verification in data["verifications"]:
         check_verification(verification)
-    gain_check = data["verifications"][3]["decision"]
-    assert gain_check["passed"] and gain_check["failing_amps"] == {} and gain_check["n_pairs"] == 3
 
     # Certifications: type, collections, range and count, as in the repository.
     certs = {c["product"]: c for c in data["certifications"]}

@@ -424,7 +424,7 @@ class CalibrationPlan:
             if not extra.already_certified:
                 ids = exposures(extra.inputs)
                 specs.append(builder.extra(extra.product, ids))
-                if extra.product in ("gain", "ptc"):
+                if extra.product == "gain":
                     # The gain check; after a gain job only if input_collections_ptc holds a PTC.
                     reference = self.config.input_collections("ptc") if extra.product == "gain" else None
                     job_id = Placeholder(f"{extra.product.upper()} job id")
