@@ -41,7 +41,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         # left out of the flat combine (calib.flat_levels).
         n_flat=6,
         exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
-        config_options_ptc="-c cpPtcSolve:maxNoiseRelativeError=10 -c cpPtcSolve:maxGainRelativeError=1",
+        config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False",
         filter="g_01",
         detectors=[0, 4],
         generate_calibrations=True,

@@ -440,6 +440,11 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
         "pairs do not constrain the noise (e.g. no low-flux pair).",
         default=0.2,
     )
+    flagUnconstrainedAmps = pexConfig.Field[bool](
+        doc="Flag as bad the amps whose gain or noise ends at a fit bound or is not constrained (see "
+        "maxNoiseRelativeError); False keeps only failed fits bad (tests on tiny simulated amps).",
+        default=True,
+    )
     maxGainRelativeError = pexConfig.Field[float](
         doc="An amp whose fitted gain has a larger relative 1-sigma error is bad.", default=0.02
     )
@@ -449,6 +454,8 @@ def ptc_amp_problem(fit: ExpApproxFit, config: PtcSolveConfig) -> str | None:
     """Why the PTC fit of one amp is not usable (None if it is): failed, at a bound, unconstrained."""
     if not fit.valid:
         return "fit failed (fewer than 3 usable points)"
+    if not config.flagUnconstrainedAmps:
+        return None
     if "gain" in fit.at_bound:
         return f"gain {fit.gain:.4g} e-/ADU at a bound of the fit"
     if "n00" in fit.at_bound:
