@@ -114,11 +114,14 @@ async def test_abort_job() -> None:
     async with Ocps() as ocps:
         ocps.csc.executor = SleepExecutor(ocps.clock, duration=1000.0)
         job_id, ack = await ocps.execute()
+        # Wait for execute's final ack from before the abort: it may arrive before abort_job's own
+        # ack, and next_ackcmd refuses a command whose final ack was already received.
+        final_task = asyncio.create_task(ocps.remote.cmd_execute.next_ackcmd(ack, timeout=5))
         await ocps.remote.cmd_abort_job.set_start(job_id=job_id, timeout=5)
         msg = ocps.remote.evt_job_result.get()
         assert (msg.job_id, msg.exit_code) == (job_id, 255)
         assert json.loads(msg.result)["phase"] == "aborted"
-        final = await ocps.remote.cmd_execute.next_ackcmd(ack, timeout=5)
+        final = await final_task
         assert final.ack == salobj.SalRetCode.CMD_COMPLETE
         # Aborting it again, or an unknown job, fails naming the job id.
         async with salobj.assertRaisesAckError(ack=salobj.SalRetCode.CMD_FAILED, result_contains=job_id):
@@ -130,7 +133,8 @@ async def test_abort_job() -> None:
 async def test_failed_job() -> None:
     clock = SimClock(TIME_SCALE)
     plan = FaultPlan(ocps_fail_pipeline=r"cpDark\.yaml", ocps_fail_message="pipetask exploded")
-    executor = FailingExecutor(SleepExecutor(clock, duration=2.0), plan, clock)
+    # 20 s simulated (0.2 s wall): long enough that the final ack never beats next_ackcmd under load.
+    executor = FailingExecutor(SleepExecutor(clock, duration=20.0), plan, clock)
     async with Ocps(executor=executor) as ocps:
         dark_id, dark_ack = await ocps.execute(DARK)
         assert (await ocps.remote.cmd_execute.next_ackcmd(dark_ack)).ack == salobj.SalRetCode.CMD_COMPLETE
