@@ -39,3 +39,9 @@ def repo(template_repo: Path, tmp_path: Path) -> Path:
     path = tmp_path / "repo"
     shutil.copytree(template_repo, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def template_repo_creation(template_repo: Path) -> dict[str, list[str]]:
+    """What the ``template_repo`` creation said (progress lines) and the butler warnings it logged."""
+    return CREATION

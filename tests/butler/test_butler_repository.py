@@ -109,9 +109,10 @@ def test_refuses_a_foreign_butler_repo(tmp_path: Path) -> None:
         ensure_repo(tmp_path / "other", size="tiny")
 
 
-def test_creation_says_what_it_does_and_warns_of_nothing(template_repo: Path) -> None:
-    from conftest import CREATION
-
+def test_creation_says_what_it_does_and_warns_of_nothing(
+    template_repo: Path, template_repo_creation: dict[str, list[str]]
+) -> None:
+    CREATION = template_repo_creation
     lines = CREATION["progress"]
     assert lines[0].startswith(f"creating the butler repository {template_repo} (size tiny)")
     assert [line for line in lines if "from the simulated truth" in line][-1].endswith("(9 of 9)")

@@ -102,7 +102,7 @@ def repo_cases(repo: pathlib.Path, tmp_path: pathlib.Path) -> dict[str, tuple[st
         "unknown_config_field": (
             f"{processed}config_options_bias: '-c isr:doFoo=True'\nrepo: {repo}\n",
             "config_options_bias",
-            "IsrTaskConfig has no attribute doFoo",
+            "IsrConfig has no attribute doFoo",
         ),
         "unknown_task_label": (
             f"{processed}generate_calibrations: true\ncalib_collection: u/me/c\n"

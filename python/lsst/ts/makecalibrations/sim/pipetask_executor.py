@@ -60,6 +60,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -336,6 +337,9 @@ class PipetaskExecutor:
             log.flush()
             if request.job_id in self._aborted:
                 return finish(255, "aborted", "Aborted before start.")
+            if shutil.which(command[0]) is None:
+                # Checked here: the death-guard wrapper would start and only then fail to find it.
+                return finish(1, "error", f"Cannot start pipetask ({self.pipetask[0]}): command not found")
             try:
                 process = await asyncio.create_subprocess_exec(
                     *guarded_command(command),
