@@ -11,7 +11,7 @@ from matplotlib.image import imread
 
 from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES, DETECTOR_NAMES
-from lsst.ts.makecalibrations.report import plots
+from lsst.ts.makecalibrations.report import amp_maps, mosaic, plots, verification_plot
 
 RUN = "MakeComCamCalibrations index 1 (2026-11-25)"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +116,7 @@ def test_plot_gain_noise_maps_flat_keys(tmp_path: Path) -> None:
 
 def test_focal_plane_layout() -> None:
     """S00 is bottom-left, S22 top-right; C0x is the bottom amp row, C1x the top one."""
-    grid = plots._focal_plane_grid({0: {"C00": 1.0, "C17": 2.0}, 8: {"C07": 3.0}, 2: {"C10": 4.0}})
+    grid = amp_maps._focal_plane_grid({0: {"C00": 1.0, "C17": 2.0}, 8: {"C07": 3.0}, 2: {"C10": 4.0}})
     assert grid[0, 0] == 1.0  # R22_S00 C00: bottom-left amp of the raft
     assert grid[1, 7] == 2.0  # R22_S00 C17: top row of the bottom-left detector, right end
     assert grid[4, 23] == 3.0  # R22_S22 C07: bottom amp row of the top-right detector
@@ -201,7 +201,7 @@ def test_plot_calibration_mosaic_masked_image_and_errors(tmp_path: Path) -> None
 def test_bin_keeps_nan_aware_means() -> None:
     array = np.arange(16, dtype=float).reshape(4, 4)
     array[0, 0] = np.nan
-    binned = plots._bin(array, 2)
+    binned = mosaic._bin(array, 2)
     assert binned.shape == (2, 2)
     assert binned[0, 0] == pytest.approx((1 + 4 + 5) / 3)
     assert binned[1, 1] == pytest.approx((10 + 11 + 14 + 15) / 4)
@@ -247,8 +247,8 @@ def test_exposure_level_flat_stats_count_amp_and_exposure_failures() -> None:
         ("R22_S00", "NOISE"): 2,
         ("exposure level", "SCATTER"): 1,
     }
-    assert plots._processed_detectors(flat_exp) == {"R22_S00", "R22_S11"}
-    assert plots._processed_detectors(RUN_LEVEL_BIAS) is None
+    assert verification_plot._processed_detectors(flat_exp) == {"R22_S00", "R22_S11"}
+    assert verification_plot._processed_detectors(RUN_LEVEL_BIAS) is None
 
 
 def test_plot_verification_failures_with_rule_verdicts(tmp_path: Path) -> None:

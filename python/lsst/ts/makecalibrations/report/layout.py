@@ -1,0 +1,110 @@
+"""Layout shared by the plots: where a detector and an amplifier sit, the raft grid of axes, PNG output.
+
+Conventions (`butler.camera`): detector ``R22_S{r}{c}`` sits in row ``r`` (0 at the bottom) and column
+``c`` (0 at the left) of the raft; within a detector the amplifiers ``C10..C17`` form the top row and
+``C00..C07`` the bottom row, ``x`` increasing to the right. Figures use matplotlib's object-oriented
+API with the Agg canvas: no pyplot state, no backend switch.
+
+May import: numpy, matplotlib, `butler.camera`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AMPS_DISPLAY_ORDER",
+    "DPI",
+    "AmpValues",
+    "amp_position",
+    "field",
+    "finite",
+    "normalise_amp_values",
+    "ptcs_by_detector",
+    "raft_axes",
+    "save_png",
+    "slot",
+]
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..butler.camera import DETECTOR_NAMES, detector_id
+
+AMPS_DISPLAY_ORDER: tuple[str, ...] = tuple(f"C0{i}" for i in range(8)) + tuple(f"C1{i}" for i in range(8))
+
+DPI = 110
+
+AmpValues = dict[int, dict[str, float]]
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read ``name`` from a mapping (JSON dict) or an object attribute."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def slot(det: int) -> tuple[int, int]:
+    """Return ``(row, column)`` of a detector in the raft (row 0 at the bottom)."""
+    slot = DETECTOR_NAMES[det].split("_S")[1]
+    return int(slot[0]), int(slot[1])
+
+
+def amp_position(amp: str) -> tuple[int, int]:
+    """Return ``(iy, ix)`` of an amplifier ``Cyx`` in its detector."""
+    return int(amp[1]), int(amp[2])
+
+
+def raft_axes(fig: Figure, **gridspec: Any) -> dict[int, Any]:
+    """Make a 3x3 grid of axes laid out like the raft; return them keyed by detector id."""
+    axes = fig.subplots(3, 3, squeeze=False, gridspec_kw=gridspec)
+    by_det: dict[int, Any] = {}
+    for det in range(len(DETECTOR_NAMES)):
+        row, col = slot(det)
+        by_det[det] = axes[2 - row][col]
+    return by_det
+
+
+def save_png(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` (parents created) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def normalise_amp_values(values: Mapping[Any, Any]) -> AmpValues:
+    """Turn ``{(det, amp): v}`` or ``{det: {amp: v}}`` into ``{det_id: {amp: v}}``."""
+    out: AmpValues = defaultdict(dict)
+    for key, value in values.items():
+        if isinstance(key, tuple):
+            det, amp = key
+            out[detector_id(det)][str(amp)] = float(value)
+        else:
+            for amp, amp_value in value.items():
+                out[detector_id(key)][str(amp)] = float(amp_value)
+    return dict(out)
+
+
+def finite(values: Iterable[float]) -> np.ndarray:
+    array = np.asarray(list(values), dtype=float)
+    return array[np.isfinite(array)]
+
+
+def ptcs_by_detector(ptcs: Mapping[Any, Any] | Sequence[Any]) -> dict[int, Any]:
+    """Key PTCs (a mapping keyed by detector, or a sequence of PTCs naming theirs) by detector id."""
+    if isinstance(ptcs, Mapping):
+        return {detector_id(key): ptc for key, ptc in ptcs.items()}
+    out = {}
+    for ptc in ptcs:
+        det = field(ptc, "detector")
+        if det is None:
+            det = field(ptc, "detector_name")
+        out[detector_id(det)] = ptc
+    return out
