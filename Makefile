@@ -27,7 +27,7 @@ run: install
 		--time-scale $(TIME_SCALE) --report-dir $(RUN_DIR)/reports \
 		-c examples/demo_generate_and_certify.yaml
 
-# Headless Chromium renders the HTML run reports in the tests (tests/report_runs); installed from
+# Headless Chromium renders the HTML run reports in the tests (tests/e2e/test_run_reports.py); installed from
 # the Debian package when missing and we are root, else that test skips and says why.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \

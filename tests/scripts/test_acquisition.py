@@ -8,12 +8,13 @@ import asyncio
 import json
 
 import pytest
-from conftest import RunResult, ScriptState, run_calibrations, wait_until
 
 from lsst.ts.makecalibrations.calib.config import parse_config_text
 from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
-from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
+from tests.helpers import wait_until
+from tests.scripts.driver import RunResult, run_calibrations
 
 IMAGES_ONLY = dict(do_verify=False, generate_calibrations=False, do_gain_from_flat_pairs=False)
 SEQUENCE = [

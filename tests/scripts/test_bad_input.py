@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from conftest import bare_repo, run_calibrations
 
 from lsst.ts.makecalibrations.calib.config import MAX_CONFIG_CHARS
 from lsst.ts.makecalibrations.cli.run_script import main
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from tests.scripts.driver import bare_repo, run_calibrations
 
 ROOT = pathlib.Path(__file__).parents[2]
 CORPUS_PATH = ROOT / "tests" / "data" / "bad_inputs.yaml"

@@ -9,12 +9,13 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import ScriptState, run_calibrations
 from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types, list_certified
+from lsst.ts.makecalibrations.sal import ScriptState
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
+from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
 

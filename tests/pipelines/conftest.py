@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from ptc_test_helpers import (
+
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
+from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
+from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.pipelines.ptc_helpers import (
     DARK_TIMES,
     DAY_OBS,
     DEFECTS_DETECTOR,
@@ -27,13 +34,6 @@ from ptc_test_helpers import (
     SUBSET_DETECTOR,
     EndToEnd,
 )
-
-from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
-from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
-from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
-from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
-from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
-from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 
 def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:

@@ -1,7 +1,7 @@
 """The `sal` room: backend choice (real salobj >= 7 unless forced embedded) and the control clients.
 
 The real packages are stood in for by minimal fakes on ``PYTHONPATH``; whether the names the project
-uses exist in the real ones is checked against the recorded real API in ``test_sal_conformance.py``.
+uses exist in the real ones is checked against the recorded real API in ``test_conformance.py``.
 """
 
 import json

@@ -10,10 +10,11 @@ from unittest import mock
 
 import pytest
 import yaml
-from runtime_test_helpers import FAST_SHUTDOWN, EventCollector, SimpleScript, TestCsc, make_remote, wait_until
 
 from lsst.ts.makecalibrations import runtime as salobj
 from lsst.ts.makecalibrations.runtime import SalRetCode, ScriptState
+from tests.helpers import wait_until
+from tests.runtime.helpers import FAST_SHUTDOWN, EventCollector, SimpleScript, TestCsc, make_remote
 
 INDEX = 17
 

@@ -10,12 +10,13 @@ from unittest import mock
 
 import pytest
 import yaml
-from runtime_test_helpers import SimpleScript, make_remote, wait_until
 
 from lsst.ts.makecalibrations import runtime as salobj
 from lsst.ts.makecalibrations.runtime import ScriptState
+from tests.helpers import wait_until
+from tests.runtime.helpers import SimpleScript, make_remote
 
-HELPERS_DIR = pathlib.Path(__file__).parent
+REPO_ROOT = pathlib.Path(__file__).parents[2]
 
 SCRIPT_TEXT = f'''#!/usr/bin/env python
 """A self-driving test script: env SCRIPT_TEST_MODE = done | expected | stop | long | (empty: wait)."""
@@ -25,8 +26,8 @@ import sys
 
 import yaml
 
-sys.path.insert(0, {str(HELPERS_DIR)!r})
-from runtime_test_helpers import SimpleScript  # noqa: E402
+sys.path.insert(0, {str(REPO_ROOT)!r})
+from tests.runtime.helpers import SimpleScript  # noqa: E402
 
 
 class SelfDriving(SimpleScript):

@@ -15,14 +15,12 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 import pathlib
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 import yaml
 
 from lsst.ts.makecalibrations.calib.report import RunReport
@@ -223,21 +221,3 @@ def bare_repo() -> pathlib.Path:
     path = pathlib.Path(root) / "repo"
     create_repo(path)
     return path
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 60.0, interval: float = 0.005) -> None:
-    """Poll ``condition`` until it is true."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(interval)
-
-
-@pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """One tiny butler repository (with curated calibrations) shared by the product tests."""
-    from lsst.ts.makecalibrations.sim.repository import ensure_repo
-
-    repo = tmp_path_factory.mktemp("scripts_repo") / "repo"
-    ensure_repo(repo, size="tiny")
-    os.environ.setdefault("LSST_TOPIC_SUBNAME", "test_scripts")
-    return repo

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
-from ptc_test_helpers import OVERSCAN_NOISE_FACTOR, measure_pairs, relative_errors
 
 from lsst.ts.makecalibrations.pipelines import ptc
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.pipelines.ptc_helpers import OVERSCAN_NOISE_FACTOR, measure_pairs, relative_errors
 
 DETECTOR = 4
 

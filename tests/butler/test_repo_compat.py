@@ -11,9 +11,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from butler_test_utils import make_info
 from lsst.daf.butler import Butler, DatasetType
-from test_butler_intermediate_format import compressed_planes, strip_intermediate_formatters
 
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
@@ -21,6 +19,8 @@ from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
+from tests.butler.helpers import make_info
+from tests.butler.test_intermediate_format import compressed_planes, strip_intermediate_formatters
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,9 @@ __all__ = [
     "SimpleScript",
     "EventCollector",
     "make_remote",
-    "wait_until",
 ]
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -144,18 +141,3 @@ async def make_remote(
     remote = salobj.Remote(domain, name, index, **kwargs)
     await remote.start_task
     return remote
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5, interval: float = 0.002) -> None:
-    """Wait until ``predicate()`` is true.
-
-    Raises
-    ------
-    TimeoutError
-        If it is not true in time.
-    """
-    t_end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > t_end:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from butler_test_utils import make_info
 from lsst.daf.butler import Butler, DatasetNotFoundError
 
 from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
@@ -27,6 +26,7 @@ from lsst.ts.makecalibrations.butler.readers import (
 )
 from lsst.ts.makecalibrations.butler.repository import CALIB_COLLECTION, make_butler
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from tests.butler.helpers import make_info
 
 JOB_RUN = "u/ocps/job1"
 DAILY = "LSSTComCam/calib/daily"

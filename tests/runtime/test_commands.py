@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from runtime_test_helpers import FAST_SHUTDOWN, EventCollector, make_remote, wait_until
 
 from lsst.ts.makecalibrations import runtime as salobj
 from lsst.ts.makecalibrations.runtime import SalRetCode
+from tests.helpers import wait_until
+from tests.runtime.helpers import FAST_SHUTDOWN, EventCollector, make_remote
 
 
 class Pair:

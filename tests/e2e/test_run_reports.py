@@ -9,12 +9,10 @@ OCPS and camera actually did.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
 import re
-import sys
 from typing import Any
 
 import pytest
@@ -24,27 +22,12 @@ from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.butler.repository import make_butler
 from lsst.ts.makecalibrations.calib.config import schema_defaults
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
+from tests.helpers import wait_until
+from tests.scripts import driver as runner
 
 pytestmark = pytest.mark.slow
 
 
-def _load_script_runner() -> Any:
-    """``tests/scripts/conftest.py`` (`run_calibrations` drives the real Script over the bus against
-    the simulated observatory), under its own module name: this directory has no ``conftest.py``,
-    so the ``from conftest import`` of ``tests/scripts`` never sees another one."""
-    name = "_scripts_run_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, pathlib.Path(__file__).parents[1] / "scripts" / "conftest.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-runner = _load_script_runner()
 ScriptState = runner.ScriptState
 
 
@@ -366,7 +349,7 @@ async def test_stopped_run_report(tmp_path: pathlib.Path, report_repo: pathlib.P
     )
 
     async def during_biases(script: Any, observatory: Any) -> None:
-        await runner.wait_until(lambda: observatory.camera.images_started >= 2)
+        await wait_until(lambda: observatory.camera.images_started >= 2)
 
     result = await runner.run_calibrations(
         config, report_dir=tmp_path, repo=report_repo, time_scale=10.0, stop_when=during_biases

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
-from butler_test_utils import DAY_OBS, make_info
 from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.camera import amp_geometry
@@ -16,6 +15,7 @@ from lsst.ts.makecalibrations.butler.repository import RAW_RUN
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.butler.helpers import DAY_OBS, make_info
 
 
 async def test_raws_and_exposure_records_round_trip(repo: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from butler_test_utils import make_info
 from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.calib_types import Defects, PhotonTransferCurve
@@ -20,6 +19,7 @@ from lsst.ts.makecalibrations.butler.repository import CALIB_COLLECTION, RAW_RUN
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import TRUTH_FILE, ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.butler.helpers import make_info
 
 
 def test_instrument_detectors_and_filters_are_registered(template_repo: Path) -> None:

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 from lsst.daf.butler import Butler
-from ptc_test_helpers import (
+
+from lsst.ts.makecalibrations.butler.readers import read_pair_gains
+from tests.pipelines.ptc_helpers import (
     DEFECTS_DETECTOR,
     DETECTORS,
     N_DEFECT_FLATS,
@@ -20,8 +22,6 @@ from ptc_test_helpers import (
     EndToEnd,
     relative_errors,
 )
-
-from lsst.ts.makecalibrations.butler.readers import read_pair_gains
 
 pytestmark = pytest.mark.slow
 

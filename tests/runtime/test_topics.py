@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from unittest import mock
 
 import pytest
-from runtime_test_helpers import FAST_SHUTDOWN, make_remote
 
 from lsst.ts.makecalibrations import runtime as salobj
+from tests.runtime.helpers import FAST_SHUTDOWN, make_remote
 
 
 @pytest.fixture

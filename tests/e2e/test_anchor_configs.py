@@ -12,10 +12,11 @@ import pathlib
 
 import pytest
 import yaml
-from conftest import ScriptState, run_calibrations
 
 from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.cli.run_script import main
+from lsst.ts.makecalibrations.sal import ScriptState
+from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
 
