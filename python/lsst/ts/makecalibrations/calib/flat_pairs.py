@@ -1,27 +1,38 @@
 """The flat-pairing rule: which flats of a sequence form the pairs of a PTC or a gain measurement.
 
+Walking the flats in acquisition order (for exposures: increasing exposure id), a flat not yet paired
+is paired with the next one when their exposure times differ by at most `PAIR_TOLERANCE`; otherwise
+it is left out. A run of ``2k`` equal times gives ``k`` pairs, an odd one out between pairs is
+ignored. The plan (`calib.plan`, `CalibConfig.flat_pairs`), the configuration checks and the PTC
+pipeline (`pipelines.ptc.match_pairs_by_time`) all use this one rule, so the plan never announces a
+pair the pipeline does not make, nor the other way round.
+
 May import: the standard library.
 """
 
 from __future__ import annotations
 
-__all__ = ["find_flat_pairs"]
+__all__ = ["PAIR_TOLERANCE", "find_flat_pairs", "match_pairs_by_time"]
 
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+PAIR_TOLERANCE = 5e-3
+"""Largest exposure-time difference (s) of the two flats of a pair: cp_pipe's
+``matchExposureTimeTolerance`` default. Exposure times from headers differ from the commanded ones by
+far less; two commanded times closer than this are one exposure time."""
 
 
-def find_flat_pairs(exp_times: Sequence[float]) -> list[tuple[int, int]]:
+def find_flat_pairs(exp_times: Sequence[float], tolerance: float = PAIR_TOLERANCE) -> list[tuple[int, int]]:
     """Return the flat pairs in a sequence of exposure times.
 
-    Scans the sequence once: two consecutive images with the same exposure time form a pair and
-    are both consumed; an unmatched image is skipped. ``[0.1, 0.1, 0.35, 0.35, 0.6, 0.6, 1, 1.5]``
-    gives the first three pairs.
+    ``[0.1, 0.1, 0.35, 0.35, 0.6, 0.6, 1, 1.5]`` gives the first three pairs.
 
     Parameters
     ----------
     exp_times : `~collections.abc.Sequence` [`float`]
         Exposure times of the kept flats, in acquisition order.
+    tolerance : `float`, optional
+        Largest exposure-time difference (s) of a pair.
 
     Returns
     -------
@@ -31,9 +42,23 @@ def find_flat_pairs(exp_times: Sequence[float]) -> list[tuple[int, int]]:
     pairs: list[tuple[int, int]] = []
     i = 0
     while i + 1 < len(exp_times):
-        if math.isclose(exp_times[i], exp_times[i + 1], rel_tol=1e-9, abs_tol=1e-9):
+        if abs(float(exp_times[i]) - float(exp_times[i + 1])) <= tolerance:
             pairs.append((i, i + 1))
             i += 2
         else:
             i += 1
     return pairs
+
+
+def match_pairs_by_time(
+    exposures: Iterable[tuple[int, float]], tolerance: float = PAIR_TOLERANCE
+) -> list[tuple[int, int]]:
+    """Pair flats given as ``(exposure_id, exposure_time)``, in increasing id order (`find_flat_pairs`).
+
+    Returns
+    -------
+    pairs : `list` [`tuple` [`int`, `int`]]
+        ``(first_id, second_id)`` of each pair, in increasing id order.
+    """
+    ordered = sorted((int(exp_id), float(exp_time)) for exp_id, exp_time in exposures)
+    return [(ordered[i][0], ordered[j][0]) for i, j in find_flat_pairs([t for _, t in ordered], tolerance)]

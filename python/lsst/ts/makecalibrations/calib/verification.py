@@ -39,6 +39,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .verify_stats import exposure_level_failures, run_level_failures
+
 VERIFICATION_RULES = ("majority", "strict")
 """Certification rules: the anchor's ``majority`` rule (default) and the ``strict`` rule."""
 
@@ -169,9 +171,7 @@ def decide_certification(
     failed: dict[str, list[str]] = {}
     totals: collections.Counter[str] = collections.Counter()
     for exposure in exposures:
-        entry = stats[exposure]
-        failures = entry.get("FAILURES", []) if isinstance(entry, Mapping) else []
-        counter = collections.Counter(str(f).split(" ")[-1] for f in failures if str(f).strip())
+        counter = collections.Counter(f.test for f in run_level_failures(stats[exposure]))
         if not counter:
             continue
         per_exposure[str(exposure)] = dict(counter)
@@ -229,40 +229,13 @@ def decide_certification(
 def _strict_failures(run_entry: Any, exp_entry: Mapping[str, Any] | None) -> tuple[set[str], set[str], bool]:
     """Failing amps (``"R22_S21 C17"``), detectors and exposure-level failure of one exposure.
 
-    From the exposure-level stats when given (detector keys with ``"<amp> <test>"`` or ``"<test>"``
-    FAILURES, exposure-level tests under ``VERIFY``/``EXP``), otherwise from the run-level FAILURES
-    (``"<det> <amp> <test>"``, ``"<det> <test>"`` or ``"<test>"``).
+    From the exposure-level stats when given, otherwise from the run-level FAILURES
+    (`calib.verify_stats`).
     """
-    amps: set[str] = set()
-    dets: set[str] = set()
-    exp_level = False
-    if exp_entry is not None:
-        for det, entry in exp_entry.items():
-            if det in ("SUCCESS", "EXP"):
-                continue
-            if det == "VERIFY":
-                exp_level = any(
-                    not ok for tests in entry.values() for name, ok in tests.items() if name != "SUCCESS"
-                )
-                continue
-            if not isinstance(entry, Mapping):
-                continue
-            for failure in entry.get("FAILURES", []):
-                tokens = str(failure).split()
-                if len(tokens) >= 2:
-                    amps.add(f"{det} {tokens[0]}")
-                elif tokens:
-                    dets.add(str(det))
-        return amps, dets, exp_level
-    failures = run_entry.get("FAILURES", []) if isinstance(run_entry, Mapping) else []
-    for failure in failures:
-        tokens = str(failure).split()
-        if len(tokens) >= 3:
-            amps.add(f"{tokens[0]} {tokens[1]}")
-        elif len(tokens) == 2:
-            dets.add(tokens[0])
-        elif tokens:
-            exp_level = True
+    failures = exposure_level_failures(exp_entry) if exp_entry is not None else run_level_failures(run_entry)
+    amps = {f"{f.detector} {f.amp}" for f in failures if f.amp is not None}
+    dets = {f.detector for f in failures if f.detector is not None and f.amp is None}
+    exp_level = any(f.detector is None for f in failures)
     return amps, dets, exp_level
 
 
@@ -287,9 +260,9 @@ def decide_gain_check(stats: Mapping[Any, Any]) -> dict[str, Any]:
     amps: collections.Counter[str] = collections.Counter()
     for pair in pairs:
         entry = stats[pair]
-        failures = entry.get("FAILURES", []) if isinstance(entry, Mapping) else []
-        amps.update({" ".join(str(f).split()[:2]) for f in failures if len(str(f).split()) >= 3})
-        if isinstance(entry, Mapping) and not entry.get("SUCCESS", False) and not failures:
+        failures = run_level_failures(entry)
+        amps.update({f"{f.detector} {f.amp}" for f in failures if f.amp is not None})
+        if isinstance(entry, Mapping) and not entry.get("SUCCESS", False) and not entry.get("FAILURES"):
             amps.update({f"pair {pair}"})
     passed = not amps and (bool(stats.get("SUCCESS", False)) or not pairs)
     if passed:

@@ -1,7 +1,8 @@
 """Camera and OCPS clients compatible with ts_observatory_control (``RemoteGroup``, ``ComCam``).
 
 Used only when the real ``lsst.ts.observatory.control`` is not importable.
-May import: `sal` (for ``salobj``), the standard library, astropy.
+May import: `sal` (for ``salobj``), `calib` (pure rules such as `calib.obs_id`), the standard library,
+astropy.
 """
 
 from .base_camera import *  # noqa: F401,F403

@@ -5,7 +5,7 @@ command sequence, timeouts and ``keyValueMap`` as ts_observatory_control, and re
 ids parsed from the camera's ``startIntegration`` events. Instrument specifics (filters, sensors)
 live in subclasses such as `ComCam`.
 
-May import: `sal` (for ``salobj``), the standard library, astropy.
+May import: `sal` (for ``salobj``), `calib.obs_id`, the standard library, astropy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import astropy.time
 
+from ..calib.obs_id import exposure_id_from_obs_id
 from .camera_exposure import CameraExposure
 from .remote_group import RemoteGroup
 
@@ -68,12 +69,13 @@ def exposure_id_from_image_name(image_name: str) -> int:
     Raises
     ------
     RuntimeError
-        If the name does not have four underscore-separated parts.
+        If the name does not have the form `calib.obs_id.exposure_id_from_obs_id` reads (the
+        error ts_observatory_control raises).
     """
-    parts = image_name.split("_")
-    if len(parts) != 4 or not (parts[2].isdigit() and parts[3].isdigit()):
-        raise RuntimeError(f"Cannot parse exposure id from image name {image_name!r}.")
-    return int(parts[2] + parts[3][1:])
+    try:
+        return exposure_id_from_obs_id(image_name)
+    except ValueError:
+        raise RuntimeError(f"Cannot parse exposure id from image name {image_name!r}.") from None
 
 
 class BaseCamera(RemoteGroup, abc.ABC):

@@ -11,7 +11,7 @@ ten pairs.
 Units: images in ADU (the PTC ISR does not apply gains), variances in ADU², gains in e-/ADU, the
 per-pair read noise in ADU (overscan residual, as cp_pipe) and the solved PTC noise in electrons.
 
-May import: numpy, scipy and the sibling module `stats`.
+May import: numpy, scipy, the sibling module `stats` and `calib.flat_pairs` (the pairing rule).
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ __all__ = [
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares
 from scipy.special import ndtr
 
+from ..calib.flat_pairs import match_pairs_by_time
 from .stats import clipped_stats
 
 GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
@@ -46,45 +47,6 @@ GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
 
 _FULL_AMP_SHAPE = (2000, 509)
 """Data shape (rows, cols) of a real ITL amp, the reference for `scaled_edge_width`."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Pairing
-
-
-def match_pairs_by_time(
-    exposures: Iterable[tuple[int, float]], tolerance: float = 5e-3
-) -> list[tuple[int, int]]:
-    """Group flats into pairs of consecutive exposures with the same exposure time.
-
-    Exposures are sorted by id. Walking up the list, an exposure that is not yet paired is paired with
-    the next one when their exposure times differ by at most ``tolerance``; otherwise it is dropped.
-    A run of ``2k`` equal times therefore gives ``k`` pairs (the seed procedure's "twenty 5 s flats give
-    ten pairs"), and an odd one out between pairs is ignored.
-
-    Parameters
-    ----------
-    exposures : iterable of (`int`, `float`)
-        ``(exposure_id, exposure_time)`` of the flats.
-    tolerance : `float`, optional
-        Largest exposure-time difference (s) of a pair (cp_pipe's 5e-3 s).
-
-    Returns
-    -------
-    pairs : `list` [`tuple` [`int`, `int`]]
-        ``(first_id, second_id)`` in increasing id order.
-    """
-    ordered = sorted((int(exp_id), float(exp_time)) for exp_id, exp_time in exposures)
-    pairs: list[tuple[int, int]] = []
-    index = 0
-    while index < len(ordered) - 1:
-        (id1, time1), (id2, time2) = ordered[index], ordered[index + 1]
-        if abs(time1 - time2) <= tolerance:
-            pairs.append((id1, id2))
-            index += 2
-        else:
-            index += 1
-    return pairs
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..butler.camera import DETECTOR_NAMES
+from ..calib.verify_stats import exposure_level_failures, run_level_failures
 from .layout import save_png
 
 BIAS_DARK_TESTS: tuple[str, ...] = ("MEAN", "NOISE", "CR_NOISE", "READ_NOISE_CONSISTENT")
@@ -42,18 +43,8 @@ def _detector_label(name: str) -> str:
 
 
 def _count_exposure_level(exp_stats: Mapping[str, Any], counts: dict[tuple[str, str], int]) -> None:
-    for det_name, det_stats in exp_stats.items():
-        if not isinstance(det_stats, Mapping):
-            continue
-        if det_name == "VERIFY":
-            # Exposure-level tests (flat SCATTER): {"EXP": {"SCATTER": False}}.
-            for test, passed in (det_stats.get("EXP") or {}).items():
-                if passed is False and test != "SUCCESS":
-                    counts[(_EXPOSURE_ROW, str(test))] += 1
-            continue
-        for failure in det_stats.get("FAILURES", []) or []:
-            test = str(failure).split()[-1]
-            counts[(_detector_label(str(det_name)), test)] += 1
+    for failure in exposure_level_failures(exp_stats):
+        counts[(_detector_label(failure.detector or _EXPOSURE_ROW), failure.test)] += 1
 
 
 def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str], int]:
@@ -86,12 +77,8 @@ def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str
         if "FAILURES" not in entry and any(_DET_NAME_RE.match(str(k)) for k in entry):
             _count_exposure_level(entry, counts)
             continue
-        for failure in entry.get("FAILURES", []) or []:
-            tokens = str(failure).split()
-            if not tokens:
-                continue
-            det = tokens[0] if _DET_NAME_RE.match(tokens[0]) else _EXPOSURE_ROW
-            counts[(det, tokens[-1])] += 1
+        for failure in run_level_failures(entry):
+            counts[(failure.detector or _EXPOSURE_ROW, failure.test)] += 1
     return dict(counts)
 
 

@@ -10,7 +10,7 @@ when the OODS has announced nothing at all (for any image) for ``timeout`` secon
 still working through a backlog (a burst of fast images, a busy disk) is not mistaken for one that
 lost images, and a lost image is still reported ``timeout`` seconds after the OODS fell silent.
 
-May import: the standard library.
+May import: the standard library, `calib`.
 """
 
 from __future__ import annotations
@@ -23,19 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-
-def exposure_id_from_obs_id(obs_id: str) -> int:
-    """Exposure id of an image name: ``CC_O_20240101_000007`` -> ``2024010100007``.
-
-    Raises
-    ------
-    ValueError
-        If the name does not have the ``<a>_<b>_<YYYYMMDD>_<seq>`` form.
-    """
-    parts = obs_id.split("_")
-    if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit() or len(parts[2]) != 8:
-        raise ValueError(f"Not an image name: {obs_id!r}")
-    return int(parts[2] + parts[3][1:])
+from ..calib.obs_id import exposure_id_from_obs_id
 
 
 class OodsTracker:

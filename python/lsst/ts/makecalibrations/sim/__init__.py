@@ -1,5 +1,5 @@
 """Simulated observatory: CCCamera, CCHeaderService, CCOODS and OCPS CSCs, the raw-image truth model,
 fault injection and the OCPS pipeline executor.
 
-May import: `sal`, `butler`, `pipelines`. Never `scripts` or `cli`.
+May import: `sal`, `calib`, `butler`, `pipelines`. Never `scripts` or `cli`.
 """

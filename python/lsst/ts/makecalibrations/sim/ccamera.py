@@ -7,7 +7,8 @@ IDLE; then a delivery worker gives the `ExposureInfo` to the `ImageSink` and to 
 last image of the series has finished integrating; its readout completes in the background, as with
 the real camera. All durations go through the `SimClock`; the reported times stay true.
 
-May import: `sal`, the standard library and the sibling modules `clock`, `exposure` and `faults`.
+May import: `sal`, `calib.obs_id`, the standard library and the sibling modules `clock`, `exposure`
+and `faults`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ __all__ = [
     "DEFAULT_FILTER",
     "DEFAULT_FILTERS",
     "make_obs_id",
-    "exposure_id_from_obs_id",
     "parse_key_value_map",
 ]
 
@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from .. import __version__
+from ..calib.obs_id import exposure_id
 from ..sal import salobj
 from .clock import SimClock, day_obs_from_tai
 from .exposure import ExposureInfo, ImageSink, RecordingSink
@@ -58,11 +59,6 @@ class CcsCommandState(enum.IntEnum):
 def make_obs_id(day_obs: int, seq_num: int) -> str:
     """Return the obs id (``imageName``) ``CC_O_{day_obs}_{seq_num:06d}``."""
     return f"CC_O_{day_obs}_{seq_num:06d}"
-
-
-def exposure_id_from_obs_id(day_obs: int, seq_num: int) -> int:
-    """Return the exposure id ``int(f"{day_obs}{seq_num:05d}")``."""
-    return int(f"{day_obs}{seq_num:05d}")
 
 
 def parse_key_value_map(key_value_map: str) -> dict[str, str]:
@@ -354,7 +350,7 @@ class CCCameraCsc(salobj.BaseCsc):
             **header, exposureTime=exp_time, timestampStartOfReadout=end_tai, force_output=True
         )
         info = ExposureInfo(
-            exposure_id=exposure_id_from_obs_id(day_obs, seq_num),
+            exposure_id=exposure_id(day_obs, seq_num),
             obs_id=obs_id,
             day_obs=day_obs,
             seq_num=seq_num,

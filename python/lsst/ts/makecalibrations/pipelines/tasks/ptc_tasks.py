@@ -44,6 +44,7 @@ from lsst.images import Box
 from ...butler.calib_types import PhotonTransferCurve
 from ...butler.camera import DETECTOR_SERIALS, Detector, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
+from ...calib.flat_pairs import PAIR_TOLERANCE
 from ..ptc import (
     GAIN_CORRECTION_TYPES,
     ExpApproxFit,
@@ -145,7 +146,8 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
         allowed={"TIME": "Consecutive exposures (by id) with the same exposure time."},
     )
     matchExposureTimeTolerance = pexConfig.Field[float](
-        doc="Largest exposure-time difference (s) within a pair.", default=5e-3
+        doc="Largest exposure-time difference (s) within a pair (calib.flat_pairs.PAIR_TOLERANCE).",
+        default=PAIR_TOLERANCE,
     )
     observationTypes = pexConfig.ListField[str](
         doc="Observation types that may be paired (empty: any).", default=["flat"]
