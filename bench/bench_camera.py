@@ -21,7 +21,7 @@ TIME_SCALE = 100.0
 
 async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
     """Take the sequence and return the timings (wall seconds)."""
-    from lsst.ts.makecalibrations.sal.control import ComCam
+    from lsst.ts.makecalibrations.control.clients import ComCam
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 
     announced: list[str] = []

@@ -1,4 +1,4 @@
-"""The `sal` room: backend choice (real salobj >= 7 unless forced embedded) and the control clients.
+"""The `sal` room's backend choice (real salobj >= 7 unless forced embedded) and `control.clients`'s.
 
 The real packages are stood in for by minimal fakes on ``PYTHONPATH``; whether the names the project
 uses exist in the real ones is checked against the recorded real API in ``test_conformance.py``.
@@ -16,7 +16,7 @@ PROBE = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 from lsst.ts.makecalibrations import sal
-from lsst.ts.makecalibrations.sal import control
+from lsst.ts.makecalibrations.control import clients as control
 print(json.dumps({
     "backend": sal.BACKEND,
     "salobj": sal.salobj.__name__,
@@ -124,10 +124,3 @@ def test_real_backend_when_available(
         assert info["comcam"] == "lsst.ts.observatory.control.maintel.comcam.ComCam"
         assert info["remote_group"] == "lsst.ts.observatory.control.remote_group"
     assert f"SAL backend: {backend}" in stderr
-
-
-def test_control_unknown_attribute() -> None:
-    from lsst.ts.makecalibrations.sal import control
-
-    with pytest.raises(AttributeError):
-        control.NoSuchClient  # noqa: B018

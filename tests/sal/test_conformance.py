@@ -55,8 +55,8 @@ PACKAGE = REPO / "python" / "lsst" / "ts" / "makecalibrations"
 SCAN_ROOTS = (PACKAGE, REPO / "tests", REPO / "bench")
 SCAN_EXCLUDED = (PACKAGE / "runtime", PACKAGE / "sal", REPO / "tests" / "runtime")
 
-#: Names `sal` exports that are not taken from a real package (the backend switch, the client choice).
-SAL_OWN_NAMES = {"salobj", "BACKEND", "BACKEND_ENV_VAR", "control"}
+#: Names `sal` exports that are not taken from a real package (the backend switch).
+SAL_OWN_NAMES = {"salobj", "BACKEND", "BACKEND_ENV_VAR"}
 #: The module variables of ``sal/__init__.py`` and the real package each one is on the real stack.
 SAL_SOURCES = {
     "_script_enums": "lsst.ts.xml.enums.Script",
@@ -267,7 +267,7 @@ def test_sal_takes_each_name_from_where_the_real_stack_keeps_it(
 ) -> None:
     from lsst.ts.makecalibrations import sal
 
-    assert set(sal_sources) | SAL_OWN_NAMES == set(sal.__all__) | {"control"}
+    assert set(sal_sources) | SAL_OWN_NAMES == set(sal.__all__)
     missing = [
         f"sal.{name} = {pkg}.{real}"
         for name, (pkg, real) in sal_sources.items()

@@ -8,8 +8,9 @@ the names the real stack keeps elsewhere are exported here, from the same backen
   ``lsst.ts.xml.enums.Script`` on the real stack;
 * ``current_tai``, ``index_generator``, ``make_done_future`` -- from ``lsst.ts.utils``.
 
-May import: `runtime`, `control`, ``lsst.ts.salobj``, ``lsst.ts.utils``, ``lsst.ts.xml``,
-``lsst.ts.observatory.control``.
+The choice of the observatory-control clients (real or embedded) is `control.clients`'s.
+
+May import: `runtime`, ``lsst.ts.salobj``, ``lsst.ts.utils``, ``lsst.ts.xml``.
 """
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "make_done_future",
 ]
 
-import importlib
 import logging
 import os
 import types
@@ -41,15 +41,16 @@ def _choose_backend() -> tuple[types.ModuleType, types.ModuleType, types.ModuleT
     """Return (salobj module, Script enums module, utils module, backend name)."""
     if os.environ.get(BACKEND_ENV_VAR, "") != "embedded":
         try:
-            real = importlib.import_module("lsst.ts.salobj")
+            import lsst.ts.salobj as real
+
             major = int(str(getattr(real, "__version__", "0")).split(".")[0])
         except (ImportError, ValueError):
-            real = None
             major = 0
-        if real is not None and major >= 7:
+        if major >= 7:
             # salobj >= 7 depends on both; their absence is a broken installation, not a fallback.
-            script_enums = importlib.import_module("lsst.ts.xml.enums.Script")
-            utils = importlib.import_module("lsst.ts.utils")
+            import lsst.ts.utils as utils
+            import lsst.ts.xml.enums.Script as script_enums  # noqa: N813 (a module)
+
             return real, script_enums, utils, "lsst.ts.salobj"
     from .. import runtime
 

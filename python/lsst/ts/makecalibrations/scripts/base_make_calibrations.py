@@ -85,8 +85,8 @@ from ..calib.report import (
     VerificationRecord,
 )
 from ..calib.verification import decide_certification, decide_gain_check
+from ..control.clients import RemoteGroup, Usages
 from ..sal import ScriptState, current_tai, salobj
-from ..sal.control import RemoteGroup, Usages
 from .butler_gateway import ButlerGateway, ClaimRefusedError
 from .ocps_client import JobFailedError, OcpsJobRunner
 from .oods_tracker import OodsTracker

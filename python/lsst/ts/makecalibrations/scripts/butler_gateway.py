@@ -1,9 +1,10 @@
 """The script's door to the data butler: asynchronous wrappers of the `butler` room's functions.
 
 The butler functions are synchronous (SQLite registry, file datastore); the script calls them in a
-worker thread, one at a time, so the event loop (and the SAL traffic) never blocks on them. The
-butler modules are imported on first use, so the script can be imported and configured (without
-certification) where no butler is installed.
+worker thread, one at a time, so the event loop (and the SAL traffic) never blocks on them. Each
+method imports its butler function inside the call, in the worker thread: the first import of
+daf_butler takes about a second, which must not stall the event loop (and the camera traffic), and
+the script can be imported and configured (without certification) where no butler is installed.
 
 May import: `butler` (lazily) and the standard library.
 """
@@ -13,9 +14,10 @@ from __future__ import annotations
 __all__ = ["ButlerGateway", "ClaimRefusedError"]
 
 import asyncio
-import importlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
 class ClaimRefusedError(RuntimeError):
@@ -35,16 +37,7 @@ class ButlerGateway:
         self.repo = repo
         self._lock = asyncio.Lock()
 
-    @staticmethod
-    def _module(name: str) -> Any:
-        return importlib.import_module(f"lsst.ts.makecalibrations.butler.{name}")
-
-    async def _call(self, module: str, function: str, *args: Any, **kwargs: Any) -> Any:
-        def call() -> Any:
-            # Imported in the worker thread: the first import of daf_butler takes about a second,
-            # which must not stall the event loop (and the camera traffic) of the script.
-            return getattr(self._module(module), function)(self.repo, *args, **kwargs)
-
+    async def _run(self, call: Callable[[], _T]) -> _T:
         async with self._lock:
             return await asyncio.to_thread(call)
 
@@ -58,16 +51,21 @@ class ButlerGateway:
         detectors: Sequence[int] | None = None,
     ) -> list[Any]:
         """Existing certifications in ``calib_collection`` that overlap ``[begin, end)``."""
-        return await self._call(
-            "certification",
-            "find_conflicts",
-            calib_collection,
-            list(dataset_types),
-            begin,
-            end,
-            physical_filter=physical_filter,
-            detectors=None if detectors is None else list(detectors),
-        )
+
+        def call() -> list[Any]:
+            from ..butler.certification import find_conflicts
+
+            return find_conflicts(
+                self.repo,
+                calib_collection,
+                list(dataset_types),
+                begin,
+                end,
+                physical_filter=physical_filter,
+                detectors=None if detectors is None else list(detectors),
+            )
+
+        return await self._run(call)
 
     async def claim_certification(
         self, calib_collection: str, products: Sequence[str], begin: str, end: str, owner: str
@@ -79,57 +77,125 @@ class ButlerGateway:
         ClaimRefusedError
             If another live run has claimed an overlapping certification (the message names it).
         """
-        try:
-            return await self._call("claims", "claim", calib_collection, list(products), begin, end, owner)
-        except Exception as e:
-            if isinstance(e, self._module("claims").CertificationClaimError):
+
+        def call() -> str | None:
+            from ..butler.claims import CertificationClaimError, claim
+
+            try:
+                return claim(self.repo, calib_collection, list(products), begin, end, owner)
+            except CertificationClaimError as e:
                 raise ClaimRefusedError(str(e)) from e
-            raise
+
+        return await self._run(call)
 
     async def release_claim(self, token: str | None) -> None:
         """Drop a claim made by `claim_certification`."""
-        await self._call("claims", "release", token)
+
+        def call() -> None:
+            from ..butler.claims import release
+
+            release(self.repo, token)
+
+        await self._run(call)
 
     async def certify(
         self, run_collection: str, calib_collection: str, dataset_type: str, begin: str, end: str
     ) -> int:
         """Certify the ``dataset_type`` datasets of ``run_collection``; return how many."""
-        return await self._call(
-            "certification", "certify", run_collection, calib_collection, dataset_type, begin, end
-        )
+
+        def call() -> int:
+            from ..butler.certification import certify
+
+            return certify(self.repo, run_collection, calib_collection, dataset_type, begin, end)
+
+        return await self._run(call)
 
     async def read_verify_stats(self, collection: str, dataset_type: str) -> dict[Any, Any]:
         """Run-level verification statistics (``verifyBiasStats``...) of a verify job."""
-        return await self._call("readers", "read_verify_stats", collection, dataset_type)
+
+        def call() -> dict[Any, Any]:
+            from ..butler.readers import read_verify_stats
+
+            return read_verify_stats(self.repo, collection, dataset_type)
+
+        return await self._run(call)
 
     async def read_verify_exposure_stats(self, collection: str, dataset_type: str) -> dict[int, Any]:
         """Exposure-level verification statistics (``verifyFlatExpStats``...) keyed by exposure id."""
-        return await self._call("readers", "read_verify_exposure_stats", collection, dataset_type)
+
+        def call() -> dict[int, Any]:
+            from ..butler.readers import read_verify_exposure_stats
+
+            return read_verify_exposure_stats(self.repo, collection, dataset_type)
+
+        return await self._run(call)
 
     async def collections_have_dataset(self, collections: str, dataset_type: str) -> bool:
         """True if one of the comma-separated ``collections`` holds a ``dataset_type``."""
-        return await self._call("readers", "collections_have_dataset", collections, dataset_type)
+
+        def call() -> bool:
+            from ..butler.readers import collections_have_dataset
+
+            return collections_have_dataset(self.repo, collections, dataset_type)
+
+        return await self._run(call)
 
     async def read_ptc_bad_amps(self, collection: str) -> dict[int, dict[str, str]]:
         """Bad amps of the PTCs of a job, ``{detector: {amp: reason}}``."""
-        return await self._call("readers", "read_ptc_bad_amps", collection)
+
+        def call() -> dict[int, dict[str, str]]:
+            from ..butler.readers import read_ptc_bad_amps
+
+            return read_ptc_bad_amps(self.repo, collection)
+
+        return await self._run(call)
 
     async def read_pair_gains(self, collection: str) -> list[Any]:
         """Gains per flat pair, detector and amplifier found in a PTC or gain job's collection."""
-        return await self._call("readers", "read_pair_gains", collection)
+
+        def call() -> list[Any]:
+            from ..butler.readers import read_pair_gains
+
+            return list(read_pair_gains(self.repo, collection))
+
+        return await self._run(call)
 
     async def repository_problem(self) -> str | None:
         """Why the repository cannot be used by a run (missing, a file, read-only...), or `None`."""
-        return await self._call("checks", "repository_problem")
+
+        def call() -> str | None:
+            from ..butler.checks import repository_problem
+
+            return repository_problem(self.repo)
+
+        return await self._run(call)
 
     async def collection_types(self, names: Sequence[str]) -> dict[str, str | None]:
         """Type name (``RUN``, ``CALIBRATION``...) of each collection; `None` if it does not exist."""
-        return await self._call("checks", "collection_types", list(names))
+
+        def call() -> dict[str, str | None]:
+            from ..butler.checks import collection_types
+
+            return collection_types(self.repo, list(names))
+
+        return await self._run(call)
 
     async def exposure_observation_types(self, exposure_ids: Sequence[int]) -> dict[int, str]:
         """Observation type (``bias``, ``dark``, ``flat``...) of each exposure found in the repo."""
-        return await self._call("readers", "exposure_observation_types", list(exposure_ids))
+
+        def call() -> dict[int, str]:
+            from ..butler.readers import exposure_observation_types
+
+            return exposure_observation_types(self.repo, list(exposure_ids))
+
+        return await self._run(call)
 
     async def raw_detectors(self, exposure_ids: Sequence[int]) -> dict[int, list[int]]:
         """Detectors with a ``raw`` of each exposure registered in the repo (`butler.readers`)."""
-        return await self._call("readers", "raw_detectors", list(exposure_ids))
+
+        def call() -> dict[int, list[int]]:
+            from ..butler.readers import raw_detectors
+
+            return raw_detectors(self.repo, list(exposure_ids))
+
+        return await self._run(call)

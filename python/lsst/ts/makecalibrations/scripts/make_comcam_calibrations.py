@@ -15,7 +15,7 @@ from typing import Any
 
 from ..butler.camera import DETECTOR_NAMES
 from ..calib.instrument import COMCAM, InstrumentSpec
-from ..sal.control import ComCam, ComCamUsages
+from ..control.clients import ComCam, ComCamUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
 

@@ -1,0 +1,49 @@
+"""The observatory-control clients the scripts use: the real ones or this room's.
+
+With the real ``lsst.ts.salobj`` backend (`sal.BACKEND`) and an importable
+``lsst.ts.observatory.control``, `RemoteGroup`, `BaseCamera`, `ComCam`, `Usages` and `ComCamUsages`
+are the real classes; otherwise they are the compatible ones of this room (`control.remote_group`,
+`control.base_camera`, `control.comcam`). `CONTROL_BACKEND` says which. Type checkers see this
+room's classes, whose API is the subset of the real one the scripts use
+(``tests/sal/test_conformance.py`` checks the signatures against the recorded real API).
+
+May import: `sal` (for the backend), this room, ``lsst.ts.observatory.control``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RemoteGroup", "BaseCamera", "ComCam", "Usages", "ComCamUsages", "CONTROL_BACKEND"]
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..sal import BACKEND
+
+_log = logging.getLogger("lsst.ts.makecalibrations.sal")
+
+CONTROL_BACKEND = "embedded"
+"""``lsst.ts.observatory.control`` or ``embedded``: where the clients come from."""
+
+if TYPE_CHECKING:
+    from .base_camera import BaseCamera
+    from .comcam import ComCam, ComCamUsages
+    from .remote_group import RemoteGroup, Usages
+else:
+    _real = False
+    if BACKEND == "lsst.ts.salobj":
+        try:
+            from lsst.ts.observatory.control import BaseCamera, RemoteGroup
+            from lsst.ts.observatory.control.maintel.comcam import ComCam, ComCamUsages
+            from lsst.ts.observatory.control.remote_group import Usages
+
+            _real = True
+        except ImportError:
+            _real = False
+    if _real:
+        CONTROL_BACKEND = "lsst.ts.observatory.control"
+    else:
+        from .base_camera import BaseCamera
+        from .comcam import ComCam, ComCamUsages
+        from .remote_group import RemoteGroup, Usages
+
+_log.info("Observatory control backend: %s", CONTROL_BACKEND)
