@@ -54,6 +54,7 @@ __all__ = [
 import ast
 import contextlib
 import dataclasses
+import enum
 import importlib
 import io
 import json
@@ -62,6 +63,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -552,6 +554,10 @@ class DataclassFieldsDirective(SphinxDirective):
         head += _row([[nodes.Text("Key")], [nodes.Text("Type")], [nodes.Text("Meaning")]])
         body = nodes.tbody()
         group += body
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:
+            hints = {}
         for field in dataclasses.fields(cls):
             annotation = (
                 field.type
@@ -560,8 +566,25 @@ class DataclassFieldsDirective(SphinxDirective):
             )
             description = descriptions.get(field.name)
             meaning = _inline(description) if description else [nodes.emphasis(text=MISSING_DESCRIPTION)]
+            hint = hints.get(field.name)
+            if isinstance(hint, type) and issubclass(hint, enum.StrEnum):
+                meaning += _enum_values(hint)
             body += _row([[nodes.literal(text=field.name)], [nodes.literal(text=str(annotation))], meaning])
         return [table]
+
+
+def _enum_values(cls: type[enum.StrEnum]) -> list[nodes.Node]:
+    """`` One of: ``a`` (what a means), ``b`` (...).`` from the members of a status enum."""
+    out: list[nodes.Node] = [nodes.Text(" One of: ")]
+    for i, member in enumerate(cls):
+        if i:
+            out.append(nodes.Text("; "))
+        out.append(nodes.literal(text=member.value))
+        description = getattr(member, "description", "")
+        if description:
+            out.append(nodes.Text(f" ({description})"))
+    out.append(nodes.Text("."))
+    return out
 
 
 def _row(cells: list[list[nodes.Node]]) -> nodes.row:

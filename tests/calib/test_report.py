@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from lsst.ts.makecalibrations.calib.config import ImageType, parse_config_text
 from lsst.ts.makecalibrations.calib.recovery import resume_config
 from lsst.ts.makecalibrations.calib.report import (
@@ -14,6 +16,7 @@ from lsst.ts.makecalibrations.calib.report import (
     RunReport,
     format_gain_table,
 )
+from lsst.ts.makecalibrations.calib.statuses import CertificationStatus, JobStatus
 
 
 def failed_run() -> RunReport:
@@ -66,6 +69,12 @@ def test_json_round_trip() -> None:
     again = RunReport.from_dict(data)
     assert again.to_dict() == report.to_dict()
     assert isinstance(again.jobs[0], JobRecord) and again.gains[0].pair == [20, 21]
+    # Statuses are their enums, read back as such; an unknown status is refused.
+    assert again.jobs[0].status is JobStatus.SUCCEEDED
+    assert again.certifications[0].status is CertificationStatus.CERTIFIED
+    assert data["jobs"][0]["status"] == "succeeded"
+    with pytest.raises(ValueError, match="'done' is not a valid JobStatus"):
+        JobRecord("BIAS combine", "combine", "bias", "p", "c", "q", status="done")
 
 
 def test_first_failure_is_the_failure_step() -> None:

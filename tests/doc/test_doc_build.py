@@ -135,6 +135,17 @@ def test_report_page_lists_report_fields(built_doc: Path) -> None:
     # Every field of every record is described (from the dataclasses' Attributes sections).
     assert "No description in the schema yet." not in text
     assert "The HTML page" in text
+    # Every status, with its meaning, listed from the status enums.
+    from lsst.ts.makecalibrations.calib import statuses
+
+    for cls in (
+        statuses.AcquisitionStatus,
+        statuses.JobStatus,
+        statuses.VerificationStatus,
+        statuses.CertificationStatus,
+    ):
+        for member in cls:
+            assert f"{member.value} ({member.description})" in text, member
 
 
 def test_missing_descriptions_and_examples_do_not_break_the_build(tmp_path: Path) -> None:

@@ -10,4 +10,5 @@ from .jobs import *  # noqa: F403
 from .plan import *  # noqa: F403
 from .recovery import *  # noqa: F403
 from .report import *  # noqa: F403
+from .statuses import *  # noqa: F403
 from .verification import *  # noqa: F403

@@ -29,6 +29,7 @@ from collections.abc import Collection, Mapping
 
 from .config import CalibConfig, ImageType
 from .report import RunReport
+from .statuses import AcquisitionStatus
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,9 @@ def _reusable_in_repo(
     for acq in report.acquisitions:
         ids = [e.exposure_id for e in report.exposures_of(acq.image_type)]
         complete = [i for i in ids if wanted <= set(raw_detectors.get(i, ()))]
-        enough = len(complete) == acq.n_kept_planned or (acq.status == "recovered" and complete)
+        enough = len(complete) == acq.n_kept_planned or (
+            acq.status == AcquisitionStatus.RECOVERED and complete
+        )
         if ids and len(complete) == len(ids) and enough:
             result[acq.image_type.lower()] = complete
     return result, partial

@@ -41,6 +41,8 @@ import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .statuses import AcquisitionStatus, CertificationStatus, JobStatus, VerificationStatus
+
 FORMAT_VERSION = 1
 
 
@@ -99,12 +101,9 @@ class AcquisitionRecord:
         Images planned (discarded included).
     n_kept_planned : `int`
         Kept images planned.
-    status : `str`
-        ``pending``, ``acquiring``, ``taken`` (every image taken, not yet all in the OODS),
-        ``complete`` (every kept image taken and in the OODS), ``incomplete`` (stopped or failed
-        before the last image), ``missing_images`` (some kept images never announced by the OODS,
-        listed in ``missing_exposure_ids``), ``not_taken`` (never started) or ``recovered`` (no
-        image taken: reused). After a stop the script waits for the OODS before settling it.
+    status : `AcquisitionStatus`
+        Where the acquisition is (the values are listed with their meaning in the report reference,
+        from `AcquisitionStatus`). After a stop the script waits for the OODS before settling it.
     missing_exposure_ids : `list` [`int`]
         Kept exposures not (fully) announced by the OODS before ``oods_timeout``.
     start_tai, end_tai : `float`
@@ -114,10 +113,13 @@ class AcquisitionRecord:
     image_type: str
     n_planned: int
     n_kept_planned: int
-    status: str = "pending"
+    status: AcquisitionStatus = AcquisitionStatus.PENDING
     missing_exposure_ids: list[int] = dataclasses.field(default_factory=list)
     start_tai: float = 0.0
     end_tai: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = AcquisitionStatus(self.status)
 
 
 @dataclasses.dataclass
@@ -138,11 +140,9 @@ class JobRecord:
         OCPS job id (empty if the command was refused).
     output_collection : `str`
         ``u/ocps/<job_id>``.
-    status : `str`
-        ``running``, ``succeeded``, ``failed``, ``aborted``, ``timeout``, ``rejected`` (the OCPS
-        refused ``execute``: there is no job, hence no job id) or ``unacknowledged`` (stopped while
-        ``execute`` was in flight and no in-progress ack, hence no job id, came within the bounded
-        wait; ``message`` says so). Every other record has its job id.
+    status : `JobStatus`
+        Where the job is (`JobStatus`). Only ``rejected`` and ``unacknowledged`` records have no
+        job id; ``message`` says why.
     exit_code : `int` or `None`
         ``job_result.exit_code``.
     phase : `str`
@@ -164,13 +164,16 @@ class JobRecord:
     data_query: str
     job_id: str = ""
     output_collection: str = ""
-    status: str = "running"
+    status: JobStatus = JobStatus.RUNNING
     exit_code: int | None = None
     phase: str = ""
     message: str = ""
     start_tai: float = 0.0
     end_tai: float = 0.0
     log_uri: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = JobStatus(self.status)
 
     @property
     def duration(self) -> float:
@@ -192,9 +195,8 @@ class VerificationRecord:
         The verify job.
     reference : `str`
         Input collections of the verify job (what the images were compared with).
-    status : `str`
-        ``pending``, ``passed``, ``failed`` (the rule refused certification), ``error`` (no
-        statistics) or ``aborted`` (the run was stopped before the verification finished).
+    status : `VerificationStatus`
+        The outcome (`VerificationStatus`).
     decision : `dict` or `None`
         `VerificationDecision.to_dict`: counts, thresholds, failing tests.
     summary : `str`
@@ -205,9 +207,12 @@ class VerificationRecord:
     mode: str
     job_id: str = ""
     reference: str = ""
-    status: str = "pending"
+    status: VerificationStatus = VerificationStatus.PENDING
     decision: dict[str, Any] | None = None
     summary: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = VerificationStatus(self.status)
 
 
 @dataclasses.dataclass
@@ -224,8 +229,8 @@ class CertificationRecord:
         CALIBRATION collection certified into.
     begin, end : `str`
         Validity range.
-    status : `str`
-        ``certified``, ``failed``, ``not_certified`` (verification refused) or ``skipped``.
+    status : `CertificationStatus`
+        The outcome (`CertificationStatus`).
     count : `int`
         Datasets certified.
     reason : `str`
@@ -239,10 +244,13 @@ class CertificationRecord:
     calib_collection: str
     begin: str
     end: str
-    status: str
+    status: CertificationStatus
     count: int = 0
     reason: str = ""
     tai: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = CertificationStatus(self.status)
 
 
 @dataclasses.dataclass
@@ -337,6 +345,7 @@ _LIST_TYPES: dict[str, type] = {
 
 
 def _from_fields(cls: type, data: Mapping[str, Any]) -> Any:
+    """A record from its JSON dict (extra keys ignored; the records read their statuses as enums)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -448,7 +457,7 @@ class RunReport:
 
     def certified_products(self) -> set[str]:
         """Products this run certified."""
-        return {c.product for c in self.certifications if c.status == "certified"}
+        return {c.product for c in self.certifications if c.status == CertificationStatus.CERTIFIED}
 
     def reusable_exposures(self) -> dict[str, list[int]]:
         """Kept exposure ids per type (``bias``...) of each complete acquisition.
@@ -458,10 +467,10 @@ class RunReport:
         """
         result = {}
         for acq in self.acquisitions:
-            if acq.status not in ("complete", "recovered"):
+            if acq.status not in (AcquisitionStatus.COMPLETE, AcquisitionStatus.RECOVERED):
                 continue
             ids = [e.exposure_id for e in self.exposures_of(acq.image_type)]
-            if ids and (acq.status == "recovered" or len(ids) == acq.n_kept_planned):
+            if ids and (acq.status == AcquisitionStatus.RECOVERED or len(ids) == acq.n_kept_planned):
                 result[acq.image_type.lower()] = ids
         return result
 
@@ -549,7 +558,7 @@ class RunReport:
         for ver in self.verifications:
             lines.append(f"  {ver.image_type} verification ({ver.mode}): {ver.status}")
         for cert in self.certifications:
-            if cert.status == "certified":
+            if cert.status == CertificationStatus.CERTIFIED:
                 lines.append(
                     f"  certified {cert.count} {cert.product} into {cert.calib_collection} "
                     f"[{cert.begin}, {cert.end}) from {cert.run_collection}"

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from ..calib.report import RunReport, tai_to_iso
+from ..calib.statuses import CertificationStatus
 
 AmpValues = dict[tuple[int, str], tuple[float, float]]
 """``{(detector, amp): (gain e-/ADU, read noise e-)}``."""
@@ -127,7 +128,9 @@ def plot_comparison(
 
 
 def _describe(path: pathlib.Path, report: RunReport) -> str:
-    certified = sorted({c.product for c in report.certifications if c.status == "certified"})
+    certified = sorted(
+        {c.product for c in report.certifications if c.status == CertificationStatus.CERTIFIED}
+    )
     return (
         f"{path.name}  {tai_to_iso(report.start_tai)[:19]}  {report.final_state or '?':8}  "
         f"{report.config.get('script_mode', '')}  "

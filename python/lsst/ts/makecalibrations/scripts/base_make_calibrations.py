@@ -84,6 +84,7 @@ from ..calib.report import (
     RunReport,
     VerificationRecord,
 )
+from ..calib.statuses import AcquisitionStatus, CertificationStatus, JobStatus, VerificationStatus
 from ..calib.verification import decide_certification, decide_gain_check
 from ..control.clients import RemoteGroup, Usages
 from ..sal import ScriptState, current_tai, salobj
@@ -443,7 +444,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                     image_type=acq.image_type.value,
                     n_planned=len(acq.exposures),
                     n_kept_planned=acq.n_kept,
-                    status="recovered" if acq.recovered else "pending",
+                    status=AcquisitionStatus.RECOVERED if acq.recovered else AcquisitionStatus.PENDING,
                 )
             )
             for exposure_id in acq.recovered_ids:
@@ -504,7 +505,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             record = report.acquisition(image_type.value)
             assert record is not None
             if acquisition_failed:
-                record.status = "not_taken"
+                record.status = AcquisitionStatus.NOT_TAKEN
                 _resolve(self._taken[image_type], None)
                 continue
             if acq.recovered:
@@ -582,7 +583,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         image_type = acq.image_type
         record = self.report.acquisition(image_type.value)
         assert record is not None
-        record.status = "acquiring"
+        record.status = AcquisitionStatus.ACQUIRING
         record.start_tai = current_tai()
         n_total = len(acq.exposures)
         self.log.info(
@@ -608,7 +609,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 ids = await asyncio.shield(task)
             except asyncio.CancelledError:
                 # Stop between exposures: let the one in progress finish and record it.
-                record.status = "incomplete"
+                record.status = AcquisitionStatus.INCOMPLETE
                 wait = _stop_wait(exposure.exp_time + float(self.camera.read_out_time) + 30.0)
                 try:
                     ids = await asyncio.wait_for(task, timeout=wait)
@@ -623,11 +624,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                     if not exposure.discard:
                         kept.extend(ids)
                     if exposure is acq.exposures[-1]:
-                        record.status = "taken"
+                        record.status = AcquisitionStatus.TAKEN
                         record.end_tai = current_tai()
                 raise
             except (salobj.AckError, RuntimeError, AssertionError, TimeoutError) as e:
-                record.status = "incomplete"
+                record.status = AcquisitionStatus.INCOMPLETE
                 record.end_tai = current_tai()
                 raise AcquisitionError(
                     f"{image_type.value.lower()} {exposure.number} of {n_total} could not be taken: "
@@ -639,7 +640,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self._save_report()
             kind = "discarded" if exposure.discard else "kept"
             self.log.debug(f"{image_type.value} {exposure.number}/{n_total} ({kind}): exposure {ids}")
-        record.status = "taken"
+        record.status = AcquisitionStatus.TAKEN
         record.end_tai = current_tai()
         self.log.info(f"Took {n_total} {image_type.plural}; kept exposures {kept}")
         return kept
@@ -692,7 +693,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 exposure.in_oods = exposure.detectors_in_oods == len(detectors)
                 exposure.obs_id = self._tracker.obs_ids.get(exposure.exposure_id, "")
         if missing:
-            record.status = "missing_images"
+            record.status = AcquisitionStatus.MISSING_IMAGES
             record.missing_exposure_ids = list(missing)
             self.report.add_failure(
                 f"{image_type.value} ingestion",
@@ -702,7 +703,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             )
             self.log.error(self.report.failures[-1].describe())
             return False
-        record.status = "complete"
+        record.status = AcquisitionStatus.COMPLETE
         self._save_report()
         self.log.info(f"All {len(kept)} kept {image_type.plural} are in the OODS")
         return True
@@ -744,7 +745,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if step.verify != "none":
                 if not await self._verify(image_type, kept, calib_job):
                     self._skip_certification(
-                        image_type.key, "verification did not pass", status="not_certified"
+                        image_type.key,
+                        "verification did not pass",
+                        status=CertificationStatus.NOT_CERTIFIED,
                     )
                     return
             if step.certify and calib_job is not None:
@@ -802,11 +805,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if extra.product == "ptc" and not gains_ok:
                 if extra.certify:
                     self._skip_certification(
-                        "ptc", "the gain check of its flat pairs failed", status="not_certified"
+                        "ptc",
+                        "the gain check of its flat pairs failed",
+                        status=CertificationStatus.NOT_CERTIFIED,
                     )
             elif extra.product == "ptc" and not await self._ptc_is_usable(job):
                 if extra.certify:
-                    self._skip_certification("ptc", "the PTC has bad amplifiers", status="not_certified")
+                    self._skip_certification(
+                        "ptc", "the PTC has bad amplifiers", status=CertificationStatus.NOT_CERTIFIED
+                    )
             elif extra.certify:
                 ok = await self._certify(extra.product, job)
                 _resolve(self._certified[extra.product], ok)
@@ -835,7 +842,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             return False
         return True
 
-    def _skip_certification(self, product: str, reason: str, status: str = "skipped") -> None:
+    def _skip_certification(
+        self, product: str, reason: str, status: CertificationStatus = CertificationStatus.SKIPPED
+    ) -> None:
         """Record that a product this run should certify was not certified."""
         assert self.config is not None
         if product not in self._certified:
@@ -907,7 +916,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         )
         record.decision = decision.to_dict()
         record.summary = decision.summary()
-        record.status = "passed" if decision.certify else "failed"
+        record.status = VerificationStatus.PASSED if decision.certify else VerificationStatus.FAILED
         if decision.certify:
             self.log.info(decision.summary())
             return True
@@ -925,14 +934,14 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.report.verifications.append(record)
         job = await self._run_job(spec)
         if job is None:
-            record.status = "error"
+            record.status = VerificationStatus.ERROR
             record.summary = "the verify job failed"
             return None
         record.job_id = job.job_id
         try:
             stats = await self.butler.read_verify_stats(job.output_collection, dataset_type)
         except Exception as e:
-            record.status = "error"
+            record.status = VerificationStatus.ERROR
             record.summary = f"could not read {dataset_type}: {e}"
             self.report.add_failure(
                 f"{record.image_type} verification", record.summary, job.job_id, job.output_collection
@@ -951,7 +960,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             calib_collection=cfg.calib_collection,
             begin=cfg.certify_calib_begin_date,
             end=cfg.certify_calib_end_date,
-            status="pending",
+            status=CertificationStatus.PENDING,
         )
         self.report.certifications.append(record)
         step = f"{product.upper()} certification"
@@ -965,10 +974,10 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 record.count = int(await task)
-                record.status = "certified" if record.count else "failed"
+                record.status = CertificationStatus.CERTIFIED if record.count else CertificationStatus.FAILED
             raise
         except Exception as e:
-            record.status = "failed"
+            record.status = CertificationStatus.FAILED
             record.reason = _error_text(e)
             self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
             self.log.error(self.report.failures[-1].describe())
@@ -978,12 +987,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self._save_report()
         record.count = int(count)
         if record.count == 0:
-            record.status = "failed"
+            record.status = CertificationStatus.FAILED
             record.reason = f"no {product} dataset in {job.output_collection}"
             self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
             self.log.error(self.report.failures[-1].describe())
             return False
-        record.status = "certified"
+        record.status = CertificationStatus.CERTIFIED
         self.log.info(
             f"Certified {record.count} {product} from {job.output_collection} into {cfg.calib_collection} "
             f"over [{record.begin}, {record.end})"
@@ -1016,7 +1025,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         decision = decide_gain_check(stats)
         record.decision = decision
         record.summary = str(decision["summary"])
-        record.status = "passed" if decision["passed"] else "failed"
+        record.status = VerificationStatus.PASSED if decision["passed"] else VerificationStatus.FAILED
         if decision["passed"]:
             self.log.info(record.summary)
             return True
@@ -1097,12 +1106,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.warning(f"Aborting {len(self._runner.running)} running OCPS job(s)")
             await self._runner.abort_all()
         for job in self.report.jobs:
-            if job.status == "running":
-                job.status = "aborted"
+            if job.status == JobStatus.RUNNING:
+                job.status = JobStatus.ABORTED
                 job.end_tai = job.end_tai or current_tai()
         for verification in self.report.verifications:
-            if verification.status == "pending":
-                verification.status = "aborted"
+            if verification.status == VerificationStatus.PENDING:
+                verification.status = VerificationStatus.ABORTED
                 verification.summary = verification.summary or "stopped before the verification finished"
         await self._settle_exposures()
 
@@ -1132,18 +1141,18 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 exposure.in_oods = exposure.detectors_in_oods == len(detectors)
                 exposure.obs_id = exposure.obs_id or self._tracker.obs_ids.get(exposure.exposure_id, "")
         for record in self.report.acquisitions:
-            if record.status == "pending":
-                record.status = "not_taken"
-            elif record.status == "acquiring":
-                record.status = "incomplete"
-            elif record.status == "taken":
+            if record.status == AcquisitionStatus.PENDING:
+                record.status = AcquisitionStatus.NOT_TAKEN
+            elif record.status == AcquisitionStatus.ACQUIRING:
+                record.status = AcquisitionStatus.INCOMPLETE
+            elif record.status == AcquisitionStatus.TAKEN:
                 kept = [e for e in self.report.exposures_of(record.image_type) if not e.recovered]
                 missing = [e.exposure_id for e in kept if not e.in_oods]
                 if missing:
-                    record.status = "missing_images"
+                    record.status = AcquisitionStatus.MISSING_IMAGES
                     record.missing_exposure_ids = missing
                 else:
-                    record.status = "complete"
+                    record.status = AcquisitionStatus.COMPLETE
         not_announced = [e.exposure_id for e in taken if not e.in_oods]
         if not_announced:
             self.log.warning(

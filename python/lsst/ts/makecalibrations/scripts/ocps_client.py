@@ -29,6 +29,7 @@ from typing import Any
 
 from ..calib.jobs import JobSpec, ocps_output_collection
 from ..calib.report import JobRecord
+from ..calib.statuses import JobStatus
 from ..sal import current_tai, salobj
 
 
@@ -154,12 +155,12 @@ class OcpsJobRunner:
             await self._abort_in_flight(spec, record, execute)
             raise
         except salobj.AckError as e:
-            record.status = "rejected"
+            record.status = JobStatus.REJECTED
             record.end_tai = current_tai()
             record.message = f"execute refused: {e.ackcmd.result}"
             raise JobFailedError(record, f"the OCPS refused the {spec.name} job: {e.ackcmd.result}") from e
         except (ValueError, KeyError, TypeError) as e:
-            record.status = "rejected"
+            record.status = JobStatus.REJECTED
             record.end_tai = current_tai()
             record.message = f"no job id in the execute ack: {ack.result!r}"
             raise JobFailedError(
@@ -174,7 +175,7 @@ class OcpsJobRunner:
         try:
             result = await asyncio.wait_for(self._wait_result(ack, job_id), timeout=timeout)
         except TimeoutError:
-            record.status = "timeout"
+            record.status = JobStatus.TIMEOUT
             record.end_tai = current_tai()
             record.message = f"no job_result within pipeline_job_timeout={timeout:g} s; job aborted"
             await self.abort(job_id)
@@ -200,10 +201,10 @@ class OcpsJobRunner:
             "",
         )
         if record.exit_code == 0:
-            record.status = "succeeded"
+            record.status = JobStatus.SUCCEEDED
             self.log.info(f"{spec.name} job {job_id} succeeded in {record.duration:.1f} s")
             return record
-        record.status = "aborted" if record.exit_code == 255 else "failed"
+        record.status = JobStatus.ABORTED if record.exit_code == 255 else JobStatus.FAILED
         record.message = str(response.get("message", "")) or f"phase {record.phase or 'unknown'}"
         raise JobFailedError(
             record,
@@ -220,13 +221,13 @@ class OcpsJobRunner:
             ack = await asyncio.wait_for(asyncio.shield(execute), timeout=self.stop_ack_timeout)
             job_id = str(json.loads(ack.result)["job_id"])
         except salobj.AckError as e:
-            record.status = "rejected"
+            record.status = JobStatus.REJECTED
             record.end_tai = current_tai()
             record.message = f"execute refused: {e.ackcmd.result}"
             return
         except (TimeoutError, ValueError, KeyError, TypeError):
             execute.cancel()
-            record.status = "unacknowledged"
+            record.status = JobStatus.UNACKNOWLEDGED
             record.end_tai = current_tai()
             record.message = (
                 f"stopped while execute was in flight; no in-progress ack (job id) within "
@@ -260,8 +261,8 @@ class OcpsJobRunner:
             self.log.warning(f"Aborted OCPS job {job_id}" + (f" ({record.name})" if record else ""))
         except (salobj.AckError, RuntimeError) as e:
             self.log.warning(f"Could not abort OCPS job {job_id}: {e}")
-        if record is not None and record.status == "running":
-            record.status = "aborted"
+        if record is not None and record.status == JobStatus.RUNNING:
+            record.status = JobStatus.ABORTED
             record.end_tai = current_tai()
             record.message = "aborted by the script"
 
