@@ -56,6 +56,9 @@ class OodsCsc(salobj.BaseCsc):
         self.faults = faults if faults is not None else FaultPlan()
         self.ingest_delay = float(ingest_delay)
         self.images_received = 0
+        # Set unless a test holds the announcements back (`hold` / `release`).
+        self._announcing = asyncio.Event()
+        self._announcing.set()
         self.announced: list[str] = []
         self.dropped: list[str] = []
         self._ingest_tasks: set[asyncio.Task] = set()
@@ -74,8 +77,20 @@ class OodsCsc(salobj.BaseCsc):
         self._ingest_tasks.add(task)
         task.add_done_callback(self._ingest_tasks.discard)
 
+    def hold(self) -> None:
+        """Hold every announcement back (after its ingest delay) until `release`.
+
+        This is the OODS that falls behind: images are written and in the registry, none announced.
+        """
+        self._announcing.clear()
+
+    def release(self) -> None:
+        """Make the announcements held back by `hold`, and the later ones as usual."""
+        self._announcing.set()
+
     async def _ingest(self, info: ExposureInfo, image_number: int) -> None:
         await self.clock.sleep(self.ingest_delay)
+        await self._announcing.wait()
         if self.faults.oods_drops(image_number, info.obs_id):
             self.log.warning(f"Fault injection: not announcing image {image_number} ({info.obs_id}).")
             self.dropped.append(info.obs_id)
