@@ -71,6 +71,8 @@ class JobOutcome:
         TAI unix seconds.
     outputs : `list` [`str`]
         Dataset type names the job produced.
+    command : `str`
+        How the job was run: ``pipetask run`` or ``bps submit`` (the UWS ``parameters.command``).
     """
 
     exit_code: int
@@ -80,6 +82,7 @@ class JobOutcome:
     start_tai: float = 0.0
     end_tai: float = 0.0
     outputs: list[str] = dataclasses.field(default_factory=list)
+    command: str = "pipetask run"
 
     def to_uws_json(self, request: JobRequest, creation_tai: float) -> dict[str, Any]:
         """Return the UWS job description written as the ``result`` of ``job_result``."""
@@ -93,7 +96,7 @@ class JobOutcome:
             "endTime": self.end_tai,
             "executionDuration": max(0, round(self.end_tai - self.start_tai)),
             "parameters": {
-                "command": "pipetask run",
+                "command": self.command,
                 "environment": {
                     "PIPELINE_URL": request.pipeline,
                     "RUN_OPTIONS": request.config,

@@ -52,11 +52,19 @@ May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `calib.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ParsedConfig", "PipetaskExecutor", "guarded_command", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "ParsedConfig",
+    "PipetaskExecutor",
+    "PreparedJob",
+    "guarded_command",
+    "parse_config",
+]
 
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import os
 import re
 import shlex
@@ -64,7 +72,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +97,15 @@ _DEATH_GUARD = (
 """Wrapper run as ``python -S -c _DEATH_GUARD <parent pid> <command...>``: PR_SET_PDEATHSIG (1) =
 SIGKILL (9), exit if the parent already died, then exec the command (see the module docstring)."""
 
-_LIVE_GROUPS: set[int] = set()
-"""Process groups of the jobs running in this process (killed at exit)."""
+_LIVE_GROUPS: dict[int, int] = {}
+"""Process groups of the jobs running in this process, and the signal they get at exit."""
 
 
 @atexit.register
 def _kill_live_groups() -> None:
-    for pgid in list(_LIVE_GROUPS):
+    for pgid, sig in list(_LIVE_GROUPS.items()):
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -107,6 +115,69 @@ def guarded_command(command: Sequence[str]) -> list[str]:
     if not sys.platform.startswith("linux"):
         return list(command)
     return [sys.executable, "-S", "-c", _DEATH_GUARD, str(os.getpid()), *command]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedJob:
+    """A job checked and ready to run: what `PipetaskExecutor.job_command` turns into a command.
+
+    Attributes
+    ----------
+    request : `ocps_jobs.JobRequest`
+        The ``execute`` command.
+    pipeline : `str`
+        Pipeline file (absolute path, ``#subset`` kept).
+    inputs : `list` [`str`]
+        Input collections, the raws first.
+    processes : `int`
+        Processes to use (``-j``, clamped to ``max_processes``).
+    overrides : `list` [`str`]
+        ``label:field=value`` config overrides (labels checked against the pipeline).
+    register_dataset_types : `bool`
+        Whether ``--register-dataset-types`` was asked for.
+    job_dir : `pathlib.Path`
+        The job's own directory (``<log_dir>/<job_id>``).
+    log_path : `pathlib.Path`
+        The job log (``<job_dir>/outs/ocps.log``).
+    """
+
+    request: JobRequest
+    pipeline: str
+    inputs: list[str]
+    processes: int
+    overrides: list[str]
+    register_dataset_types: bool
+    job_dir: Path
+    log_path: Path
+
+
+class _LogProgress:
+    """Reads pipetask's per-quantum progress line from the job log (only what was added since)."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.offset = 0
+        self.last: tuple[int, int, int] | None = None
+
+    def __call__(self) -> tuple[int, int, int] | None:
+        try:
+            with open(self.log_path, "rb") as stream:
+                stream.seek(self.offset)
+                chunk = stream.read()
+        except OSError:
+            return self.last
+        # Only whole lines: a line being written is read again next time.
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        # The executor's own ``[ocps]`` notes (e.g. the command line) are not pipetask's progress.
+        text = "\n".join(
+            line for line in chunk[:end].decode(errors="replace").splitlines() if not line.startswith("[ocps]")
+        )
+        matches = list(PIPETASK_PROGRESS.finditer(text))
+        if matches:
+            last = matches[-1]
+            self.last = (int(last["done"]), int(last["failed"]), int(last["total"]))
+        return self.last
 
 
 _BOOKKEEPING_SUFFIXES = ("_config", "_metadata", "_log")
@@ -214,6 +285,7 @@ class PipetaskExecutor:
         self.pipetask = list(pipetask) if pipetask is not None else _default_pipetask()
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._aborted: set[str] = set()
+        self._last_progress: dict[str, tuple[int, int, int]] = {}
         self.progress: ProgressCallback | None = None
         """Called with ``(job_id, done, failed, total)`` as quanta finish (the OCPS sets it)."""
         self.progress_interval = 2.0
@@ -270,6 +342,7 @@ class PipetaskExecutor:
                     start_tai=start_tai,
                     end_tai=self._tai(),
                     outputs=outputs or [],
+                    command=self.command_name,
                 )
 
             note(f"job {request.job_id} run {request.run_id}")
@@ -312,104 +385,145 @@ class PipetaskExecutor:
             if processes > self.max_processes:
                 note(f"-j {processes} requested; running with -j {self.max_processes} (max_processes).")
                 processes = self.max_processes
-            inputs = [RAW_RUN] + [name for name in parsed.inputs if name != RAW_RUN]
-            command = [
-                *self.pipetask,
-                "run",
-                "-b",
-                str(self.repo),
-                "-p",
-                pipeline,
-                "-i",
-                ",".join(inputs),
-                "--output-run",
-                request.output_collection,
-                "-d",
-                request.data_query,
-                "-j",
-                str(processes),
-            ]
-            for override in overrides:
-                command += ["-c", override]
-            if parsed.register_dataset_types:
-                command.append("--register-dataset-types")
+            job = PreparedJob(
+                request=request,
+                pipeline=pipeline,
+                inputs=[RAW_RUN] + [name for name in parsed.inputs if name != RAW_RUN],
+                processes=processes,
+                overrides=overrides,
+                register_dataset_types=parsed.register_dataset_types,
+                job_dir=log_path.parent.parent,
+                log_path=log_path,
+            )
+            try:
+                command = self.job_command(job)
+            except (OSError, ValueError) as e:
+                return finish(1, "error", f"Job refused: {e}")
             note("command: " + shlex.join(command))
             log.flush()
             if request.job_id in self._aborted:
                 return finish(255, "aborted", "Aborted before start.")
             if shutil.which(command[0]) is None:
                 # Checked here: the death-guard wrapper would start and only then fail to find it.
-                return finish(1, "error", f"Cannot start pipetask ({self.pipetask[0]}): command not found")
+                return finish(1, "error", f"Cannot start {self.tool} ({command[0]}): command not found")
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *guarded_command(command),
+                    *self.guard(command),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,
+                    env=self.job_environment(),
                 )
             except OSError as e:
-                return finish(1, "error", f"Cannot start pipetask ({self.pipetask[0]}): {e}")
+                return finish(1, "error", f"Cannot start {self.tool} ({command[0]}): {e}")
             self._processes[request.job_id] = process
-            offset = [0]
-            watcher = asyncio.create_task(self._watch_progress(request.job_id, log_path, offset))
-            _LIVE_GROUPS.add(process.pid)
+            progress = self.progress_reader(job)
+            watcher = asyncio.create_task(self._watch_progress(request.job_id, progress))
+            _LIVE_GROUPS[process.pid] = self.exit_signal
             try:
                 returncode = await process.wait()
             except asyncio.CancelledError:
-                _signal_group(process, signal.SIGKILL)
+                _signal_group(process, self.exit_signal)
                 raise
             finally:
                 self._processes.pop(request.job_id, None)
-                _LIVE_GROUPS.discard(process.pid)
+                _LIVE_GROUPS.pop(process.pid, None)
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            self._report_progress(request.job_id, log_path, offset)  # the lines after the last read
+            self._report_progress(request.job_id, progress)  # the lines after the last read
             if request.job_id in self._aborted:
-                return finish(255, "aborted", "Aborted: pipetask was killed.")
+                return finish(255, "aborted", f"Aborted: {self.tool} was killed.")
             if returncode != 0:
                 reason = _last_error_line(log_path)
                 what = f"killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
-                return finish(1, "error", f"pipetask {what}: {reason}".rstrip(": "))
+                return finish(1, "error", f"{self.tool} {what}: {reason}".rstrip(": "))
+            problem = self.quanta_problem(job, progress)
+            if problem:
+                return finish(1, "error", problem)
             try:
                 outputs = await asyncio.to_thread(
                     _output_dataset_types, str(self.repo), request.output_collection
                 )
             except Exception as e:
-                return finish(1, "error", f"pipetask succeeded but its outputs cannot be listed: {e}")
+                return finish(1, "error", f"{self.tool} succeeded but its outputs cannot be listed: {e}")
             if not outputs:
                 return finish(
                     1,
                     "error",
-                    "pipetask ran but produced no output datasets "
+                    f"{self.tool} ran but produced no output datasets "
                     f"(nothing matched {request.data_query!r}, or every quantum found no work).",
                 )
             return finish(0, "completed", "", outputs)
 
-    async def _watch_progress(self, job_id: str, log_path: Path, offset: list[int]) -> None:
-        """Report the job's progress from its log until cancelled (``offset[0]``: bytes read)."""
+    # Hooks a subclass running the job another way (`sim.bps_executor.BpsExecutor`) overrides.
+
+    tool = "pipetask"
+    """Name of the program that runs a job (in the job log and the outcome's messages)."""
+
+    command_name = "pipetask run"
+    """The UWS ``parameters.command`` of the job (`ocps_jobs.JobOutcome.command`)."""
+
+    exit_signal = signal.SIGKILL
+    """Signal sent to the job's process group when this process exits or the job is cancelled."""
+
+    def job_command(self, job: PreparedJob) -> list[str]:
+        """The command that runs ``job`` (``pipetask run ...``)."""
+        command = [
+            *self.pipetask,
+            "run",
+            "-b",
+            str(self.repo),
+            "-p",
+            job.pipeline,
+            "-i",
+            ",".join(job.inputs),
+            "--output-run",
+            job.request.output_collection,
+            "-d",
+            job.request.data_query,
+            "-j",
+            str(job.processes),
+        ]
+        for override in job.overrides:
+            command += ["-c", override]
+        if job.register_dataset_types:
+            command.append("--register-dataset-types")
+        return command
+
+    def guard(self, command: Sequence[str]) -> list[str]:
+        """``command`` wrapped so that it dies with this process (`guarded_command`)."""
+        return guarded_command(command)
+
+    def job_environment(self) -> dict[str, str] | None:
+        """Environment of the job's process; `None`: this process's."""
+        return None
+
+    def progress_reader(self, job: PreparedJob) -> Callable[[], tuple[int, int, int] | None]:
+        """A callable returning the job's ``(done, failed, total)`` quanta so far, or `None`."""
+        return _LogProgress(job.log_path)
+
+    def quanta_problem(self, job: PreparedJob, progress: Callable[[], tuple[int, int, int] | None]) -> str:
+        """Why a job whose program exited 0 still failed, or an empty string (pipetask: its exit
+        code says it all)."""
+        return ""
+
+    async def _watch_progress(self, job_id: str, progress: Callable[[], tuple[int, int, int] | None]) -> None:
+        """Report the job's progress until cancelled."""
         while True:
             await asyncio.sleep(self.progress_interval)
-            self._report_progress(job_id, log_path, offset)
+            self._report_progress(job_id, progress)
 
-    def _report_progress(self, job_id: str, log_path: Path, offset: list[int]) -> None:
-        """Read the log from ``offset[0]`` on and report its last progress line, if any."""
+    def _report_progress(self, job_id: str, progress: Callable[[], tuple[int, int, int] | None]) -> None:
+        """Report the job's progress if it changed since the last report."""
         if self.progress is None:
             return
-        try:
-            with open(log_path, "rb") as stream:
-                stream.seek(offset[0])
-                chunk = stream.read()
-        except OSError:
-            return
-        # Only whole lines: a line being written is read again next time.
-        end = chunk.rfind(b"\n") + 1
-        offset[0] += end
-        matches = list(PIPETASK_PROGRESS.finditer(chunk[:end].decode(errors="replace")))
-        if matches:
-            last = matches[-1]
-            self.progress(job_id, int(last["done"]), int(last["failed"]), int(last["total"]))
+        counts = progress()
+        if counts is not None and counts != self._last_progress.get(job_id):
+            self._last_progress[job_id] = counts
+            done, failed, total = counts
+            self.progress(job_id, done, failed, total)
 
     def _resolve_overrides(self, parsed: ParsedConfig, labels: list[str], note: Any) -> list[str]:
         """Return the ``label:field=value`` overrides to pass to pipetask (see module docstring)."""
