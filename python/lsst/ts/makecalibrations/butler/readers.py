@@ -13,6 +13,7 @@ __all__ = [
     "CertifiedCalibration",
     "PairGain",
     "collections_have_dataset",
+    "datasets_in_run",
     "exposure_observation_types",
     "raw_detectors",
     "list_certified",
@@ -278,3 +279,17 @@ def list_certified(repo: str | os.PathLike[str], calib_collection: str) -> list[
             )
     result.sort(key=lambda c: (c.dataset_type, sorted(c.data_id.items()), c.begin))
     return result
+
+
+def datasets_in_run(repo: str | os.PathLike[str], run: str) -> dict[tuple[str, tuple[Any, ...]], Any]:
+    """Every dataset of a RUN collection, keyed by (dataset type name, required data ID values).
+
+    The key is what two runs of the same job share (the refs' ids differ); used to compare the
+    outputs of one job run by two executors (``bench/bench_executors.py``, the BPS executor's test).
+    """
+    butler = make_butler(repo)
+    found: dict[tuple[str, tuple[Any, ...]], Any] = {}
+    for dataset_type in butler.registry.queryDatasetTypes():
+        for ref in butler.registry.queryDatasets(dataset_type, collections=run, findFirst=False):
+            found[(dataset_type.name, tuple(ref.dataId.required_values))] = ref
+    return found

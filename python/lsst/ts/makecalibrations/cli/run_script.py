@@ -5,6 +5,7 @@
 
     run_script SCRIPT [-c CONFIG.yaml] [-p key=value ...] [--index N] [-l LEVEL] [--repo DIR]
                [--time-scale F] [--size tiny|default|full] [--report-dir DIR] [--plan] [--no-progress]
+               [--ocps-executor pipetask|bps] [--bps-site-config FILE]
 
 ``SCRIPT`` is a path to a script file or a name such as ``maintel/make_comcam_calibrations.py``
 found in the package's scripts directory. The embedded SAL bus lives in one process, so the script
@@ -25,6 +26,8 @@ value that is not YAML, a file that is not UTF-8) are one line on stderr, exit c
 configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the
 configuration and prints the exposure sequence, the estimated duration and every OCPS job as it
 would be sent (ids not known before the run shown as ``<placeholders>``) without starting anything.
+``--ocps-executor bps`` has the simulated OCPS run each job through ``bps submit`` with the Parsl
+plugin instead of ``pipetask run`` (`sim.bps_executor`); ``--bps-site-config`` names the compute site.
 
 May import: everything in this package.
 """
@@ -99,6 +102,20 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="directory of the run report (default: the configuration's report_dir, else <repo>/reports)",
     )
+    parser.add_argument(
+        "--ocps-executor",
+        choices=("pipetask", "bps"),
+        default="pipetask",
+        help="how the simulated OCPS runs a job: pipetask run (default) or bps submit with the Parsl plugin",
+    )
+    parser.add_argument(
+        "--bps-site-config",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help="BPS YAML naming computeSite and its site section, for --ocps-executor bps "
+        "(default: this machine, the Parsl plugin's local site)",
+    )
     parser.add_argument("--plan", action="store_true", help="print the plan and the OCPS jobs; take no data")
     parser.add_argument(
         "--no-progress",
@@ -127,6 +144,11 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
             )
     if parsed.time_scale <= 0:
         parser.error("--time-scale must be positive")
+    if parsed.bps_site_config is not None:
+        if parsed.ocps_executor != "bps":
+            parser.error("--bps-site-config needs --ocps-executor bps")
+        if not parsed.bps_site_config.is_file():
+            parser.error(f"cannot find the BPS site configuration {parsed.bps_site_config}")
     if parsed.loglevel is not None:
         level = parsed.loglevel
         parsed.loglevel = (
@@ -433,6 +455,8 @@ async def run_script(
     out: TextIO | None = None,
     progress: bool = True,
     progress_interval: float = 5.0,
+    ocps_executor: str = "pipetask",
+    bps_site_config: str | os.PathLike[str] | None = None,
 ) -> int:
     """Start the simulated observatory, run the script over the bus; return 0 only if DONE."""
     stream = out if out is not None else sys.stdout
@@ -474,7 +498,12 @@ async def run_script(
         return 1
 
     async with SimulatedObservatory(
-        time_scale=time_scale, repo=repo, size=size, detectors=detectors
+        time_scale=time_scale,
+        repo=repo,
+        size=size,
+        detectors=detectors,
+        ocps_executor=ocps_executor,
+        bps_site_config=bps_site_config,
     ) as observatory:
         del observatory
         async with salobj.Domain() as domain:
@@ -635,6 +664,8 @@ def main(args: Sequence[str] | None = None) -> int:
             size=parsed.size,
             loglevel=parsed.loglevel,
             progress=parsed.progress,
+            ocps_executor=parsed.ocps_executor,
+            bps_site_config=parsed.bps_site_config,
         )
     )
     sys.exit(code)

@@ -18,7 +18,7 @@ import signal
 import sys
 
 from .faults import FaultPlan
-from .observatory import SimulatedObservatory
+from .observatory import OCPS_EXECUTORS, SimulatedObservatory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", default="default", help="raw image size preset (full, default, tiny)")
     parser.add_argument("--ingest-delay", type=float, default=2.0, help="simulated seconds to imageInOODS")
     parser.add_argument("--job-duration", type=float, default=10.0, help="simulated seconds per OCPS job")
+    parser.add_argument(
+        "--ocps-executor",
+        choices=OCPS_EXECUTORS,
+        default="pipetask",
+        help="with --repo: run OCPS jobs with pipetask run (default) or bps submit (Parsl)",
+    )
+    parser.add_argument("--bps-site-config", default=None, help="BPS YAML of the compute site (bps only)")
     parser.add_argument("--log-level", default="INFO", help="Python log level")
     args = parser.parse_args(argv)
     if not args.time_scale > 0:
@@ -53,6 +60,8 @@ async def amain(args: argparse.Namespace) -> None:
         size=args.size,
         ingest_delay=args.ingest_delay,
         job_duration=args.job_duration,
+        ocps_executor=args.ocps_executor,
+        bps_site_config=args.bps_site_config,
     ):
         print(f"Simulated observatory running at time scale {args.time_scale}; Ctrl-C to stop.", flush=True)
         await stop.wait()

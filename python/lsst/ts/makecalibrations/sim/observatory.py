@@ -2,15 +2,17 @@
 
 `SimulatedObservatory` builds the four simulated CSCs on one `SimClock`, wires the camera to its
 image sink, header service and OODS, applies a `FaultPlan`, and starts them (ENABLED unless a fault
-says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and the pipetask
-executor for OCPS jobs; both are imported lazily so this module works without them.
+says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and, for OCPS jobs, the
+executor named by ``ocps_executor`` (`OCPS_EXECUTORS`): ``pipetask`` (``pipetask run``, the default)
+or ``bps`` (``bps submit`` with the Parsl plugin, `bps_executor`); they are imported lazily so this
+module works without them.
 
 May import: `sal`, the standard library and the sibling `sim` modules.
 """
 
 from __future__ import annotations
 
-__all__ = ["SimulatedObservatory"]
+__all__ = ["OCPS_EXECUTORS", "SimulatedObservatory"]
 
 import asyncio
 import logging
@@ -27,6 +29,9 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
+
+OCPS_EXECUTORS = ("pipetask", "bps")
+"""How the simulated OCPS runs a job on a butler repo: ``pipetask run`` or ``bps submit`` (Parsl)."""
 
 
 def _missing_module(error: ModuleNotFoundError, module: str) -> bool:
@@ -63,6 +68,12 @@ class SimulatedObservatory:
     shutdown_delay : `float`, optional
         Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
         (1 s, as salobj) if `None`. Tests set 0.
+    ocps_executor : `str`, optional
+        How OCPS jobs run when ``repo`` is given and no ``executor``: ``pipetask`` (default) or
+        ``bps`` (`OCPS_EXECUTORS`).
+    bps_site_config : `str` or `os.PathLike`, optional
+        BPS YAML file naming the compute site (``computeSite`` and ``site``) for the ``bps``
+        executor; this machine (the Parsl plugin's local site) if `None`.
     log : `logging.Logger`, optional
         Logger.
     """
@@ -80,8 +91,16 @@ class SimulatedObservatory:
         camera_initial_state: salobj.State = salobj.State.ENABLED,
         detectors: Sequence[int] | None = None,
         shutdown_delay: float | None = None,
+        ocps_executor: str = "pipetask",
+        bps_site_config: str | os.PathLike | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        if ocps_executor not in OCPS_EXECUTORS:
+            raise ValueError(f"ocps_executor must be one of {OCPS_EXECUTORS}, not {ocps_executor!r}.")
+        if bps_site_config is not None and ocps_executor != "bps":
+            raise ValueError("bps_site_config is for ocps_executor='bps' only.")
+        self.ocps_executor = ocps_executor
+        self.bps_site_config = bps_site_config
         self.log = log if log is not None else logging.getLogger(type(self).__name__)
         self.clock = SimClock(time_scale)
         self.faults = faults if faults is not None else FaultPlan()
@@ -114,6 +133,14 @@ class SimulatedObservatory:
         return ButlerRawWriter(self.repo, size=self.size, clock=self.clock)
 
     def _default_executor(self) -> JobExecutor:
+        if self.repo is not None and self.ocps_executor == "bps":
+            from .bps_executor import BpsExecutor
+
+            # Each BPS job is a process of its own anyway: use every core (pipetask's -j is clamped
+            # to 1, see pipetask_executor).
+            cores = os.cpu_count() or 1
+            site = self.bps_site_config
+            return BpsExecutor(self.repo, clock=self.clock, max_processes=cores, site_config=site)
         if self.repo is not None:
             try:
                 from .pipetask_executor import PipetaskExecutor

@@ -170,9 +170,8 @@ class _LogProgress:
         end = chunk.rfind(b"\n") + 1
         self.offset += end
         # The executor's own ``[ocps]`` notes (e.g. the command line) are not pipetask's progress.
-        text = "\n".join(
-            line for line in chunk[:end].decode(errors="replace").splitlines() if not line.startswith("[ocps]")
-        )
+        lines = chunk[:end].decode(errors="replace").splitlines()
+        text = "\n".join(line for line in lines if not line.startswith("[ocps]"))
         matches = list(PIPETASK_PROGRESS.finditer(text))
         if matches:
             last = matches[-1]

@@ -1,0 +1,268 @@
+"""The BPS (Parsl) executor of the simulated OCPS: same datasets as pipetask, abort kills every process.
+
+The fast tests check the per-detector clustering, the submit configuration and the process-tree guard
+(a process that leaves the job's process group, as Parsl's worker pools do, still dies). The two slow
+ones run real ``bps submit`` jobs with the Parsl plugin's local site on a tiny two-detector ComCam
+repository: one compares a ``cpBias`` job run through bps with the same job run by ``pipetask run``
+(dataset types, data IDs, pixel values, progress), the other aborts a running bps job through the
+OCPS ``abort_job`` command and checks that no process of it is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from lsst.daf.butler import Butler
+
+from lsst.ts.makecalibrations.butler.images import masked_image_arrays
+from lsst.ts.makecalibrations.butler.readers import datasets_in_run
+from lsst.ts.makecalibrations.pipelines.locations import expand_pipeline_uri
+from lsst.ts.makecalibrations.sim.bps_executor import (
+    LOCAL_SITE_CLASS,
+    PARSL_SERVICE,
+    BpsExecutor,
+    detector_clusters,
+)
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
+from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor, PreparedJob
+from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, tree_guard_command
+from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
+from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+from ..helpers import wait_until
+
+DAY_OBS = 20261125
+DETECTORS = (0, 1)
+CP = "${CP_PIPE_DIR}/pipelines/LSSTComCam"
+BIAS_IDS = [int(f"{DAY_OBS}{seq:05d}") for seq in (1, 2, 3)]
+QUERY = f"instrument='LSSTComCam' AND detector IN (0, 1) AND exposure IN ({', '.join(map(str, BIAS_IDS))})"
+CONFIG = "-j 2 -i LSSTComCam/calib --register-dataset-types -c cpBiasIsr:doDefect=False"
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard needs Linux")
+
+
+def request(job_id: str, pipeline: str = f"{CP}/cpBias.yaml", query: str = QUERY) -> JobRequest:
+    return JobRequest(
+        job_id=job_id,
+        run_id="1",
+        pipeline=pipeline,
+        version="",
+        config=CONFIG,
+        data_query=query,
+        output_collection=f"u/ocps/{job_id}",
+    )
+
+
+def test_detector_clusters_end_at_tasks_without_detector() -> None:
+    """cpFlatNormalize needs every detector: the flat's clusters are the stages before and after it."""
+    assert detector_clusters(expand_pipeline_uri(f"{CP}/cpFlat.yaml")) == {
+        "detectorStage0": ["cpFlatIsr", "cpFlatMeasure"],
+        "detectorStage1": ["cpFlatCombine"],
+    }
+    assert detector_clusters(expand_pipeline_uri(f"{CP}/cpBias.yaml")) == {
+        "detectorStage0": ["cpBiasIsr", "cpBiasCombine"]
+    }
+    verify = expand_pipeline_uri("${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyBias.yaml")
+    assert detector_clusters(verify) == {"detectorStage0": ["verifyBiasIsr", "verifyBiasDet"]}
+
+
+def prepared(tmp_path: Path, job_id: str = "cfg", query: str = QUERY) -> PreparedJob:
+    return PreparedJob(
+        request=request(job_id, query=query),
+        pipeline=expand_pipeline_uri(f"{CP}/cpBias.yaml"),
+        inputs=["LSSTComCam/raw/all", "LSSTComCam/calib"],
+        processes=2,
+        overrides=["cpBiasIsr:doDefect=False"],
+        register_dataset_types=True,
+        job_dir=tmp_path / job_id,
+        log_path=tmp_path / job_id / "outs" / "ocps.log",
+    )
+
+
+def test_submit_config(tmp_path: Path) -> None:
+    executor = BpsExecutor(tmp_path / "repo", max_processes=2)
+    config = executor.submit_config(prepared(tmp_path))
+    assert config["wmsServiceClass"] == PARSL_SERVICE
+    assert config["computeSite"] == "local"
+    assert config["site"]["local"] == {
+        "class": LOCAL_SITE_CLASS,
+        "cores": 2,
+        "retries": 0,
+        "run_dir": str(tmp_path / "cfg" / "bps" / "runinfo"),
+    }
+    assert config["payload"]["output"] == config["payload"]["outputRun"] == "u/ocps/cfg"
+    assert config["pipetaskOutput"] == "" and config["finalJob"]["updateOutputChain"] == ""
+    assert config["extraQgraphOptions"] == "-c cpBiasIsr:doDefect=False"
+    assert config["cluster"] == {
+        "detectorStage0": {"pipetasks": "cpBiasIsr,cpBiasCombine", "dimensions": "detector"}
+    }
+    with pytest.raises(ValueError, match="braces"):
+        executor.submit_config(prepared(tmp_path, query="instrument='{x}'"))
+    site = tmp_path / "slurm.yaml"
+    site.write_text(yaml.safe_dump({"computeSite": "slurm", "site": {"slurm": {"class": "x"}}}))
+    with_site = BpsExecutor(tmp_path / "repo", site_config=site).submit_config(prepared(tmp_path))
+    assert with_site["includeConfigs"] == [str(site)] and "site" not in with_site
+    with pytest.raises(ValueError, match="does not exist"):
+        BpsExecutor(tmp_path / "repo", site_config=tmp_path / "missing.yaml")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+ESCAPER = (
+    "import os, subprocess, sys, time\n"
+    # A grandchild in a process group of its own, whose parent exits: as Parsl starts a worker pool.
+    "subprocess.Popen(['bash', '-c', 'setsid sleep 300 & echo $! > ' + sys.argv[1]])\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["command exits", "guard terminated"])
+def test_tree_guard_kills_processes_outside_the_group(tmp_path: Path, how: str) -> None:
+    pid_file = tmp_path / "pid"
+    wait = "0.5" if how == "command exits" else "300"
+    guard = subprocess.Popen(
+        tree_guard_command([sys.executable, "-c", ESCAPER, str(pid_file), wait]), start_new_session=True
+    )
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    escaped = int(pid_file.read_text())
+    assert alive(escaped) and os.getpgid(escaped) != guard.pid
+    if how == "guard terminated":
+        assert escaped in descendants(guard.pid)  # re-parented to the guard, not to init
+        os.killpg(guard.pid, signal.SIGTERM)
+    code = guard.wait(timeout=30)
+    assert code == (0 if how == "command exits" else 128 + signal.SIGTERM)
+    assert not alive(escaped)
+
+
+# --- real bps submit runs ---------------------------------------------------------------------
+
+
+def bias(seq: int) -> ExposureInfo:
+    start = 1795608000.0 + 60.0 * seq
+    return ExposureInfo(
+        exposure_id=int(f"{DAY_OBS}{seq:05d}"),
+        obs_id=f"CC_O_{DAY_OBS}_{seq:06d}",
+        day_obs=DAY_OBS,
+        seq_num=seq,
+        image_type="BIAS",
+        exposure_time=0.0,
+        dark_time=0.0,
+        physical_filter="empty",
+        group_id=f"{DAY_OBS}_bias",
+        start_tai=start,
+        end_tai=start,
+        detectors=DETECTORS,
+    )
+
+
+@pytest.fixture(scope="module")
+def bias_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ComCam repository with reference calibrations and three biases of detectors 0 and 1."""
+    repo = tmp_path_factory.mktemp("bps") / "repo"
+    ensure_repo(repo, size="tiny", detectors=DETECTORS, filters=["empty"])
+
+    async def write() -> None:
+        writer = ButlerRawWriter(repo, size="tiny")
+        await writer.start()
+        for seq in (1, 2, 3):
+            await writer.write_image(bias(seq))
+        writer.close()
+
+    asyncio.run(write())
+    return repo
+
+
+@pytest.mark.slow
+async def test_bps_and_pipetask_give_the_same_datasets(bias_repo: Path, tmp_path: Path) -> None:
+    progress: list[tuple[str, int, int, int]] = []
+    pipetask = PipetaskExecutor(bias_repo, max_processes=2, log_dir=tmp_path)
+    bps = BpsExecutor(bias_repo, max_processes=2, log_dir=tmp_path)
+    bps.progress = lambda *args: progress.append(args)
+    bps.progress_interval = 0.5
+    by_pipetask, by_bps = await asyncio.gather(pipetask.run(request("pt")), bps.run(request("bps")))
+    assert by_pipetask.exit_code == 0, by_pipetask.message
+    assert by_bps.exit_code == 0, by_bps.message
+    assert by_bps.outputs == by_pipetask.outputs == ["bias", "cpBiasProc"]
+    assert by_bps.command == "bps submit" and by_pipetask.command == "pipetask run"
+    assert by_bps.to_uws_json(request("bps"), 0.0)["parameters"]["command"] == "bps submit"
+
+    butler = Butler.from_config(str(bias_repo))
+    expected = datasets_in_run(bias_repo, "u/ocps/pt")
+    found = datasets_in_run(bias_repo, "u/ocps/bps")
+    # BPS writes the software versions once more per job; pipetask once per run.
+    assert {key for key in expected if key[0] != "packages"} == {key for key in found if key[0] != "packages"}
+    assert {key[0] for key in found} >= {"bias", "cpBiasProc", "cpBiasIsr_metadata", "cpBiasCombine_log"}
+    for (name, data_id), ref in expected.items():
+        if name in ("bias", "cpBiasProc"):
+            want = masked_image_arrays(butler.get(ref))[:3]  # image, mask, variance
+            got = masked_image_arrays(butler.get(found[(name, data_id)]))[:3]
+            for a, b in zip(want, got, strict=True):
+                np.testing.assert_array_equal(a, b)
+    # No CHAINED collection: like pipetask's --output-run, the outputs are in the RUN only.
+    assert not list(butler.collections.query("u/ocps/bps*", collection_types={"CHAINED"}))
+    # Progress: 2 clusters (one per detector) of 2 quanta; the last report is every quantum done.
+    assert progress and progress[-1] == ("bps", 4, 0, 4)
+    log = bps.log_path("bps").read_text()
+    assert "QuantumGraph contains 4 quanta" in log and "[ocps] exit_code=0 phase=completed" in log
+
+
+@pytest.mark.slow
+@linux_only
+async def test_abort_job_kills_every_process_of_a_bps_job(bias_repo: Path, tmp_path: Path) -> None:
+    """The OCPS's abort_job (what the script's stop sends) ends a bps job and all of Parsl's processes."""
+    from lsst.ts.makecalibrations.sal import salobj
+    from lsst.ts.makecalibrations.sim.clock import SimClock
+    from lsst.ts.makecalibrations.sim.ocps import OcpsCsc
+
+    salobj.set_test_topic_subname(randomize=True)
+    executor = BpsExecutor(bias_repo, max_processes=2, log_dir=tmp_path)
+    seen: dict[int, str] = {}
+
+    def quantum_running() -> bool:
+        processes = list(executor._processes.values())
+        for pid in descendants(processes[0].pid) if processes else []:
+            try:
+                seen[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+        return any("run-qbb" in command for command in seen.values())
+
+    async with OcpsCsc(clock=SimClock(1.0), executor=executor) as csc:
+        async with salobj.Remote(csc.domain, "OCPS", 2, include=["job_result"]) as remote:
+            remote.evt_job_result.flush()
+            execute = asyncio.ensure_future(
+                remote.cmd_execute.set_start(
+                    pipeline=f"{CP}/cpBias.yaml", version="", config=CONFIG, data_query=QUERY, timeout=600
+                )
+            )
+            await wait_until(lambda: bool(csc.running_job_ids), timeout=60)
+            (job_id,) = csc.running_job_ids
+            await wait_until(quantum_running, timeout=240, interval=0.2)
+            pools = [pid for pid, command in seen.items() if "process_worker_pool" in command]
+            assert pools, seen  # Parsl's worker pool, in a process group of its own
+            await remote.cmd_abort_job.set_start(job_id=job_id, timeout=60)
+            result = await remote.evt_job_result.next(flush=False, timeout=60)
+            assert (result.job_id, result.exit_code) == (job_id, 255)
+            await asyncio.wait_for(execute, timeout=60)
+    left = {pid: command for pid, command in seen.items() if alive(pid)}
+    assert not left
+    assert "Aborted" in executor.log_path(job_id).read_text()
