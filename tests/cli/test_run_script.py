@@ -72,6 +72,22 @@ def test_repeated_p_keeps_every_value() -> None:
     assert yaml.safe_load(text) == {"n_bias": 1, "n_dark": 2, "n_flat": 3}
 
 
+def test_ocps_executor_options(tmp_path, capsys) -> None:
+    assert parse_args([SCRIPT]).ocps_executor == "pipetask"
+    site = tmp_path / "site.yaml"
+    site.write_text("computeSite: local\n")
+    parsed = parse_args([SCRIPT, "--ocps-executor", "bps", "--bps-site-config", str(site)])
+    assert (parsed.ocps_executor, parsed.bps_site_config) == ("bps", site)
+    for args, words in (
+        (["--bps-site-config", str(site)], "--bps-site-config needs --ocps-executor bps"),
+        (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
+        (["--ocps-executor", "condor"], "invalid choice: 'condor'"),
+    ):
+        with pytest.raises(SystemExit):
+            parse_args([SCRIPT, *args])
+        assert words in capsys.readouterr().err
+
+
 def test_bad_p_value_is_a_clear_error(capsys) -> None:
     assert run_main([SCRIPT, "-p", "detectors=[0", "--plan"]) == 2
     err = capsys.readouterr().err

@@ -266,3 +266,17 @@ async def test_abort_job_kills_every_process_of_a_bps_job(bias_repo: Path, tmp_p
     left = {pid: command for pid, command in seen.items() if alive(pid)}
     assert not left
     assert "Aborted" in executor.log_path(job_id).read_text()
+
+
+def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:
+    from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+
+    observatory = SimulatedObservatory(repo=tmp_path, ocps_executor="bps")
+    assert isinstance(observatory.executor, BpsExecutor)
+    assert observatory.executor.max_processes == (os.cpu_count() or 1)
+    default = SimulatedObservatory(repo=tmp_path)
+    assert type(default.executor) is PipetaskExecutor
+    with pytest.raises(ValueError, match="ocps_executor must be one of"):
+        SimulatedObservatory(repo=tmp_path, ocps_executor="condor")
+    with pytest.raises(ValueError, match="for ocps_executor='bps' only"):
+        SimulatedObservatory(repo=tmp_path, bps_site_config=tmp_path / "site.yaml")
