@@ -15,21 +15,13 @@ import pytest
 
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
-from lsst.ts.makecalibrations.sim.process_tree_guard import descendants
+from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, is_alive
 from tests.scripts.driver import run_calibrations
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process-tree guard needs Linux"),
 ]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def test_stop_aborts_the_bps_job_and_its_processes(tmp_path: Path, tiny_repo: Path) -> None:
@@ -69,6 +61,6 @@ async def test_stop_aborts_the_bps_job_and_its_processes(tmp_path: Path, tiny_re
     assert job.status == "aborted"
     assert [r["exit_code"] for r in result.job_results] == [255]
     assert any("process_worker_pool" in command for command in seen.values()), seen
-    left = {pid: command for pid, command in seen.items() if alive(pid)}
+    left = {pid: command for pid, command in seen.items() if is_alive(pid)}
     assert not left
     assert result.report.certifications == []

@@ -1,11 +1,12 @@
 """The BPS (Parsl) executor of the simulated OCPS: same datasets as pipetask, abort kills every process.
 
-The fast tests check the per-detector clustering, the submit configuration and the process-tree guard
-(a process that leaves the job's process group, as Parsl's worker pools do, still dies). The two slow
-ones run real ``bps submit`` jobs with the Parsl plugin's local site on a tiny two-detector ComCam
-repository: one compares a ``cpBias`` job run through bps with the same job run by ``pipetask run``
-(dataset types, data IDs, pixel values, progress), the other aborts a running bps job through the
-OCPS ``abort_job`` command and checks that no process of it is left.
+The fast tests check the per-detector clustering, the submit configuration, the observatory's choice
+and the process-tree guard (a process that leaves the job's process group, as Parsl's worker pools
+do, still dies). The slow
+one runs a real ``bps submit`` job with the Parsl plugin's local site on a tiny two-detector ComCam
+repository and compares it with the same ``cpBias`` job run by ``pipetask run`` (dataset types, data
+IDs, pixel values, progress). The abort of a running bps job by a script stop, with no process of it
+left, is ``tests/scripts/test_stop_bps_job.py``.
 """
 
 from __future__ import annotations
@@ -35,11 +36,9 @@ from lsst.ts.makecalibrations.sim.bps_executor import (
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor, PreparedJob
-from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, tree_guard_command
+from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, is_alive, tree_guard_command
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
-
-from ..helpers import wait_until
 
 DAY_OBS = 20261125
 DETECTORS = (0, 1)
@@ -116,14 +115,6 @@ def test_submit_config(tmp_path: Path) -> None:
         BpsExecutor(tmp_path / "repo", site_config=tmp_path / "missing.yaml")
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 ESCAPER = (
     "import os, subprocess, sys, time\n"
     # A grandchild in a process group of its own, whose parent exits: as Parsl starts a worker pool.
@@ -144,13 +135,13 @@ def test_tree_guard_kills_processes_outside_the_group(tmp_path: Path, how: str) 
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     escaped = int(pid_file.read_text())
-    assert alive(escaped) and os.getpgid(escaped) != guard.pid
+    assert is_alive(escaped) and os.getpgid(escaped) != guard.pid
     if how == "guard terminated":
         assert escaped in descendants(guard.pid)  # re-parented to the guard, not to init
         os.killpg(guard.pid, signal.SIGTERM)
     code = guard.wait(timeout=30)
     assert code == (0 if how == "command exits" else 128 + signal.SIGTERM)
-    assert not alive(escaped)
+    assert not is_alive(escaped)
 
 
 # --- real bps submit runs ---------------------------------------------------------------------
@@ -223,49 +214,6 @@ async def test_bps_and_pipetask_give_the_same_datasets(bias_repo: Path, tmp_path
     assert progress and progress[-1] == ("bps", 4, 0, 4)
     log = bps.log_path("bps").read_text()
     assert "QuantumGraph contains 4 quanta" in log and "[ocps] exit_code=0 phase=completed" in log
-
-
-@pytest.mark.slow
-@linux_only
-async def test_abort_job_kills_every_process_of_a_bps_job(bias_repo: Path, tmp_path: Path) -> None:
-    """The OCPS's abort_job (what the script's stop sends) ends a bps job and all of Parsl's processes."""
-    from lsst.ts.makecalibrations.sal import salobj
-    from lsst.ts.makecalibrations.sim.clock import SimClock
-    from lsst.ts.makecalibrations.sim.ocps import OcpsCsc
-
-    salobj.set_test_topic_subname(randomize=True)
-    executor = BpsExecutor(bias_repo, max_processes=2, log_dir=tmp_path)
-    seen: dict[int, str] = {}
-
-    def quantum_running() -> bool:
-        processes = list(executor._processes.values())
-        for pid in descendants(processes[0].pid) if processes else []:
-            try:
-                seen[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-        return any("run-qbb" in command for command in seen.values())
-
-    async with OcpsCsc(clock=SimClock(1.0), executor=executor) as csc:
-        async with salobj.Remote(csc.domain, "OCPS", 2, include=["job_result"]) as remote:
-            remote.evt_job_result.flush()
-            execute = asyncio.ensure_future(
-                remote.cmd_execute.set_start(
-                    pipeline=f"{CP}/cpBias.yaml", version="", config=CONFIG, data_query=QUERY, timeout=600
-                )
-            )
-            await wait_until(lambda: bool(csc.running_job_ids), timeout=60)
-            (job_id,) = csc.running_job_ids
-            await wait_until(quantum_running, timeout=240, interval=0.2)
-            pools = [pid for pid, command in seen.items() if "process_worker_pool" in command]
-            assert pools, seen  # Parsl's worker pool, in a process group of its own
-            await remote.cmd_abort_job.set_start(job_id=job_id, timeout=60)
-            result = await remote.evt_job_result.next(flush=False, timeout=60)
-            assert (result.job_id, result.exit_code) == (job_id, 255)
-            await asyncio.wait_for(execute, timeout=60)
-    left = {pid: command for pid, command in seen.items() if alive(pid)}
-    assert not left
-    assert "Aborted" in executor.log_path(job_id).read_text()
 
 
 def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ current-directory imports).
 
 from __future__ import annotations
 
-__all__ = ["GUARD_SCRIPT", "descendants", "tree_guard_command"]
+__all__ = ["GUARD_SCRIPT", "descendants", "is_alive", "tree_guard_command"]
 
 import ctypes
 import os
@@ -62,6 +62,12 @@ def _parent_and_state(pid: int) -> tuple[int, str] | None:
     # The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
     fields = text[text.rfind(")") + 2 :].split()
     return int(fields[1]), fields[0]
+
+
+def is_alive(pid: int) -> bool:
+    """Is process ``pid`` running (neither gone nor a zombie)?"""
+    found = _parent_and_state(pid)
+    return found is not None and found[1] != "Z"
 
 
 def descendants(root: int) -> list[int]:
