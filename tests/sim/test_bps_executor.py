@@ -33,12 +33,12 @@ from lsst.ts.makecalibrations.sim.bps_executor import (
     BpsExecutor,
     detector_clusters,
 )
-from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor, PreparedJob
 from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, is_alive, tree_guard_command
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
+from tests.butler.helpers import make_info
 
 DAY_OBS = 20261125
 DETECTORS = (0, 1)
@@ -105,6 +105,13 @@ def test_submit_config(tmp_path: Path) -> None:
     assert config["cluster"] == {
         "detectorStage0": {"pipetasks": "cpBiasIsr,cpBiasCombine", "dimensions": "detector"}
     }
+    grouped = BpsExecutor(tmp_path / "repo", detectors_per_job=24).submit_config(prepared(tmp_path))
+    assert grouped["cluster"]["detectorStage0"] == {
+        "pipetasks": "cpBiasIsr,cpBiasCombine",
+        "dimensions": "instrument",
+        "partitionDimensions": "detector",
+        "partitionMaxSize": 24,
+    }
     with pytest.raises(ValueError, match="braces"):
         executor.submit_config(prepared(tmp_path, query="instrument='{x}'"))
     site = tmp_path / "slurm.yaml"
@@ -147,24 +154,6 @@ def test_tree_guard_kills_processes_outside_the_group(tmp_path: Path, how: str) 
 # --- real bps submit runs ---------------------------------------------------------------------
 
 
-def bias(seq: int) -> ExposureInfo:
-    start = 1795608000.0 + 60.0 * seq
-    return ExposureInfo(
-        exposure_id=int(f"{DAY_OBS}{seq:05d}"),
-        obs_id=f"CC_O_{DAY_OBS}_{seq:06d}",
-        day_obs=DAY_OBS,
-        seq_num=seq,
-        image_type="BIAS",
-        exposure_time=0.0,
-        dark_time=0.0,
-        physical_filter="empty",
-        group_id=f"{DAY_OBS}_bias",
-        start_tai=start,
-        end_tai=start,
-        detectors=DETECTORS,
-    )
-
-
 @pytest.fixture(scope="module")
 def bias_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ComCam repository with reference calibrations and three biases of detectors 0 and 1."""
@@ -175,7 +164,7 @@ def bias_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         writer = ButlerRawWriter(repo, size="tiny")
         await writer.start()
         for seq in (1, 2, 3):
-            await writer.write_image(bias(seq))
+            await writer.write_image(make_info(seq, detectors=DETECTORS, day_obs=DAY_OBS))
         writer.close()
 
     asyncio.run(write())

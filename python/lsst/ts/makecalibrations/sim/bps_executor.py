@@ -15,8 +15,9 @@ notes), the same outcome rules. For each job it
    clamped ``-j``, no Parsl retries (pipetask does not retry either) and Parsl's ``run_dir`` in the
    job directory; with ``site_config`` (a BPS YAML file naming ``computeSite`` and its ``site``
    section, e.g. Slurm or Kubernetes, see ``doc/reference/bps.rst``) that file is included instead;
-2. with ``cluster_by_detector`` (default), groups the quanta of each detector into one BPS job
-   (``dimension_clustering`` on ``detector``), so a detector's ISR and combine run in one
+2. with ``cluster_by_detector`` (default), groups the quanta of each detector (or of
+   ``detectors_per_job`` detectors) into one BPS job (``dimension_clustering`` on ``detector``, or
+   on ``instrument`` partitioned by ``detector``), so a detector's ISR and combine run in one
    ``pipetask run-qbb`` process rather than one process per quantum: the tasks with the ``detector``
    dimension are clustered by stage, a stage ending at each task without it (e.g. ``cpFlatNormalize``,
    which needs every detector), which keeps the clustered graph acyclic;
@@ -185,6 +186,10 @@ class BpsExecutor(PipetaskExecutor):
         the local site when `None`.
     cluster_by_detector : `bool`, optional
         Run each detector's quanta in one BPS job (default) rather than one job per quantum.
+    detectors_per_job : `int`, optional
+        With ``cluster_by_detector``, the detectors of one BPS job (default 1). More than one uses
+        BPS's partitioning (``partitionDimensions: detector``, ``partitionMaxSize``): fewer
+        ``pipetask`` start-ups when the detectors outnumber the workers many times (LSSTCam's 189).
     """
 
     tool = "bps"
@@ -200,6 +205,7 @@ class BpsExecutor(PipetaskExecutor):
         bps: Sequence[str] | None = None,
         site_config: str | os.PathLike[str] | None = None,
         cluster_by_detector: bool = True,
+        detectors_per_job: int = 1,
     ) -> None:
         super().__init__(repo, clock=clock, max_processes=max_processes, log_dir=log_dir)
         self.bps = list(bps) if bps is not None else _default_bps()
@@ -207,6 +213,9 @@ class BpsExecutor(PipetaskExecutor):
         if self.site_config is not None and not self.site_config.is_file():
             raise ValueError(f"BPS site configuration {self.site_config} does not exist.")
         self.cluster_by_detector = bool(cluster_by_detector)
+        if detectors_per_job < 1:
+            raise ValueError(f"detectors_per_job must be >= 1, got {detectors_per_job}.")
+        self.detectors_per_job = int(detectors_per_job)
 
     def estimate_wall_duration(self, request: JobRequest) -> float:
         """As pipetask's, plus the submission's own start-up (graph, init, workers, final job)."""
@@ -256,9 +265,16 @@ class BpsExecutor(PipetaskExecutor):
             clusters = detector_clusters(job.pipeline)
             if clusters:
                 config["clusterAlgorithm"] = DIMENSION_CLUSTERING
+                if self.detectors_per_job == 1:
+                    grouping: dict[str, Any] = {"dimensions": "detector"}
+                else:
+                    grouping = {
+                        "dimensions": "instrument",
+                        "partitionDimensions": "detector",
+                        "partitionMaxSize": self.detectors_per_job,
+                    }
                 config["cluster"] = {
-                    name: {"pipetasks": ",".join(labels), "dimensions": "detector"}
-                    for name, labels in clusters.items()
+                    name: {"pipetasks": ",".join(labels), **grouping} for name, labels in clusters.items()
                 }
         return config
 
