@@ -147,6 +147,16 @@ def test_build_plan() -> None:
     assert build_plan(object, "") is None
 
 
+def test_build_plan_raises_what_is_not_a_configuration_error() -> None:
+    class Broken:
+        @staticmethod
+        def get_instrument() -> None:
+            raise RuntimeError("no camera description")
+
+    with pytest.raises(RuntimeError, match="no camera description"):
+        build_plan(Broken, "script_mode: BIAS\n")
+
+
 async def test_reporter_throttles_and_prints_on_change() -> None:
     """Feed the reporter's callbacks: one line per change at most every interval, a final line."""
     salobj.set_test_topic_subname(randomize=True)

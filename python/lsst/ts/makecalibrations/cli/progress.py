@@ -332,28 +332,21 @@ class ProgressState:
 
 
 def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
-    """The plan ``config_text`` gives ``script_class`` (as ``run_script --plan``), or `None`.
+    """The plan ``config_text`` gives ``script_class`` (`calib.prepare.prepare_run`, as ``--plan``).
 
-    `None` if the script has no calibration plan or the configuration is not valid (the Script
-    itself will say why).
+    `None` if the script has no calibration plan or the configuration is not valid (a `ConfigError`:
+    the Script's configure will say why); any other error is raised.
     """
     get_instrument = getattr(script_class, "get_instrument", None)
     if get_instrument is None:
         return None
-    from ..calib.config import parse_config_text, resolve_templates
-    from ..calib.recovery import resume_config
-    from ..calib.report import RunReport
+    from ..calib.config import ConfigError
+    from ..calib.prepare import prepare_run
     from ..sal import current_tai
 
     try:
-        config = parse_config_text(config_text, get_instrument())
-        already: frozenset[str] = frozenset()
-        if config.resume_from_report:
-            config, info = resume_config(config, RunReport.load(config.resume_from_report))
-            already = info.already_certified
-        config = resolve_templates(config, current_tai())
-        return CalibrationPlan.from_config(config, already_certified=already)
-    except Exception:
+        return prepare_run(config_text, get_instrument(), current_tai()).plan
+    except ConfigError:
         return None
 
 
