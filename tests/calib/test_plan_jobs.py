@@ -274,3 +274,18 @@ def test_verify_gain_strings() -> None:
     reference = builder.verify_gain([1, 2], "gainjob", "LSSTComCam/calib")
     assert reference.config == "-j 2 -i u/ocps/gainjob,LSSTComCam/calib --register-dataset-types "
     assert reference.data_query == "instrument='LSSTComCam' AND detector IN (4) AND exposure IN (1, 2)"
+
+
+def test_jobs_carry_their_input_collections_as_data() -> None:
+    """The ``-i`` of each job's config string is its ``input_collections``, in order."""
+    config = parse_config_text(
+        "script_mode: BIAS_DARK_FLAT\ngenerate_calibrations: true\ndo_defects: true\ndo_ptc: true\n"
+        "n_flat: 4\nexp_times_flat: [1, 1, 2, 2]\n"
+    )
+    jobs = CalibrationPlan.from_config(config).planned_jobs()
+    assert {j.kind.value for j in jobs} >= {"combine", "verify", "defects", "ptc"}
+    for job in jobs:
+        inputs = job.config.split(" -i ", 1)[1].split(" --register-dataset-types", 1)[0]
+        assert tuple(inputs.split(",")) == job.input_collections, job.name
+    verify = next(j for j in jobs if j.name == "DARK verify")
+    assert verify.input_collections[0].startswith("u/ocps/")

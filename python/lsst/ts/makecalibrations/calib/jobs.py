@@ -85,6 +85,8 @@ class JobSpec:
         The ``execute`` fields, exactly as sent.
     exposure_ids : `tuple` [`int`, ...]
         Exposures in the data query (empty for a placeholder).
+    input_collections : `tuple` [`str`, ...]
+        The ``-i`` collections of ``config``, in order (what a verify job compares with).
     """
 
     kind: JobKind
@@ -93,6 +95,7 @@ class JobSpec:
     config: str
     data_query: str
     exposure_ids: tuple[int, ...] = ()
+    input_collections: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -243,12 +246,25 @@ class JobBuilder:
         """``config_options_<product>`` with the bare ``isr`` label translated for the pipeline."""
         return translate_isr_label(self.config.config_options(product), pipeline_file)
 
-    def _config_string(self, inputs: str, options: str) -> str:
-        return f"-j {self.config.n_processes} -i {inputs} --register-dataset-types {options}"
-
-    @staticmethod
-    def _ids(exposure_ids: ExposureIds) -> tuple[int, ...]:
-        return () if isinstance(exposure_ids, Placeholder) else tuple(int(e) for e in exposure_ids)
+    def _job(
+        self,
+        kind: JobKind,
+        product: str,
+        pipeline: str,
+        inputs: str,
+        exposure_ids: ExposureIds,
+        options: str = "",
+    ) -> JobSpec:
+        """A job whose ``config`` is ``-j <n_processes> -i <inputs> --register-dataset-types <options>``."""
+        return JobSpec(
+            kind=kind,
+            product=product,
+            pipeline=pipeline,
+            config=f"-j {self.config.n_processes} -i {inputs} --register-dataset-types {options}",
+            data_query=self.data_query(exposure_ids),
+            exposure_ids=() if isinstance(exposure_ids, Placeholder) else tuple(int(e) for e in exposure_ids),
+            input_collections=tuple(inputs.split(",")),
+        )
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -256,15 +272,14 @@ class JobBuilder:
         """The job that builds the combined bias, dark or flat."""
         image_type = ImageType(image_type)
         product = image_type.key
-        return JobSpec(
-            kind=JobKind.COMBINE,
-            product=product,
-            pipeline=self.cp_pipe_pipeline(_COMBINE_PIPELINES[image_type]),
-            config=self._config_string(
-                self.inputs(product), self._options(product, _COMBINE_PIPELINES[image_type])
-            ),
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        pipeline = _COMBINE_PIPELINES[image_type]
+        return self._job(
+            JobKind.COMBINE,
+            product,
+            self.cp_pipe_pipeline(pipeline),
+            self.inputs(product),
+            exposure_ids,
+            self._options(product, pipeline),
         )
 
     def verify(
@@ -295,48 +310,46 @@ class JobBuilder:
             if combine_inputs.split(",")[0] == own and own not in inputs.split(","):
                 inputs = f"{own},{inputs}"
             inputs = f"{ocps_output_collection(calib_job_id)},{inputs}"
-        return JobSpec(
-            kind=JobKind.VERIFY,
-            product=image_type.key,
-            pipeline=self.cp_verify_pipeline(_VERIFY_PIPELINES[image_type]),
-            config=f"-j {self.config.n_processes} -i {inputs} --register-dataset-types ",
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        return self._job(
+            JobKind.VERIFY,
+            image_type.key,
+            self.cp_verify_pipeline(_VERIFY_PIPELINES[image_type]),
+            inputs,
+            exposure_ids,
         )
 
     def defects(self, exposure_ids: ExposureIds) -> JobSpec:
         """The defects job (darks and flats)."""
-        return JobSpec(
-            kind=JobKind.DEFECTS,
-            product="defects",
-            pipeline=self.cp_pipe_pipeline("cpDefects.yaml"),
-            config=self._config_string(self.inputs("defects"), self._options("defects", "cpDefects.yaml")),
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        return self._job(
+            JobKind.DEFECTS,
+            "defects",
+            self.cp_pipe_pipeline("cpDefects.yaml"),
+            self.inputs("defects"),
+            exposure_ids,
+            self._options("defects", "cpDefects.yaml"),
         )
 
     def ptc(self, exposure_ids: ExposureIds) -> JobSpec:
         """The full photon transfer curve job (flats)."""
-        return JobSpec(
-            kind=JobKind.PTC,
-            product="ptc",
-            pipeline=self.cp_pipe_pipeline("cpPtc.yaml"),
-            config=self._config_string(self.inputs("ptc"), self._options("ptc", "cpPtc.yaml")),
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        return self._job(
+            JobKind.PTC,
+            "ptc",
+            self.cp_pipe_pipeline("cpPtc.yaml"),
+            self.inputs("ptc"),
+            exposure_ids,
+            self._options("ptc", "cpPtc.yaml"),
         )
 
     def gain(self, exposure_ids: ExposureIds) -> JobSpec:
         """The gain-from-flat-pairs job (the ``cpPtcGainFromFlatPairs`` subset of cpPtc)."""
-        return JobSpec(
-            kind=JobKind.GAIN,
-            product="gain",
-            pipeline=self.cp_pipe_pipeline("cpPtc.yaml#cpPtcGainFromFlatPairs"),
-            config=self._config_string(
-                self.inputs("ptc"), self._options("ptc", "cpPtc.yaml#cpPtcGainFromFlatPairs")
-            ),
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        pipeline = "cpPtc.yaml#cpPtcGainFromFlatPairs"
+        return self._job(
+            JobKind.GAIN,
+            "gain",
+            self.cp_pipe_pipeline(pipeline),
+            self.inputs("ptc"),
+            exposure_ids,
+            self._options("ptc", pipeline),
         )
 
     def verify_gain(
@@ -357,13 +370,12 @@ class JobBuilder:
         inputs = ocps_output_collection(pairs_job_id)
         if ptc_collections:
             inputs = f"{inputs},{ptc_collections}"
-        return JobSpec(
-            kind=JobKind.VERIFY,
-            product="gain",
-            pipeline=self.cp_verify_pipeline("verifyGainFromFlatPairs.yaml"),
-            config=f"-j {self.config.n_processes} -i {inputs} --register-dataset-types ",
-            data_query=self.data_query(exposure_ids),
-            exposure_ids=self._ids(exposure_ids),
+        return self._job(
+            JobKind.VERIFY,
+            "gain",
+            self.cp_verify_pipeline("verifyGainFromFlatPairs.yaml"),
+            inputs,
+            exposure_ids,
         )
 
     def extra(self, product: str, exposure_ids: ExposureIds) -> JobSpec:

@@ -92,6 +92,7 @@ from .butler_gateway import ButlerGateway, ClaimRefusedError
 from .ocps_client import JobFailedError, OcpsJobRunner
 from .oods_tracker import OodsTracker
 from .preflight import check_before_run
+from .run_context import CameraClient, OcpsRemote, RunContext, StateMonitor
 
 
 class AcquisitionError(Exception):
@@ -144,19 +145,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.config_validator = _ConfigTextValidator(self)  # type: ignore[assignment]
         self._config_text: str | None = None
         self._validated_config: CalibConfig | None = None
-        self.config: CalibConfig | None = None
-        self.plan: CalibrationPlan | None = None
-        self.job_builder: JobBuilder | None = None
-        self.butler: ButlerGateway | None = None
-        self.already_certified: frozenset[str] = frozenset()
+        self.context: RunContext | None = None
         self.program: str | None = None
         self.reason: str | None = None
         self.checkpoint_message: str | None = None
         self.report = RunReport()
         self.report_path: pathlib.Path | None = None
-        self._camera: Any = None
-        self._ocps_group: Any = None
-        self._ocps: Any = None
+        self._camera: CameraClient | None = None
+        self._ocps_group: StateMonitor | None = None
+        self._ocps: OcpsRemote | None = None
         self._runner: OcpsJobRunner | None = None
         self._tracker: OodsTracker | None = None
         self._background: list[asyncio.Task] = []
@@ -165,6 +162,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self._certified: dict[str, asyncio.Future] = {}
         self._save_failed = False
         self._claim: str | None = None
+        self._claim_butler: ButlerGateway | None = None
 
     # --- what a camera subclass provides ---------------------------------------------------------
 
@@ -180,7 +178,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         return self.get_instrument()
 
     @abc.abstractmethod
-    def make_camera(self) -> Any:
+    def make_camera(self) -> CameraClient:
         """Make the camera client (a ``BaseCamera``, e.g. ``ComCam(domain=self.domain, log=self.log)``)."""
         raise NotImplementedError()
 
@@ -197,43 +195,96 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     # --- remotes ---------------------------------------------------------------------------------
 
     @property
-    def camera(self) -> Any:
-        """The camera client (`None` before configure)."""
+    def camera(self) -> CameraClient:
+        """The camera client (made by `start_remotes`, at configure)."""
+        if self._camera is None:
+            raise RuntimeError("No camera client before configure (start_remotes).")
         return self._camera
 
     @property
-    def ocps_group(self) -> Any:
-        """``RemoteGroup`` of the OCPS (`None` before configure)."""
+    def ocps_group(self) -> StateMonitor:
+        """``RemoteGroup`` of the OCPS (made by `start_remotes`, at configure)."""
+        if self._ocps_group is None:
+            raise RuntimeError("No OCPS group before configure (start_remotes).")
         return self._ocps_group
 
     @property
-    def ocps(self) -> Any:
-        """Remote of the OCPS: its commands and ``job_result`` (`None` before configure)."""
+    def ocps(self) -> OcpsRemote:
+        """Remote of the OCPS: its commands and ``job_result`` (made by `start_remotes`)."""
+        if self._ocps is None:
+            raise RuntimeError("No OCPS remote before configure (start_remotes).")
         return self._ocps
+
+    def _configured(self) -> RunContext:
+        if self.context is None:
+            raise RuntimeError(f"{type(self).__name__} is not configured.")
+        return self.context
+
+    @property
+    def config(self) -> CalibConfig:
+        """The configuration of the run (`RunContext.config`)."""
+        return self._configured().config
+
+    @property
+    def plan(self) -> CalibrationPlan:
+        """The plan of the run (`RunContext.plan`)."""
+        return self._configured().plan
+
+    @property
+    def job_builder(self) -> JobBuilder:
+        """Builds the run's OCPS jobs (`RunContext.job_builder`)."""
+        return self._configured().job_builder
+
+    @property
+    def butler(self) -> ButlerGateway:
+        """The run's repository (`RunContext.butler`)."""
+        return self._configured().butler
+
+    @property
+    def already_certified(self) -> frozenset[str]:
+        """Products a resumed run already certified."""
+        return self._configured().already_certified
+
+    @property
+    def tracker(self) -> OodsTracker:
+        """The OODS announcements of the run (made when the run starts)."""
+        if self._tracker is None:
+            raise RuntimeError("No OODS tracker before the run starts.")
+        return self._tracker
+
+    @property
+    def runner(self) -> OcpsJobRunner:
+        """Sends the run's OCPS jobs (made when the run starts)."""
+        if self._runner is None:
+            raise RuntimeError("No OCPS job runner before the run starts.")
+        return self._runner
 
     async def start_remotes(self) -> None:
         """Make the camera and OCPS clients, unless already made (e.g. by a test)."""
         if self._camera is None:
-            self._camera = self.make_camera()
-            if self._camera.start_task is not None:
-                await self._camera.start_task
+            camera = self.make_camera()
+            self._camera = camera
+            if camera.start_task is not None:
+                await camera.start_task
         if self._ocps_group is None:
             # The group only watches the summary state; the commands and job_result go through a
             # Remote of their own. Topics nobody reads (heartbeat, ...) are left out of both, so their
             # queues never fill up during a long run.
-            self._ocps_group = RemoteGroup(
+            group = RemoteGroup(
                 components=[f"OCPS:{self.instrument.ocps_index}"],
                 domain=self.domain,
                 log=self.log,
                 intended_usage=Usages.MonitorState,
             )
-            if self._ocps_group.start_task is not None:
-                await self._ocps_group.start_task
+            self._ocps_group = group
+            if group.start_task is not None:
+                await group.start_task
         if self._ocps is None:
-            self._ocps = salobj.Remote(
+            ocps = salobj.Remote(
                 self.domain, "OCPS", self.instrument.ocps_index, include=["job_result"], evt_max_history=0
             )
-            await self._ocps.start_task
+            self._ocps = ocps
+            await ocps.start_task
 
     # --- configure -------------------------------------------------------------------------------
 
@@ -277,14 +328,14 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if text is None:  # not called through do_configure
             text = yaml.safe_dump(vars(config))
         cfg = self._validated_config or parse_config_text(text, self.instrument)
-        self.butler = ButlerGateway(cfg.repo)
+        butler = ButlerGateway(cfg.repo)
         await self.start_remotes()
         prepared = prepare_run(
             text,
             self.instrument,
             current_tai(),
             read_out_time=float(self.camera.read_out_time),
-            raws_in_repo=await self._raws_for_resume(cfg),
+            raws_in_repo=await self._raws_for_resume(cfg, butler),
         )
         cfg = prepared.config
         if prepared.resume is not None:
@@ -295,14 +346,17 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             with contextlib.suppress(Exception):
                 current_filter = await self.camera.get_current_filter()
         for line in await check_before_run(
-            prepared, self.butler, available_filters=available_filters, current_filter=current_filter
+            prepared, butler, available_filters=available_filters, current_filter=current_filter
         ):
             self.log.info(line)
-        await self._claim_certifications(cfg, prepared.plan.certified_products)
-        self.config = cfg
-        self.already_certified = prepared.already_certified
-        self.plan = prepared.plan
-        self.job_builder = JobBuilder(cfg)
+        await self._claim_certifications(cfg, prepared.plan.certified_products, butler)
+        self.context = RunContext(
+            config=cfg,
+            plan=prepared.plan,
+            job_builder=JobBuilder(cfg),
+            butler=butler,
+            already_certified=prepared.already_certified,
+        )
 
         self.program = cfg.program
         self.reason = cfg.reason
@@ -318,7 +372,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             self.log.info(f"Note: {note}")
         self.log.info("Plan:\n" + self.plan.describe())
 
-    async def _claim_certifications(self, cfg: CalibConfig, products: Sequence[str]) -> None:
+    async def _claim_certifications(
+        self, cfg: CalibConfig, products: Sequence[str], butler: ButlerGateway
+    ) -> None:
         """Make the conflict check (`preflight`) and the certification minutes later one step
         against concurrent runs: claim what this run will certify (`butler.claims`), so that a second
         run configured meanwhile for the same collection, product and dates is refused, naming this one.
@@ -328,12 +384,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         salobj.ExpectedError
             If another live run holds such a claim.
         """
-        assert self.butler is not None
         await self._release_claim()
         if not products:
             return
         try:
-            self._claim = await self.butler.claim_certification(
+            self._claim_butler = butler
+            self._claim = await butler.claim_certification(
                 cfg.calib_collection,
                 products,
                 cfg.certify_calib_begin_date,
@@ -346,7 +402,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 "calib_collection or validity range; no image was taken."
             ) from e
 
-    async def _raws_for_resume(self, cfg: CalibConfig) -> dict[int, list[int]] | None:
+    async def _raws_for_resume(self, cfg: CalibConfig, butler: ButlerGateway) -> dict[int, list[int]] | None:
         """What the repository holds of the exposures of ``resume_from_report``: the detectors with a
         raw of each (`None` without a resume, or if the report cannot be read: `prepare_run` says why).
         A resume trusts this, not the report's flags (`calib.recovery`)."""
@@ -357,10 +413,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             old = RunReport.load(path)
         except (OSError, ValueError, TypeError):
             return None
-        assert self.butler is not None
         listed = [e.exposure_id for e in old.exposures]
         try:
-            in_repo = await self.butler.raw_detectors(listed)
+            in_repo = await butler.raw_detectors(listed)
         except Exception as e:
             raise ConfigError(
                 [
@@ -387,7 +442,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     def set_metadata(self, metadata: Any) -> None:
         """Duration and number of images from the plan."""
-        if self.plan is None or self.config is None:
+        if self.context is None:
             return
         metadata.duration = self.plan.estimated_duration()
         metadata.nimages = self.plan.n_images
@@ -398,7 +453,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def run(self) -> None:
         """Take the images and process them; raise `ExpectedError` if any step failed."""
-        assert self.config is not None and self.plan is not None
         self.report = self._new_report()
         self._save_report()
         if self.checkpoint_message:
@@ -425,7 +479,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             await self.checkpoint(f"{self.checkpoint_message}: Done")
 
     def _new_report(self) -> RunReport:
-        assert self.config is not None and self.plan is not None
         cfg = self.config
         report = RunReport(
             script=type(self).__name__,
@@ -457,7 +510,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def run_block(self) -> None:
         """The procedure: startup checks, filter, acquisitions, background processing, gains."""
-        assert self.config is not None and self.plan is not None
         cfg = self.config
         plan = self.plan
         report = self.report
@@ -556,8 +608,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 "aborted"
             )
             await self._stop_background()
-            self.report.add_failure("background tasks", reason)
-            self.log.error(self.report.failures[-1].describe())
+            self._fail("background tasks", reason)
             return
         await asyncio.gather(*self._background)
 
@@ -578,7 +629,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         asyncio.CancelledError
             On stop, after the exposure in progress has finished.
         """
-        assert self.config is not None
         cfg = self.config
         image_type = acq.image_type
         record = self.report.acquisition(image_type.value)
@@ -678,7 +728,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def _wait_for_oods(self, image_type: ImageType, kept: list[int]) -> bool:
         """Wait until the OODS announced every processed detector of every kept image."""
-        assert self.config is not None and self.plan is not None and self._tracker is not None
         cfg = self.config
         record = self.report.acquisition(image_type.value)
         assert record is not None
@@ -686,22 +735,21 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         last = acq.exposures[-1].exp_time if acq.exposures else 0.0
         timeout = cfg.oods_timeout + last + float(self.camera.read_out_time)
         detectors = cfg.detector_ids
-        missing = await self._tracker.wait(kept, detectors, timeout)
+        missing = await self.tracker.wait(kept, detectors, timeout)
         for exposure in self.report.exposures:
             if exposure.image_type == image_type.value and not exposure.recovered:
-                exposure.detectors_in_oods = self._tracker.n_announced(exposure.exposure_id, detectors)
+                exposure.detectors_in_oods = self.tracker.n_announced(exposure.exposure_id, detectors)
                 exposure.in_oods = exposure.detectors_in_oods == len(detectors)
-                exposure.obs_id = self._tracker.obs_ids.get(exposure.exposure_id, "")
+                exposure.obs_id = self.tracker.obs_ids.get(exposure.exposure_id, "")
         if missing:
             record.status = AcquisitionStatus.MISSING_IMAGES
             record.missing_exposure_ids = list(missing)
-            self.report.add_failure(
+            self._fail(
                 f"{image_type.value} ingestion",
                 f"{len(missing)} of {len(kept)} {image_type.plural} not announced by the OODS for all "
                 f"{len(detectors)} detectors (OODS silent for oods_timeout={cfg.oods_timeout:g} s): "
                 f"exposures {list(missing)}; the {image_type.plural} are not processed",
             )
-            self.log.error(self.report.failures[-1].describe())
             return False
         record.status = AcquisitionStatus.COMPLETE
         self._save_report()
@@ -712,7 +760,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def process_type(self, image_type: ImageType) -> None:
         """Wait for the images of one type, then combine, verify, decide and certify."""
-        assert self.config is not None and self.plan is not None and self.job_builder is not None
         step = self.plan.type_processing(image_type)
         name = image_type.value
         try:
@@ -779,7 +826,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def process_extra(self, extra: ExtraProduct) -> None:
         """Defects, PTC or gain from flat pairs, once their images (and calibrations) are ready."""
-        assert self.config is not None and self.job_builder is not None
         name = extra.product.upper()
         try:
             inputs = [await self._ingested[t] for t in extra.inputs]
@@ -842,11 +888,14 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             return False
         return True
 
+    def _fail(self, step: str, reason: str, job_id: str = "", collection: str = "") -> None:
+        """Record a failure of ``step`` in the report (`RunReport.add_failure`) and log it as an error."""
+        self.log.error(self.report.add_failure(step, reason, job_id, collection).describe())
+
     def _skip_certification(
         self, product: str, reason: str, status: CertificationStatus = CertificationStatus.SKIPPED
     ) -> None:
         """Record that a product this run should certify was not certified."""
-        assert self.config is not None
         if product not in self._certified:
             return
         cfg = self.config
@@ -866,7 +915,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def _run_job(self, spec: JobSpec) -> JobRecord | None:
         """Run an OCPS job; record it; None (and a failure) if it did not succeed."""
-        assert self.config is not None and self._runner is not None
         record = JobRecord(
             name=spec.name,
             kind=spec.kind.value,
@@ -878,10 +926,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.report.jobs.append(record)
         self.report.start_phase(spec.name, current_tai())
         try:
-            return await self._runner.run(spec, record, self.config.pipeline_job_timeout)
+            return await self.runner.run(spec, record, self.config.pipeline_job_timeout)
         except JobFailedError as e:
-            self.report.add_failure(spec.name, e.reason, record.job_id, record.output_collection)
-            self.log.error(self.report.failures[-1].describe())
+            self._fail(spec.name, e.reason, record.job_id, record.output_collection)
             return None
         finally:
             self.report.end_phase(spec.name, current_tai())
@@ -889,13 +936,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def _verify(self, image_type: ImageType, kept: list[int], calib_job: JobRecord | None) -> bool:
         """Run the verification job and apply the certification rule."""
-        assert self.config is not None and self.job_builder is not None and self.butler is not None
         cfg = self.config
         spec = self.job_builder.verify(image_type, kept, calib_job.job_id if calib_job else None)
         record = VerificationRecord(
             image_type=image_type.value,
             mode="internal" if calib_job is not None else "external",
-            reference=spec.config.split(" -i ")[1].split(" ")[0],
+            reference=",".join(spec.input_collections),
         )
         result = await self._run_verify_job(spec, record, f"verify{image_type.value.capitalize()}Stats")
         if result is None:
@@ -920,17 +966,13 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if decision.certify:
             self.log.info(decision.summary())
             return True
-        self.report.add_failure(
-            f"{image_type.value} verification", decision.summary(), job.job_id, job.output_collection
-        )
-        self.log.error(self.report.failures[-1].describe())
+        self._fail(f"{image_type.value} verification", decision.summary(), job.job_id, job.output_collection)
         return False
 
     async def _run_verify_job(
         self, spec: JobSpec, record: VerificationRecord, dataset_type: str
     ) -> tuple[JobRecord, dict[Any, Any]] | None:
         """Run a verify job and read its run-level stats; None (record and failure set) if either fails."""
-        assert self.butler is not None
         self.report.verifications.append(record)
         job = await self._run_job(spec)
         if job is None:
@@ -943,16 +985,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         except Exception as e:
             record.status = VerificationStatus.ERROR
             record.summary = f"could not read {dataset_type}: {e}"
-            self.report.add_failure(
-                f"{record.image_type} verification", record.summary, job.job_id, job.output_collection
-            )
-            self.log.error(self.report.failures[-1].describe())
+            self._fail(f"{record.image_type} verification", record.summary, job.job_id, job.output_collection)
             return None
         return job, stats
 
     async def _certify(self, product: str, job: JobRecord) -> bool:
         """Certify a job's product into calib_collection (finishing even if a stop arrives)."""
-        assert self.config is not None and self.butler is not None
         cfg = self.config
         record = CertificationRecord(
             product=product,
@@ -979,8 +1017,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         except Exception as e:
             record.status = CertificationStatus.FAILED
             record.reason = _error_text(e)
-            self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
-            self.log.error(self.report.failures[-1].describe())
+            self._fail(step, record.reason, job.job_id, cfg.calib_collection)
             return False
         finally:
             record.tai = current_tai()
@@ -989,8 +1026,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if record.count == 0:
             record.status = CertificationStatus.FAILED
             record.reason = f"no {product} dataset in {job.output_collection}"
-            self.report.add_failure(step, record.reason, job.job_id, cfg.calib_collection)
-            self.log.error(self.report.failures[-1].describe())
+            self._fail(step, record.reason, job.job_id, cfg.calib_collection)
             return False
         record.status = CertificationStatus.CERTIFIED
         self.log.info(
@@ -1005,7 +1041,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         A PTC job's pairs are checked against its own PTC; a gain job's against the PTC of
         ``input_collections_ptc``, when there is one (otherwise the check is skipped, logged).
         """
-        assert self.config is not None and self.job_builder is not None and self.butler is not None
         reference: str | None = None
         if product == "gain":
             reference = self.config.input_collections("ptc")
@@ -1029,15 +1064,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if decision["passed"]:
             self.log.info(record.summary)
             return True
-        self.report.add_failure(
-            "GAIN verification", record.summary, verify_job.job_id, verify_job.output_collection
-        )
-        self.log.error(self.report.failures[-1].describe())
+        self._fail("GAIN verification", record.summary, verify_job.job_id, verify_job.output_collection)
         return False
 
     async def _ptc_is_usable(self, job: JobRecord) -> bool:
         """False (and a failure naming them) if the PTC job's solver flagged bad amplifiers."""
-        assert self.butler is not None
         bad = await self.butler.read_ptc_bad_amps(job.output_collection)
         if not bad:
             return True
@@ -1045,23 +1076,20 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             f"detector {det} {amp}: {reason}" for det in sorted(bad) for amp, reason in bad[det].items()
         )
         n_bad = sum(len(amps) for amps in bad.values())
-        self.report.add_failure(
+        self._fail(
             "PTC", f"{n_bad} bad amplifier(s) in the PTC: {details}", job.job_id, job.output_collection
         )
-        self.log.error(self.report.failures[-1].describe())
         return False
 
     async def _report_gains(self, job: JobRecord, required: bool) -> None:
         """Read the per-pair gains of a gain or PTC job and log them as a table."""
-        assert self.butler is not None
         try:
             pair_gains = await self.butler.read_pair_gains(job.output_collection)
         except Exception as e:
             if required:
-                self.report.add_failure(
+                self._fail(
                     "GAIN report", f"could not read the pair gains: {e}", job.job_id, job.output_collection
                 )
-                self.log.error(self.report.failures[-1].describe())
             else:
                 self.log.warning(f"No per-pair gains in {job.output_collection}: {e}")
             return
@@ -1123,7 +1151,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         ``missing_images`` (naming them) if not; one cut short is ``incomplete``; one never started
         ``not_taken``.
         """
-        assert self.config is not None
         cfg = self.config
         detectors = cfg.detector_ids
         taken = [e for e in self.report.exposures if not e.recovered]
@@ -1135,11 +1162,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                     f"Waiting for the OODS to announce the {len(self._tracker.missing(ids, detectors))} "
                     f"image(s) already taken (until it is silent for {timeout:g} s)"
                 )
-                await self._tracker.wait(ids, detectors, timeout)
+                await self.tracker.wait(ids, detectors, timeout)
             for exposure in taken:
-                exposure.detectors_in_oods = self._tracker.n_announced(exposure.exposure_id, detectors)
+                exposure.detectors_in_oods = self.tracker.n_announced(exposure.exposure_id, detectors)
                 exposure.in_oods = exposure.detectors_in_oods == len(detectors)
-                exposure.obs_id = exposure.obs_id or self._tracker.obs_ids.get(exposure.exposure_id, "")
+                exposure.obs_id = exposure.obs_id or self.tracker.obs_ids.get(exposure.exposure_id, "")
         for record in self.report.acquisitions:
             if record.status == AcquisitionStatus.PENDING:
                 record.status = AcquisitionStatus.NOT_TAKEN
@@ -1166,7 +1193,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         Called after each image, job, ingestion and certification; `cleanup` writes the final one.
         A failure to write is logged once and never stops the run.
         """
-        if self.config is None or not self.report.start_tai:
+        if self.context is None or not self.report.start_tai:
             return
         try:
             self.report.write(self.report_file())
@@ -1178,9 +1205,10 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     async def _release_claim(self) -> None:
         """Drop this run's certification claim, if it holds one (never raises)."""
         token, self._claim = self._claim, None
-        if token is not None and self.butler is not None:
+        butler, self._claim_butler = self._claim_butler, None
+        if token is not None and butler is not None:
             try:
-                await self.butler.release_claim(token)
+                await butler.release_claim(token)
             except Exception as e:
                 self.log.warning(f"Could not release the certification claim: {e!r}")
 
@@ -1195,7 +1223,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             if closer is not None:
                 closer.close()
         await self._release_claim()
-        if self.config is None:
+        if self.context is None:
             return
         report = self.report
         report.end_tai = current_tai()
@@ -1233,7 +1261,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     async def _make_plots(self, report: RunReport, directory: pathlib.Path) -> None:
         """Draw the run's PNG plots next to the report; never raises (plots never change the outcome)."""
-        assert self.config is not None
         try:
             from ..report.plots import make_run_plots
 
@@ -1248,7 +1275,6 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
     def report_file(self) -> pathlib.Path:
         """Path of this run's report: ``<report_dir>/<script>_<TAI start>_<index>.json``."""
-        assert self.config is not None
         directory = self.config.report_dir or str(pathlib.Path(self.config.repo) / "reports")
         stamp = datetime.datetime.fromtimestamp(self.report.start_tai or current_tai(), tz=datetime.UTC)
         name = f"{self.report_prefix}_{stamp:%Y%m%dT%H%M%S}_{self.salinfo.index}.json"

@@ -1,0 +1,98 @@
+"""What the orchestrator works with, typed: the clients it needs and the run `configure` prepared.
+
+`CameraClient`, `StateMonitor` and `OcpsRemote` are the parts of the camera client (``BaseCamera``),
+of the OCPS ``RemoteGroup`` and of the OCPS ``Remote`` that the script uses; the real
+ts_observatory_control and salobj classes and the embedded ones (`control`, `runtime`) all satisfy
+them. `RunContext` is what a successful ``configure`` leaves: the configuration, the plan, the job
+builder and the butler gateway, never `None` once configured.
+
+May import: the standard library and `calib`; the gateway from this room.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CameraClient", "StateMonitor", "OcpsRemote", "RunContext"]
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from ..calib.config import CalibConfig
+from ..calib.jobs import JobBuilder
+from ..calib.plan import CalibrationPlan
+from .butler_gateway import ButlerGateway
+
+
+class StateMonitor(Protocol):
+    """What the script uses of a ``RemoteGroup``: wait for its remotes, check they are ENABLED."""
+
+    start_task: Any
+    rem: Any
+
+    async def assert_all_enabled(self, message: str = "") -> None:
+        """Raise `AssertionError` unless every component is ENABLED."""
+
+
+class CameraClient(StateMonitor, Protocol):
+    """What the script uses of a camera client (``BaseCamera``: ``ComCam``...)."""
+
+    read_out_time: float
+
+    async def setup_instrument(self, **kwargs: Any) -> None:
+        """Put the instrument in the configuration given (``filter=``)."""
+
+    async def get_current_filter(self) -> str:
+        """The filter in the beam."""
+
+    async def take_imgtype(
+        self,
+        imgtype: str,
+        exptime: float,
+        n: int,
+        n_snaps: int = 1,
+        n_shift: int | None = None,
+        row_shift: int | None = None,
+        group_id: str | None = None,
+        test_type: str | None = None,
+        reason: str | None = None,
+        program: str | None = None,
+        sensors: Any = None,
+        note: str | None = None,
+        checkpoint: Callable[[str], Awaitable[Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[int]:
+        """Take ``n`` images of type ``imgtype``; return their exposure ids."""
+
+
+class OcpsRemote(Protocol):
+    """What the script uses of the OCPS ``Remote``: ``execute``, ``abort_job`` and ``job_result``."""
+
+    start_task: Any
+    cmd_execute: Any
+    cmd_abort_job: Any
+    evt_job_result: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """The run a successful ``configure`` prepared (`calib.prepare.prepare_run` and the checks).
+
+    Attributes
+    ----------
+    config : `calib.config.CalibConfig`
+        The configuration, resumed and with its templates filled in.
+    plan : `calib.plan.CalibrationPlan`
+        What the run takes and processes.
+    job_builder : `calib.jobs.JobBuilder`
+        Builds the OCPS jobs of the configuration.
+    butler : `ButlerGateway`
+        The repository of the run.
+    already_certified : `frozenset` [`str`]
+        Products a resumed run already certified.
+    """
+
+    config: CalibConfig
+    plan: CalibrationPlan
+    job_builder: JobBuilder
+    butler: ButlerGateway
+    already_certified: frozenset[str] = frozenset()
