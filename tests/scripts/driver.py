@@ -2,7 +2,8 @@
 
 `run_calibrations` starts a `SimulatedObservatory` (sleep executor and recording sink without a
 repo; raw writer and pipetask executor with one), a ``Remote("Script", index)`` and the script, then
-sends ``configure``, ``setGroupId`` and ``run`` over the bus as ``run_one_script`` does, optionally
+sends ``configure``, ``setGroupId`` and ``run`` over the bus through ``run_script``'s own driver
+(`cli.bus_driver.BusDriver`, as ``run_one_script`` does), optionally
 stopping it when a condition holds, and returns what happened. No mock stands in for the camera or
 the OCPS.
 """
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 
 from lsst.ts.makecalibrations.calib.report import RunReport
+from lsst.ts.makecalibrations.cli.bus_driver import BusDriver
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
@@ -114,7 +116,6 @@ async def run_calibrations(
     else:
         text = config
     index = 1
-    states: list[ScriptState] = []
     log_messages: list[str] = []
     # A run that hangs fails the test (with the stack of the await it hangs in) instead of the suite.
     async with asyncio.timeout(timeout + 120):
@@ -133,64 +134,40 @@ async def run_calibrations(
             if prepare is not None:
                 await prepare(observatory)
             async with salobj.Domain() as domain:
-                remote = salobj.Remote(domain, "Script", index, evt_max_history=0)
+                driver = BusDriver(domain, index, on_log=lambda data: log_messages.append(data.message))
                 ocps = salobj.Remote(
                     domain, "OCPS", 2, readonly=True, include=["job_result"], evt_max_history=0
                 )
-                await asyncio.gather(remote.start_task, ocps.start_task)
+                await asyncio.gather(driver.start(), ocps.start_task)
                 job_results: list[dict[str, Any]] = []
 
                 async def job_result_callback(data: Any) -> None:
                     job_results.append(dict(json.loads(data.result), exit_code=data.exit_code))
 
                 ocps.evt_job_result.callback = job_result_callback
-                final = asyncio.get_running_loop().create_future()
-                paused = asyncio.Event()
-
-                async def state_callback(data: Any) -> None:
-                    state = ScriptState(data.state)
-                    if not states or states[-1] != state:
-                        states.append(state)
-                    if state == ScriptState.PAUSED:
-                        paused.set()
-                    if state in (
-                        ScriptState.DONE,
-                        ScriptState.FAILED,
-                        ScriptState.STOPPED,
-                        ScriptState.CONFIGURE_FAILED,
-                    ):
-                        if not final.done():
-                            final.set_result((state, data.reason))
-
-                async def log_callback(data: Any) -> None:
-                    log_messages.append(data.message)
-
-                remote.evt_state.callback = state_callback
-                remote.evt_logMessage.callback = log_callback
                 script = MakeComCamCalibrations(index=index)
                 script.shutdown_delay = 0.0
                 script.final_state_delay = 0.0
                 await script.start_task
                 configure_error = ""
                 try:
-                    await remote.cmd_configure.set_start(
-                        config=text, pauseCheckpoint=pause_checkpoint, stopCheckpoint="", timeout=60
-                    )
+                    await driver.configure(text, pause_checkpoint=pause_checkpoint, timeout=60)
                 except salobj.AckError as e:
                     configure_error = e.ackcmd.result
-                metadata = remote.evt_metadata.get()
+                metadata = driver.remote.evt_metadata.get()
                 if not configure_error:
-                    await remote.cmd_setGroupId.set_start(groupId="2024-01-01T00:00:00.000", timeout=5)
-                    run_task = asyncio.ensure_future(remote.cmd_run.set_start(timeout=timeout))
+                    await driver.set_group_id("2024-01-01T00:00:00.000")
+                    run_task = driver.run(timeout=timeout)
                     if stop_when is not None:
                         await asyncio.wait_for(stop_when(script, observatory), timeout=timeout)
-                        await remote.cmd_stop.set_start(timeout=30)
+                        await driver.stop(timeout=30)
                     if on_paused is not None:
-                        await asyncio.wait_for(paused.wait(), timeout=timeout)
+                        await asyncio.wait_for(driver.paused.wait(), timeout=timeout)
                         await on_paused(script, observatory)
-                        await remote.cmd_resume.set_start(timeout=10)
+                        await driver.resume(timeout=10)
                     await asyncio.wait_for(run_task, timeout=timeout)
-                final_state, reason = await asyncio.wait_for(final, timeout=30)
+                final_state, reason = await asyncio.wait_for(driver.final, timeout=30)
+                states = driver.states
                 await asyncio.wait_for(script.done_task, timeout=30)
                 report = None
                 if script.report_path is not None and script.report_path.exists():

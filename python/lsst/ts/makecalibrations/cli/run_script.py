@@ -57,9 +57,12 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import yaml
+
+if TYPE_CHECKING:
+    from .bus_driver import BusDriver
 
 SIZES = ("tiny", "default", "full")
 
@@ -406,12 +409,12 @@ class _Interrupts:
         return "repeat" if now - self.first < self.window else "quit"
 
 
-async def _send_stop(remote: Any) -> None:
+async def _send_stop(driver: BusDriver) -> None:
     """Send ``stop`` to the script; a refused or unanswered stop is reported, never raised."""
     from ..sal import salobj
 
     try:
-        await remote.cmd_stop.set_start(timeout=10)
+        await driver.stop(timeout=10)
     except (salobj.AckError, TimeoutError) as e:
         print(f"{_now()} stop not acknowledged: {e}", flush=True)
 
@@ -466,8 +469,7 @@ async def run_script(
     from ..sim.observatory import SimulatedObservatory
 
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "run_script")
-    final_states = {ScriptState.DONE, ScriptState.FAILED, ScriptState.STOPPED}
-    final_states.add(ScriptState.CONFIGURE_FAILED)
+    from .bus_driver import FINAL_STATES, BusDriver
 
     def say(text: str) -> None:
         print(text, file=stream, flush=True)
@@ -507,13 +509,24 @@ async def run_script(
     ) as observatory:
         del observatory
         async with salobj.Domain() as domain:
-            # Nobody reads the heartbeats here: leave them out rather than let their queue overflow.
-            remote = salobj.Remote(domain, "Script", index, evt_max_history=0, exclude=["heartbeat"])
-            await remote.start_task
+            debug = loglevel is not None and loglevel <= logging.DEBUG
+
+            def on_log(data: Any) -> None:
+                if not debug and data.message.startswith("config(") and data.message.endswith(") failed"):
+                    return  # salobj's "config(<the whole text>) failed"; the reason follows, once
+                say(f"{_now()} {logging.getLevelName(data.level)}: {data.message}")
+                if data.traceback and debug:
+                    say(data.traceback)
+
+            def on_state(state: ScriptState, reason: str) -> None:
+                # A configure failure is printed once, when its command fails (below).
+                shown = reason if state != ScriptState.CONFIGURE_FAILED or debug else ""
+                say(f"{_now()} state: {state.name}" + (f" ({shown})" if shown else ""))
+
+            driver = BusDriver(domain, index, on_state=on_state, on_log=on_log)
+            await driver.start()
             loop = asyncio.get_running_loop()
-            unconfigured = loop.create_future()
-            finished = loop.create_future()
-            last_state: list[Any] = [None]
+            finished = driver.final
             reporter = None
             if progress:
                 from .progress import ProgressReporter, ProgressState, build_plan
@@ -529,30 +542,6 @@ async def run_script(
                         min_interval=progress_interval,
                     )
                     await reporter.start()
-
-            debug = loglevel is not None and loglevel <= logging.DEBUG
-
-            async def log_callback(data: Any) -> None:
-                if not debug and data.message.startswith("config(") and data.message.endswith(") failed"):
-                    return  # salobj's "config(<the whole text>) failed"; the reason follows, once
-                say(f"{_now()} {logging.getLevelName(data.level)}: {data.message}")
-                if data.traceback and debug:
-                    say(data.traceback)
-
-            async def state_callback(data: Any) -> None:
-                state = ScriptState(data.state)
-                if state != last_state[0]:
-                    last_state[0] = state
-                    # A configure failure is printed once, when its command fails (below).
-                    shown = data.reason if state != ScriptState.CONFIGURE_FAILED or debug else ""
-                    say(f"{_now()} state: {state.name}" + (f" ({shown})" if shown else ""))
-                if state == ScriptState.UNCONFIGURED and not unconfigured.done():
-                    unconfigured.set_result(None)
-                if state in final_states and not finished.done():
-                    finished.set_result((state, data.reason))
-
-            remote.evt_logMessage.callback = log_callback
-            remote.evt_state.callback = state_callback
 
             say("starting the script")
             script = script_class(index=index)
@@ -570,7 +559,7 @@ async def run_script(
                         finished.set_result((ScriptState.FAILED, "interrupted"))
                     return
                 say(f"{name}: sending stop to the script (interrupt again to quit at once)")
-                asyncio.ensure_future(_send_stop(remote))
+                asyncio.ensure_future(_send_stop(driver))
 
             for signum in (signal.SIGINT, signal.SIGTERM):
                 try:
@@ -579,29 +568,22 @@ async def run_script(
                     pass
             try:
                 say("waiting for the script to load")
-                await asyncio.wait_for(unconfigured, timeout=60)
+                await asyncio.wait_for(driver.unconfigured, timeout=60)
                 say("waiting for the script to be configured")
                 try:
-                    await remote.cmd_configure.set_start(
-                        config=config_text,
-                        logLevel=0,
-                        pauseCheckpoint="",
-                        stopCheckpoint="",
-                        blockId="",
-                        timeout=120,
-                    )
+                    await driver.configure(config_text, timeout=120)
                 except salobj.AckError as e:
                     say(f"configure failed: {configure_failure_message(e.ackcmd.result, config_text)}")
                     await asyncio.wait_for(asyncio.shield(finished), timeout=10)
                     return 1
                 if loglevel is not None:
                     say(f"setting script log level to {loglevel}")
-                    await remote.cmd_setLogLevel.set_start(level=loglevel, timeout=5)
+                    await driver.set_log_level(loglevel)
                 group_id = Time.now().tai.isot
                 say(f"setting group ID={group_id}")
-                await remote.cmd_setGroupId.set_start(groupId=group_id, timeout=5)
+                await driver.set_group_id(group_id)
                 say("running the script")
-                run_task = asyncio.ensure_future(remote.cmd_run.set_start(timeout=7 * 24 * 3600))
+                run_task = driver.run(timeout=7 * 24 * 3600)
                 state, reason = await finished
                 run_task.cancel()
             finally:
@@ -618,7 +600,7 @@ async def run_script(
     if state == ScriptState.FAILED and reason == "interrupted":
         # Quitting at once does not hide where the script got to: it may have reached a final state.
         reached = ScriptState(script.state.state)
-        if reached in final_states:
+        if reached in FINAL_STATES:
             state, reason = reached, script.state.reason
     if state == ScriptState.DONE:
         say("script succeeded (DONE)")
