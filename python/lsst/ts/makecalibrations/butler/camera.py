@@ -1,7 +1,10 @@
-"""LSSTComCam camera geometry: detectors, amplifiers, raw amp layout, size presets, nominal gains.
+"""Camera geometry of LSSTComCam, LSSTCam and LATISS: detectors, amplifiers, raw amp layouts per
+sensor vendor (ITL, e2v), size presets, nominal gains.
 
-Everything that needs to know where pixels are (the raw writer, the truth model, the numpy ISR and the
-verification statistics) takes it from here, so the layout is written down once.
+`get_camera` (``instrument="LSSTComCam"`` by default) returns the shared `Camera` of an instrument;
+the module-level ``DETECTOR_*`` names describe LSSTComCam. Everything that needs to know where pixels
+are (the raw writer, the truth model, the numpy ISR and the verification statistics) takes it from
+here, so the layout is written down once.
 
 Conventions
 -----------
@@ -20,8 +23,12 @@ Conventions
 * Data sizes: ``full`` is the real ITL amp (509 x 2000); ``default`` and ``tiny`` are scaled-down
   simulations (see `SIZE_PRESETS`). Pipelines infer the size from the raw array shape with
   `AmpGeometry.from_raw_shape`.
-* Nominal gains (e-/ADU) and read noise (e-) come from the package-data copy of obs_lsst's
-  ``comCam/R22.yaml`` (``data/comcam-R22-amplifiers.yaml``).
+* Nominal gains (e-/ADU) and read noise (e-) of LSSTComCam come from the package-data copy of
+  obs_lsst's ``comCam/R22.yaml`` (``data/comcam-R22-amplifiers.yaml``); LSSTCam and LATISS use typical
+  public values per vendor (`LSSTCAM_NOMINAL`, `LATISS_NOMINAL`), drawn per amp with a fixed seed.
+* e2v raws (`E2V_LAYOUT`) have 10 prescan, 54 serial overscan columns and 46 parallel overscan rows;
+  every pipeline takes the layout from the `Detector` (`Detector.raw_geometry`). LSSTCam ids,
+  names and vendors follow its public focal-plane layout (see `Camera.lsstcam`).
 
 May import: the standard library, numpy and PyYAML.
 """
@@ -30,6 +37,15 @@ from __future__ import annotations
 
 __all__ = [
     "AMP_NAMES",
+    "CAMERA_NAMES",
+    "E2V_LAYOUT",
+    "ITL_LAYOUT",
+    "LATISS_NOMINAL",
+    "LSSTCAM_ITL_RAFTS",
+    "LSSTCAM_NOMINAL",
+    "RAW_LAYOUTS",
+    "AmpNominal",
+    "RawLayout",
     "DETECTOR_IDS",
     "DETECTOR_NAMES",
     "DETECTOR_SERIALS",
@@ -117,20 +133,32 @@ class AmpGeometry:
 
     nx: int
     ny: int
+    prescan: int = PRESCAN
+    serial_overscan: int = SERIAL_OVERSCAN
+    parallel_overscan: int = PARALLEL_OVERSCAN
 
     @classmethod
-    def from_raw_shape(cls, shape: tuple[int, ...]) -> AmpGeometry:
-        """Infer the geometry from the shape ``(rows, cols)`` of a raw amp array."""
-        ny = int(shape[0]) - PARALLEL_OVERSCAN
-        nx = int(shape[1]) - PRESCAN - SERIAL_OVERSCAN
+    def from_raw_shape(cls, shape: tuple[int, ...], layout: RawLayout | None = None) -> AmpGeometry:
+        """Infer the geometry from the shape ``(rows, cols)`` of a raw amp array.
+
+        Parameters
+        ----------
+        shape : `tuple` [`int`, ...]
+            Shape of one raw amp array.
+        layout : `RawLayout`, optional
+            Raw layout of the sensor (`ITL_LAYOUT` if `None`).
+        """
+        layout = layout or ITL_LAYOUT
+        ny = int(shape[0]) - layout.parallel_overscan
+        nx = int(shape[1]) - layout.prescan - layout.serial_overscan
         if nx <= 0 or ny <= 0:
-            raise ValueError(f"Raw amp shape {tuple(shape)} is too small for the ITL layout.")
-        return cls(nx=nx, ny=ny)
+            raise ValueError(f"Raw amp shape {tuple(shape)} is too small for the {layout.vendor} layout.")
+        return layout.geometry((nx, ny))
 
     @property
     def raw_shape(self) -> tuple[int, int]:
         """Shape ``(rows, cols)`` of a raw amp array."""
-        return (self.ny + PARALLEL_OVERSCAN, PRESCAN + self.nx + SERIAL_OVERSCAN)
+        return (self.ny + self.parallel_overscan, self.prescan + self.nx + self.serial_overscan)
 
     @property
     def data_shape(self) -> tuple[int, int]:
@@ -145,25 +173,28 @@ class AmpGeometry:
     @property
     def data_slice(self) -> tuple[slice, slice]:
         """Data section of a raw amp array."""
-        return (slice(0, self.ny), slice(PRESCAN, PRESCAN + self.nx))
+        return (slice(0, self.ny), slice(self.prescan, self.prescan + self.nx))
 
     @property
     def prescan_slice(self) -> tuple[slice, slice]:
         """Serial prescan of a raw amp array (all rows)."""
-        return (slice(0, self.ny + PARALLEL_OVERSCAN), slice(0, PRESCAN))
+        return (slice(0, self.ny + self.parallel_overscan), slice(0, self.prescan))
 
     @property
     def serial_overscan_slice(self) -> tuple[slice, slice]:
         """Serial overscan of a raw amp array (all rows, parallel-overscan rows included)."""
         return (
-            slice(0, self.ny + PARALLEL_OVERSCAN),
-            slice(PRESCAN + self.nx, PRESCAN + self.nx + SERIAL_OVERSCAN),
+            slice(0, self.ny + self.parallel_overscan),
+            slice(self.prescan + self.nx, self.prescan + self.nx + self.serial_overscan),
         )
 
     @property
     def parallel_overscan_slice(self) -> tuple[slice, slice]:
         """Parallel overscan of a raw amp array (columns of the data section)."""
-        return (slice(self.ny, self.ny + PARALLEL_OVERSCAN), slice(PRESCAN, PRESCAN + self.nx))
+        return (
+            slice(self.ny, self.ny + self.parallel_overscan),
+            slice(self.prescan, self.prescan + self.nx),
+        )
 
     @property
     def n_data_pixels(self) -> int:
@@ -171,18 +202,81 @@ class AmpGeometry:
         return self.nx * self.ny
 
 
-def amp_geometry(size: str | tuple[int, int] | AmpGeometry) -> AmpGeometry:
-    """Return the `AmpGeometry` of a size preset name, an ``(nx, ny)`` tuple or a geometry."""
-    if isinstance(size, AmpGeometry):
+@dataclasses.dataclass(frozen=True)
+class RawLayout:
+    """Raw amplifier layout of one sensor type (vendor).
+
+    Attributes
+    ----------
+    vendor : `str`
+        ``ITL`` or ``E2V`` (the ``CCD_MANU`` header value).
+    prescan, serial_overscan, parallel_overscan : `int`
+        Serial prescan columns, serial overscan columns and parallel overscan rows of a raw amp.
+    full_size : `tuple` [`int`, `int`]
+        Data section ``(nx, ny)`` of a real amp (the ``full`` size preset).
+    flip_x_rows, flip_y_rows : `tuple` [`int`, ...]
+        Amp rows (``iy``) read out from high x / high y.
+    """
+
+    vendor: str
+    prescan: int
+    serial_overscan: int
+    parallel_overscan: int
+    full_size: tuple[int, int]
+    flip_x_rows: tuple[int, ...] = (0, 1)
+    flip_y_rows: tuple[int, ...] = (1,)
+
+    def geometry(self, size: str | tuple[int, int] | AmpGeometry) -> AmpGeometry:
+        """Return the `AmpGeometry` of a size preset name or ``(nx, ny)`` with this layout."""
+        if isinstance(size, AmpGeometry):
+            nx, ny = size.nx, size.ny
+        elif isinstance(size, str):
+            if size == "full":
+                nx, ny = self.full_size
+            else:
+                try:
+                    nx, ny = SIZE_PRESETS[size]
+                except KeyError:
+                    raise ValueError(
+                        f"Unknown size {size!r}; expected one of {sorted(SIZE_PRESETS)}."
+                    ) from None
+        else:
+            nx, ny = size
+        return AmpGeometry(
+            nx=int(nx),
+            ny=int(ny),
+            prescan=self.prescan,
+            serial_overscan=self.serial_overscan,
+            parallel_overscan=self.parallel_overscan,
+        )
+
+
+ITL_LAYOUT = RawLayout("ITL", PRESCAN, SERIAL_OVERSCAN, PARALLEL_OVERSCAN, (509, 2000))
+"""ITL STA3800: 3 prescan + 509 data + 64 overscan columns, 2000 data + 48 overscan rows (576 x 2048,
+as obs_lsst's ITL amplifiers); both amp rows read out from high x, the top row from high y."""
+
+E2V_LAYOUT = RawLayout("E2V", 10, 54, 46, (512, 2002), flip_x_rows=(1,), flip_y_rows=(1,))
+"""e2v CCD250: 10 prescan + 512 data + 54 overscan columns, 2002 data + 46 overscan rows (also
+576 x 2048, as obs_lsst's e2v amplifiers); the top amp row reads out from high x and high y, the bottom
+row from its low corner."""
+
+RAW_LAYOUTS: dict[str, RawLayout] = {layout.vendor: layout for layout in (ITL_LAYOUT, E2V_LAYOUT)}
+"""Raw layouts by vendor (``CCD_MANU``)."""
+
+
+def amp_geometry(size: str | tuple[int, int] | AmpGeometry, layout: RawLayout | None = None) -> AmpGeometry:
+    """Return the `AmpGeometry` of a size preset name, an ``(nx, ny)`` tuple or a geometry.
+
+    Parameters
+    ----------
+    size : `str`, `tuple` [`int`, `int`] or `AmpGeometry`
+        Size preset, data section ``(nx, ny)`` or a geometry (returned unchanged without ``layout``).
+    layout : `RawLayout`, optional
+        Raw layout of the sensor (`ITL_LAYOUT` if `None`).
+    """
+    if isinstance(size, AmpGeometry) and layout is None:
         return size
-    if isinstance(size, str):
-        try:
-            nx, ny = SIZE_PRESETS[size]
-        except KeyError:
-            raise ValueError(f"Unknown size {size!r}; expected one of {sorted(SIZE_PRESETS)}.") from None
-        return AmpGeometry(nx=nx, ny=ny)
-    nx, ny = size
-    return AmpGeometry(nx=int(nx), ny=int(ny))
+    return (layout or ITL_LAYOUT).geometry(size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,24 +326,30 @@ class Amplifier:
 
 @dataclasses.dataclass(frozen=True)
 class Detector:
-    """One LSSTComCam detector.
+    """One detector of a camera.
 
     Attributes
     ----------
     id : `int`
-        Detector id (0..8).
+        Detector id (the butler ``detector`` value).
     name : `str`
-        Full name, ``R22_Sxy``.
+        Full name, ``Rxy_Sxy``.
     serial : `str`
         Sensor serial number.
     amplifiers : `tuple` [`Amplifier`, ...]
         Amplifiers in `AMP_NAMES` order.
+    layout : `RawLayout`
+        Raw amplifier layout of the sensor type.
+    center_mm : `tuple` [`float`, `float`]
+        Focal-plane position ``(x, y)`` of the detector centre (mm).
     """
 
     id: int
     name: str
     serial: str
     amplifiers: tuple[Amplifier, ...]
+    layout: RawLayout = ITL_LAYOUT
+    center_mm: tuple[float, float] = (0.0, 0.0)
 
     def __iter__(self) -> Iterator[Amplifier]:
         return iter(self.amplifiers)
@@ -281,54 +381,184 @@ class Detector:
         return self.name.split("_")[1]
 
     @property
+    def raft(self) -> str:
+        """Raft name (``Rxy``)."""
+        return self.name.split("_")[0]
+
+    @property
+    def vendor(self) -> str:
+        """Sensor vendor (``ITL`` or ``E2V``)."""
+        return self.layout.vendor
+
+    @property
     def position_mm(self) -> tuple[float, float]:
         """Focal-plane position ``(x, y)`` of the detector centre (mm)."""
-        row, col = int(self.slot[1]), int(self.slot[2])
-        return ((col - 1) * _RAFT_PITCH_MM, (row - 1) * _RAFT_PITCH_MM)
+        return self.center_mm
+
+    def geometry(self, size: str | tuple[int, int] | AmpGeometry) -> AmpGeometry:
+        """Amp geometry of this detector's raws at ``size`` (preset, ``(nx, ny)`` or geometry)."""
+        return self.layout.geometry(size)
+
+    def raw_geometry(self, raw_shape: tuple[int, ...]) -> AmpGeometry:
+        """Amp geometry inferred from the shape of one of this detector's raw amp arrays."""
+        return AmpGeometry.from_raw_shape(raw_shape, self.layout)
+
+
+@dataclasses.dataclass(frozen=True)
+class AmpNominal:
+    """Typical amplifier values of one sensor type, for cameras without a per-amp table.
+
+    Attributes
+    ----------
+    gain, gain_scatter : `float`
+        Typical gain (e-/ADU) and its relative amp-to-amp scatter.
+    read_noise, read_noise_scatter : `float`
+        Typical read noise (e-) and its relative scatter.
+    """
+
+    gain: float
+    gain_scatter: float
+    read_noise: float
+    read_noise_scatter: float
+
+
+LSSTCAM_NOMINAL: dict[str, AmpNominal] = {
+    "ITL": AmpNominal(gain=1.7, gain_scatter=0.04, read_noise=6.0, read_noise_scatter=0.1),
+    "E2V": AmpNominal(gain=1.5, gain_scatter=0.04, read_noise=6.5, read_noise_scatter=0.1),
+}
+"""Typical LSSTCam amplifier values by vendor: ITL ~1.7 e-/ADU and ~6 e-, e2v ~1.5 e-/ADU and ~6.5 e-,
+rounded from the public LSSTCam electro-optical test results summarised in the LSSTCam papers and
+technotes (e.g. Roodman et al. 2024, SPIE 13096; DMTN/SITCOMTN camera characterisation pages). The
+simulation draws each amp around these with the given relative scatter (seeded by the detector id)."""
+
+LATISS_NOMINAL = AmpNominal(gain=1.1, gain_scatter=0.03, read_noise=7.0, read_noise_scatter=0.1)
+"""Typical LATISS (one ITL STA3800 sensor) amplifier values, ~1.1 e-/ADU and ~7 e-, rounded from the
+public AuxTel/LATISS commissioning technotes (e.g. SITCOMTN-037 era characterisation); approximate."""
+
+
+def _amplifiers(layout: RawLayout, gains: Mapping[str, float], noises: Mapping[str, float]) -> tuple:
+    """The 16 amplifiers of a sensor with ``layout``, with the given gains and read noises."""
+    amps = []
+    for amp_name in AMP_NAMES:
+        iy, ix = int(amp_name[1]), int(amp_name[2])
+        amps.append(
+            Amplifier(
+                name=amp_name,
+                ix=ix,
+                iy=iy,
+                gain=float(gains[amp_name]),
+                read_noise=float(noises[amp_name]),
+                flip_x=iy in layout.flip_x_rows,
+                flip_y=iy in layout.flip_y_rows,
+            )
+        )
+    return tuple(amps)
+
+
+def _drawn_amplifiers(det_id: int, layout: RawLayout, nominal: AmpNominal, seed: int) -> tuple:
+    """Amplifiers with gains and noises drawn around ``nominal`` (deterministic in ``det_id``)."""
+    rng = np.random.default_rng([seed, det_id])
+    gain_factors = 1.0 + nominal.gain_scatter * rng.standard_normal(len(AMP_NAMES))
+    noise_factors = 1.0 + nominal.read_noise_scatter * rng.standard_normal(len(AMP_NAMES))
+    gains = dict(zip(AMP_NAMES, nominal.gain * gain_factors, strict=True))
+    noises = dict(zip(AMP_NAMES, nominal.read_noise * noise_factors, strict=True))
+    return _amplifiers(
+        layout, {k: round(v, 4) for k, v in gains.items()}, {k: round(v, 2) for k, v in noises.items()}
+    )
+
+
+def _slot_offset_mm(slot: str) -> tuple[float, float]:
+    """Position of slot ``Sxy`` relative to its raft centre (mm)."""
+    row, col = int(slot[1]), int(slot[2])
+    return ((col - 1) * _RAFT_PITCH_MM, (row - 1) * _RAFT_PITCH_MM)
 
 
 class Camera:
-    """The nine LSSTComCam detectors with their nominal amplifier parameters.
+    """The detectors of one instrument with their nominal amplifier parameters.
 
-    Use `get_camera` to get the shared instance.
+    Use `get_camera` to get the shared instance of an instrument.
 
     Parameters
     ----------
     detectors : `list` [`Detector`]
         Detectors ordered by id.
+    name : `str`, optional
+        Instrument name.
     """
 
-    def __init__(self, detectors: list[Detector]) -> None:
+    def __init__(self, detectors: list[Detector], name: str = INSTRUMENT_NAME) -> None:
         self._detectors = tuple(detectors)
+        self.name = name
+        self._by_id = {det.id: det for det in self._detectors}
+        self._by_name = {det.name: det for det in self._detectors}
 
     @classmethod
     def from_yaml(cls, path: Path = _AMPLIFIERS_YAML) -> Camera:
-        """Read the raft description (obs_lsst ``R22.yaml`` layout)."""
+        """Read the LSSTComCam raft description (obs_lsst ``R22.yaml`` layout)."""
         with open(path) as stream:
             raft = yaml.safe_load(stream)["R22"]
         detectors = []
         for det_id, full_name in enumerate(DETECTOR_NAMES):
             slot = full_name.split("_")[1]
             amp_params = raft["amplifiers"][slot]
-            amps = []
-            for amp_name in AMP_NAMES:
-                iy, ix = int(amp_name[1]), int(amp_name[2])
-                params = amp_params[amp_name]
-                amps.append(
-                    Amplifier(
-                        name=amp_name,
-                        ix=ix,
-                        iy=iy,
-                        gain=float(params["gain"]),
-                        read_noise=float(params["readNoise"]),
-                        flip_x=True,
-                        flip_y=iy == 1,
+            amps = _amplifiers(
+                ITL_LAYOUT,
+                {name: amp_params[name]["gain"] for name in AMP_NAMES},
+                {name: amp_params[name]["readNoise"] for name in AMP_NAMES},
+            )
+            detectors.append(
+                Detector(
+                    id=det_id,
+                    name=full_name,
+                    serial=raft["ccdSerials"][slot],
+                    amplifiers=amps,
+                    center_mm=_slot_offset_mm(slot),
+                )
+            )
+        return cls(detectors, INSTRUMENT_NAME)
+
+    @classmethod
+    def lsstcam(cls) -> Camera:
+        """LSSTCam: the 189 science detectors (ids 0..188, rafts R01..R43 without the corners).
+
+        Detector ``id = 9 * raft_index + 3 * row + col`` over the 21 science rafts in name order, as
+        obs_lsst numbers them (R22_S11 = 94). ITL rafts: R01, R02, R03, R10, R20, R41, R42, R43; the
+        other 13 rafts are e2v (public LSSTCam focal-plane layout).
+        """
+        rafts = [f"R{x}{y}" for x in range(5) for y in range(5) if (x, y) not in _CORNERS]
+        detectors = []
+        for raft_index, raft in enumerate(rafts):
+            layout = ITL_LAYOUT if raft in LSSTCAM_ITL_RAFTS else E2V_LAYOUT
+            rx, ry = int(raft[1]), int(raft[2])
+            for slot_index in range(9):
+                slot = f"S{slot_index // 3}{slot_index % 3}"
+                det_id = 9 * raft_index + slot_index
+                dx, dy = _slot_offset_mm(slot)
+                detectors.append(
+                    Detector(
+                        id=det_id,
+                        name=f"{raft}_{slot}",
+                        serial=f"{layout.vendor}-SIM-{det_id:03d}",
+                        amplifiers=_drawn_amplifiers(det_id, layout, LSSTCAM_NOMINAL[layout.vendor], 189),
+                        layout=layout,
+                        center_mm=(
+                            (ry - 2) * _FOCAL_PLANE_RAFT_PITCH_MM + dx,
+                            (rx - 2) * _FOCAL_PLANE_RAFT_PITCH_MM + dy,
+                        ),
                     )
                 )
-            detectors.append(
-                Detector(id=det_id, name=full_name, serial=raft["ccdSerials"][slot], amplifiers=tuple(amps))
-            )
-        return cls(detectors)
+        return cls(detectors, "LSSTCam")
+
+    @classmethod
+    def latiss(cls) -> Camera:
+        """LATISS: one ITL detector, ``RXX_S00`` (id 0)."""
+        detector = Detector(
+            id=0,
+            name="RXX_S00",
+            serial="ITL-SIM-LATISS",
+            amplifiers=_drawn_amplifiers(0, ITL_LAYOUT, LATISS_NOMINAL, 1),
+        )
+        return cls([detector], "LATISS")
 
     def __iter__(self) -> Iterator[Detector]:
         return iter(self._detectors)
@@ -337,38 +567,88 @@ class Camera:
         return len(self._detectors)
 
     def __getitem__(self, key: int | str) -> Detector:
-        return self._detectors[detector_id(key)]
+        return self._by_id[self.detector_id(key)]
+
+    @property
+    def detector_ids(self) -> tuple[int, ...]:
+        """Detector ids in order."""
+        return tuple(self._by_id)
+
+    @property
+    def detector_names(self) -> tuple[str, ...]:
+        """Detector full names in id order."""
+        return tuple(det.name for det in self._detectors)
+
+    def detector_id(self, key: int | str) -> int:
+        """Return the detector id for an id or a full name such as ``R22_S01``."""
+        if isinstance(key, str):
+            try:
+                return self._by_name[key].id
+            except KeyError:
+                raise KeyError(
+                    f"Unknown {self.name} detector {key!r}; expected one of {self.detector_names}."
+                ) from None
+        key = int(key)
+        if key not in self._by_id:
+            raise KeyError(
+                f"Unknown {self.name} detector id {key}; expected {min(self._by_id)}..{max(self._by_id)}."
+            )
+        return key
 
     @property
     def detector_type(self) -> str:
-        """Sensor vendor of every detector."""
-        return "ITL"
+        """Sensor vendor(s) of the detectors (``ITL``, ``E2V`` or ``ITL+E2V``)."""
+        return "+".join(sorted({det.vendor for det in self._detectors}))
+
+
+_CORNERS = {(0, 0), (0, 4), (4, 0), (4, 4)}
+_FOCAL_PLANE_RAFT_PITCH_MM = 127.0
+
+LSSTCAM_ITL_RAFTS = ("R01", "R02", "R03", "R10", "R20", "R41", "R42", "R43")
+"""LSSTCam science rafts with ITL sensors; the other 13 have e2v sensors."""
+
+_CAMERA_FACTORIES = {
+    INSTRUMENT_NAME: Camera.from_yaml,
+    "LSSTCam": Camera.lsstcam,
+    "LATISS": Camera.latiss,
+}
+
+CAMERA_NAMES: tuple[str, ...] = tuple(_CAMERA_FACTORIES)
+"""Instruments with a camera description."""
 
 
 @functools.cache
-def get_camera() -> Camera:
-    """Return the shared `Camera` built from the package-data amplifier table."""
-    return Camera.from_yaml()
+def get_camera(instrument: str = INSTRUMENT_NAME) -> Camera:
+    """Return the shared `Camera` of ``instrument`` (LSSTComCam by default).
+
+    Raises
+    ------
+    KeyError
+        For an instrument without a camera description.
+    """
+    try:
+        factory = _CAMERA_FACTORIES[instrument]
+    except KeyError:
+        raise KeyError(
+            f"No camera description for instrument {instrument!r}; known: {CAMERA_NAMES}."
+        ) from None
+    return factory()
 
 
 DETECTOR_SERIALS: tuple[str, ...] = tuple(det.serial for det in get_camera())
-"""Sensor serial numbers indexed by detector id."""
+"""LSSTComCam sensor serial numbers indexed by detector id."""
 
 
 def detector_id(key: int | str) -> int:
-    """Return the detector id for an id or a full name such as ``R22_S01``."""
-    if isinstance(key, str):
-        try:
-            return DETECTOR_NAMES.index(key)
-        except ValueError:
-            raise KeyError(f"Unknown detector {key!r}; expected one of {DETECTOR_NAMES}.") from None
-    key = int(key)
-    if key not in DETECTOR_IDS:
-        raise KeyError(f"Unknown detector id {key}; expected 0..{len(DETECTOR_IDS) - 1}.")
-    return key
+    """Return the LSSTComCam detector id for an id or a full name such as ``R22_S01``."""
+    return get_camera().detector_id(key)
 
 
-def assemble(amps: Mapping[str, np.ndarray], dtype: np.typing.DTypeLike = np.float32) -> np.ndarray:
+def assemble(
+    amps: Mapping[str, np.ndarray],
+    dtype: np.typing.DTypeLike = np.float32,
+    layout: RawLayout | None = None,
+) -> np.ndarray:
     """Assemble the data sections of raw amp arrays into a detector image.
 
     Parameters
@@ -377,6 +657,8 @@ def assemble(amps: Mapping[str, np.ndarray], dtype: np.typing.DTypeLike = np.flo
         Raw amp arrays (with prescan/overscan) keyed by amp name, in assembled orientation.
     dtype : `numpy.dtype`, optional
         Output dtype.
+    layout : `RawLayout`, optional
+        Raw layout of the sensor (`ITL_LAYOUT` if `None`).
 
     Returns
     -------
@@ -384,7 +666,7 @@ def assemble(amps: Mapping[str, np.ndarray], dtype: np.typing.DTypeLike = np.flo
         Detector image of shape ``(2 * ny, 8 * nx)``; no overscan correction is applied.
     """
     first = next(iter(amps.values()))
-    geometry = AmpGeometry.from_raw_shape(first.shape)
+    geometry = AmpGeometry.from_raw_shape(first.shape, layout)
     out = np.empty(geometry.detector_shape, dtype=dtype)
     detector = get_camera()[0]
     for name, array in amps.items():

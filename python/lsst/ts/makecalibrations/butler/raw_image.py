@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .camera import AMP_NAMES, AmpGeometry, assemble
+from .camera import AMP_NAMES, RAW_LAYOUTS, AmpGeometry, RawLayout, assemble
 
 
 @dataclasses.dataclass
@@ -44,9 +44,18 @@ class RawImage:
             raise ValueError(f"Unknown amp names {sorted(unknown)}.")
 
     @property
+    def layout(self) -> RawLayout:
+        """Raw layout of the sensor, from the ``CCD_MANU`` header (ITL when absent)."""
+        vendor = str(self.metadata.get("CCD_MANU", "ITL")).upper()
+        try:
+            return RAW_LAYOUTS[vendor]
+        except KeyError:
+            raise ValueError(f"Unknown CCD_MANU {vendor!r}; expected one of {sorted(RAW_LAYOUTS)}.") from None
+
+    @property
     def geometry(self) -> AmpGeometry:
-        """Amp geometry inferred from the raw array shape."""
-        return AmpGeometry.from_raw_shape(next(iter(self.amps.values())).shape)
+        """Amp geometry inferred from the raw array shape and the sensor layout."""
+        return AmpGeometry.from_raw_shape(next(iter(self.amps.values())).shape, self.layout)
 
     @property
     def amp_names(self) -> list[str]:
@@ -65,4 +74,4 @@ class RawImage:
 
     def assembled(self, dtype: np.typing.DTypeLike = np.float32) -> np.ndarray:
         """Return the data sections assembled into a detector image (no overscan correction)."""
-        return assemble(self.amps, dtype=dtype)
+        return assemble(self.amps, dtype=dtype, layout=self.layout)

@@ -32,9 +32,9 @@ from lsst.daf.butler import Butler, MissingDatasetTypeError
 from lsst.daf.butler.registry import MissingCollectionError
 
 from .calib_types import PhotonTransferCurve
-from .camera import AMP_NAMES, INSTRUMENT_NAME
+from .camera import AMP_NAMES
 from .certification import format_tai
-from .repository import RAW_RUN, make_butler
+from .repository import make_butler, raw_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +71,11 @@ class CertifiedCalibration(NamedTuple):
     end: str
 
 
+def _instrument(butler: Any) -> str:
+    """The butler's default instrument (`repository.make_butler` sets the repository's own)."""
+    return str(butler.registry.defaults.dataId["instrument"])
+
+
 def _collection_exists(butler: Butler, collection: str) -> bool:
     try:
         butler.registry.getCollectionType(collection)
@@ -105,9 +110,9 @@ def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_typ
     if not _collection_exists(butler, collection):
         raise LookupError(f"Cannot read {dataset_type}: collection {collection!r} does not exist.")
     try:
-        stats = butler.get(dataset_type, instrument=INSTRUMENT_NAME, collections=[collection])
+        stats = butler.get(dataset_type, instrument=_instrument(butler), collections=[collection])
     except (LookupError, MissingDatasetTypeError) as e:
-        raise LookupError(f"No {dataset_type} for {INSTRUMENT_NAME} in collection {collection!r}.") from e
+        raise LookupError(f"No {dataset_type} for {_instrument(butler)} in collection {collection!r}.") from e
     return dict(stats)
 
 
@@ -214,7 +219,7 @@ def exposure_observation_types(repo: str | os.PathLike[str], exposure_ids: Itera
     butler = make_butler(repo)
     records = butler.registry.queryDimensionRecords(
         "exposure",
-        instrument=INSTRUMENT_NAME,
+        instrument=_instrument(butler),
         where=f"exposure IN ({', '.join(str(i) for i in ids)})",
     )
     return {int(record.id): str(record.observation_type) for record in records}
@@ -234,13 +239,17 @@ def raw_detectors(repo: str | os.PathLike[str], exposure_ids: Iterable[int]) -> 
     result: dict[int, set[int]] = {
         int(record.id): set()
         for record in butler.registry.queryDimensionRecords(
-            "exposure", instrument=INSTRUMENT_NAME, where=where
+            "exposure", instrument=_instrument(butler), where=where
         )
     }
     if result:
         try:
             refs = butler.registry.queryDatasets(
-                "raw", collections=RAW_RUN, instrument=INSTRUMENT_NAME, where=where, findFirst=True
+                "raw",
+                collections=raw_run(_instrument(butler)),
+                instrument=_instrument(butler),
+                where=where,
+                findFirst=True,
             )
             for ref in refs:
                 result.setdefault(int(ref.dataId["exposure"]), set()).add(int(ref.dataId["detector"]))

@@ -27,7 +27,11 @@ __all__ = [
     "enable_intermediate_formatters",
     "make_butler",
     "register_dataset_types",
+    "repo_instrument",
     "repo_seed_config",
+    "calib_collection",
+    "curated_run",
+    "raw_run",
 ]
 
 import contextlib
@@ -42,16 +46,32 @@ from lsst.daf.butler import Butler, CollectionType, Config, DatasetType
 
 from .camera import INSTRUMENT_NAME
 from .formatters import INTERMEDIATE_IMAGE_DATASETS, IntermediateImageFormatter
-from .instrument import LsstComCam
+from .instrument import INSTRUMENT_CLASSES
 
-RAW_RUN = f"{INSTRUMENT_NAME}/raw/all"
-"""RUN collection of the raws."""
 
-CALIB_COLLECTION = f"{INSTRUMENT_NAME}/calib"
-"""CALIBRATION collection of the reference calibrations."""
+def raw_run(instrument: str = INSTRUMENT_NAME) -> str:
+    """RUN collection of the raws of ``instrument`` (``<instrument>/raw/all``)."""
+    return f"{instrument}/raw/all"
 
-CURATED_RUN = f"{INSTRUMENT_NAME}/calib/curated"
-"""RUN collection holding the reference calibration datasets."""
+
+def calib_collection(instrument: str = INSTRUMENT_NAME) -> str:
+    """CALIBRATION collection of ``instrument``'s reference calibrations (``<instrument>/calib``)."""
+    return f"{instrument}/calib"
+
+
+def curated_run(instrument: str = INSTRUMENT_NAME) -> str:
+    """RUN collection of ``instrument``'s reference calibration datasets."""
+    return f"{instrument}/calib/curated"
+
+
+RAW_RUN = raw_run()
+"""RUN collection of the LSSTComCam raws."""
+
+CALIB_COLLECTION = calib_collection()
+"""CALIBRATION collection of the LSSTComCam reference calibrations."""
+
+CURATED_RUN = curated_run()
+"""RUN collection holding the LSSTComCam reference calibration datasets."""
 
 CURATED_BEGIN = "1950-01-01"
 """Start (TAI) of the reference calibrations' validity range."""
@@ -121,11 +141,40 @@ DATASET_TYPES: tuple[DatasetTypeSpec, ...] = _dataset_type_specs()
 """Every dataset type registered when the repo is created (contract §3)."""
 
 
-def make_butler(repo: str | os.PathLike[str], *, writeable: bool = False, collections: Any = None) -> Butler:
-    """Open the butler of ``repo`` (the instrument is always ``LSSTComCam``)."""
-    return Butler.from_config(
-        str(repo), writeable=writeable, collections=collections, instrument=INSTRUMENT_NAME
-    )
+def make_butler(
+    repo: str | os.PathLike[str],
+    *,
+    writeable: bool = False,
+    collections: Any = None,
+    instrument: str | None = None,
+) -> Butler:
+    """Open the butler of ``repo`` with ``instrument`` as default data ID (`repo_instrument` if `None`)."""
+    if instrument is None:
+        instrument = repo_instrument(repo)
+    return Butler.from_config(str(repo), writeable=writeable, collections=collections, instrument=instrument)
+
+
+_REPO_INSTRUMENTS: dict[str, str] = {}
+
+
+def repo_instrument(repo: str | os.PathLike[str]) -> str:
+    """The instrument of a repository made by `create_repo` (its only ``instrument`` record).
+
+    A repository without (or with several) instrument records gives ``LSSTComCam``. The answer is
+    remembered per resolved path once the repository has exactly one instrument.
+    """
+    key = str(Path(repo).resolve())
+    if key in _REPO_INSTRUMENTS:
+        return _REPO_INSTRUMENTS[key]
+    butler = Butler.from_config(str(repo))
+    try:
+        names = [record.name for record in butler.registry.queryDimensionRecords("instrument")]
+    finally:
+        butler.close()
+    if len(names) != 1:
+        return INSTRUMENT_NAME
+    _REPO_INSTRUMENTS[key] = names[0]
+    return names[0]
 
 
 def register_dataset_types(butler: Butler) -> None:
@@ -187,19 +236,35 @@ def enable_intermediate_formatters(root: str | os.PathLike[str]) -> list[str]:
     return added
 
 
-def create_repo(root: str | os.PathLike[str]) -> Butler:
+def create_repo(root: str | os.PathLike[str], instrument: str = INSTRUMENT_NAME) -> Butler:
     """Lay out a new repository at ``root`` (or finish an interrupted layout) and return a writeable butler.
 
     Every step is idempotent: the instrument and dataset types are synced, the collections registered
     only if missing.
+
+    Parameters
+    ----------
+    root : `str` or `os.PathLike`
+        Repository root.
+    instrument : `str`, optional
+        The repository's one instrument (``LSSTComCam``, ``LSSTCam``, ``LATISS``).
     """
     root = Path(root)
+    try:
+        instrument_class = INSTRUMENT_CLASSES[instrument]
+    except KeyError:
+        raise ValueError(
+            f"Unknown instrument {instrument!r}; expected one of {sorted(INSTRUMENT_CLASSES)}."
+        ) from None
     if not (root / "butler.yaml").exists():
         Butler.makeRepo(str(root), config=repo_seed_config())
     butler = Butler.from_config(str(root), writeable=True)
-    LsstComCam().register(butler.registry)
+    others = [r.name for r in butler.registry.queryDimensionRecords("instrument") if r.name != instrument]
+    if others:
+        raise RepositoryError(f"Repository {root} holds instrument {others[0]}, not {instrument}.")
+    instrument_class().register(butler.registry)
     register_dataset_types(butler)
-    butler.registry.registerRun(RAW_RUN)
-    butler.registry.registerRun(CURATED_RUN)
-    butler.registry.registerCollection(CALIB_COLLECTION, CollectionType.CALIBRATION)
+    butler.registry.registerRun(raw_run(instrument))
+    butler.registry.registerRun(curated_run(instrument))
+    butler.registry.registerCollection(calib_collection(instrument), CollectionType.CALIBRATION)
     return butler

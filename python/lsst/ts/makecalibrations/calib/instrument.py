@@ -1,16 +1,24 @@
-"""What the calibration logic needs to know about a camera: its name, detectors and OCPS index.
+"""What the calibration logic needs to know about a camera: its name, detectors, OCPS index, schema.
 
 `BaseMakeCalibrations` is reusable for any camera; the camera-specific facts it and the pure
-`calib` modules need are gathered in one frozen `InstrumentSpec`. `COMCAM` describes LSSTComCam.
+`calib` modules need are gathered in one frozen `InstrumentSpec`: `COMCAM` (LSSTComCam),
+`LSSTCAM` (LSSTCam) and `LATISS` (LATISS). What differs between the three scripts' configurations is
+data here too: the schema title/description, the defaults that differ from the base schema
+(collections, repo) and the keys only one camera has (LATISS ``grating``, LSSTCam ``ignore``).
 
 May import: the standard library only.
 """
 
 from __future__ import annotations
 
-__all__ = ["InstrumentSpec", "COMCAM"]
+__all__ = ["InstrumentSpec", "COMCAM", "LATISS", "LSSTCAM", "INSTRUMENTS", "instrument_spec"]
 
 import dataclasses
+import types
+from collections.abc import Mapping
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = types.MappingProxyType({})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +42,16 @@ class InstrumentSpec:
         Shortest exposure time (s) of a shutter-open image (flat).
     raw_collection : `str`
         RUN collection of the raw images (the OCPS adds it to every job's inputs).
+    script : `str`
+        ScriptQueue path of the script (``maintel/make_comcam_calibrations.py``).
+    schema_title : `str`
+        Title of the configuration schema.
+    schema_description : `str`
+        Description of the configuration schema.
+    schema_defaults : `~collections.abc.Mapping` [`str`, `typing.Any`]
+        Defaults that differ from the base schema (``calib/schema.yaml``, written for LSSTComCam).
+    schema_properties : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
+        Configuration keys only this camera has (JSON schema of each).
     """
 
     name: str
@@ -43,6 +61,32 @@ class InstrumentSpec:
     read_out_time: float = 2.0
     min_exptime: float = 0.1
     raw_collection: str = ""
+    script: str = "maintel/make_comcam_calibrations.py"
+    schema_title: str = ""
+    schema_description: str = ""
+    schema_defaults: Mapping[str, Any] = _EMPTY
+    schema_properties: Mapping[str, Mapping[str, Any]] = _EMPTY
+
+    def apply_to_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """Change the base schema (in place) into this camera's: title, description, defaults, keys.
+
+        Raises
+        ------
+        KeyError
+            If a changed default names a key the base schema does not have.
+        """
+        if self.schema_title:
+            schema["title"] = self.schema_title
+        if self.schema_description:
+            schema["description"] = self.schema_description
+        properties = schema["properties"]
+        for key, value in self.schema_defaults.items():
+            if key not in properties:
+                raise KeyError(f"{self.name}: default for {key!r}, which the base schema lacks.")
+            properties[key]["default"] = value
+        for key, prop in self.schema_properties.items():
+            properties[key] = dict(prop)
+        return schema
 
     @property
     def n_detectors(self) -> int:
@@ -60,3 +104,97 @@ COMCAM = InstrumentSpec(
     raw_collection="LSSTComCam/raw/all",
 )
 """LSSTComCam: nine ITL detectors R22_S00..R22_S22 (ids 0..8), served by OCPS:2."""
+
+
+def _collection_defaults(instrument: str, repo: str) -> dict[str, Any]:
+    """The defaults naming collections and the repo, for a camera other than LSSTComCam."""
+    calib = f"{instrument}/calib"
+    keys = ("bias", "verify_bias", "dark", "verify_dark", "flat", "verify_flat", "defects", "ptc")
+    defaults: dict[str, Any] = {f"input_collections_{key}": calib for key in keys}
+    defaults.update(calib_collection=f"{calib}/daily", repo=repo)
+    return defaults
+
+
+LSSTCAM = InstrumentSpec(
+    name="LSSTCam",
+    detector_ids=tuple(range(189)),
+    pipeline_subdir="LSSTCam",
+    ocps_index=3,
+    read_out_time=2.0,
+    min_exptime=0.1,
+    raw_collection="LSSTCam/raw/all",
+    script="maintel/make_lsstcam_calibrations.py",
+    schema_title="MakeLSSTCamCalibrations v1",
+    schema_description=(
+        "Configuration of maintel/make_lsstcam_calibrations.py: take LSSTCam bias, dark and flat "
+        "sequences, have OCPS:3 build, verify and certify combined calibrations, and optionally defects, "
+        "a photon transfer curve and per-pair gains. Before the flats the script checks that the dome "
+        "can take them (MTDomeTrajectory ENABLED, MTDome DISABLED or ENABLED) unless ignored."
+    ),
+    schema_defaults=types.MappingProxyType(_collection_defaults("LSSTCam", "/repo/LSSTCam")),
+    schema_properties=types.MappingProxyType(
+        {
+            "ignore": {
+                "description": (
+                    "Components whose state the feasibility check before the flats skips "
+                    "(MTDome, MTDomeTrajectory), as the real script's ignore list."
+                ),
+                "type": "array",
+                "items": {"type": "string", "enum": ["MTDome", "MTDomeTrajectory"]},
+                "uniqueItems": True,
+                "default": [],
+            }
+        }
+    ),
+)
+"""LSSTCam: 189 science detectors (ids 0..188; ITL and e2v), served by OCPS:3."""
+
+LATISS = InstrumentSpec(
+    name="LATISS",
+    detector_ids=(0,),
+    pipeline_subdir="LATISS",
+    ocps_index=1,
+    read_out_time=2.0,
+    min_exptime=0.1,
+    raw_collection="LATISS/raw/all",
+    script="auxtel/make_latiss_calibrations.py",
+    schema_title="MakeLatissCalibrations v1",
+    schema_description=(
+        "Configuration of auxtel/make_latiss_calibrations.py: take LATISS bias, dark and flat sequences "
+        "(filter and grating set before the flats), have OCPS:1 build, verify and certify combined "
+        "calibrations, and optionally defects, a photon transfer curve and per-pair gains."
+    ),
+    schema_defaults=types.MappingProxyType(_collection_defaults("LATISS", "/repo/LATISS")),
+    schema_properties=types.MappingProxyType(
+        {
+            "grating": {
+                "description": (
+                    "Grating (disperser) to put in the beam before taking the flats, with filter. "
+                    "null keeps the current grating."
+                ),
+                "anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}],
+                "default": None,
+            }
+        }
+    ),
+)
+"""LATISS: one ITL detector (id 0), served by OCPS:1; flats through a filter and a grating."""
+
+INSTRUMENTS: Mapping[str, InstrumentSpec] = types.MappingProxyType(
+    {spec.name: spec for spec in (COMCAM, LSSTCAM, LATISS)}
+)
+"""The cameras by instrument name."""
+
+
+def instrument_spec(name: str) -> InstrumentSpec:
+    """Return the `InstrumentSpec` of instrument ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown instrument.
+    """
+    try:
+        return INSTRUMENTS[name]
+    except KeyError:
+        raise ValueError(f"Unknown instrument {name!r}; known: {sorted(INSTRUMENTS)}.") from None

@@ -29,6 +29,7 @@ import datetime
 import enum
 import functools
 import pathlib
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,14 +84,19 @@ def _schema_cached() -> dict[str, Any]:
     return schema
 
 
-def load_schema() -> dict[str, Any]:
+def load_schema(instrument: InstrumentSpec = COMCAM) -> dict[str, Any]:
     """Return (a copy of) the configuration JSON schema, a draft-07 dict."""
-    return copy.deepcopy(_schema_cached())
+    return _instrument_schema(instrument)
 
 
-def schema_defaults() -> dict[str, Any]:
+def _instrument_schema(instrument: InstrumentSpec) -> dict[str, Any]:
+    """The base schema changed into ``instrument``'s (`InstrumentSpec.apply_to_schema`), a copy."""
+    return instrument.apply_to_schema(copy.deepcopy(_schema_cached()))
+
+
+def schema_defaults(instrument: InstrumentSpec = COMCAM) -> dict[str, Any]:
     """Return the default value of every configuration key."""
-    return {key: copy.deepcopy(prop.get("default")) for key, prop in _schema_cached()["properties"].items()}
+    return {key: prop.get("default") for key, prop in _instrument_schema(instrument)["properties"].items()}
 
 
 def exp_times_lengths(n: int, n_discard: int) -> tuple[int, ...]:
@@ -125,7 +131,9 @@ class CalibConfig:
     ``exp_times_dark`` and ``exp_times_flat`` keep the form they were given in (a number or a
     tuple); `exp_times` expands them. ``exposure_ids`` maps image types to recovered exposure ids.
     ``explicit_keys`` are the keys present in the configuration text; ``notes`` are remarks that
-    are not errors (e.g. a default that does not apply).
+    are not errors (e.g. a default that does not apply). ``extras`` holds the keys only the
+    instrument's script has (`InstrumentSpec.schema_properties`: LATISS ``grating``, LSSTCam
+    ``ignore``).
     """
 
     program: str | None
@@ -179,6 +187,7 @@ class CalibConfig:
     instrument: InstrumentSpec = COMCAM
     explicit_keys: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
+    extras: Mapping[str, Any] = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
 
     # --- derived values -------------------------------------------------------------------------
 
@@ -286,8 +295,8 @@ class CalibConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration keys and values as plain YAML/JSON types."""
         result: dict[str, Any] = {}
-        for name in _schema_cached()["properties"]:
-            value = getattr(self, name)
+        for name in _instrument_schema(self.instrument)["properties"]:
+            value = self.extras[name] if name in self.extras else getattr(self, name)
             if name == "exposure_ids":
                 value = {ImageType(k).key: list(v) for k, v in value.items()}
             elif isinstance(value, tuple):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = ["parse_config_text", "validate_config", "RULES"]
 
+import copy
 import dataclasses
 import datetime
 import difflib
@@ -33,7 +34,7 @@ from .model import (
     SCRIPT_MODES,
     CalibConfig,
     ImageType,
-    _schema_cached,
+    _instrument_schema,
     exp_times_lengths,
     schema_defaults,
     split_exp_times,
@@ -275,7 +276,7 @@ def validate_config(
     given = dict(data or {})
     given.pop("metadata", None)
     explicit = frozenset(explicit_keys) if explicit_keys is not None else frozenset(given)
-    schema = _schema_cached()
+    schema = _instrument_schema(instrument)
     properties = schema["properties"]
 
     for key in list(given):
@@ -290,7 +291,7 @@ def validate_config(
     for key, path, value in _non_finite(given):
         add(path, f"{value} is not a finite number (NaN and infinity are never accepted)")
         bad.add(key)
-    values = schema_defaults()
+    values = schema_defaults(instrument)
     values.update({key: value for key, value in given.items() if key not in bad})
     validator = jsonschema.Draft7Validator(schema)
     for error in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
@@ -673,7 +674,7 @@ def _make_config(
 ) -> CalibConfig:
     kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(CalibConfig):
-        if field.name in ("instrument", "explicit_keys", "notes"):
+        if field.name in ("instrument", "explicit_keys", "notes", "extras"):
             continue
         value = values[field.name]
         if field.name.startswith("exp_times_"):
@@ -693,4 +694,7 @@ def _make_config(
         elif field.name == "background_task_timeout" and value is not None:
             value = float(value)
         kwargs[field.name] = value
-    return CalibConfig(**kwargs, instrument=instrument, explicit_keys=explicit, notes=notes)
+    extras = types.MappingProxyType(
+        {key: copy.deepcopy(values[key]) for key in instrument.schema_properties if key in values}
+    )
+    return CalibConfig(**kwargs, instrument=instrument, explicit_keys=explicit, notes=notes, extras=extras)

@@ -7,7 +7,8 @@ jobs are queued, running and done (with the quanta done of each running job), ho
 taken the OODS announced, the elapsed time and an estimate of the time left.
 
 `ProgressReporter` feeds it from the bus, in the ``run_script`` process, with its own read-only
-Remotes: ``CCCamera`` ``startIntegration``/``endReadout`` (the image type is read from
+Remotes (LSSTComCam's names; the camera's own for LSSTCam and LATISS): ``CCCamera``
+``startIntegration``/``endReadout`` (the image type is read from
 ``additionalKeys``/``additionalValues``), ``CCOODS`` ``imageInOODS`` (an image is announced once any
 of its detectors is), ``OCPS:<index>`` ``job_result`` and ``logMessage`` (the simulated OCPS publishes
 each job's quanta done of total there, `sim.ocps_jobs.format_quanta_progress`; the real OCPS does
@@ -371,6 +372,8 @@ class ProgressReporter:
         Most wall seconds without a line while the run goes on.
     clock : `~collections.abc.Callable` [[], `float`], optional
         Wall clock (``time.monotonic``).
+    camera, oods : `str`, optional
+        Camera and OODS components (``CCCamera``/``CCOODS``; ``MTCamera``/``MTOODS``, ...).
     """
 
     def __init__(
@@ -383,6 +386,8 @@ class ProgressReporter:
         min_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         max_silence: float = 25.0,
+        camera: str = "CCCamera",
+        oods: str = "CCOODS",
     ) -> None:
         from ..sal import ScriptState, salobj
 
@@ -398,14 +403,12 @@ class ProgressReporter:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._camera = salobj.Remote(
             domain,
-            "CCCamera",
+            camera,
             readonly=True,
             include=["startIntegration", "endReadout"],
             evt_max_history=0,
         )
-        self._oods = salobj.Remote(
-            domain, "CCOODS", readonly=True, include=["imageInOODS"], evt_max_history=0
-        )
+        self._oods = salobj.Remote(domain, oods, readonly=True, include=["imageInOODS"], evt_max_history=0)
         self._ocps = salobj.Remote(
             domain, "OCPS", ocps_index, readonly=True, include=["job_result", "logMessage"], evt_max_history=0
         )

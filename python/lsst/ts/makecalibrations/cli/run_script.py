@@ -97,6 +97,14 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         f"repo, else {schema_defaults()['repo']})",
     )
     parser.add_argument(
+        "--component-state",
+        action="append",
+        default=[],
+        metavar="NAME=STATE",
+        help="initial state of a state-only simulated CSC, e.g. MTDome=FAULT (LSSTCam: MTDome, "
+        "MTDomeTrajectory); repeatable",
+    )
+    parser.add_argument(
         "--time-scale", type=float, default=100.0, help="simulated seconds per wall second (default 100)"
     )
     parser.add_argument("--size", choices=SIZES, default="default", help="simulated image size (default)")
@@ -323,14 +331,14 @@ def _check_against_repo(prepared: Any) -> list[str]:
     """Run `scripts.preflight.check_before_run` for ``--plan``; return what it checked."""
     from ..scripts.butler_gateway import ButlerGateway
     from ..scripts.preflight import check_before_run
-    from ..sim.ccamera import DEFAULT_FILTERS
+    from ..sim.cameras import observatory_spec
 
     repo = prepared.config.repo
     if not pathlib.Path(repo).exists():
         return [f"Repository {repo} does not exist yet (run_script makes it): not checked against it"]
-    return asyncio.run(
-        check_before_run(prepared, ButlerGateway(repo), available_filters=list(DEFAULT_FILTERS))
-    )
+    spec = observatory_spec(prepared.config.instrument.name)
+    filters = list(spec.filters) if spec.has_filter_changer else None
+    return asyncio.run(check_before_run(prepared, ButlerGateway(repo), available_filters=filters))
 
 
 def configure_failure_message(result: str, config_text: str = "") -> str:
@@ -378,12 +386,22 @@ def _config_value(config_text: str, key: str) -> Any:
     return data.get(key) if isinstance(data, dict) else None
 
 
-def _effective_repo(config_text: str) -> str:
-    """The repo the configuration names (its default if absent or unreadable)."""
+def _script_instrument(script_class: type) -> Any:
+    """The `calib.instrument.InstrumentSpec` of a calibration script class (LSSTComCam otherwise)."""
+    from ..calib.instrument import COMCAM
+
+    get_instrument = getattr(script_class, "get_instrument", None)
+    return get_instrument() if get_instrument is not None else COMCAM
+
+
+def _effective_repo(config_text: str, instrument: Any = None) -> str:
+    """The repo the configuration names (the instrument's script default if absent or unreadable)."""
     from ..calib.config import schema_defaults
+    from ..calib.instrument import COMCAM
 
     repo = _config_value(config_text, "repo")
-    return str(repo) if isinstance(repo, str) and repo else str(schema_defaults()["repo"])
+    default = schema_defaults(instrument or COMCAM)["repo"]
+    return str(repo) if isinstance(repo, str) and repo else str(default)
 
 
 class _Interrupts:
@@ -419,7 +437,7 @@ async def _send_stop(driver: BusDriver) -> None:
         print(f"{_now()} stop not acknowledged: {e}", flush=True)
 
 
-def _effective_detectors(config_text: str) -> list[int] | None:
+def _effective_detectors(config_text: str, instrument: Any = None) -> list[int] | None:
     """The detectors the configuration names (`None`: all, or not readable here: the script says why).
 
     The simulated observatory makes reference calibrations and raws for these only.
@@ -429,18 +447,24 @@ def _effective_detectors(config_text: str) -> list[int] | None:
         return None
     from ..calib.instrument import COMCAM
 
-    valid = COMCAM.detector_ids
+    valid = (instrument or COMCAM).detector_ids
     if not all(isinstance(d, int) and not isinstance(d, bool) and d in valid for d in detectors):
         return None
     return sorted(set(detectors))
 
 
-def _effective_filter(config_text: str) -> str:
-    """The filter the flats will be taken in: the configuration's, else the simulated camera's."""
-    from ..sim.ccamera import DEFAULT_FILTER, DEFAULT_FILTERS
+def _effective_filter(config_text: str, instrument_name: str = "LSSTComCam") -> str:
+    """The physical filter the flats will be taken in: the configuration's, else the simulated camera's
+    (LATISS: ``filter~grating``)."""
+    from ..sim.cameras import observatory_spec
 
+    spec = observatory_spec(instrument_name)
     name = _config_value(config_text, "filter")
-    return name if isinstance(name, str) and name in DEFAULT_FILTERS else DEFAULT_FILTER
+    name = name if isinstance(name, str) and name in spec.filters else spec.initial_filter
+    if not spec.gratings:
+        return name
+    grating = _config_value(config_text, "grating")
+    return f"{name}~{grating if isinstance(grating, str) and grating in spec.gratings else spec.gratings[0]}"
 
 
 def _now() -> str:
@@ -460,8 +484,13 @@ async def run_script(
     progress_interval: float = 5.0,
     ocps_executor: str = "pipetask",
     bps_site_config: str | os.PathLike[str] | None = None,
+    component_states: dict[str, Any] | None = None,
 ) -> int:
-    """Start the simulated observatory, run the script over the bus; return 0 only if DONE."""
+    """Start the simulated observatory, run the script over the bus; return 0 only if DONE.
+
+    The observatory is the one of the script's instrument (``get_instrument``: LSSTComCam, LSSTCam or
+    LATISS); ``component_states`` sets the initial states of its state-only CSCs (the dome).
+    """
     stream = out if out is not None else sys.stdout
     from astropy.time import Time
 
@@ -479,7 +508,8 @@ async def run_script(
     except ImportError as e:  # pragma: no cover - the butler is part of the install
         say(f"Cannot create the butler repository: {e}")
         return 1
-    detectors = _effective_detectors(config_text)
+    instrument = _script_instrument(script_class)
+    detectors = _effective_detectors(config_text, instrument)
     say(f"preparing the butler repository {repo} (size {size})")
     loop = asyncio.get_running_loop()
 
@@ -492,8 +522,9 @@ async def run_script(
             repo,
             size=size,
             detectors=detectors,
-            filters=[_effective_filter(config_text)],
+            filters=[_effective_filter(config_text, instrument.name)],
             progress=creation_step,
+            instrument=instrument.name,
         )
     except Exception as e:
         say(f"Cannot use the butler repository {repo}: {e}")
@@ -506,8 +537,9 @@ async def run_script(
         detectors=detectors,
         ocps_executor=ocps_executor,
         bps_site_config=bps_site_config,
+        instrument=instrument.name,
+        component_states=component_states,
     ) as observatory:
-        del observatory
         async with salobj.Domain() as domain:
             debug = loglevel is not None and loglevel <= logging.DEBUG
 
@@ -540,6 +572,8 @@ async def run_script(
                         plan.config.instrument.ocps_index,
                         lambda line: say(f"{_now()} {line}"),
                         min_interval=progress_interval,
+                        camera=observatory.spec.camera,
+                        oods=observatory.spec.oods,
                     )
                     await reporter.start()
 
@@ -630,7 +664,12 @@ def main(args: Sequence[str] | None = None) -> int:
     if parsed.plan:
         code = print_plan(script_class, text, check_repo=True)
         sys.exit(code)
-    repo = parsed.repo or _effective_repo(text)
+    repo = parsed.repo or _effective_repo(text, _script_instrument(script_class))
+    try:
+        component_states = _parse_component_states(parsed.component_state)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)
     print(f"index={parsed.index}; script={path}; config={text!r}", flush=True)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     for handler in logging.getLogger().handlers:
@@ -648,6 +687,32 @@ def main(args: Sequence[str] | None = None) -> int:
             progress=parsed.progress,
             ocps_executor=parsed.ocps_executor,
             bps_site_config=parsed.bps_site_config,
+            component_states=component_states,
         )
     )
     sys.exit(code)
+
+
+def _parse_component_states(items: Sequence[str]) -> dict[str, Any]:
+    """``["MTDome=FAULT"]`` -> ``{"MTDome": State.FAULT}``.
+
+    Raises
+    ------
+    ValueError
+        For an item that is not ``NAME=STATE`` or an unknown state name.
+    """
+    from ..sal import salobj
+
+    states = {}
+    for item in items:
+        name, sep, state = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--component-state {item!r}: expected NAME=STATE, e.g. MTDome=FAULT")
+        try:
+            states[name] = salobj.State[state.upper()]
+        except KeyError:
+            raise ValueError(
+                f"--component-state {item!r}: unknown state {state!r}; expected one of "
+                f"{[s.name for s in salobj.State]}"
+            ) from None
+    return states

@@ -2,7 +2,8 @@
 
 With the real ``lsst.ts.salobj`` backend (`sal.BACKEND`) and an importable
 ``lsst.ts.observatory.control``, `RemoteGroup`, `BaseCamera`, `ComCam`, `Usages` and `ComCamUsages`
-are the real classes; otherwise they are the compatible ones of this room (`control.remote_group`,
+are the real classes (and `LSSTCam`, `LSSTCamUsages`, `LATISS`, `LATISSUsages` when that package has
+them; this room's otherwise, with a warning); otherwise they are the compatible ones of this room (`control.remote_group`,
 `control.base_camera`, `control.comcam`). `CONTROL_BACKEND` says which. Type checkers see this
 room's classes, whose API is the subset of the real one the scripts use
 (``tests/sal/test_conformance.py`` checks the signatures against the recorded real API).
@@ -12,7 +13,18 @@ May import: `sal` (for the backend), this room, ``lsst.ts.observatory.control``.
 
 from __future__ import annotations
 
-__all__ = ["RemoteGroup", "BaseCamera", "ComCam", "Usages", "ComCamUsages", "CONTROL_BACKEND"]
+__all__ = [
+    "RemoteGroup",
+    "BaseCamera",
+    "ComCam",
+    "Usages",
+    "ComCamUsages",
+    "LSSTCam",
+    "LSSTCamUsages",
+    "LATISS",
+    "LATISSUsages",
+    "CONTROL_BACKEND",
+]
 
 import logging
 from typing import TYPE_CHECKING
@@ -27,6 +39,8 @@ CONTROL_BACKEND = "embedded"
 if TYPE_CHECKING:
     from .base_camera import BaseCamera
     from .comcam import ComCam, ComCamUsages
+    from .latiss import LATISS, LATISSUsages
+    from .lsstcam import LSSTCam, LSSTCamUsages
     from .remote_group import RemoteGroup, Usages
 else:
     _real = False
@@ -41,9 +55,18 @@ else:
             _real = False
     if _real:
         CONTROL_BACKEND = "lsst.ts.observatory.control"
+        try:
+            from lsst.ts.observatory.control.auxtel.latiss import LATISS, LATISSUsages
+            from lsst.ts.observatory.control.maintel.lsstcam import LSSTCam, LSSTCamUsages
+        except ImportError:
+            _log.warning("lsst.ts.observatory.control has no LSSTCam/LATISS client; using this package's")
+            from .latiss import LATISS, LATISSUsages
+            from .lsstcam import LSSTCam, LSSTCamUsages
     else:
         from .base_camera import BaseCamera
         from .comcam import ComCam, ComCamUsages
+        from .latiss import LATISS, LATISSUsages
+        from .lsstcam import LSSTCam, LSSTCamUsages
         from .remote_group import RemoteGroup, Usages
 
 _log.info("Observatory control backend: %s", CONTROL_BACKEND)

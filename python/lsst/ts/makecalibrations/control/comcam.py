@@ -1,7 +1,7 @@
 """The LSSTComCam client, compatible with ts_observatory_control's ``ComCam``.
 
 `ComCam` groups the CCCamera, CCHeaderService and CCOODS remotes, takes images through
-`BaseCamera` and changes filters through ``CCCamera.setFilter``.
+`BaseCamera` and changes filters through ``CCCamera.setFilter`` (`FilterChangerCamera`).
 
 May import: `sal` (for ``salobj``), the standard library, astropy.
 """
@@ -10,162 +10,18 @@ from __future__ import annotations
 
 __all__ = ["ComCam", "ComCamUsages", "COMCAM_DETECTOR_NAMES"]
 
-import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
-
-from .base_camera import BaseCamera
-from .remote_group import Usages, UsagesResources
+from .filter_camera import FilterChangerCamera, TakeImageUsages
 
 COMCAM_DETECTOR_NAMES = tuple(f"R22_S{row}{col}" for row in range(3) for col in range(3))
 """Detector names of ComCam, indexed by detector number (0 = R22_S00 ... 8 = R22_S22)."""
 
 
-class ComCamUsages(Usages):
+class ComCamUsages(TakeImageUsages):
     """Intended usages of `ComCam` (bit flags, combinable with those of `Usages`)."""
 
-    TakeImage = 1 << 3
-    TakeImageFull = 1 << 4
 
+class ComCam(FilterChangerCamera):
+    """LSSTComCam: CCCamera, CCHeaderService and CCOODS (see `FilterChangerCamera` for the parameters)."""
 
-class ComCam(BaseCamera):
-    """LSSTComCam: CCCamera, CCHeaderService and CCOODS.
-
-    Parameters
-    ----------
-    domain : ``salobj.Domain``, optional
-        Domain for the remotes; a new one (closed by `close`) if `None`.
-    log : `logging.Logger`, optional
-        Parent logger.
-    intended_usage : `int`, optional
-        `ComCamUsages` bit mask; `None` subscribes to every topic.
-    tcs_ready_to_take_data : coroutine function, optional
-        Awaited before on-sky image types.
-    """
-
-    def __init__(
-        self,
-        domain: Any = None,
-        log: logging.Logger | None = None,
-        intended_usage: int | None = None,
-        tcs_ready_to_take_data: Callable[[], Awaitable[Any]] | None = None,
-    ) -> None:
-        super().__init__(
-            components=["CCCamera", "CCHeaderService", "CCOODS"],
-            instrument_setup_attributes=["filter"],
-            domain=domain,
-            log=log,
-            intended_usage=intended_usage,
-            tcs_ready_to_take_data=tcs_ready_to_take_data,
-        )
-        self.read_out_time = 2.0
-        self.shutter_time = 1.0
-        self.filter_change_timeout = 60.0
-
-    @property
-    def usages(self) -> dict[int, UsagesResources]:
-        usages = dict(super().usages)
-        # No heartbeat: nothing in taking images reads it, and an unread topic fills its queue.
-        camera_events = (
-            "summaryState",
-            "startIntegration",
-            "startReadout",
-            "endReadout",
-            "endOfImageTelemetry",
-            "ccsCommandState",
-            "availableFilters",
-            "startSetFilter",
-            "endSetFilter",
-        )
-        usages[ComCamUsages.TakeImage] = UsagesResources(
-            components_attr=("cccamera", "ccheaderservice", "ccoods"),
-            readonly=False,
-            include=camera_events + ("imageInOODS", "largeFileObjectAvailable"),
-        )
-        usages[ComCamUsages.TakeImageFull] = UsagesResources(
-            components_attr=("cccamera", "ccheaderservice", "ccoods"),
-            readonly=False,
-            include=None,
-        )
-        return usages
-
-    @property
-    def camera(self) -> Any:
-        """The CCCamera remote."""
-        return self.rem.cccamera
-
-    @staticmethod
-    def get_image_types() -> list[str]:
-        return BaseCamera.get_image_types() + ["SPOT"]
-
-    async def setup_instrument(self, **kwargs: Any) -> None:
-        """Put the filter ``filter`` in the beam if it is given and not already there."""
-        self.check_kwargs(**kwargs)
-        filter_name = kwargs.get("filter")
-        if filter_name is None:
-            return
-        if str(filter_name) != await self.get_current_filter():
-            await self.setup_filter(str(filter_name))
-
-    async def get_available_instrument_setup(self) -> list[list[str]]:
-        """Return ``[available filters]``."""
-        return [await self.get_available_filters()]
-
-    async def get_current_filter(self) -> str:
-        """Return the filter in the beam (from the ``endSetFilter`` event).
-
-        Raises
-        ------
-        RuntimeError
-            If the camera published no ``endSetFilter`` within ``fast_timeout``.
-        """
-        try:
-            data = await self.camera.evt_endSetFilter.aget(timeout=self.fast_timeout)
-        except TimeoutError:
-            raise RuntimeError(
-                "Could not determine current filter: no endSetFilter event from CCCamera within "
-                f"{self.fast_timeout}s."
-            ) from None
-        return data.filterName
-
-    async def setup_filter(self, filter: str) -> None:
-        """Change the filter and wait for ``endSetFilter``.
-
-        Parameters
-        ----------
-        filter : `str`
-            Filter name, e.g. ``"r_03"``.
-        """
-        async with self.cmd_lock:
-            self.camera.evt_endSetFilter.flush()
-            await self.camera.cmd_setFilter.set_start(name=filter, timeout=self.filter_change_timeout)
-            data = await self.camera.evt_endSetFilter.next(flush=False, timeout=self.filter_change_timeout)
-            self.log.info(f"Filter {data.filterName} in position.")
-
-    async def get_available_filters(self) -> list[str]:
-        """Return the names of the filters in the filter changer."""
-        data = await self.camera.evt_availableFilters.aget(timeout=self.fast_timeout)
-        return data.filterNames.split(":")
-
-    def parse_sensors(self, sensors: str | Iterable[int | str] | None) -> str:
-        """Return the ``sensors`` field of ``takeImages``.
-
-        Parameters
-        ----------
-        sensors : `str`, iterable of `int` or `str`, or `None`
-            `None` for all sensors (``""``); a string is passed through; an iterable of detector
-            numbers or names is joined with ":" (numbers become ``R22_Sxy``).
-        """
-        if sensors is None:
-            return ""
-        if isinstance(sensors, str):
-            return sensors
-        names = []
-        for sensor in sensors:
-            if isinstance(sensor, int):
-                if not 0 <= sensor < len(COMCAM_DETECTOR_NAMES):
-                    raise RuntimeError(f"Invalid ComCam detector {sensor}; must be in 0..8.")
-                names.append(COMCAM_DETECTOR_NAMES[sensor])
-            else:
-                names.append(str(sensor))
-        return ":".join(names)
+    component_names = ("CCCamera", "CCHeaderService", "CCOODS")
+    detector_names = COMCAM_DETECTOR_NAMES

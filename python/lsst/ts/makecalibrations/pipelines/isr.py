@@ -243,7 +243,7 @@ def run_isr(
     if len(names) != len(detector.amplifiers):
         missing = sorted(set(detector.amp_names) - set(names))
         raise ValueError(f"Raw of {detector.name} lacks amplifiers {missing}.")
-    geometry = AmpGeometry.from_raw_shape(next(iter(amps.values())).shape)
+    geometry = detector.raw_geometry(next(iter(amps.values())).shape)
     md: dict[str, Any] = dict(metadata)
     image = np.empty(geometry.detector_shape, dtype=np.float32)
     saturated = np.zeros(geometry.detector_shape, dtype=bool) if settings.doSaturation else None

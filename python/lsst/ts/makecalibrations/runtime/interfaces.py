@@ -258,61 +258,90 @@ _SUBSTATE_EVENTS = (
     "offlineDetailedState",
 )
 
-_CCCAMERA = _component(
-    "CCCamera",
-    indexed=False,
-    generics=["csc", "configurable", "enterControl", "largeFileObjectAvailable"],
-    commands={
-        "takeImages": (
-            "numImages: int, expTime: float, shutter: bool, sensors: str, keyValueMap: str, obsNote: str"
-        ),
-        "setFilter": "name: str",
-        "startImage": "shutter: bool, sensors: str, keyValueMap: str, obsNote: str, timeout: float",
-        "endImage": "",
-        "discardRows": "nRows: int",
-        "clear": "nClears: int",
-        "initImage": "deltaT: float",
-        "initGuiders": "roiSpec: str",
-        "enableCalibration": "",
-        "disableCalibration": "",
-        "stop": "",
-        "play": "playlist: str, repeat: bool",
-        "playlist": "playlist: str, folder: str, images: str",
-        "alert": "alertId: str, action: str",
-        "generic": "command: str, arguments: str",
-    },
-    events={
-        "startIntegration": _IMAGE_HEADER + ", exposureTime: float, mode: str, timeout: float",
-        "startReadout": _IMAGE_HEADER + ", exposureTime: float, timestampStartOfReadout: float",
-        "endReadout": _IMAGE_HEADER + ", requestedExposureTime: float, timestampEndOfReadout: float",
-        "endOfImageTelemetry": (
-            _IMAGE_HEADER + ", exposureTime: float, imageTag: str, timestampDateObs: float, "
-            "timestampDateEnd: float, measuredShutterOpenTime: float, darkTime: float, emulatedImage: str"
-        ),
-        "availableFilters": (
-            "filterNames: str, filterTypes: str, maxChangeAngle: float, maxFastChangeAngle: float, "
-            "maxSlowChangeTime: float[6], maxFastChangeTime: float[6]"
-        ),
-        "startSetFilter": "filterName: str, filterType: str",
-        "endSetFilter": "filterName: str, filterType: str, filterSlot: int, filterPosition: float",
-        **{name: "timestampTransition: float" for name in _TRANSITION_ONLY},
-        **{name: "substate: int, timestampTransition: float" for name in _SUBSTATE_EVENTS},
-    },
+_CAMERA_GENERICS = ["csc", "configurable", "enterControl", "largeFileObjectAvailable"]
+_CAMERA_COMMANDS = {
+    "takeImages": (
+        "numImages: int, expTime: float, shutter: bool, sensors: str, keyValueMap: str, obsNote: str"
+    ),
+    "setFilter": "name: str",
+    "startImage": "shutter: bool, sensors: str, keyValueMap: str, obsNote: str, timeout: float",
+    "endImage": "",
+    "discardRows": "nRows: int",
+    "clear": "nClears: int",
+    "initImage": "deltaT: float",
+    "initGuiders": "roiSpec: str",
+    "enableCalibration": "",
+    "disableCalibration": "",
+    "stop": "",
+    "play": "playlist: str, repeat: bool",
+    "playlist": "playlist: str, folder: str, images: str",
+    "alert": "alertId: str, action: str",
+    "generic": "command: str, arguments: str",
+}
+_CAMERA_EVENTS = {
+    "startIntegration": _IMAGE_HEADER + ", exposureTime: float, mode: str, timeout: float",
+    "startReadout": _IMAGE_HEADER + ", exposureTime: float, timestampStartOfReadout: float",
+    "endReadout": _IMAGE_HEADER + ", requestedExposureTime: float, timestampEndOfReadout: float",
+    "endOfImageTelemetry": (
+        _IMAGE_HEADER + ", exposureTime: float, imageTag: str, timestampDateObs: float, "
+        "timestampDateEnd: float, measuredShutterOpenTime: float, darkTime: float, emulatedImage: str"
+    ),
+    "availableFilters": (
+        "filterNames: str, filterTypes: str, maxChangeAngle: float, maxFastChangeAngle: float, "
+        "maxSlowChangeTime: float[6], maxFastChangeTime: float[6]"
+    ),
+    "startSetFilter": "filterName: str, filterType: str",
+    "endSetFilter": "filterName: str, filterType: str, filterSlot: int, filterPosition: float",
+    **{name: "timestampTransition: float" for name in _TRANSITION_ONLY},
+    **{name: "substate: int, timestampTransition: float" for name in _SUBSTATE_EVENTS},
+}
+#: Topics of CCCamera and MTCamera that ATCamera lacks (LATISS changes filters in ATSpectrograph).
+_FILTER_CHANGER_TOPICS = (
+    "setFilter",
+    "availableFilters",
+    "startSetFilter",
+    "endSetFilter",
+    "filterChangerDetailedState",
+    "ccsConfigured",
 )
 
-_CCHEADERSERVICE = _component(
-    "CCHeaderService",
-    indexed=False,
-    generics=["csc", "largeFileObjectAvailable"],
-)
 
-_CCOODS = _component(
-    "CCOODS",
-    indexed=False,
-    generics=["csc"],
-    events={
-        "imageInOODS": "camera: str, obsid: str, raft: str, sensor: str, statusCode: int, description: str",
-    },
+def _camera(name: str, filter_changer: bool = True) -> ComponentSpec:
+    """A camera CSC (CCCamera, MTCamera, ATCamera): the image topics, with or without the filter changer."""
+    drop = () if filter_changer else _FILTER_CHANGER_TOPICS
+    return _component(
+        name,
+        indexed=False,
+        generics=_CAMERA_GENERICS,
+        commands={k: v for k, v in _CAMERA_COMMANDS.items() if k not in drop},
+        events={k: v for k, v in _CAMERA_EVENTS.items() if k not in drop},
+    )
+
+
+_CCCAMERA = _camera("CCCamera")
+_MTCAMERA = _camera("MTCamera")
+_ATCAMERA = _camera("ATCamera", filter_changer=False)
+
+_HEADER_SERVICES = tuple(
+    _component(name, indexed=False, generics=["csc", "largeFileObjectAvailable"])
+    for name in ("CCHeaderService", "MTHeaderService", "ATHeaderService")
+)
+_IMAGE_IN_OODS = "camera: str, obsid: str, raft: str, sensor: str, statusCode: int, description: str"
+_OODSES = tuple(
+    _component(
+        name,
+        indexed=False,
+        generics=["csc"],
+        events={
+            "imageInOODS": _IMAGE_IN_OODS,
+        },
+    )
+    for name in ("CCOODS", "MTOODS", "ATOODS")
+)
+#: CSCs simulated (and checked by the LSSTCam script) only for their summary state.
+_STATE_ONLY = tuple(
+    _component(name, indexed=False, generics=["csc", "configurable"])
+    for name in ("MTDome", "MTDomeTrajectory")
 )
 
 _OCPS = _component(
@@ -363,7 +392,18 @@ _TEST = _component(
 
 #: Known components by name.
 COMPONENTS: dict[str, ComponentSpec] = {
-    spec.name: spec for spec in (_SCRIPT, _CCCAMERA, _CCHEADERSERVICE, _CCOODS, _OCPS, _TEST)
+    spec.name: spec
+    for spec in (
+        _SCRIPT,
+        _CCCAMERA,
+        _MTCAMERA,
+        _ATCAMERA,
+        *_HEADER_SERVICES,
+        *_OODSES,
+        *_STATE_ONLY,
+        _OCPS,
+        _TEST,
+    )
 }
 
 

@@ -11,9 +11,11 @@ class only orchestrates:
   recovered exposures exist, the filter is in the changer, ``calib_collection`` is a CALIBRATION
   collection with no certification over the same dates, the input collections exist, the ``-c``
   overrides fit their pipelines);
-* ``run`` checks that the camera and the OCPS are enabled, sets up the filter, then for each image
-  type takes the images (one ``take_imgtype`` call per exposure, discarded ones first), and in the
-  background, while the next type is taken, waits for every ``imageInOODS``, runs the combine job,
+* ``run`` checks that the camera and the OCPS are enabled, sets up the instrument (`instrument_setup`:
+  the filter, plus LATISS's grating), then for each image type (before the flats, asking
+  `flat_feasibility_problem`, which LSSTCam answers from its dome) takes the images (one
+  ``take_imgtype`` call per exposure, discarded ones first), and in the background, while the next
+  type is taken, waits for every ``imageInOODS``, runs the combine job,
   the verification job, decides with the certification rule and certifies through the butler;
   defects, PTC or gain-only jobs follow the flats; the per-pair gains are reported;
 * outcome is never hidden: the run ends DONE only if everything requested succeeded, otherwise it
@@ -41,8 +43,12 @@ suggestion, types, cross-field rules, with lines and columns — inside salobj's
 first, whose message also gives the line, column and offending line; the script additionally logs
 the precise message (with the ``key=value`` hint) before that happens.
 
-May import: `sal`, `calib`, `butler` (through `ButlerGateway`), `report` (the run plots, drawn in
-`cleanup`) and the standard library.
+What differs per camera is data (`calib.instrument.InstrumentSpec`: name, detectors, OCPS index,
+schema changes; `butler.camera`: detector names) plus the camera client (`make_camera`) and two hooks
+(`instrument_setup`, `flat_feasibility_problem`).
+
+May import: `sal`, `calib`, `butler` (through `ButlerGateway`; `butler.camera` for detector names),
+`report` (the run plots, drawn in `cleanup`) and the standard library.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ from typing import Any
 
 import yaml
 
+from ..butler.camera import get_camera
 from ..calib.config import (
     CalibConfig,
     ConfigError,
@@ -182,15 +189,35 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         """Make the camera client (a ``BaseCamera``, e.g. ``ComCam(domain=self.domain, log=self.log)``)."""
         raise NotImplementedError()
 
-    @abc.abstractmethod
     def detector_of(self, raft: str, sensor: str) -> int | None:
-        """Detector id of an ``imageInOODS`` (raft, sensor), or `None` if unknown."""
-        raise NotImplementedError()
+        """Detector id of an ``imageInOODS`` (raft, sensor), or `None` if the camera has no such detector.
+
+        ComCam ``R22``, ``S11`` -> 4; LSSTCam ``R22``, ``S11`` -> 94; LATISS ``RXX``, ``S00`` -> 0.
+        """
+        try:
+            return get_camera(self.instrument.name).detector_id(f"{raft}_{sensor}")
+        except KeyError:
+            return None
+
+    def instrument_setup(self) -> dict[str, Any]:
+        """Keywords of the camera's ``setup_instrument`` before the images: the ``filter``.
+
+        A hook: LATISS adds its ``grating``.
+        """
+        assert self.config is not None
+        return {"filter": self.config.filter}
+
+    async def flat_feasibility_problem(self) -> str | None:
+        """Why flats cannot be taken now (`None`: they can). Asked once, before the first flat.
+
+        A hook: the base takes flats whenever the camera can; LSSTCam checks its dome.
+        """
+        return None
 
     @classmethod
     def get_schema(cls) -> dict[str, Any]:
-        """The configuration schema (`calib/schema.yaml`)."""
-        return load_schema()
+        """The configuration schema of this camera's script (`calib/schema.yaml` + `InstrumentSpec`)."""
+        return load_schema(cls.get_instrument())
 
     # --- remotes ---------------------------------------------------------------------------------
 
@@ -258,6 +285,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if self._runner is None:
             raise RuntimeError("No OCPS job runner before the run starts.")
         return self._runner
+
+    def _oods_remote(self) -> Any:
+        """The camera client's OODS remote (``rem.ccoods``, ``rem.mtoods``, ``rem.atoods``)."""
+        names = [name for name in self.camera.components_attr if name.endswith("oods")]
+        if len(names) != 1:
+            raise RuntimeError(
+                f"The camera client has no single OODS component: {self.camera.components_attr}"
+            )
+        return getattr(self.camera.rem, names[0])
 
     async def start_remotes(self) -> None:
         """Make the camera and OCPS clients, unless already made (e.g. by a test)."""
@@ -528,15 +564,17 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
         await self.checkpoint("Setup instrument")
         report.start_phase("setup instrument", current_tai())
+        setup = self.instrument_setup()
         try:
-            await self.camera.setup_instrument(filter=cfg.filter)
+            await self.camera.setup_instrument(**setup)
         except (salobj.AckError, RuntimeError, TimeoutError) as e:
-            report.add_failure("setup instrument", f"could not set filter {cfg.filter}: {_error_text(e)}")
+            wanted = ", ".join(f"{key} {value}" for key, value in setup.items())
+            report.add_failure("setup instrument", f"could not set {wanted}: {_error_text(e)}")
             raise salobj.ExpectedError(f"setup instrument: {_error_text(e)}; no image was taken") from e
         finally:
             report.end_phase("setup instrument", current_tai())
 
-        self._tracker = OodsTracker(self.camera.rem.ccoods.evt_imageInOODS, self.detector_of, self.log)
+        self._tracker = OodsTracker(self._oods_remote().evt_imageInOODS, self.detector_of, self.log)
         self._runner = OcpsJobRunner(self.ocps, self.log)
         loop = asyncio.get_running_loop()
         self._taken = {acq.image_type: loop.create_future() for acq in plan.acquisitions}
@@ -565,6 +603,15 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 self.log.info(f"Using {acq.n_kept} existing {image_type.plural}: {list(acq.recovered_ids)}")
                 _resolve(self._taken[image_type], list(acq.recovered_ids))
                 continue
+            if image_type is ImageType.FLAT:
+                problem = await self.flat_feasibility_problem()
+                if problem is not None:
+                    report.add_failure("flat feasibility", f"{problem}; no flat was taken")
+                    record.status = "not_taken"
+                    acquisition_failed = True
+                    _resolve(self._taken[image_type], None)
+                    self.log.error(f"Flats cannot be taken: {problem}")
+                    continue
             await self.checkpoint(f"Taking {len(acq.exposures)} {image_type.plural}")
             phase_name = f"{image_type.value} acquisition"
             report.start_phase(phase_name, current_tai())

@@ -4,7 +4,7 @@
 Only the camera facts differ from `BaseMakeCalibrations`: instrument LSSTComCam, detectors 0..8
 (R22_S00..R22_S22), OCPS:2, the ``ComCam`` camera client and the ``LSSTComCam`` pipeline directories.
 
-May import: `sal`, `calib`, `butler.camera` and the sibling modules.
+May import: `sal`, `calib` and the sibling modules.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ __all__ = ["MakeComCamCalibrations"]
 
 from typing import Any
 
-from ..butler.camera import DETECTOR_NAMES
 from ..calib.instrument import COMCAM, InstrumentSpec
 from ..control.clients import ComCam, ComCamUsages
 from .base_make_calibrations import BaseMakeCalibrations
@@ -54,8 +53,3 @@ class MakeComCamCalibrations(BaseMakeCalibrations):
         would otherwise overflow and warn during a long run.
         """
         return ComCam(domain=self.domain, log=self.log, intended_usage=ComCamUsages.TakeImage)
-
-    def detector_of(self, raft: str, sensor: str) -> int | None:
-        """``R22``, ``S11`` -> 4."""
-        name = f"{raft}_{sensor}"
-        return DETECTOR_NAMES.index(name) if name in DETECTOR_NAMES else None

@@ -1,4 +1,8 @@
-"""Simulated CCCamera CSC: takes images on a simulated clock and hands them to an image sink.
+"""Simulated camera CSC (CCCamera, MTCamera or ATCamera): takes images on a simulated clock and hands
+them to an image sink.
+
+`CameraCsc` is one camera control system; its `cameras.ObservatorySpec` says which (component name,
+detectors, filters, obs id prefix). `CCCameraCsc` is the LSSTComCam default.
 
 Per image of ``takeImages`` it writes, in order: ``ccsCommandState`` BUSY, ``startIntegration``,
 (exposure) ``startReadout``, (readout) ``endReadout``, ``endOfImageTelemetry``, ``ccsCommandState``
@@ -7,13 +11,14 @@ IDLE; then a delivery worker gives the `ExposureInfo` to the `ImageSink` and to 
 last image of the series has finished integrating; its readout completes in the background, as with
 the real camera. All durations go through the `SimClock`; the reported times stay true.
 
-May import: `sal`, `calib.obs_id`, the standard library and the sibling modules `clock`, `exposure`
-and `faults`.
+May import: `sal`, `calib.obs_id`, `butler.camera`, the standard library and the sibling modules
+`cameras`, `clock`, `exposure` and `faults`.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CameraCsc",
     "CCCameraCsc",
     "CcsCommandState",
     "DEFAULT_FILTER",
@@ -28,20 +33,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
 from .. import __version__
+from ..butler.camera import get_camera
 from ..calib.obs_id import exposure_id
 from ..sal import salobj
+from .cameras import COMCAM_OBSERVATORY, ObservatorySpec
 from .clock import SimClock, day_obs_from_tai
 from .exposure import ExposureInfo, ImageSink, RecordingSink
 from .faults import FaultPlan
 
-DEFAULT_FILTERS = ("u_02", "g_01", "r_03", "i_06", "z_03", "y_04")
+DEFAULT_FILTERS = COMCAM_OBSERVATORY.filters
 """Filters in the ComCam filter changer, in slot order."""
 
-DEFAULT_FILTER = "r_03"
-"""Filter in the beam when the simulated camera starts."""
-
-DETECTOR_NAMES = tuple(f"R22_S{row}{col}" for row in range(3) for col in range(3))
-"""ComCam detector names by detector number."""
+DEFAULT_FILTER = COMCAM_OBSERVATORY.initial_filter
+"""Filter in the beam when the simulated ComCam starts."""
 
 ACK_GAP = 0.02
 """Wall seconds between an in-progress ack and the final ack, so a client can call ``next_ackcmd``."""
@@ -56,9 +60,9 @@ class CcsCommandState(enum.IntEnum):
     BUSY = 2
 
 
-def make_obs_id(day_obs: int, seq_num: int) -> str:
-    """Return the obs id (``imageName``) ``CC_O_{day_obs}_{seq_num:06d}``."""
-    return f"CC_O_{day_obs}_{seq_num:06d}"
+def make_obs_id(day_obs: int, seq_num: int, prefix: str = "CC") -> str:
+    """Return the obs id (``imageName``) ``{prefix}_O_{day_obs}_{seq_num:06d}``."""
+    return f"{prefix}_O_{day_obs}_{seq_num:06d}"
 
 
 def parse_key_value_map(key_value_map: str) -> dict[str, str]:
@@ -75,30 +79,35 @@ def parse_key_value_map(key_value_map: str) -> dict[str, str]:
     return result
 
 
-def parse_sensors(sensors: str) -> tuple[int, ...]:
+def parse_sensors(sensors: str, instrument: str = "LSSTComCam") -> tuple[int, ...]:
     """Return the detector numbers selected by the ``sensors`` field of ``takeImages``.
 
     Parameters
     ----------
     sensors : `str`
         ``""`` for every detector, else ``"R22_S00:R22_S11"``-style names separated by ":".
+    instrument : `str`, optional
+        Camera whose detector names are meant.
 
     Raises
     ------
     salobj.ExpectedError
         For an unknown sensor name.
     """
+    camera = get_camera(instrument)
     if not sensors.strip():
-        return tuple(range(len(DETECTOR_NAMES)))
+        return camera.detector_ids
     names = [name.strip() for name in sensors.split(":") if name.strip()]
-    unknown = [name for name in names if name not in DETECTOR_NAMES]
+    known = camera.detector_names
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise salobj.ExpectedError(f"Unknown sensors {unknown}; ComCam sensors are {list(DETECTOR_NAMES)}.")
-    return tuple(sorted({DETECTOR_NAMES.index(name) for name in names}))
+        shown = list(known) if len(known) <= 9 else f"{known[0]}..{known[-1]}"
+        raise salobj.ExpectedError(f"Unknown sensors {unknown}; {instrument} sensors are {shown}.")
+    return tuple(sorted({camera.detector_id(name) for name in names}))
 
 
-class CCCameraCsc(salobj.BaseCsc):
-    """The simulated LSSTComCam camera control system.
+class CameraCsc(salobj.BaseCsc):
+    """A simulated camera control system (LSSTComCam's CCCamera unless ``spec`` says otherwise).
 
     Parameters
     ----------
@@ -124,8 +133,10 @@ class CCCameraCsc(salobj.BaseCsc):
     ack_in_progress : `bool`, optional
         Send an in-progress ack at the start of ``takeImages``.
     installed_detectors : sequence of `int`, optional
-        Detectors the simulation reads out (all nine if `None`): a ``takeImages`` for every sensor
+        Detectors the simulation reads out (all if `None`): a ``takeImages`` for every sensor
         gives images of these only, so raws are made only for the detectors a run processes.
+    spec : `cameras.ObservatorySpec`, optional
+        Which camera (component name, detectors, filters, obs id prefix); LSSTComCam by default.
     """
 
     valid_simulation_modes = (0,)
@@ -140,11 +151,15 @@ class CCCameraCsc(salobj.BaseCsc):
         read_out_time: float = 2.0,
         shutter_time: float = 0.0,
         filter_change_time: float = 1.0,
-        available_filters: Sequence[str] = DEFAULT_FILTERS,
-        initial_filter: str = DEFAULT_FILTER,
+        available_filters: Sequence[str] | None = None,
+        initial_filter: str | None = None,
         ack_in_progress: bool = False,
         installed_detectors: Sequence[int] | None = None,
+        spec: ObservatorySpec = COMCAM_OBSERVATORY,
     ) -> None:
+        self.spec = spec
+        available_filters = spec.filters if available_filters is None else available_filters
+        initial_filter = spec.initial_filter if initial_filter is None else initial_filter
         if initial_filter not in available_filters:
             raise ValueError(f"initial_filter={initial_filter!r} not in {list(available_filters)}.")
         self.clock = clock
@@ -174,7 +189,7 @@ class CCCameraCsc(salobj.BaseCsc):
         self._pending: list[str] = []
         self._delivery_idle = asyncio.Event()
         self._delivery_idle.set()
-        super().__init__("CCCamera", initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(spec.camera, initial_state=initial_state, allow_missing_callbacks=True)
 
     # -- wiring ---------------------------------------------------------------------------------------
 
@@ -203,16 +218,17 @@ class CCCameraCsc(salobj.BaseCsc):
     async def start(self) -> None:
         await super().start()
         self._delivery_task = asyncio.create_task(self._deliver_images())
-        await self.evt_availableFilters.set_write(
-            filterNames=":".join(self.available_filters),
-            filterTypes=":".join(self._filter_type(name) for name in self.available_filters),
-            force_output=True,
-        )
-        await self._write_filter_in_position(self.current_filter)
+        if self.spec.has_filter_changer:
+            await self.evt_availableFilters.set_write(
+                filterNames=":".join(self.available_filters),
+                filterTypes=":".join(self._filter_type(name) for name in self.available_filters),
+                force_output=True,
+            )
+            await self._write_filter_in_position(self.current_filter)
         await self._write_command_state(CcsCommandState.IDLE)
         # A matching startIntegration/endReadout pair, so a client's readiness check passes at once.
         day_obs = day_obs_from_tai(self.clock.tai())
-        name = make_obs_id(day_obs, self.sink.last_seq_num(day_obs))
+        name = make_obs_id(day_obs, self.sink.last_seq_num(day_obs), self.spec.obs_id_prefix)
         await self.evt_startIntegration.set_write(imageName=name, force_output=True)
         await self.evt_endReadout.set_write(imageName=name, force_output=True)
         self._last_image_name = name
@@ -265,7 +281,7 @@ class CCCameraCsc(salobj.BaseCsc):
             raise salobj.ExpectedError(f"expTime={exp_time} must be >= 0.")
         if self._changing_filter:
             raise salobj.ExpectedError("Cannot take images while the filter is changing.")
-        detectors = parse_sensors(data.sensors)
+        detectors = parse_sensors(data.sensors, self.spec.instrument)
         if self.installed_detectors is not None:
             detectors = tuple(d for d in detectors if d in self.installed_detectors)
             if not detectors:
@@ -319,14 +335,14 @@ class CCCameraCsc(salobj.BaseCsc):
         start_tai = self.clock.tai()
         day_obs = day_obs_from_tai(start_tai)
         seq_num = self.sink.reserve_seq_num(day_obs)
-        obs_id = make_obs_id(day_obs, seq_num)
+        obs_id = make_obs_id(day_obs, seq_num, self.spec.obs_id_prefix)
         header = dict(
             additionalKeys=":".join(key_values),
             additionalValues=":".join(key_values.values()),
             imagesInSequence=num_images,
             imageName=obs_id,
             imageIndex=image_index,
-            imageSource="CC",
+            imageSource=self.spec.obs_id_prefix,
             imageController="O",
             imageDate=str(day_obs),
             imageNumber=seq_num,
@@ -430,3 +446,7 @@ class CCCameraCsc(salobj.BaseCsc):
         await self.evt_ccsCommandState.set_write(
             substate=int(state), timestampTransition=self.clock.tai(), force_output=True
         )
+
+
+CCCameraCsc = CameraCsc
+"""The simulated LSSTComCam CCCamera (`CameraCsc` with its default spec)."""

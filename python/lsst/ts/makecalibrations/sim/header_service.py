@@ -1,4 +1,5 @@
-"""Simulated CCHeaderService CSC: announces a header file for every image the camera reads out.
+"""Simulated header service CSC (CCHeaderService, MTHeaderService, ATHeaderService): announces a header
+file for every image the camera reads out.
 
 May import: `sal`, the standard library and the sibling modules `clock` and `exposure`.
 """
@@ -16,10 +17,12 @@ HEADER_BYTES_PER_DETECTOR = 28_800
 
 
 class HeaderServiceCsc(salobj.BaseCsc):
-    """The CCHeaderService: writes ``largeFileObjectAvailable`` once per image.
+    """A header service: writes ``largeFileObjectAvailable`` once per image.
 
     Parameters
     ----------
+    name : `str`, optional
+        Component name (``CCHeaderService`` by default).
     initial_state : ``salobj.State``, optional
         State to start in.
     url_root : `str`, optional
@@ -33,8 +36,10 @@ class HeaderServiceCsc(salobj.BaseCsc):
         self,
         initial_state: salobj.State = salobj.State.ENABLED,
         url_root: str = "file:///sim/headers",
+        name: str = "CCHeaderService",
     ) -> None:
-        super().__init__("CCHeaderService", initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(name, initial_state=initial_state, allow_missing_callbacks=True)
+        self.component = name
         self.url_root = url_root.rstrip("/")
         self.headers_written: list[str] = []
 
@@ -51,7 +56,7 @@ class HeaderServiceCsc(salobj.BaseCsc):
             return
         await self.evt_largeFileObjectAvailable.set_write(
             url=f"{self.url_root}/{info.day_obs}/{info.obs_id}.yaml",
-            generator="CCHeaderService",
+            generator=self.component,
             version=1.0,
             byteSize=HEADER_BYTES_PER_DETECTOR * len(info.detectors),
             checkSum="",

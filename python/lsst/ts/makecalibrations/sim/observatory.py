@@ -1,6 +1,10 @@
-"""The simulated observatory: CCCamera, CCHeaderService, CCOODS and OCPS:2 running together.
+"""The simulated observatory of one camera: its camera, header service, OODS and OCPS running together.
 
-`SimulatedObservatory` builds the four simulated CSCs on one `SimClock`, wires the camera to its
+LSSTComCam (default): CCCamera, CCHeaderService, CCOODS, OCPS:2. LSSTCam: MTCamera, MTHeaderService,
+MTOODS, OCPS:3, plus the state-only MTDome and MTDomeTrajectory. LATISS: ATCamera, ATHeaderService,
+ATOODS, OCPS:1 (`cameras.OBSERVATORIES`).
+
+`SimulatedObservatory` builds the simulated CSCs on one `SimClock`, wires the camera to its
 image sink, header service and OODS, applies a `FaultPlan`, and starts them (ENABLED unless a fault
 says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and, for OCPS jobs, the
 executor named by ``ocps_executor`` (`OCPS_EXECUTORS`): ``pipetask`` (``pipetask run``, the default)
@@ -21,7 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..sal import salobj
-from .ccamera import CCCameraCsc
+from .cameras import ObservatorySpec, observatory_spec
+from .ccamera import CameraCsc
 from .clock import SimClock
 from .exposure import ImageSink, RecordingSink
 from .faults import FailingExecutor, FaultPlan
@@ -29,6 +34,7 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
+from .state_only import StateOnlyCsc
 
 OCPS_EXECUTORS = ("pipetask", "bps")
 """How the simulated OCPS runs a job on a butler repo: ``pipetask run`` or ``bps submit`` (Parsl)."""
@@ -40,10 +46,14 @@ def _missing_module(error: ModuleNotFoundError, module: str) -> bool:
 
 
 class SimulatedObservatory:
-    """Run the simulated ComCam CSCs and OCPS:2 together.
+    """Run the simulated CSCs of one camera and its OCPS together.
 
     Parameters
     ----------
+    instrument : `str`, optional
+        ``LSSTComCam`` (default), ``LSSTCam`` or ``LATISS``: which observatory (`cameras.OBSERVATORIES`).
+    component_states : `dict` [`str`, ``salobj.State``], optional
+        Initial states of the state-only CSCs (``MTDome``, ``MTDomeTrajectory``); ENABLED otherwise.
     time_scale : `float`, optional
         Simulated seconds per wall second.
     faults : `FaultPlan`, optional
@@ -64,7 +74,7 @@ class SimulatedObservatory:
     camera_initial_state : ``salobj.State``, optional
         State the camera starts in.
     detectors : sequence of `int`, optional
-        Detectors the camera reads out (all if `None`); see ``CCCameraCsc(installed_detectors=...)``.
+        Detectors the camera reads out (all if `None`); see ``CameraCsc(installed_detectors=...)``.
     shutdown_delay : `float`, optional
         Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
         (1 s, as salobj) if `None`. Tests set 0.
@@ -94,6 +104,8 @@ class SimulatedObservatory:
         ocps_executor: str = "pipetask",
         bps_site_config: str | os.PathLike | None = None,
         log: logging.Logger | None = None,
+        instrument: str = "LSSTComCam",
+        component_states: dict[str, salobj.State] | None = None,
     ) -> None:
         if ocps_executor not in OCPS_EXECUTORS:
             raise ValueError(f"ocps_executor must be one of {OCPS_EXECUTORS}, not {ocps_executor!r}.")
@@ -102,6 +114,15 @@ class SimulatedObservatory:
         self.ocps_executor = ocps_executor
         self.bps_site_config = bps_site_config
         self.log = log if log is not None else logging.getLogger(type(self).__name__)
+        self.spec: ObservatorySpec = observatory_spec(instrument)
+        self.instrument = instrument
+        unknown = sorted(set(component_states or {}) - set(self.spec.state_only))
+        if unknown:
+            raise ValueError(
+                f"component_states for {unknown}: the {instrument} observatory's state-only CSCs are "
+                f"{list(self.spec.state_only)}."
+            )
+        self.component_states = dict(component_states or {})
         self.clock = SimClock(time_scale)
         self.faults = faults if faults is not None else FaultPlan()
         self.repo = repo
@@ -114,10 +135,11 @@ class SimulatedObservatory:
         self._owns_sink = sink is None
         self.sink: ImageSink = sink if sink is not None else self._default_sink()
         self.executor: JobExecutor = executor if executor is not None else self._default_executor()
-        self.camera: CCCameraCsc | None = None
+        self.camera: CameraCsc | None = None
         self.header_service: HeaderServiceCsc | None = None
         self.oods: OodsCsc | None = None
         self.ocps: OcpsCsc | None = None
+        self.state_only: dict[str, StateOnlyCsc] = {}
         self._started = False
 
     def _default_sink(self) -> ImageSink:
@@ -130,7 +152,7 @@ class SimulatedObservatory:
                 raise
             self.log.warning("sim.raw_writer is not available; images are only recorded, not written.")
             return RecordingSink()
-        return ButlerRawWriter(self.repo, size=self.size, clock=self.clock)
+        return ButlerRawWriter(self.repo, size=self.size, clock=self.clock, instrument=self.instrument)
 
     def _default_executor(self) -> JobExecutor:
         if self.repo is not None and self.ocps_executor == "bps":
@@ -155,7 +177,8 @@ class SimulatedObservatory:
     @property
     def cscs(self) -> list[Any]:
         """The running CSCs (empty before `start`)."""
-        return [csc for csc in (self.camera, self.header_service, self.oods, self.ocps) if csc is not None]
+        main = [csc for csc in (self.camera, self.header_service, self.oods, self.ocps) if csc is not None]
+        return main + list(self.state_only.values())
 
     async def start(self) -> None:
         """Create and start the CSCs; return when all are in their initial state."""
@@ -163,14 +186,23 @@ class SimulatedObservatory:
             raise RuntimeError("Already started.")
         self._started = True
         enabled = salobj.State.ENABLED
-        self.header_service = HeaderServiceCsc(initial_state=enabled)
-        self.oods = OodsCsc(clock=self.clock, faults=self.faults, ingest_delay=self.ingest_delay)
-        self.camera = CCCameraCsc(
+        spec = self.spec
+        self.header_service = HeaderServiceCsc(initial_state=enabled, name=spec.header_service)
+        self.oods = OodsCsc(
+            clock=self.clock,
+            faults=self.faults,
+            ingest_delay=self.ingest_delay,
+            name=spec.oods,
+            instrument=spec.instrument,
+        )
+        self.camera = CameraCsc(
             clock=self.clock,
             sink=self.sink,
             faults=self.faults,
             initial_state=self.camera_initial_state,
             installed_detectors=self.detectors,
+            spec=spec,
+            read_out_time=spec.read_out_time,
         )
         self.camera.add_image_handler(self.header_service.handle_image)
         self.camera.add_image_handler(self.oods.handle_image)
@@ -183,7 +215,12 @@ class SimulatedObservatory:
             executor=executor,
             initial_state=enabled if ocps_state is None else ocps_state,
             in_progress_ack_delay=self.faults.ocps_ack_delay,
+            index=spec.ocps_index,
         )
+        self.state_only = {
+            name: StateOnlyCsc(name, initial_state=self.component_states.get(name, enabled))
+            for name in spec.state_only
+        }
         if self.shutdown_delay is not None:
             for csc in self.cscs:
                 csc.shutdown_delay = self.shutdown_delay

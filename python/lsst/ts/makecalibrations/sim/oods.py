@@ -3,7 +3,8 @@
 The camera hands each image to `OodsCsc.handle_image` after the sink wrote it; after a simulated
 ingest delay the OODS writes one ``imageInOODS`` per detector, unless the `FaultPlan` drops the image.
 
-May import: `sal`, the standard library and the sibling modules `clock`, `exposure` and `faults`.
+May import: `sal`, `butler.camera`, the standard library and the sibling modules `clock`, `exposure`
+and `faults`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,31 @@ __all__ = ["OodsCsc", "detector_raft_sensor"]
 import asyncio
 
 from .. import __version__
+from ..butler.camera import get_camera
 from ..sal import salobj
 from .clock import SimClock
 from .exposure import ExposureInfo
 from .faults import FaultPlan
 
 
-def detector_raft_sensor(detector: int) -> tuple[str, str]:
-    """Return ``(raft, sensor)`` of a ComCam detector, e.g. ``4 -> ("R22", "S11")``."""
-    if not 0 <= detector <= 8:
-        raise ValueError(f"ComCam detector {detector} not in 0..8.")
-    return "R22", f"S{detector // 3}{detector % 3}"
+def detector_raft_sensor(detector: int, instrument: str = "LSSTComCam") -> tuple[str, str]:
+    """Return ``(raft, sensor)`` of a detector, e.g. ComCam ``4 -> ("R22", "S11")``.
+
+    Raises
+    ------
+    ValueError
+        For a detector the camera does not have.
+    """
+    try:
+        det = get_camera(instrument)[detector]
+    except KeyError as e:
+        raise ValueError(str(e.args[0])) from None
+    return det.raft, det.slot
 
 
 class OodsCsc(salobj.BaseCsc):
-    """The CCOODS: writes ``imageInOODS`` for each detector of each image.
+    """An OODS (CCOODS unless ``name`` says otherwise): writes ``imageInOODS`` for each detector of each
+    image.
 
     Parameters
     ----------
@@ -39,6 +50,10 @@ class OodsCsc(salobj.BaseCsc):
         Simulated seconds between the image being handed over and its announcement.
     initial_state : ``salobj.State``, optional
         State to start in.
+    name : `str`, optional
+        Component name (``CCOODS``, ``MTOODS``, ``ATOODS``).
+    instrument : `str`, optional
+        Camera (the ``camera`` field and the detector names).
     """
 
     valid_simulation_modes = (0,)
@@ -50,8 +65,11 @@ class OodsCsc(salobj.BaseCsc):
         faults: FaultPlan | None = None,
         ingest_delay: float = 2.0,
         initial_state: salobj.State = salobj.State.ENABLED,
+        name: str = "CCOODS",
+        instrument: str = "LSSTComCam",
     ) -> None:
-        super().__init__("CCOODS", initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(name, initial_state=initial_state, allow_missing_callbacks=True)
+        self.instrument = instrument
         self.clock = clock
         self.faults = faults if faults is not None else FaultPlan()
         self.ingest_delay = float(ingest_delay)
@@ -100,9 +118,9 @@ class OodsCsc(salobj.BaseCsc):
             self.dropped.append(info.obs_id)
             return
         for detector in info.detectors:
-            raft, sensor = detector_raft_sensor(detector)
+            raft, sensor = detector_raft_sensor(detector, self.instrument)
             await self.evt_imageInOODS.set_write(
-                camera="LSSTComCam",
+                camera=self.instrument,
                 obsid=info.obs_id,
                 raft=raft,
                 sensor=sensor,

@@ -76,7 +76,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..butler.repository import RAW_RUN
+from ..butler.repository import raw_run, repo_instrument
 from ..calib.options import OptionsError as ConfigError
 from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
@@ -384,10 +384,11 @@ class PipetaskExecutor:
             if processes > self.max_processes:
                 note(f"-j {processes} requested; running with -j {self.max_processes} (max_processes).")
                 processes = self.max_processes
+            raws = raw_run(repo_instrument(self.repo))
             job = PreparedJob(
                 request=request,
                 pipeline=pipeline,
-                inputs=[RAW_RUN] + [name for name in parsed.inputs if name != RAW_RUN],
+                inputs=[raws] + [name for name in parsed.inputs if name != raws],
                 processes=processes,
                 overrides=overrides,
                 register_dataset_types=parsed.register_dataset_types,

@@ -35,10 +35,10 @@ from typing import Any
 import astropy.time
 from lsst.daf.butler import Butler, Timespan
 
-from ..butler.camera import INSTRUMENT_NAME, get_camera
-from ..butler.instrument import PHYSICAL_FILTERS
+from ..butler.camera import INSTRUMENT_NAME
+from ..butler.instrument import INSTRUMENT_FILTERS
 from ..butler.raw_image import RawImage
-from ..butler.repository import RAW_RUN, make_butler
+from ..butler.repository import make_butler, raw_run
 from .exposure import ExposureInfo
 from .repository import TRUTH_FILE, ensure_repo, read_simulation_config
 from .seq_numbers import SequenceNumbers
@@ -81,12 +81,12 @@ def raw_metadata(info: ExposureInfo, detector: int, truth: TruthModel) -> dict[s
     metadata : `dict` [`str`, `typing.Any`]
         Header keywords (scalars only).
     """
-    det = get_camera()[detector]
+    det = truth.camera[detector]
     start, end = _tai(info.start_tai), _tai(info.end_tai)
     raft, slot = det.name.split("_")
     return {
         "TELESCOP": "Simonyi Survey Telescope",
-        "INSTRUME": INSTRUMENT_NAME,
+        "INSTRUME": truth.instrument,
         "TIMESYS": "TAI",
         "DATE-OBS": start.isot,
         "DATE-END": end.isot,
@@ -111,7 +111,8 @@ def raw_metadata(info: ExposureInfo, detector: int, truth: TruthModel) -> dict[s
         "RAFTBAY": raft,
         "CCDSLOT": slot,
         "LSST_NUM": det.serial,
-        "CCD_TYPE": "ITL",
+        "CCD_TYPE": det.vendor,
+        "CCD_MANU": det.vendor,
         "SIMULATE": True,
         "SIM_SEED": truth.seed,
         "SIM_SIZE": truth.size_name,
@@ -151,6 +152,8 @@ class ButlerRawWriter:
         Brighter-fatter in the flats; `None` accepts the repo's.
     log : `logging.Logger`, optional
         Logger.
+    instrument : `str`, optional
+        Camera of the repository (``LSSTComCam``, ``LSSTCam``, ``LATISS``).
     """
 
     def __init__(
@@ -161,8 +164,10 @@ class ButlerRawWriter:
         truth_seed: int | None = None,
         brighter_fatter: bool | None = None,
         log: logging.Logger | None = None,
+        instrument: str = INSTRUMENT_NAME,
     ) -> None:
         self.repo = Path(repo)
+        self.instrument = instrument
         self.size = size
         self.clock = clock
         self.truth_seed = truth_seed
@@ -185,9 +190,17 @@ class ButlerRawWriter:
                 await self._in_writer_thread(self._open)
 
     def _open(self) -> None:
-        ensure_repo(self.repo, size=self.size, seed=self.truth_seed, brighter_fatter=self.brighter_fatter)
+        ensure_repo(
+            self.repo,
+            size=self.size,
+            seed=self.truth_seed,
+            brighter_fatter=self.brighter_fatter,
+            instrument=self.instrument,
+        )
         self.truth = TruthModel.from_simulation_config(read_simulation_config(self.repo))
-        self._butler = make_butler(self.repo, writeable=True, collections=[RAW_RUN])
+        self._butler = make_butler(
+            self.repo, writeable=True, collections=[raw_run(self.instrument)], instrument=self.instrument
+        )
 
     async def _in_writer_thread[T](self, func: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func)
@@ -230,12 +243,12 @@ class ButlerRawWriter:
         if not (self.repo / TRUTH_FILE).exists():
             return 0
         if self._read_butler is None:
-            self._read_butler = make_butler(self.repo)
+            self._read_butler = make_butler(self.repo, instrument=self.instrument)
         butler = self._read_butler
 
         def query() -> int:
             records = butler.registry.queryDimensionRecords(
-                "exposure", instrument=INSTRUMENT_NAME, where=f"exposure.day_obs = {int(day_obs)}"
+                "exposure", instrument=self.instrument, where=f"exposure.day_obs = {int(day_obs)}"
             )
             return max((int(record.seq_num) for record in records), default=0)
 
@@ -244,22 +257,23 @@ class ButlerRawWriter:
     def _register_records(self, info: ExposureInfo) -> None:
         butler = self._butler
         assert butler is not None
-        physical_filter = info.physical_filter if info.physical_filter in PHYSICAL_FILTERS else "unknown"
+        known = INSTRUMENT_FILTERS[self.instrument]
+        physical_filter = info.physical_filter if info.physical_filter in known else "unknown"
         group = info.group_id or info.obs_id
         with butler.registry.transaction():
             butler.registry.syncDimensionData(
                 "day_obs",
                 {
-                    "instrument": INSTRUMENT_NAME,
+                    "instrument": self.instrument,
                     "id": info.day_obs,
                     "timespan": _day_obs_timespan(info.day_obs),
                 },
             )
-            butler.registry.syncDimensionData("group", {"instrument": INSTRUMENT_NAME, "name": group})
+            butler.registry.syncDimensionData("group", {"instrument": self.instrument, "name": group})
             butler.registry.syncDimensionData(
                 "exposure",
                 {
-                    "instrument": INSTRUMENT_NAME,
+                    "instrument": self.instrument,
                     "id": info.exposure_id,
                     "obs_id": info.obs_id,
                     "physical_filter": physical_filter,
@@ -300,9 +314,9 @@ class ButlerRawWriter:
             lambda: butler.put(
                 raw,
                 "raw",
-                instrument=INSTRUMENT_NAME,
+                instrument=self.instrument,
                 exposure=info.exposure_id,
                 detector=detector,
-                run=RAW_RUN,
+                run=raw_run(self.instrument),
             )
         )

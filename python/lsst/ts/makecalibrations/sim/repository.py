@@ -35,18 +35,18 @@ from astropy.time import Time
 from lsst.daf.butler import Butler
 
 from ..butler.calib_types import Defects, PhotonTransferCurve
-from ..butler.camera import DETECTOR_IDS, INSTRUMENT_NAME, SIZE_PRESETS, get_camera
+from ..butler.camera import INSTRUMENT_NAME, SIZE_PRESETS, get_camera
 from ..butler.certification import make_timespan
 from ..butler.images import make_masked_image
-from ..butler.instrument import PHYSICAL_FILTERS
+from ..butler.instrument import INSTRUMENT_FILTERS
 from ..butler.repository import (
-    CALIB_COLLECTION,
     CURATED_BEGIN,
     CURATED_END,
-    CURATED_RUN,
     RepositoryError,
+    calib_collection,
     create_repo,
     creation_lock,
+    curated_run,
     make_butler,
 )
 from .truth import DEFAULT_TRUTH_SEED, TruthModel
@@ -75,6 +75,7 @@ def ensure_repo(
     detectors: Sequence[int] | None = None,
     filters: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    instrument: str | None = None,
 ) -> None:
     """Create the repository at ``path`` if needed, else check it matches the request.
 
@@ -98,6 +99,9 @@ def ensure_repo(
     progress : `~collections.abc.Callable` [[`str`], `None`], optional
         Called with one line per step of a creation or addition (layout, each detector's reference
         calibrations, certification); not called when the repo already has what is asked for.
+    instrument : `str`, optional
+        Camera of the repository (``LSSTComCam``, ``LSSTCam``, ``LATISS``); `None` accepts an existing
+        repo's and creates an LSSTComCam one.
 
     Raises
     ------
@@ -107,24 +111,34 @@ def ensure_repo(
     """
     if size is not None and size not in SIZE_PRESETS:
         raise ValueError(f"Unknown size {size!r}; expected one of {sorted(SIZE_PRESETS)}.")
-    wanted = None if detectors is None else sorted({int(d) for d in detectors})
-    unknown = [d for d in wanted or () if d not in DETECTOR_IDS]
-    if unknown:
-        raise ValueError(f"Unknown detectors {unknown}; expected some of {list(DETECTOR_IDS)}.")
-    wanted_filters = None if filters is None else sorted(set(filters))
-    unknown_filters = [f for f in wanted_filters or () if f not in PHYSICAL_FILTERS]
-    if unknown_filters:
-        raise ValueError(f"Unknown filters {unknown_filters}; expected some of {list(PHYSICAL_FILTERS)}.")
-    say = progress if progress is not None else (lambda text: None)
     root = Path(path)
     truth_path = root / TRUTH_FILE
+    if instrument is None:
+        instrument = _recorded_instrument(root) if truth_path.exists() else INSTRUMENT_NAME
+    if instrument not in INSTRUMENT_FILTERS:
+        raise ValueError(f"Unknown instrument {instrument!r}; expected one of {sorted(INSTRUMENT_FILTERS)}.")
+    camera = get_camera(instrument)
+    physical_filters = INSTRUMENT_FILTERS[instrument]
+    wanted = None if detectors is None else sorted({int(d) for d in detectors})
+    unknown = [d for d in wanted or () if d not in camera.detector_ids]
+    if unknown:
+        raise ValueError(
+            f"Unknown {instrument} detectors {unknown}; expected some of {list(camera.detector_ids)}."
+        )
+    wanted_filters = None if filters is None else sorted(set(filters))
+    unknown_filters = [f for f in wanted_filters or () if f not in physical_filters]
+    if unknown_filters:
+        raise ValueError(
+            f"Unknown {instrument} filters {unknown_filters}; expected some of {list(physical_filters)}."
+        )
+    say = progress if progress is not None else (lambda text: None)
     if truth_path.exists():
-        _check_existing(root, size, seed, brighter_fatter)
+        _check_existing(root, size, seed, brighter_fatter, instrument)
         if _missing(root, wanted, wanted_filters) == ([], []):
             return
     with creation_lock(root):
         if truth_path.exists():
-            _check_existing(root, size, seed, brighter_fatter)
+            _check_existing(root, size, seed, brighter_fatter, instrument)
             missing = _missing(root, wanted, wanted_filters)
             if missing != ([], []):
                 _add_references(root, *missing, say)
@@ -134,16 +148,23 @@ def ensure_repo(
             size,
             seed,
             brighter_fatter,
-            list(DETECTOR_IDS) if wanted is None else wanted,
-            list(PHYSICAL_FILTERS) if wanted_filters is None else wanted_filters,
+            list(camera.detector_ids) if wanted is None else wanted,
+            list(physical_filters) if wanted_filters is None else wanted_filters,
             say,
+            instrument,
         )
+
+
+def _recorded_instrument(root: Path) -> str:
+    """The instrument recorded in ``truth.json`` (LSSTComCam for repos made before the key)."""
+    return str(read_simulation_config(root).get("instrument", INSTRUMENT_NAME))
 
 
 def _reference_set(config: dict[str, Any]) -> tuple[list[int], list[str]]:
     """Detectors and flat filters with reference calibrations (all, for repos made before the keys)."""
-    detectors = [int(d) for d in config.get("reference_detectors", DETECTOR_IDS)]
-    return detectors, [str(f) for f in config.get("reference_filters", PHYSICAL_FILTERS)]
+    instrument = str(config.get("instrument", INSTRUMENT_NAME))
+    detectors = [int(d) for d in config.get("reference_detectors", get_camera(instrument).detector_ids)]
+    return detectors, [str(f) for f in config.get("reference_filters", INSTRUMENT_FILTERS[instrument])]
 
 
 def _missing(
@@ -166,12 +187,12 @@ def _write_truth_file(root: Path, summary: dict[str, Any]) -> None:
 def _add_references(root: Path, detectors: list[int], filters: list[str], say: Callable[[str], None]) -> None:
     """Make and certify the reference calibrations of more detectors or flat filters of a repo."""
     config = read_simulation_config(root)
-    truth = TruthModel(seed=config["seed"], size=config["size"], brighter_fatter=config["brighter_fatter"])
+    truth = TruthModel.from_simulation_config(config)
     have_detectors, have_filters = _reference_set(config)
     all_detectors = sorted(set(have_detectors) | set(detectors))
     all_filters = sorted(set(have_filters) | set(filters))
     say(f"adding reference calibrations to {root}: detectors {detectors}, flat filters {filters}")
-    butler = make_butler(root, writeable=True)
+    butler = make_butler(root, writeable=True, instrument=truth.instrument)
     # Idempotent: only the datasets not there yet are made.
     _seed_reference_calibrations(butler, truth, all_detectors, all_filters, say)
     config["reference_detectors"] = all_detectors
@@ -179,9 +200,12 @@ def _add_references(root: Path, detectors: list[int], filters: list[str], say: C
     _write_truth_file(root, config)
 
 
-def _check_existing(root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None) -> None:
+def _check_existing(
+    root: Path, size: str | None, seed: int | None, brighter_fatter: bool | None, instrument: str
+) -> None:
     config = read_simulation_config(root)
-    wanted = {"size": size, "seed": seed, "brighter_fatter": brighter_fatter}
+    config.setdefault("instrument", INSTRUMENT_NAME)
+    wanted = {"size": size, "seed": seed, "brighter_fatter": brighter_fatter, "instrument": instrument}
     for key, value in wanted.items():
         if value is not None and config.get(key) != value:
             raise RepositoryError(
@@ -198,6 +222,7 @@ def _create(
     detectors: list[int],
     filters: list[str],
     say: Callable[[str], None],
+    instrument: str = INSTRUMENT_NAME,
 ) -> None:
     if (root / "butler.yaml").exists():
         # An interrupted creation is fine (we redo the idempotent steps) if it was ours.
@@ -222,9 +247,12 @@ def _create(
             json.dumps({"size": size, "seed": seed, "brighter_fatter": brighter_fatter})
         )
 
-    say(f"creating the butler repository {root} (size {size}): butler layout; detectors {detectors}")
-    truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter)
-    butler = create_repo(root)
+    say(
+        f"creating the butler repository {root} (size {size}): butler layout of {instrument}; "
+        f"detectors {detectors}"
+    )
+    truth = TruthModel(seed=seed, size=size, brighter_fatter=brighter_fatter, instrument=instrument)
+    butler = create_repo(root, instrument)
     _seed_reference_calibrations(butler, truth, detectors, filters, say)
 
     summary = truth.summary()
@@ -241,11 +269,11 @@ def _create(
 
 
 def _calib_metadata(truth: TruthModel, detector: int, obstype: str) -> dict[str, Any]:
-    det = get_camera()[detector]
+    det = truth.camera[detector]
     return {
         "OBSTYPE": obstype,
         "IMGTYPE": obstype.upper(),
-        "INSTRUME": INSTRUMENT_NAME,
+        "INSTRUME": truth.instrument,
         "DETECTOR": detector,
         "DET_NAME": det.name,
         "DET_SER": det.serial,
@@ -260,16 +288,17 @@ def _calib_metadata(truth: TruthModel, detector: int, obstype: str) -> dict[str,
 
 def _read_noise_map(truth: TruthModel, detector: int) -> np.ndarray:
     """Per-pixel read noise (e-) of the amp each pixel belongs to."""
-    det = get_camera()[detector]
-    result = np.empty(truth.geometry.detector_shape, dtype=np.float32)
+    det = truth.camera[detector]
+    geometry = truth.geometry_of(detector)
+    result = np.empty(geometry.detector_shape, dtype=np.float32)
     for amp in det:
-        result[amp.bbox_slices(truth.geometry)] = amp.read_noise
+        result[amp.bbox_slices(geometry)] = amp.read_noise
     return result
 
 
 def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
     """Ideal EXPAPPROXIMATION PTC of the truth: model points from 500 e- to the full well."""
-    det = get_camera()[detector]
+    det = truth.camera[detector]
     a00 = truth.effective_a00
     signals_e = np.geomspace(500.0, 0.9 * truth.full_well, 20)
     ptc = PhotonTransferCurve(
@@ -372,31 +401,30 @@ def _seed_reference_calibrations(
     certified again, so a resumed creation ends complete.
     """
     timespan = make_timespan(Time(CURATED_BEGIN, scale="tai"), Time(CURATED_END, scale="tai"))
+    curated, calib = curated_run(truth.instrument), calib_collection(truth.instrument)
     calib_types = ("bias", "dark", "flat", "defects", "ptc")
     existing = {
         (ref.datasetType.name, ref.dataId.required_values)
         for dataset_type in calib_types
-        for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
+        for ref in butler.registry.queryDatasets(dataset_type, collections=curated, findFirst=False)
     }
     for n, detector in enumerate(detectors, 1):
         say(f"reference calibrations from the simulated truth: detector {detector} ({n} of {len(detectors)})")
         for dataset_type, data_id, factory in _reference_datasets(truth, detector, filters):
-            expanded = butler.registry.expandDataId(instrument=INSTRUMENT_NAME, **data_id)
+            expanded = butler.registry.expandDataId(instrument=truth.instrument, **data_id)
             if (dataset_type, expanded.required_values) not in existing:
-                butler.put(factory(), dataset_type, expanded, run=CURATED_RUN)
+                butler.put(factory(), dataset_type, expanded, run=curated)
 
-    say(f"certifying the reference calibrations into {CALIB_COLLECTION}")
+    say(f"certifying the reference calibrations into {calib}")
     for dataset_type in calib_types:
         certified = {
             association.ref.id
-            for association in butler.registry.queryDatasetAssociations(
-                dataset_type, collections=CALIB_COLLECTION
-            )
+            for association in butler.registry.queryDatasetAssociations(dataset_type, collections=calib)
         }
         refs = [
             ref
-            for ref in butler.registry.queryDatasets(dataset_type, collections=CURATED_RUN, findFirst=False)
+            for ref in butler.registry.queryDatasets(dataset_type, collections=curated, findFirst=False)
             if ref.id not in certified
         ]
         if refs:
-            butler.registry.certify(CALIB_COLLECTION, refs, timespan)
+            butler.registry.certify(calib, refs, timespan)

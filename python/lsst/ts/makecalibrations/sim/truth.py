@@ -45,9 +45,10 @@ import numpy as np
 
 from ..butler.camera import (
     AMP_NAMES,
-    DETECTOR_IDS,
+    INSTRUMENT_NAME,
     PIXEL_SIZE_MM,
     AmpGeometry,
+    Camera,
     amp_geometry,
     get_camera,
 )
@@ -122,6 +123,7 @@ class DetectorTruth:
     """
 
     detector: int
+    geometry: AmpGeometry
     gain: dict[str, float]
     read_noise: dict[str, float]
     pedestal: dict[str, float]
@@ -135,12 +137,14 @@ class DetectorTruth:
     hot_column: tuple[str, int]
     cold_column: tuple[str, int]
 
-    def defect_mask(self, geometry: AmpGeometry, border: int = _DEFECT_MARGIN) -> np.ndarray:
+    def defect_mask(
+        self, geometry: AmpGeometry, border: int = _DEFECT_MARGIN, instrument: str = INSTRUMENT_NAME
+    ) -> np.ndarray:
         """Boolean map of the true defects (hot/dead pixels, hot/cold columns, detector border)."""
         mask = np.zeros(geometry.detector_shape, dtype=bool)
         for x, y in self.hot_pixels + self.dead_pixels:
             mask[y, x] = True
-        detector = get_camera()[self.detector]
+        detector = get_camera(instrument)[self.detector]
         for amp_name, x in (self.hot_column, self.cold_column):
             rows, _ = detector[amp_name].bbox_slices(geometry)
             mask[rows, x] = True
@@ -154,10 +158,13 @@ class DetectorTruth:
 
 @dataclasses.dataclass(frozen=True)
 class TruthModel:
-    """Deterministic model of the nine simulated detectors (see module docstring).
+    """Deterministic model of the simulated detectors of one camera (see module docstring).
 
     Parameters
     ----------
+    instrument : `str`
+        Camera (``LSSTComCam``, ``LSSTCam``, ``LATISS``): detectors, raw layouts and nominal gains
+        come from its `butler.camera.Camera`.
     seed : `int`
         Seed of every random draw.
     size : `str` or `tuple` [`int`, `int`]
@@ -177,6 +184,7 @@ class TruthModel:
 
     seed: int = DEFAULT_TRUTH_SEED
     size: str | tuple[int, int] = "default"
+    instrument: str = INSTRUMENT_NAME
     brighter_fatter: bool = True
     a00: float = DEFAULT_A00
     bias_level: float = 18000.0
@@ -215,8 +223,17 @@ class TruthModel:
 
     @functools.cached_property
     def geometry(self) -> AmpGeometry:
-        """Amp geometry of the simulation."""
+        """Amp geometry of the simulation (ITL layout; see `geometry_of` for a detector's own)."""
         return amp_geometry(self.size)
+
+    @property
+    def camera(self) -> Camera:
+        """The camera description of `instrument`."""
+        return get_camera(self.instrument)
+
+    def geometry_of(self, detector: int) -> AmpGeometry:
+        """Amp geometry (raw layout of its vendor) of ``detector`` at this size."""
+        return self.camera[detector].geometry(self.size)
 
     @property
     def size_name(self) -> str:
@@ -239,8 +256,8 @@ class TruthModel:
         return _detector_truth(self, int(detector))
 
     def _pixel_positions_mm(self, detector: int) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = self.geometry.detector_shape
-        x0, y0 = get_camera()[detector].position_mm
+        rows, cols = self.geometry_of(detector).detector_shape
+        x0, y0 = self.camera[detector].position_mm
         x = x0 + ((np.arange(cols) + 0.5) / cols - 0.5) * _FULL_DETECTOR_MM[0]
         y = y0 + ((np.arange(rows) + 0.5) / rows - 0.5) * _FULL_DETECTOR_MM[1]
         return x, y
@@ -257,8 +274,10 @@ class TruthModel:
 
     @functools.cached_property
     def mean_response(self) -> float:
-        """Pixel-weighted mean response over the nine detectors (flat normalisation)."""
-        return float(np.mean([self.detector(det).response.mean(dtype=np.float64) for det in DETECTOR_IDS]))
+        """Mean response over the camera's detectors (flat normalisation)."""
+        return float(
+            np.mean([self.detector(det).response.mean(dtype=np.float64) for det in self.camera.detector_ids])
+        )
 
     # ------------------------------------------------------------------ raw images
 
@@ -294,7 +313,7 @@ class TruthModel:
             Raw arrays keyed by amp name, in `AMP_NAMES` order.
         """
         truth = self.detector(detector)
-        geom = self.geometry
+        geom = truth.geometry
         rng = np.random.default_rng([self.seed, 2, int(exposure_id), int(detector)])
         mean_e: np.ndarray = truth.dark_rate * np.float32(max(dark_time, 0.0))
         illuminated = image_type.upper() == "FLAT" and exposure_time > 0
@@ -307,7 +326,7 @@ class TruthModel:
         else:
             electrons = rng.poisson(mean_e).astype(np.float32)
         np.clip(electrons, 0.0, self.full_well, out=electrons)
-        camera_det = get_camera()[detector]
+        camera_det = self.camera[detector]
         drift = {a: x for d, a, x in self.gain_drift if d == detector}
         gain_map = truth.gain_map
         if drift:
@@ -353,7 +372,8 @@ class TruthModel:
 
     def reference_defect_mask(self, detector: int) -> np.ndarray:
         """Boolean map of the true defects including the 5-px detector border."""
-        return self.detector(detector).defect_mask(self.geometry)
+        truth = self.detector(detector)
+        return truth.defect_mask(truth.geometry, instrument=self.instrument)
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable description: parameters and every injected defect, per detector."""
@@ -364,7 +384,7 @@ class TruthModel:
         }
         params["hot_pixel_rate"] = list(self.hot_pixel_rate)
         detectors = {}
-        for det in DETECTOR_IDS:
+        for det in self.camera.detector_ids:
             truth = self.detector(det)
             detectors[str(det)] = {
                 "gain": truth.gain,
@@ -408,11 +428,11 @@ def _pick_defect_positions(
     return chosen
 
 
-@functools.lru_cache(maxsize=len(DETECTOR_IDS))
+@functools.lru_cache(maxsize=16)
 def _detector_truth(model: TruthModel, detector: int) -> DetectorTruth:
     """Build the fixed signatures of one detector (cached per model and detector)."""
-    geom = model.geometry
-    camera_det = get_camera()[detector]
+    geom = model.geometry_of(detector)
+    camera_det = model.camera[detector]
     rng = np.random.default_rng([model.seed, 1, detector])
     shape = geom.detector_shape
 
@@ -454,6 +474,7 @@ def _detector_truth(model: TruthModel, detector: int) -> DetectorTruth:
     throughput = float(1.0 + model.throughput_scatter * rng.standard_normal())
     truth = DetectorTruth(
         detector=detector,
+        geometry=geom,
         gain=gain,
         read_noise=read_noise,
         pedestal=pedestal,

@@ -29,7 +29,7 @@ import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box
 
-from ...butler.camera import get_camera
+from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
 
@@ -117,6 +117,7 @@ class CalibCombineTask(pipeBase.PipelineTask):
             handles,
             exposure_ids=exposure_ids,
             detector_id=int(data_id["detector"]),
+            instrument=str(data_id["instrument"]),
             input_scales=inputs.get("inputScales"),
         )
         butlerQC.put(outputs, outputRefs)
@@ -127,6 +128,7 @@ class CalibCombineTask(pipeBase.PipelineTask):
         *,
         exposure_ids: Sequence[int],
         detector_id: int,
+        instrument: str = INSTRUMENT_NAME,
         input_scales: Mapping[str, Any] | None = None,
     ) -> pipeBase.Struct:
         """Combine the inputs of one detector.
@@ -147,7 +149,7 @@ class CalibCombineTask(pipeBase.PipelineTask):
         result : `lsst.pipe.base.Struct`
             ``outputData``: the combined `lsst.images.MaskedImage`.
         """
-        detector = get_camera()[detector_id]
+        detector = get_camera(instrument)[detector_id]
         order = np.argsort(exposure_ids, kind="stable")
         handles = [inputExpHandles[i] for i in order]
         ids = [int(exposure_ids[i]) for i in order]

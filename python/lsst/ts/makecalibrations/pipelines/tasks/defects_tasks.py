@@ -32,7 +32,7 @@ import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 
 from ...butler.calib_types import Defects
-from ...butler.camera import get_camera
+from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays
 from ..defects import ColumnThresholds, DefectThresholds, mask_to_defects, measure_defects, merge_defect_masks
 
@@ -113,10 +113,12 @@ class MeasureDefectsTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         data_id = butlerQC.quantum.dataId
         assert data_id is not None
-        outputs = self.run(inputs["inputExp"], detector_id=int(data_id["detector"]))
+        outputs = self.run(
+            inputs["inputExp"], detector_id=int(data_id["detector"]), instrument=str(data_id["instrument"])
+        )
         butlerQC.put(outputs, outputRefs)
 
-    def run(self, inputExp: Any, *, detector_id: int) -> pipeBase.Struct:
+    def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure the defects.
 
         Parameters
@@ -131,7 +133,7 @@ class MeasureDefectsTask(pipeBase.PipelineTask):
         result : `lsst.pipe.base.Struct`
             ``outputDefects``: `butler.calib_types.Defects`.
         """
-        detector = get_camera()[detector_id]
+        detector = get_camera(instrument)[detector_id]
         image, bad, _, metadata = masked_image_arrays(inputExp)
         image_type = self._image_type(metadata)
         rows, cols = image.shape

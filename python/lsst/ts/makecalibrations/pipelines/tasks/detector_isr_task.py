@@ -140,6 +140,7 @@ class DetectorIsrTask(IsrTask):
                 raw,
                 exposure_id=exposure_id,
                 detector_id=detector_id,
+                instrument=str(data_id["instrument"]),
                 calibs=calibs,
                 exposure_record=_record_values(handle.dataId),
             )

@@ -28,9 +28,16 @@ import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 
-from ...butler.camera import get_camera
+from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_mask
 from ..flat_normalization import measure_flat, scales_to_structure, solve_scales
+
+
+def _quantum_instrument(butlerQC: pipeBase.QuantumContext) -> str:
+    """The instrument of the quantum's data ID (selects the camera description)."""
+    data_id = butlerQC.quantum.dataId
+    assert data_id is not None
+    return str(data_id["instrument"])
 
 
 class CpFlatMeasureConnections(
@@ -78,9 +85,16 @@ class CpFlatMeasureTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         data_id = butlerQC.quantum.dataId
         assert data_id is not None
-        butlerQC.put(self.run(inputs["inputExp"], detector_id=int(data_id["detector"])), outputRefs)
+        butlerQC.put(
+            self.run(
+                inputs["inputExp"],
+                detector_id=int(data_id["detector"]),
+                instrument=str(data_id["instrument"]),
+            ),
+            outputRefs,
+        )
 
-    def run(self, inputExp: Any, *, detector_id: int) -> pipeBase.Struct:
+    def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure ``inputExp`` (an lsst.images MaskedImage) of detector ``detector_id``."""
         excluded = np.zeros(inputExp.image.array.shape, dtype=bool)
         for plane in self.config.maskNameList:
@@ -88,7 +102,7 @@ class CpFlatMeasureTask(pipeBase.PipelineTask):
         stats = measure_flat(
             np.asarray(inputExp.image.array, dtype=np.float32),
             excluded,
-            get_camera()[detector_id],
+            get_camera(instrument)[detector_id],
             self.config.numSigmaClip,
             self.config.clipMaxIter,
         )
@@ -141,10 +155,16 @@ class CpFlatNormalizationTask(pipeBase.PipelineTask):
     ) -> None:
         inputs = butlerQC.get(inputRefs)
         keys = [(int(ref.dataId["detector"]), int(ref.dataId["exposure"])) for ref in inputRefs.inputStats]
-        butlerQC.put(self.run(inputs["inputStats"], keys=keys), outputRefs)
+        butlerQC.put(
+            self.run(inputs["inputStats"], keys=keys, instrument=_quantum_instrument(butlerQC)), outputRefs
+        )
 
     def run(
-        self, inputStats: Sequence[Mapping[str, Any]], *, keys: Sequence[tuple[int, int]]
+        self,
+        inputStats: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[tuple[int, int]],
+        instrument: str = INSTRUMENT_NAME,
     ) -> pipeBase.Struct:
         """Fit the scales.
 
@@ -169,7 +189,7 @@ class CpFlatNormalizationTask(pipeBase.PipelineTask):
             levels[i, j] = float(stats["DETECTOR_MEDIAN"])
             npix[i, j] = float(stats["DETECTOR_N"])
         scales = solve_scales(levels, npix, detectors, exposures, n_iter=self.config.scaleMaxIter)
-        camera = get_camera()
+        camera = get_camera(instrument)
         structure = scales_to_structure(scales, {det: camera[det].amp_names for det in detectors})
         self.log.info(
             "Flat normalisation over %d detectors x %d exposures: G = %s",

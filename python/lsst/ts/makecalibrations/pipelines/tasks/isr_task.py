@@ -22,7 +22,7 @@ import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 
 from ...butler.calib_types import Defects
-from ...butler.camera import get_camera
+from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import make_masked_image, masked_image_arrays
 from ...butler.raw_image import RawImage
 from ..isr import IsrSettings, run_isr
@@ -141,6 +141,7 @@ class IsrTask(pipeBase.PipelineTask):
         assert data_id is not None
         inputs["exposure_id"] = int(data_id["exposure"])
         inputs["detector_id"] = int(data_id["detector"])
+        inputs["instrument"] = str(data_id["instrument"])
         inputs["exposure_record"] = _record_values(data_id)
         outputs = self.run(**inputs)
         butlerQC.put(outputs, outputRefs)
@@ -151,6 +152,7 @@ class IsrTask(pipeBase.PipelineTask):
         *,
         exposure_id: int,
         detector_id: int,
+        instrument: str = INSTRUMENT_NAME,
         bias: Any = None,
         dark: Any = None,
         flat: Any = None,
@@ -165,6 +167,8 @@ class IsrTask(pipeBase.PipelineTask):
             Raw amp arrays and header.
         exposure_id, detector_id : `int`
             Data id values.
+        instrument : `str`, optional
+            Instrument name (selects the camera description).
         bias, dark, flat : `lsst.images.MaskedImage`, optional
             Calibrations (required when their step is on).
         defects : `butler.calib_types.Defects`, optional
@@ -186,6 +190,7 @@ class IsrTask(pipeBase.PipelineTask):
                 ccdExposure,
                 exposure_id=exposure_id,
                 detector_id=detector_id,
+                instrument=instrument,
                 calibs=calibs,
                 exposure_record=exposure_record,
             )
@@ -240,10 +245,11 @@ class IsrTask(pipeBase.PipelineTask):
         exposure_id: int,
         detector_id: int,
         calibs: PreparedCalibrations,
+        instrument: str = INSTRUMENT_NAME,
         exposure_record: dict[str, Any] | None = None,
     ) -> Any:
         """Process one raw with calibrations from `prepare_calibrations`; return the MaskedImage."""
-        detector = get_camera()[detector_id]
+        detector = get_camera(instrument)[detector_id]
         metadata = dict(ccdExposure.metadata)
         for key, value in _header_defaults(exposure_record or {}).items():
             metadata.setdefault(key, value)

@@ -42,7 +42,7 @@ from lsst.daf.butler import DataCoordinate, DatasetRef
 from lsst.images import Box
 
 from ...butler.calib_types import PhotonTransferCurve
-from ...butler.camera import DETECTOR_SERIALS, Detector, get_camera
+from ...butler.camera import INSTRUMENT_NAME, Detector, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ...calib.flat_pairs import PAIR_TOLERANCE
 from ..ptc import (
@@ -258,7 +258,7 @@ def extract_pair(
             "PTC_FIT_TYPE": "PARTIAL",
             "DETECTOR": detector.id,
             "DET_NAME": detector.name,
-            "DET_SER": DETECTOR_SERIALS[detector.id],
+            "DET_SER": detector.serial,
             "FILTER": metadata1.get("FILTER", ""),
             "EXPTIME": float(exposure_time),
             "INPUT_EXPOSURES": [int(pair[0]), int(pair[1])],
@@ -300,6 +300,7 @@ class PtcExtractTask(pipeBase.PipelineTask):
         results = self.run(
             {exp_id: handle.get for exp_id, handle in handles.items()},
             detector_id=int(data_id["detector"]),
+            instrument=str(data_id["instrument"]),
             exposure_times=exposure_times,
         )
         written = 0
@@ -318,6 +319,7 @@ class PtcExtractTask(pipeBase.PipelineTask):
         loaders: Mapping[int, Callable[..., Any]],
         *,
         detector_id: int,
+        instrument: str = INSTRUMENT_NAME,
         exposure_times: Mapping[int, float] | None = None,
     ) -> pipeBase.Struct:
         """Pair the flats and measure every pair.
@@ -339,7 +341,7 @@ class PtcExtractTask(pipeBase.PipelineTask):
             ``outputCovariances``: `dict` first exposure id -> partial `PhotonTransferCurve`;
             ``pairs``: the pairs measured.
         """
-        detector = get_camera()[detector_id]
+        detector = get_camera(instrument)[detector_id]
         times = dict(exposure_times or {})
 
         def load(exp_id: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -45,12 +45,19 @@ import lsst.pipe.base.connectionTypes as cT
 import numpy as np
 
 from ...butler.calib_types import PhotonTransferCurve
-from ...butler.camera import get_camera
+from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..verify import VerifyThresholds, detector_stats, merge_exposure, merge_run
 from ..verify_gain import ITL_FLUX_SLOPE, gain_pair_stats
 
 _STAGES = {"BIAS": "Bias", "DARK": "Dark", "FLAT": "Flat"}
+
+
+def _quantum_instrument(butlerQC: pipeBase.QuantumContext) -> str:
+    """The instrument of the quantum's data ID (selects the camera description)."""
+    data_id = butlerQC.quantum.dataId
+    assert data_id is not None
+    return str(data_id["instrument"])
 
 
 class _ThresholdConfig(pexConfig.Config):
@@ -139,9 +146,16 @@ class CpVerifyDetTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         data_id = butlerQC.quantum.dataId
         assert data_id is not None
-        butlerQC.put(self.run(inputs["inputExp"], detector_id=int(data_id["detector"])), outputRefs)
+        butlerQC.put(
+            self.run(
+                inputs["inputExp"],
+                detector_id=int(data_id["detector"]),
+                instrument=str(data_id["instrument"]),
+            ),
+            outputRefs,
+        )
 
-    def run(self, inputExp: Any, *, detector_id: int) -> pipeBase.Struct:
+    def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure and test ``inputExp`` (lsst.images MaskedImage) of detector ``detector_id``."""
         image, _, _, metadata = masked_image_arrays(inputExp)
         excluded = np.zeros(image.shape, dtype=bool)
@@ -151,7 +165,7 @@ class CpVerifyDetTask(pipeBase.PipelineTask):
             self.config.stageName,
             image,
             excluded,
-            get_camera()[detector_id],
+            get_camera(instrument)[detector_id],
             metadata,
             _thresholds(self.config),
         )
@@ -205,11 +219,20 @@ class CpVerifyExpMergeTask(pipeBase.PipelineTask):
     ) -> None:
         inputs = butlerQC.get(inputRefs)
         detectors = [int(ref.dataId["detector"]) for ref in inputRefs.inputStats]
-        butlerQC.put(self.run(inputs["inputStats"], detectors=detectors), outputRefs)
+        butlerQC.put(
+            self.run(inputs["inputStats"], detectors=detectors, instrument=_quantum_instrument(butlerQC)),
+            outputRefs,
+        )
 
-    def run(self, inputStats: Sequence[Mapping[str, Any]], *, detectors: Sequence[int]) -> pipeBase.Struct:
+    def run(
+        self,
+        inputStats: Sequence[Mapping[str, Any]],
+        *,
+        detectors: Sequence[int],
+        instrument: str = INSTRUMENT_NAME,
+    ) -> pipeBase.Struct:
         """Merge ``inputStats`` of the detectors ``detectors``."""
-        camera = get_camera()
+        camera = get_camera(instrument)
         by_name = {camera[det].name: stats for det, stats in zip(detectors, inputStats, strict=True)}
         merged = merge_exposure(by_name, self.config.stageName, _thresholds(self.config))
         return pipeBase.Struct(outputStats=merged)
@@ -376,13 +399,19 @@ class CpVerifyGainMergeTask(pipeBase.PipelineTask):
     ) -> None:
         inputs = butlerQC.get(inputRefs)
         keys = [(int(ref.dataId["exposure"]), int(ref.dataId["detector"])) for ref in inputRefs.inputStats]
-        butlerQC.put(self.run(inputs["inputStats"], keys=keys), outputRefs)
+        butlerQC.put(
+            self.run(inputs["inputStats"], keys=keys, instrument=_quantum_instrument(butlerQC)), outputRefs
+        )
 
     def run(
-        self, inputStats: Sequence[Mapping[str, Any]], *, keys: Sequence[tuple[int, int]]
+        self,
+        inputStats: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[tuple[int, int]],
+        instrument: str = INSTRUMENT_NAME,
     ) -> pipeBase.Struct:
         """Merge ``inputStats`` of the ``(exposure, detector)`` ``keys``."""
-        camera = get_camera()
+        camera = get_camera(instrument)
         by_exposure: dict[int, dict[str, Mapping[str, Any]]] = {}
         for (exposure, detector), stats in zip(keys, inputStats, strict=True):
             by_exposure.setdefault(exposure, {})[camera[detector].name] = stats

@@ -1,0 +1,156 @@
+"""The LATISS client, compatible with ts_observatory_control's ``LATISS``.
+
+`LATISS` groups the ATCamera, ATSpectrograph, ATHeaderService and ATOODS remotes, takes images through
+`BaseCamera` (ATCamera) and sets the filter and the grating (disperser) through the spectrograph's
+``changeFilter`` / ``changeDisperser``, waiting for ``reportedFilterPosition`` /
+``reportedDisperserPosition`` as the real client does.
+
+May import: `sal` (for ``salobj``), the standard library, astropy.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LATISS", "LATISSUsages"]
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from .base_camera import BaseCamera
+from .remote_group import Usages, UsagesResources
+
+
+class LATISSUsages(Usages):
+    """Intended usages of `LATISS` (bit flags, combinable with those of `Usages`)."""
+
+    TakeImage = 1 << 3
+    Setup = 1 << 4
+    TakeImageFull = 1 << 5
+
+
+LATISS_DETECTOR_NAMES = ("RXX_S00",)
+"""The one LATISS detector."""
+
+
+class LATISS(BaseCamera):
+    """LATISS: ATCamera, ATSpectrograph, ATHeaderService and ATOODS.
+
+    Parameters
+    ----------
+    domain : ``salobj.Domain``, optional
+        Domain for the remotes; a new one (closed by `close`) if `None`.
+    log : `logging.Logger`, optional
+        Parent logger.
+    intended_usage : `int`, optional
+        `LATISSUsages` bit mask; `None` subscribes to every topic.
+    tcs_ready_to_take_data : coroutine function, optional
+        Awaited before on-sky image types.
+    """
+
+    def __init__(
+        self,
+        domain: Any = None,
+        log: logging.Logger | None = None,
+        intended_usage: int | None = None,
+        tcs_ready_to_take_data: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        super().__init__(
+            components=["ATCamera", "ATSpectrograph", "ATHeaderService", "ATOODS"],
+            instrument_setup_attributes=["filter", "grating"],
+            domain=domain,
+            log=log,
+            intended_usage=intended_usage,
+            tcs_ready_to_take_data=tcs_ready_to_take_data,
+        )
+        self.read_out_time = 2.0
+        self.shutter_time = 1.0
+        self.setup_timeout = 60.0
+
+    @property
+    def usages(self) -> dict[int, UsagesResources]:
+        usages = dict(super().usages)
+        attrs = ("atcamera", "atspectrograph", "atheaderservice", "atoods")
+        usages[LATISSUsages.TakeImage] = UsagesResources(
+            components_attr=attrs,
+            readonly=False,
+            include=(
+                "summaryState",
+                "startIntegration",
+                "startReadout",
+                "endReadout",
+                "endOfImageTelemetry",
+                "ccsCommandState",
+                "reportedFilterPosition",
+                "reportedDisperserPosition",
+                "imageInOODS",
+                "largeFileObjectAvailable",
+            ),
+        )
+        usages[LATISSUsages.TakeImageFull] = UsagesResources(
+            components_attr=attrs, readonly=False, include=None
+        )
+        return usages
+
+    @property
+    def camera(self) -> Any:
+        """The ATCamera remote."""
+        return self.rem.atcamera
+
+    async def setup_instrument(self, **kwargs: Any) -> None:
+        """Put ``filter`` and ``grating`` in the beam (each only if given)."""
+        self.check_kwargs(**kwargs)
+        await self.setup_atspec(filter=kwargs.get("filter"), grating=kwargs.get("grating"))
+
+    async def setup_atspec(self, filter: str | int | None = None, grating: str | int | None = None) -> None:
+        """Change the spectrograph's filter and grating, waiting for each to report its position.
+
+        Parameters
+        ----------
+        filter, grating : `str` or `int`, optional
+            Name (or slot number) of the filter and the grating; `None` leaves it unchanged.
+        """
+        spectrograph = self.rem.atspectrograph
+        async with self.cmd_lock:
+            if filter is not None:
+                spectrograph.evt_reportedFilterPosition.flush()
+                by_slot = isinstance(filter, int)
+                await spectrograph.cmd_changeFilter.set_start(
+                    filter=int(filter) if by_slot else 0,
+                    name="" if by_slot else str(filter),
+                    timeout=self.setup_timeout,
+                )
+                data = await spectrograph.evt_reportedFilterPosition.next(
+                    flush=False, timeout=self.setup_timeout
+                )
+                self.log.info(f"Filter {data.name} in position.")
+            if grating is not None:
+                spectrograph.evt_reportedDisperserPosition.flush()
+                by_slot = isinstance(grating, int)
+                await spectrograph.cmd_changeDisperser.set_start(
+                    disperser=int(grating) if by_slot else 0,
+                    name="" if by_slot else str(grating),
+                    timeout=self.setup_timeout,
+                )
+                data = await spectrograph.evt_reportedDisperserPosition.next(
+                    flush=False, timeout=self.setup_timeout
+                )
+                self.log.info(f"Grating {data.name} in position.")
+
+    async def get_setup(self) -> tuple[str, str]:
+        """Return ``(filter, grating)`` now in the beam."""
+        spectrograph = self.rem.atspectrograph
+        filter_data = await spectrograph.evt_reportedFilterPosition.aget(timeout=self.fast_timeout)
+        grating_data = await spectrograph.evt_reportedDisperserPosition.aget(timeout=self.fast_timeout)
+        return filter_data.name, grating_data.name
+
+    async def get_available_instrument_setup(self) -> list[str]:
+        """LATISS does not publish its filter/grating lists here; an empty list."""
+        return []
+
+    def parse_sensors(self, sensors: str | Iterable[int | str] | None) -> str:
+        """Return the ``sensors`` field of ``takeImages`` (`None`: ``""``, the one detector)."""
+        if sensors is None:
+            return ""
+        if isinstance(sensors, str):
+            return sensors
+        return ":".join(LATISS_DETECTOR_NAMES[s] if isinstance(s, int) else str(s) for s in sensors)

@@ -1,0 +1,61 @@
+"""`MakeLatissCalibrations`: the LATISS calibration script loaded from the ATQueue as
+``auxtel/make_latiss_calibrations.py``.
+
+Only camera facts differ from `BaseMakeCalibrations`: instrument LATISS (`calib.instrument.LATISS`: one
+detector, OCPS:1, the ``LATISS`` pipeline directories, defaults ``LATISS/calib``,
+``LATISS/calib/daily``, ``/repo/LATISS``, the ``grating`` key), the ``LATISS`` client (ATCamera,
+ATSpectrograph, ATHeaderService, ATOODS), and one hook: the instrument setup before the images sets
+the filter and the grating.
+
+May import: `sal`, `calib` and the sibling modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MakeLatissCalibrations"]
+
+from typing import Any
+
+from ..calib.instrument import LATISS as LATISS_SPEC
+from ..calib.instrument import InstrumentSpec
+from ..control.clients import LATISS, LATISSUsages
+from .base_make_calibrations import BaseMakeCalibrations
+
+
+class MakeLatissCalibrations(BaseMakeCalibrations):
+    """Take LATISS biases, darks and flats and have OCPS:1 make, verify and certify calibrations.
+
+    Parameters
+    ----------
+    index : `int`
+        SAL index of the script.
+    """
+
+    report_prefix = "make_latiss_calibrations"
+
+    def __init__(self, index: int) -> None:
+        super().__init__(
+            index=index,
+            descr="Take LATISS biases, darks and flats; make, verify and certify combined calibrations.",
+            help=(
+                "Sets the filter and the grating, takes the bias, dark and flat sequences of "
+                "script_mode (discarded images first), has OCPS:1 build and verify combined "
+                "calibrations (cp_pipe, cp_verify), certifies them into calib_collection when "
+                "generate_calibrations is true, and optionally makes defects, a PTC and per-pair gains. "
+                "Every run writes a JSON report."
+            ),
+        )
+
+    @classmethod
+    def get_instrument(cls) -> InstrumentSpec:
+        """LATISS."""
+        return LATISS_SPEC
+
+    def make_camera(self) -> Any:
+        """The ``LATISS`` client on the script's domain, with the topics taking images needs."""
+        return LATISS(domain=self.domain, log=self.log, intended_usage=LATISSUsages.TakeImage)
+
+    def instrument_setup(self) -> dict[str, Any]:
+        """The filter and the grating."""
+        assert self.config is not None
+        return super().instrument_setup() | {"grating": self.config.extras.get("grating")}

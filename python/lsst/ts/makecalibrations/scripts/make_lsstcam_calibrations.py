@@ -1,0 +1,100 @@
+"""`MakeLSSTCamCalibrations`: the LSSTCam calibration script loaded from the MTQueue as
+``maintel/make_lsstcam_calibrations.py``.
+
+Only camera facts differ from `BaseMakeCalibrations`: instrument LSSTCam (`calib.instrument.LSSTCAM`:
+189 science detectors, OCPS:3, the ``LSSTCam`` pipeline directories, defaults ``LSSTCam/calib``,
+``LSSTCam/calib/daily``, ``/repo/LSSTCam``, the ``ignore`` key), the ``LSSTCam`` camera client, and one
+hook: before the first flat the dome must allow flats, as the real script checks: MTDomeTrajectory
+ENABLED and MTDome DISABLED or ENABLED, each unless named in ``ignore``.
+
+May import: `sal`, `calib` and the sibling modules.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DOME_FLAT_STATES", "MakeLSSTCamCalibrations"]
+
+from typing import Any
+
+from ..calib.instrument import LSSTCAM, InstrumentSpec
+from ..sal import salobj
+from ..control.clients import LSSTCam, LSSTCamUsages, RemoteGroup, Usages
+from .base_make_calibrations import BaseMakeCalibrations
+
+DOME_FLAT_STATES: dict[str, tuple[salobj.State, ...]] = {
+    "MTDomeTrajectory": (salobj.State.ENABLED,),
+    "MTDome": (salobj.State.DISABLED, salobj.State.ENABLED),
+}
+"""States in which each dome component allows flats (the real script's feasibility check)."""
+
+
+class MakeLSSTCamCalibrations(BaseMakeCalibrations):
+    """Take LSSTCam biases, darks and flats and have OCPS:3 make, verify and certify calibrations.
+
+    Parameters
+    ----------
+    index : `int`
+        SAL index of the script.
+    """
+
+    report_prefix = "make_lsstcam_calibrations"
+
+    def __init__(self, index: int) -> None:
+        super().__init__(
+            index=index,
+            descr="Take LSSTCam biases, darks and flats; make, verify and certify combined calibrations.",
+            help=(
+                "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
+                "OCPS:3 build and verify combined calibrations (cp_pipe, cp_verify), certifies them into "
+                "calib_collection when generate_calibrations is true, and optionally makes defects, a "
+                "PTC and per-pair gains. Before the flats it checks that MTDomeTrajectory is ENABLED "
+                "and MTDome DISABLED or ENABLED (components in ignore are not checked). Every run "
+                "writes a JSON report."
+            ),
+        )
+        self._dome: Any = None
+
+    @classmethod
+    def get_instrument(cls) -> InstrumentSpec:
+        """LSSTCam."""
+        return LSSTCAM
+
+    def make_camera(self) -> Any:
+        """The ``LSSTCam`` client on the script's domain, with the topics taking images needs."""
+        return LSSTCam(domain=self.domain, log=self.log, intended_usage=LSSTCamUsages.TakeImage)
+
+    def _checked_dome_components(self) -> list[str]:
+        assert self.config is not None
+        ignored = set(self.config.extras.get("ignore", ()))
+        return [name for name in DOME_FLAT_STATES if name not in ignored]
+
+    async def start_remotes(self) -> None:
+        """The camera and OCPS clients, and a state monitor of the dome components checked."""
+        await super().start_remotes()
+        components = self._checked_dome_components()
+        if self._dome is None and components:
+            self._dome = RemoteGroup(
+                components=components, domain=self.domain, log=self.log, intended_usage=Usages.MonitorState
+            )
+            if self._dome.start_task is not None:
+                await self._dome.start_task
+
+    async def flat_feasibility_problem(self) -> str | None:
+        """The dome components not in a state that allows flats (each named with its state)."""
+        problems = []
+        for name in self._checked_dome_components():
+            allowed = DOME_FLAT_STATES[name]
+            try:
+                state = await self._dome.get_state(name)
+            except (TimeoutError, RuntimeError) as e:
+                problems.append(f"{name} state unknown ({e}); needs {_names(allowed)}")
+                continue
+            if state not in allowed:
+                problems.append(f"{name} is {salobj.State(state).name}; needs {_names(allowed)}")
+        if not problems:
+            return None
+        return "dome not ready for flats: " + "; ".join(problems) + " (add to ignore to skip)"
+
+
+def _names(states: tuple[salobj.State, ...]) -> str:
+    return " or ".join(state.name for state in states)

@@ -1,0 +1,124 @@
+"""What the simulated observatory of each camera is made of: component names, indices, filters.
+
+`ObservatorySpec` is data: the camera, header service and OODS components, the OCPS index, the obs id
+prefix, the filters and the extra state-only CSCs (the MTDome and MTDomeTrajectory of the Simonyi
+telescope, which the LSSTCam script checks before its flats). The names and indices are the real ones
+(ts_xml ``SALSubsystems.xml``; OCPS:1 LATISS, OCPS:2 LSSTComCam, OCPS:3 LSSTCam). `observatory_spec`
+picks one by instrument name.
+
+May import: the standard library and `butler.instrument` (the physical filters).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OBSERVATORIES", "ObservatorySpec", "observatory_spec"]
+
+import dataclasses
+
+from ..butler.instrument import LATISS_GRATINGS, LSSTCAM_FILTERS
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservatorySpec:
+    """The simulated CSCs of one camera.
+
+    Attributes
+    ----------
+    instrument : `str`
+        Butler instrument name.
+    camera : `str`
+        Camera CSC (``CCCamera``, ``MTCamera``, ``ATCamera``).
+    header_service : `str`
+        Header service CSC.
+    oods : `str`
+        OODS CSC (its ``imageInOODS.camera`` is the instrument name).
+    ocps_index : `int`
+        SAL index of the OCPS that serves the camera.
+    obs_id_prefix : `str`
+        Controller prefix of obs ids (``CC``, ``MC``, ``AT``: ``<prefix>_O_<day_obs>_<seq>``).
+    filters : `tuple` [`str`, ...]
+        Filters the camera can put in the beam, in slot order (empty: the camera has no changer).
+    initial_filter : `str`
+        Filter in the beam at startup.
+    gratings : `tuple` [`str`, ...]
+        Dispersers (LATISS only; the physical filter is then ``filter~grating``).
+    state_only : `tuple` [`str`, ...]
+        Extra CSCs simulated only for their summary state (``MTDome``, ``MTDomeTrajectory``).
+    read_out_time : `float`
+        Simulated readout (s).
+    """
+
+    instrument: str
+    camera: str
+    header_service: str
+    oods: str
+    ocps_index: int
+    obs_id_prefix: str
+    filters: tuple[str, ...]
+    initial_filter: str
+    gratings: tuple[str, ...] = ()
+    state_only: tuple[str, ...] = ()
+    read_out_time: float = 2.0
+
+    @property
+    def has_filter_changer(self) -> bool:
+        """Does the camera CSC itself change filters (``setFilter``)?"""
+        return self.camera != "ATCamera"
+
+
+COMCAM_OBSERVATORY = ObservatorySpec(
+    instrument="LSSTComCam",
+    camera="CCCamera",
+    header_service="CCHeaderService",
+    oods="CCOODS",
+    ocps_index=2,
+    obs_id_prefix="CC",
+    filters=("u_02", "g_01", "r_03", "i_06", "z_03", "y_04"),
+    initial_filter="r_03",
+)
+
+LSSTCAM_OBSERVATORY = ObservatorySpec(
+    instrument="LSSTCam",
+    camera="MTCamera",
+    header_service="MTHeaderService",
+    oods="MTOODS",
+    ocps_index=3,
+    obs_id_prefix="MC",
+    # The carousel holds five of the six filters; the simulation loads all six.
+    filters=tuple(name for name in LSSTCAM_FILTERS if name not in ("empty", "unknown")),
+    initial_filter="r_57",
+    state_only=("MTDome", "MTDomeTrajectory"),
+)
+
+LATISS_OBSERVATORY = ObservatorySpec(
+    instrument="LATISS",
+    camera="ATCamera",
+    header_service="ATHeaderService",
+    oods="ATOODS",
+    ocps_index=1,
+    obs_id_prefix="AT",
+    filters=("empty", "SDSSg_65mm", "SDSSr_65mm", "SDSSi_65mm", "SDSSz_65mm"),
+    initial_filter="empty",
+    gratings=LATISS_GRATINGS,
+)
+
+OBSERVATORIES: dict[str, ObservatorySpec] = {
+    spec.instrument: spec for spec in (COMCAM_OBSERVATORY, LSSTCAM_OBSERVATORY, LATISS_OBSERVATORY)
+}
+"""Simulated observatories by instrument name."""
+
+
+def observatory_spec(instrument: str) -> ObservatorySpec:
+    """Return the `ObservatorySpec` of ``instrument``.
+
+    Raises
+    ------
+    ValueError
+        For an instrument without a simulated observatory.
+    """
+    try:
+        return OBSERVATORIES[instrument]
+    except KeyError:
+        raise ValueError(
+            f"No simulated observatory for instrument {instrument!r}; known: {sorted(OBSERVATORIES)}."
+        ) from None
