@@ -72,6 +72,7 @@ SCRIPT_RECEIVERS = {
     "self._camera": "ComCam",
     "self.ocps_group": "RemoteGroup",
     "self._ocps_group": "RemoteGroup",
+    "self._dome": "RemoteGroup",
 }
 REAL_CLASSES = {
     "RemoteGroup": "lsst.ts.observatory.control.remote_group.RemoteGroup",
@@ -598,7 +599,11 @@ def interface_problems(
 
 #: Components whose own XML topics must all be in the runtime; CCCamera's XML has some 200 events,
 #: of which the runtime defines the ones a camera client and the simulator use.
-COMPLETE_COMPONENTS = {"Script", "CCOODS", "OCPS", "Test"}
+COMPLETE_COMPONENTS = {"Script", "CCOODS", "MTOODS", "ATOODS", "OCPS", "Test"}
+
+#: Components the runtime defines whose XML is not among the reference files: their generic topics and
+#: indexing are still checked, their own topics cannot be (the test says so instead of passing).
+NO_REFERENCE_XML = {"ATSpectrograph"}
 
 
 @pytest.mark.parametrize("name", sorted(interfaces.COMPONENTS))
@@ -608,6 +613,8 @@ def test_embedded_interfaces_match_ts_xml(
     xml_subsystems: dict[str, ElementTree.Element],
 ) -> None:
     spec = interfaces.get_component_spec(name)
+    if name in NO_REFERENCE_XML and not (TS_XML / name).is_dir():
+        pytest.skip(f"ts_xml reference has no {name} XML: its own topics cannot be checked here")
     own: dict[Any, dict[str, tuple[str, type, int]]] = {}
     for kind in XML_KINDS:
         path = TS_XML / name / f"{name}_{kind}.xml"

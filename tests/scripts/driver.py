@@ -27,7 +27,7 @@ import yaml
 from lsst.ts.makecalibrations.calib.report import RunReport
 from lsst.ts.makecalibrations.cli.bus_driver import BusDriver
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
-from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
+from lsst.ts.makecalibrations.scripts import BaseMakeCalibrations, MakeComCamCalibrations
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 
@@ -36,7 +36,7 @@ from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 class RunResult:
     """What a script run did."""
 
-    script: MakeComCamCalibrations
+    script: BaseMakeCalibrations
     observatory: SimulatedObservatory
     states: list[ScriptState]
     final_state: ScriptState
@@ -80,7 +80,7 @@ class RunResult:
         return [f.step for f in self.report.failures]
 
 
-StopCondition = Callable[[MakeComCamCalibrations, SimulatedObservatory], Awaitable[None]]
+StopCondition = Callable[[Any, SimulatedObservatory], Awaitable[None]]
 
 
 async def run_calibrations(
@@ -98,12 +98,19 @@ async def run_calibrations(
     prepare: Callable[[SimulatedObservatory], Awaitable[None]] | None = None,
     timeout: float = 300.0,
     observatory: SimulatedObservatory | None = None,
+    script_class: type[BaseMakeCalibrations] = MakeComCamCalibrations,
+    component_states: dict[str, Any] | None = None,
+    detectors: list[int] | None = None,
 ) -> RunResult:
     """Run the script once; see the module docstring.
 
     ``observatory``, if given, is an observatory already started (and left running) that the script
-    runs against, instead of a new one made with the other keyword arguments.
+    runs against, instead of a new one made with the other keyword arguments. ``script_class``
+    (LSSTComCam by default) chooses the script, hence the simulated observatory (its instrument);
+    ``component_states`` sets the observatory's state-only CSCs (the LSSTCam dome); ``detectors``
+    the detectors its camera reads out (all by default).
     """
+    instrument = script_class.get_instrument()
     if observatory is None:
         salobj.set_test_topic_subname(randomize=True)
     if isinstance(config, dict):
@@ -111,7 +118,7 @@ async def run_calibrations(
         config.setdefault("report_dir", str(report_dir))
         # The script checks its repository at configure; without one for the observatory, a bare
         # repository (no reference calibrations, made once) is the script's.
-        config.setdefault("repo", str(repo if repo is not None else bare_repo()))
+        config.setdefault("repo", str(repo if repo is not None else bare_repo(instrument.name)))
         text = yaml.safe_dump(config)
     else:
         text = config
@@ -129,6 +136,9 @@ async def run_calibrations(
                         size="tiny",
                         job_duration=job_duration,
                         camera_initial_state=camera_initial_state,
+                        instrument=instrument.name,
+                        component_states=component_states,
+                        detectors=detectors,
                     )
                 )
             if prepare is not None:
@@ -136,7 +146,12 @@ async def run_calibrations(
             async with salobj.Domain() as domain:
                 driver = BusDriver(domain, index, on_log=lambda data: log_messages.append(data.message))
                 ocps = salobj.Remote(
-                    domain, "OCPS", 2, readonly=True, include=["job_result"], evt_max_history=0
+                    domain,
+                    "OCPS",
+                    instrument.ocps_index,
+                    readonly=True,
+                    include=["job_result"],
+                    evt_max_history=0,
                 )
                 await asyncio.gather(driver.start(), ocps.start_task)
                 job_results: list[dict[str, Any]] = []
@@ -145,7 +160,7 @@ async def run_calibrations(
                     job_results.append(dict(json.loads(data.result), exit_code=data.exit_code))
 
                 ocps.evt_job_result.callback = job_result_callback
-                script = MakeComCamCalibrations(index=index)
+                script = script_class(index=index)
                 script.shutdown_delay = 0.0
                 script.final_state_delay = 0.0
                 await script.start_task
@@ -189,12 +204,12 @@ async def run_calibrations(
 
 
 @functools.cache
-def bare_repo() -> pathlib.Path:
+def bare_repo(instrument: str = "LSSTComCam") -> pathlib.Path:
     """A repository with the instrument, dataset types and collections only, made once per process."""
     from lsst.ts.makecalibrations.butler.repository import create_repo
 
     root = tempfile.mkdtemp(prefix="bare_repo_")
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     path = pathlib.Path(root) / "repo"
-    create_repo(path)
+    create_repo(path, instrument)
     return path

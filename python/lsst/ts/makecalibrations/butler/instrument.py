@@ -94,9 +94,10 @@ class _Instrument(Instrument):
                 },
                 update=update,
             )
-            for detector in camera:
-                registry.syncDimensionData(
-                    "detector",
+            # One insert for all detectors (189 for LSSTCam), not one sync per record.
+            registry.insertDimensionData(
+                "detector",
+                *[
                     {
                         "instrument": name,
                         "id": detector.id,
@@ -104,9 +105,12 @@ class _Instrument(Instrument):
                         "name_in_raft": detector.slot,
                         "raft": detector.raft,
                         "purpose": "SCIENCE",
-                    },
-                    update=update,
-                )
+                    }
+                    for detector in camera
+                ],
+                replace=update,
+                skip_existing=not update,
+            )
             for physical_filter, band in self.physical_filters.items():
                 registry.syncDimensionData(
                     "physical_filter",

@@ -21,7 +21,7 @@ __all__ = ["override_problems"]
 import functools
 from collections.abc import Sequence
 
-from .locations import expand_pipeline_uri, loading_environment
+from .locations import expand_pipeline_uri
 
 _BARE_ISR = "isr"
 
@@ -45,8 +45,7 @@ def _problems(pipeline: str, overrides: tuple[tuple[str, str, str], ...]) -> tup
 
     name = pipeline.rsplit("/", 1)[-1]
     try:
-        with loading_environment():
-            loaded = Pipeline.from_uri(expand_pipeline_uri(pipeline))
+        loaded = Pipeline.from_uri(expand_pipeline_uri(pipeline))
     except Exception as e:
         return (f"cannot load the pipeline {pipeline}: {e}",)
     labels = list(loaded.task_labels)

@@ -338,6 +338,27 @@ _OODSES = tuple(
     )
     for name in ("CCOODS", "MTOODS", "ATOODS")
 )
+#: The LATISS spectrograph: only the filter and disperser topics the LATISS client uses. Its XML is not
+#: among the reference ts_xml files of this project; the names follow the public ts_xml ATSpectrograph.
+_ATSPECTROGRAPH = _component(
+    "ATSpectrograph",
+    indexed=False,
+    generics=["csc", "configurable"],
+    commands={
+        "changeFilter": "filter: int, name: str",
+        "changeDisperser": "disperser: int, name: str",
+    },
+    events={
+        "reportedFilterPosition": (
+            "slot: int, name: str, band: str, centralWavelength: float, focusOffset: float, "
+            "pointingOffsets: float[2]"
+        ),
+        "reportedDisperserPosition": (
+            "slot: int, name: str, band: str, focusOffset: float, pointingOffsets: float[2]"
+        ),
+    },
+)
+
 #: CSCs simulated (and checked by the LSSTCam script) only for their summary state.
 _STATE_ONLY = tuple(
     _component(name, indexed=False, generics=["csc", "configurable"])
@@ -401,6 +422,7 @@ COMPONENTS: dict[str, ComponentSpec] = {
         *_HEADER_SERVICES,
         *_OODSES,
         *_STATE_ONLY,
+        _ATSPECTROGRAPH,
         _OCPS,
         _TEST,
     )

@@ -69,12 +69,14 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         return [name for name in DOME_FLAT_STATES if name not in ignored]
 
     async def start_remotes(self) -> None:
-        """The camera and OCPS clients, and a state monitor of the dome components checked."""
+        """The camera and OCPS clients, and a state monitor of the dome components."""
         await super().start_remotes()
-        components = self._checked_dome_components()
-        if self._dome is None and components:
+        if self._dome is None:
             self._dome = RemoteGroup(
-                components=components, domain=self.domain, log=self.log, intended_usage=Usages.MonitorState
+                components=list(DOME_FLAT_STATES),
+                domain=self.domain,
+                log=self.log,
+                intended_usage=Usages.MonitorState,
             )
             if self._dome.start_task is not None:
                 await self._dome.start_task
@@ -85,7 +87,7 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         for name in self._checked_dome_components():
             allowed = DOME_FLAT_STATES[name]
             try:
-                state = await self._dome.get_state(name)
+                state = await self._dome.get_state(name.lower())
             except (TimeoutError, RuntimeError) as e:
                 problems.append(f"{name} state unknown ({e}); needs {_names(allowed)}")
                 continue

@@ -18,7 +18,9 @@ May import: `sal`, `calib.obs_id`, `butler.camera`, the standard library and the
 from __future__ import annotations
 
 __all__ = [
+    "AtCameraCsc",
     "CameraCsc",
+    "make_camera_csc",
     "CCCameraCsc",
     "CcsCommandState",
     "DEFAULT_FILTER",
@@ -31,6 +33,7 @@ import asyncio
 import enum
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from .. import __version__
 from ..butler.camera import get_camera
@@ -158,6 +161,7 @@ class CameraCsc(salobj.BaseCsc):
         spec: ObservatorySpec = COMCAM_OBSERVATORY,
     ) -> None:
         self.spec = spec
+        self.physical_filter_source: Callable[[], str] | None = None
         available_filters = spec.filters if available_filters is None else available_filters
         initial_filter = spec.initial_filter if initial_filter is None else initial_filter
         if initial_filter not in available_filters:
@@ -373,7 +377,11 @@ class CameraCsc(salobj.BaseCsc):
             image_type=key_values.get("imageType", "ENGTEST").upper(),
             exposure_time=exp_time,
             dark_time=dark_time,
-            physical_filter=self.current_filter,
+            physical_filter=(
+                self.physical_filter_source()
+                if self.physical_filter_source is not None
+                else self.current_filter
+            ),
             group_id=key_values.get("groupId", ""),
             start_tai=start_tai,
             end_tai=end_tai,
@@ -446,6 +454,20 @@ class CameraCsc(salobj.BaseCsc):
         await self.evt_ccsCommandState.set_write(
             substate=int(state), timestampTransition=self.clock.tai(), force_output=True
         )
+
+
+class AtCameraCsc(CameraCsc):
+    """The simulated ATCamera: no filter changer of its own (``setFilter`` is not in its interface);
+    each image's physical filter comes from `physical_filter_source` (the spectrograph's
+    ``filter~grating``)."""
+
+    do_setFilter = None  # type: ignore[assignment]
+
+
+def make_camera_csc(spec: ObservatorySpec, **kwargs: Any) -> CameraCsc:
+    """The camera CSC of ``spec`` (`AtCameraCsc` for a camera without a filter changer)."""
+    cls = CameraCsc if spec.has_filter_changer else AtCameraCsc
+    return cls(spec=spec, **kwargs)
 
 
 CCCameraCsc = CameraCsc

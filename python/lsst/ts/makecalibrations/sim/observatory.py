@@ -26,7 +26,7 @@ from typing import Any
 
 from ..sal import salobj
 from .cameras import ObservatorySpec, observatory_spec
-from .ccamera import CameraCsc
+from .ccamera import CameraCsc, make_camera_csc
 from .clock import SimClock
 from .exposure import ImageSink, RecordingSink
 from .faults import FailingExecutor, FaultPlan
@@ -34,6 +34,7 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
+from .spectrograph import SpectrographCsc
 from .state_only import StateOnlyCsc
 
 OCPS_EXECUTORS = ("pipetask", "bps")
@@ -140,6 +141,7 @@ class SimulatedObservatory:
         self.oods: OodsCsc | None = None
         self.ocps: OcpsCsc | None = None
         self.state_only: dict[str, StateOnlyCsc] = {}
+        self.spectrograph: SpectrographCsc | None = None
         self._started = False
 
     def _default_sink(self) -> ImageSink:
@@ -177,7 +179,11 @@ class SimulatedObservatory:
     @property
     def cscs(self) -> list[Any]:
         """The running CSCs (empty before `start`)."""
-        main = [csc for csc in (self.camera, self.header_service, self.oods, self.ocps) if csc is not None]
+        main = [
+            csc
+            for csc in (self.camera, self.header_service, self.oods, self.ocps, self.spectrograph)
+            if csc is not None
+        ]
         return main + list(self.state_only.values())
 
     async def start(self) -> None:
@@ -195,15 +201,18 @@ class SimulatedObservatory:
             name=spec.oods,
             instrument=spec.instrument,
         )
-        self.camera = CameraCsc(
+        self.camera = make_camera_csc(
+            spec,
             clock=self.clock,
             sink=self.sink,
             faults=self.faults,
             initial_state=self.camera_initial_state,
             installed_detectors=self.detectors,
-            spec=spec,
             read_out_time=spec.read_out_time,
         )
+        if spec.gratings:
+            self.spectrograph = SpectrographCsc(self.clock, filters=spec.filters, gratings=spec.gratings)
+            self.camera.physical_filter_source = self.spectrograph.physical_filter
         self.camera.add_image_handler(self.header_service.handle_image)
         self.camera.add_image_handler(self.oods.handle_image)
         executor = self.executor

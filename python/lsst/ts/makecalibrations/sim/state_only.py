@@ -22,11 +22,18 @@ class StateOnlyCsc(salobj.BaseCsc):
     name : `str`
         Component name (``MTDome``, ``MTDomeTrajectory``).
     initial_state : ``salobj.State``, optional
-        State to start in.
+        State to start in; FAULT (which a CSC cannot start in) starts in STANDBY and goes to FAULT.
     """
 
     valid_simulation_modes = (0,)
     version = __version__
 
     def __init__(self, name: str, initial_state: salobj.State = salobj.State.ENABLED) -> None:
-        super().__init__(name, initial_state=initial_state, allow_missing_callbacks=True)
+        self._start_in_fault = initial_state == salobj.State.FAULT
+        start_state = salobj.State.STANDBY if self._start_in_fault else initial_state
+        super().__init__(name, initial_state=start_state, allow_missing_callbacks=True)
+
+    async def start(self) -> None:
+        await super().start()
+        if self._start_in_fault:
+            await self.fault(code=1, report=f"Simulated {self.salinfo.name} fault.")

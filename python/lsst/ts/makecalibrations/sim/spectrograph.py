@@ -1,0 +1,99 @@
+"""Simulated ATSpectrograph CSC: the LATISS filter wheel and disperser (grating) wheel.
+
+``changeFilter`` / ``changeDisperser`` (by name, or by slot when the name is empty) move a wheel on the
+simulated clock and write ``reportedFilterPosition`` / ``reportedDisperserPosition``. The simulated
+ATCamera asks `SpectrographCsc.physical_filter` for the ``filter~grating`` of each image.
+
+May import: `sal`, the standard library and the sibling module `clock`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SpectrographCsc"]
+
+from collections.abc import Sequence
+
+from .. import __version__
+from ..sal import salobj
+from .clock import SimClock
+
+
+class SpectrographCsc(salobj.BaseCsc):
+    """The simulated ATSpectrograph.
+
+    Parameters
+    ----------
+    clock : `SimClock`
+        Simulated clock of the wheel moves.
+    filters, gratings : sequence of `str`
+        Wheel contents in slot order; the first of each is in the beam at startup.
+    move_time : `float`, optional
+        Simulated seconds of one wheel move.
+    initial_state : ``salobj.State``, optional
+        State to start in.
+    """
+
+    valid_simulation_modes = (0,)
+    version = __version__
+
+    def __init__(
+        self,
+        clock: SimClock,
+        filters: Sequence[str],
+        gratings: Sequence[str],
+        move_time: float = 3.0,
+        initial_state: salobj.State = salobj.State.ENABLED,
+    ) -> None:
+        if not filters or not gratings:
+            raise ValueError("The spectrograph needs at least one filter and one grating.")
+        self.clock = clock
+        self.filters = tuple(filters)
+        self.gratings = tuple(gratings)
+        self.move_time = float(move_time)
+        self.filter = self.filters[0]
+        self.grating = self.gratings[0]
+        super().__init__("ATSpectrograph", initial_state=initial_state, allow_missing_callbacks=True)
+
+    def physical_filter(self) -> str:
+        """The butler physical filter now in the beam: ``filter~grating``."""
+        return f"{self.filter}~{self.grating}"
+
+    async def start(self) -> None:
+        await super().start()
+        await self._report_filter()
+        await self._report_grating()
+
+    async def do_changeFilter(self, data: salobj.BaseMsgType) -> None:
+        """Put filter ``data.name`` (or slot ``data.filter`` when the name is empty) in the beam."""
+        self.assert_enabled("changeFilter")
+        self.filter = _pick(self.filters, data.name, data.filter, "filter")
+        await self.clock.sleep(self.move_time)
+        await self._report_filter()
+
+    async def do_changeDisperser(self, data: salobj.BaseMsgType) -> None:
+        """Put grating ``data.name`` (or slot ``data.disperser`` when the name is empty) in the beam."""
+        self.assert_enabled("changeDisperser")
+        self.grating = _pick(self.gratings, data.name, data.disperser, "grating")
+        await self.clock.sleep(self.move_time)
+        await self._report_grating()
+
+    async def _report_filter(self) -> None:
+        await self.evt_reportedFilterPosition.set_write(
+            slot=self.filters.index(self.filter), name=self.filter, band=self.filter, force_output=True
+        )
+
+    async def _report_grating(self) -> None:
+        await self.evt_reportedDisperserPosition.set_write(
+            slot=self.gratings.index(self.grating), name=self.grating, band="", force_output=True
+        )
+
+
+def _pick(names: tuple[str, ...], name: str, slot: int, what: str) -> str:
+    """The wheel entry named ``name`` (or at ``slot`` if the name is empty)."""
+    if name:
+        if name not in names:
+            raise salobj.ExpectedError(f"Unknown {what} {name!r}; the wheel holds {list(names)}.")
+        return name
+    if not 0 <= slot < len(names):
+        raise salobj.ExpectedError(f"No {what} in slot {slot}; slots 0..{len(names) - 1}.")
+    return names[slot]

@@ -1,0 +1,230 @@
+"""MakeLSSTCamCalibrations and MakeLatissCalibrations against their simulated observatories.
+
+The fast tests use the sleep executor (images and checks only): the LSSTCam dome feasibility check
+before the flats (and ``ignore``), the LATISS filter and grating before the flats, the real component
+names. The two end-to-end runs (pipetask, internal verification, certification, products read back)
+are kept small: LSSTCam biases on one ITL and one e2v detector, LATISS flats on its one detector.
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+
+import numpy as np
+import pytest
+from conftest import ScriptState, run_calibrations
+
+from lsst.ts.makecalibrations.calib.config import schema_defaults
+from lsst.ts.makecalibrations.calib.instrument import LATISS, LSSTCAM
+from lsst.ts.makecalibrations.cli.run_script import print_plan
+from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.scripts import (
+    MakeComCamCalibrations,
+    MakeLatissCalibrations,
+    MakeLSSTCamCalibrations,
+)
+
+IMAGES_ONLY = dict(do_verify=False, generate_calibrations=False, do_gain_from_flat_pairs=False)
+SMALL = dict(IMAGES_ONLY, n_bias=1, n_discard_bias=0, n_dark=1, n_discard_dark=0, exp_times_dark=1)
+FLATS = dict(n_flat=2, n_discard_flat=0, exp_times_flat=1)
+DETECTORS = [0, 94]  # R01_S00 (ITL) and R22_S11 (e2v)
+
+
+def image_types(result) -> list[str]:
+    return [info.image_type for info in result.images]
+
+
+async def test_lsstcam_takes_images_through_mtcamera_and_ocps3(tmp_path) -> None:
+    config = dict(SMALL, **FLATS, detectors=DETECTORS, filter="g_6")
+    result = await run_calibrations(
+        config, report_dir=tmp_path, script_class=MakeLSSTCamCalibrations, detectors=DETECTORS
+    )
+    assert result.final_state == ScriptState.DONE, result.reason
+    observatory = result.observatory
+    assert (observatory.camera.salinfo.name, observatory.oods.salinfo.name) == ("MTCamera", "MTOODS")
+    assert observatory.ocps.salinfo.index == 3
+    assert image_types(result) == ["BIAS", "DARK", "FLAT", "FLAT"]
+    assert {i.obs_id[:5] for i in result.images} == {"MC_O_"}
+    assert {i.detectors for i in result.images} == {tuple(DETECTORS)}
+    assert {i.physical_filter for i in result.images} == {"g_6"}
+    assert result.metadata.instrument == "LSSTCam"
+
+
+@pytest.mark.parametrize(
+    "states, named",
+    [
+        ({"MTDome": salobj.State.FAULT}, "MTDome is FAULT; needs DISABLED or ENABLED"),
+        ({"MTDomeTrajectory": salobj.State.DISABLED}, "MTDomeTrajectory is DISABLED; needs ENABLED"),
+    ],
+)
+async def test_dome_not_ready_fails_before_any_flat(tmp_path, states, named: str) -> None:
+    result = await run_calibrations(
+        dict(SMALL, **FLATS, detectors=[94]),
+        report_dir=tmp_path,
+        script_class=MakeLSSTCamCalibrations,
+        detectors=[94],
+        component_states=states,
+    )
+    assert result.final_state == ScriptState.FAILED
+    assert named in result.reason
+    assert image_types(result) == ["BIAS", "DARK"]  # no flat
+    assert result.failure_steps() == ["flat feasibility"]
+    assert result.report is not None and result.report.acquisition("FLAT").status == "not_taken"
+
+
+async def test_ignore_skips_the_dome_check(tmp_path) -> None:
+    result = await run_calibrations(
+        dict(SMALL, **FLATS, detectors=[94], ignore=["MTDome"]),
+        report_dir=tmp_path,
+        script_class=MakeLSSTCamCalibrations,
+        detectors=[94],
+        component_states={"MTDome": salobj.State.FAULT},
+    )
+    assert result.final_state == ScriptState.DONE, result.reason
+    assert image_types(result) == ["BIAS", "DARK", "FLAT", "FLAT"]
+
+
+async def test_latiss_sets_filter_and_grating_before_the_flats(tmp_path) -> None:
+    config = dict(SMALL, **FLATS, filter="SDSSr_65mm", grating="holo4_003")
+    result = await run_calibrations(config, report_dir=tmp_path, script_class=MakeLatissCalibrations)
+    assert result.final_state == ScriptState.DONE, result.reason
+    observatory = result.observatory
+    assert observatory.camera.salinfo.name == "ATCamera" and observatory.ocps.salinfo.index == 1
+    assert observatory.spectrograph is not None
+    assert {i.physical_filter for i in result.images} == {"SDSSr_65mm~holo4_003"}
+    assert {i.detectors for i in result.images} == {(0,)}
+    assert {i.obs_id[:5] for i in result.images} == {"AT_O_"}
+
+
+async def test_latiss_unknown_grating_fails_before_any_image(tmp_path) -> None:
+    config = dict(SMALL, **FLATS, grating="no_such_grating")
+    result = await run_calibrations(config, report_dir=tmp_path, script_class=MakeLatissCalibrations)
+    assert result.final_state == ScriptState.FAILED
+    assert "no_such_grating" in result.reason and "grating" in result.reason
+    assert result.images == []
+
+
+def test_schemas_hold_each_scripts_parameters_and_defaults() -> None:
+    comcam, lsstcam, latiss = (
+        set(schema_defaults()),
+        schema_defaults(LSSTCAM),
+        schema_defaults(LATISS),
+    )
+    assert set(lsstcam) == comcam | {"ignore"} and set(latiss) == comcam | {"grating"}
+    assert lsstcam["calib_collection"] == "LSSTCam/calib/daily" and lsstcam["repo"] == "/repo/LSSTCam"
+    assert lsstcam["input_collections_bias"] == "LSSTCam/calib" and lsstcam["ignore"] == []
+    assert latiss["calib_collection"] == "LATISS/calib/daily" and latiss["grating"] is None
+    assert latiss["input_collections_verify_flat"] == "LATISS/calib"
+    assert MakeLSSTCamCalibrations.get_schema()["title"].startswith("MakeLSSTCamCalibrations")
+    assert "grating" not in MakeComCamCalibrations.get_schema()["properties"]
+
+
+@pytest.mark.parametrize(
+    "script_class, pipeline_dir, ocps",
+    [(MakeLSSTCamCalibrations, "LSSTCam", 3), (MakeLatissCalibrations, "LATISS", 1)],
+)
+def test_plan_shows_every_job_string(script_class, pipeline_dir: str, ocps: int) -> None:
+    out = io.StringIO()
+    config = "detectors: [0]\ngenerate_calibrations: true\ndo_defects: true\ndo_ptc: true\n"
+    assert print_plan(script_class, config, out=out) == 0
+    text = out.getvalue()
+    jobs = [line for line in text.splitlines() if line[:1].isdigit() and ". " in line]
+    assert f"OCPS:{ocps} execute commands ({len(jobs)})" in text
+    for pipeline in (
+        "cpBias",
+        "verifyBias",
+        "cpDark",
+        "verifyDark",
+        "cpFlat",
+        "verifyFlat",
+        "cpDefects",
+        "cpPtc",
+    ):
+        assert f"pipelines/{pipeline_dir}/{pipeline}.yaml" in text, pipeline
+    assert "LSSTComCam" not in text
+
+
+# --- end to end, through pipetask -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lsstcam_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+    repo = tmp_path_factory.mktemp("lsstcam") / "repo"
+    ensure_repo(repo, size="tiny", detectors=DETECTORS, filters=["r_57"], instrument="LSSTCam")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def latiss_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+    repo = tmp_path_factory.mktemp("latiss") / "repo"
+    ensure_repo(repo, size="tiny", filters=["SDSSr_65mm~empty"], instrument="LATISS")
+    return repo
+
+
+@pytest.mark.slow
+async def test_lsstcam_biases_verified_and_certified_on_itl_and_e2v(tmp_path, lsstcam_repo) -> None:
+    from lsst.daf.butler import Butler
+
+    config = dict(
+        script_mode="BIAS",
+        n_bias=3,
+        n_discard_bias=0,
+        detectors=DETECTORS,
+        calib_collection="LSSTCam/calib/test",
+        do_defects=False,
+    )
+    result = await run_calibrations(
+        config,
+        report_dir=tmp_path,
+        repo=lsstcam_repo,
+        script_class=MakeLSSTCamCalibrations,
+        detectors=DETECTORS,
+        timeout=400,
+    )
+    assert result.final_state == ScriptState.DONE, result.reason
+    assert result.certified() == {"bias": 2}
+    assert [(v.image_type, v.mode, v.status) for v in result.report.verifications] == [
+        ("BIAS", "internal", "passed")
+    ]
+    butler = Butler(str(lsstcam_repo), collections=["LSSTCam/calib/test"])
+    exposure = result.report.exposures[0].exposure_id
+    for detector in DETECTORS:
+        bias = butler.get("bias", detector=detector, exposure=exposure, instrument="LSSTCam")
+        # Same data section at the tiny size, although ITL and e2v raws differ in pre/overscans.
+        assert bias.image.array.shape == (2 * 40, 8 * 32)
+        assert np.isfinite(bias.image.array).all()
+
+
+@pytest.mark.slow
+async def test_latiss_flats_verified_and_certified_through_filter_and_grating(tmp_path, latiss_repo) -> None:
+    from lsst.daf.butler import Butler
+
+    config = dict(
+        script_mode="FLAT",
+        n_flat=4,
+        n_discard_flat=0,
+        exp_times_flat=[1, 1, 2, 2],
+        filter="SDSSr_65mm",
+        grating="empty",
+        calib_collection="LATISS/calib/test",
+        do_defects=False,
+        do_gain_from_flat_pairs=False,
+    )
+    result = await run_calibrations(
+        config, report_dir=tmp_path, repo=latiss_repo, script_class=MakeLatissCalibrations, timeout=400
+    )
+    assert result.final_state == ScriptState.DONE, result.reason
+    assert result.certified() == {"flat": 1}
+    assert [(v.image_type, v.status) for v in result.report.verifications] == [("FLAT", "passed")]
+    butler = Butler(str(latiss_repo), collections=["LATISS/calib/test"])
+    exposure = result.report.exposures[0].exposure_id
+    flat = butler.get(
+        "flat", detector=0, exposure=exposure, instrument="LATISS", physical_filter="SDSSr_65mm~empty"
+    )
+    assert flat.image.array.shape == (2 * 40, 8 * 32)
+    assert 0.5 < float(flat.image.array.mean()) < 1.5
