@@ -13,17 +13,17 @@ import pathlib
 
 import numpy as np
 import pytest
-from conftest import ScriptState, run_calibrations
 
 from lsst.ts.makecalibrations.calib.config import schema_defaults
 from lsst.ts.makecalibrations.calib.instrument import LATISS, LSSTCAM
 from lsst.ts.makecalibrations.cli.run_script import print_plan
-from lsst.ts.makecalibrations.sal import salobj
+from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.scripts import (
     MakeComCamCalibrations,
     MakeLatissCalibrations,
     MakeLSSTCamCalibrations,
 )
+from tests.scripts.driver import run_calibrations
 
 IMAGES_ONLY = dict(do_verify=False, generate_calibrations=False, do_gain_from_flat_pairs=False)
 SMALL = dict(IMAGES_ONLY, n_bias=1, n_discard_bias=0, n_dark=1, n_discard_dark=0, exp_times_dark=1)

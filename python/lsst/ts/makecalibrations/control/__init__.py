@@ -1,5 +1,5 @@
-"""Camera and OCPS clients compatible with ts_observatory_control (``RemoteGroup``, ``ComCam``, ``LSSTCam``,
-``LATISS``).
+"""Camera and OCPS clients compatible with ts_observatory_control (``RemoteGroup``, ``ComCam``,
+``LSSTCam``, ``LATISS``).
 
 Used only when the real ``lsst.ts.observatory.control`` is not importable.
 May import: `sal` (for ``salobj``), `calib` (pure rules such as `calib.obs_id`), the standard library,

@@ -607,7 +607,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 problem = await self.flat_feasibility_problem()
                 if problem is not None:
                     report.add_failure("flat feasibility", f"{problem}; no flat was taken")
-                    record.status = "not_taken"
+                    record.status = AcquisitionStatus.NOT_TAKEN
                     acquisition_failed = True
                     _resolve(self._taken[image_type], None)
                     self.log.error(f"Flats cannot be taken: {problem}")

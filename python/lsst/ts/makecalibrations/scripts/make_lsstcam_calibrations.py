@@ -17,8 +17,8 @@ __all__ = ["DOME_FLAT_STATES", "MakeLSSTCamCalibrations"]
 from typing import Any
 
 from ..calib.instrument import LSSTCAM, InstrumentSpec
-from ..sal import salobj
 from ..control.clients import LSSTCam, LSSTCamUsages, RemoteGroup, Usages
+from ..sal import salobj
 from .base_make_calibrations import BaseMakeCalibrations
 
 DOME_FLAT_STATES: dict[str, tuple[salobj.State, ...]] = {
