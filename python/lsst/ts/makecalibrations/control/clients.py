@@ -4,7 +4,8 @@ With the real ``lsst.ts.salobj`` backend (`sal.BACKEND`) and an importable
 ``lsst.ts.observatory.control``, `RemoteGroup`, `BaseCamera`, `ComCam`, `Usages` and `ComCamUsages`
 are the real classes (and `LSSTCam`, `LSSTCamUsages`, `LATISS`, `LATISSUsages` when that package has
 them; this room's otherwise, with a warning); otherwise they are the compatible ones of this room
-(`control.remote_group`, `control.base_camera`, `control.comcam`, `control.lsstcam`, `control.latiss`). `CONTROL_BACKEND` says which. Type checkers see this
+(`control.remote_group`, `control.base_camera`, `control.comcam`, `control.lsstcam`,
+`control.latiss`). `CONTROL_BACKEND` says which. Type checkers see this
 room's classes, whose API is the subset of the real one the scripts use
 (``tests/sal/test_conformance.py`` checks the signatures against the recorded real API).
 
