@@ -1,7 +1,8 @@
-"""Run the simulated observatory (CCCamera, CCHeaderService, CCOODS, OCPS:2) until interrupted.
+"""Run the simulated observatory of one camera (LSSTComCam by default: CCCamera, CCHeaderService,
+CCOODS, OCPS:2; ``--instrument LSSTCam`` or ``LATISS`` for theirs) until interrupted.
 
-Usage: ``python -m lsst.ts.makecalibrations.sim --time-scale 100 [--repo PATH]``. The CSCs share the
-embedded SAL bus of this process's event loop (or the real SAL when ``lsst.ts.salobj`` is in use).
+Usage: ``python -m lsst.ts.makecalibrations.sim --time-scale 100 [--repo PATH] [--instrument NAME]``.
+The CSCs share the embedded SAL bus of this process's event loop (or the real SAL when ``lsst.ts.salobj`` is in use).
 
 May import: `sal`, the standard library and the sibling `sim` modules.
 """
@@ -17,6 +18,7 @@ import logging
 import signal
 import sys
 
+from .cameras import OBSERVATORIES
 from .faults import FaultPlan
 from .observatory import OCPS_EXECUTORS, SimulatedObservatory
 
@@ -25,7 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m lsst.ts.makecalibrations.sim",
-        description="Run the simulated LSSTComCam CSCs and OCPS:2 until Ctrl-C.",
+        description="Run the simulated CSCs of one camera and its OCPS until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--instrument",
+        default="LSSTComCam",
+        choices=sorted(OBSERVATORIES),
+        help="camera whose observatory to simulate (default LSSTComCam)",
     )
     parser.add_argument("--time-scale", type=float, default=100.0, help="simulated seconds per wall second")
     parser.add_argument("--repo", default=None, help="butler repository for raws and OCPS jobs")
@@ -62,6 +70,7 @@ async def amain(args: argparse.Namespace) -> None:
         job_duration=args.job_duration,
         ocps_executor=args.ocps_executor,
         bps_site_config=args.bps_site_config,
+        instrument=args.instrument,
     ):
         print(f"Simulated observatory running at time scale {args.time_scale}; Ctrl-C to stop.", flush=True)
         await stop.wait()

@@ -123,13 +123,13 @@ def ensure_repo(
     unknown = [d for d in wanted or () if d not in camera.detector_ids]
     if unknown:
         raise ValueError(
-            f"Unknown {instrument} detectors {unknown}; expected some of {list(camera.detector_ids)}."
+            f"Unknown detectors {unknown} for {instrument}; expected some of {list(camera.detector_ids)}."
         )
     wanted_filters = None if filters is None else sorted(set(filters))
     unknown_filters = [f for f in wanted_filters or () if f not in physical_filters]
     if unknown_filters:
         raise ValueError(
-            f"Unknown {instrument} filters {unknown_filters}; expected some of {list(physical_filters)}."
+            f"Unknown filters {unknown_filters} for {instrument}; expected some of {list(physical_filters)}."
         )
     say = progress if progress is not None else (lambda text: None)
     if truth_path.exists():
