@@ -2,7 +2,8 @@
 CCOODS, OCPS:2; ``--instrument LSSTCam`` or ``LATISS`` for theirs) until interrupted.
 
 Usage: ``python -m lsst.ts.makecalibrations.sim --time-scale 100 [--repo PATH] [--instrument NAME]``.
-The CSCs share the embedded SAL bus of this process's event loop (or the real SAL when ``lsst.ts.salobj`` is in use).
+The CSCs share the embedded SAL bus of this process's event loop (or the real SAL when
+``lsst.ts.salobj`` is in use).
 
 May import: `sal`, the standard library and the sibling `sim` modules.
 """
