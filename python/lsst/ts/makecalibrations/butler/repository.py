@@ -160,12 +160,15 @@ _REPO_INSTRUMENTS: dict[str, str] = {}
 def repo_instrument(repo: str | os.PathLike[str]) -> str:
     """The instrument of a repository made by `create_repo` (its only ``instrument`` record).
 
-    A repository without (or with several) instrument records gives ``LSSTComCam``. The answer is
+    A repository without (or with several) instrument records, or a path that is not a repository,
+    gives ``LSSTComCam``. The answer is
     remembered per resolved path once the repository has exactly one instrument.
     """
     key = str(Path(repo).resolve())
     if key in _REPO_INSTRUMENTS:
         return _REPO_INSTRUMENTS[key]
+    if not (Path(repo) / "butler.yaml").exists():
+        return INSTRUMENT_NAME  # not (yet) a repository: whoever opens it says what is missing
     butler = Butler.from_config(str(repo))
     try:
         names = [record.name for record in butler.registry.queryDimensionRecords("instrument")]
