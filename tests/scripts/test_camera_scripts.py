@@ -175,8 +175,8 @@ async def test_lsstcam_biases_verified_and_certified_on_itl_and_e2v(tmp_path, ls
         n_bias=3,
         n_discard_bias=0,
         detectors=DETECTORS,
+        generate_calibrations=True,
         calib_collection="LSSTCam/calib/test",
-        do_defects=False,
     )
     result = await run_calibrations(
         config,
@@ -201,30 +201,31 @@ async def test_lsstcam_biases_verified_and_certified_on_itl_and_e2v(tmp_path, ls
 
 
 @pytest.mark.slow
-async def test_latiss_flats_verified_and_certified_through_filter_and_grating(tmp_path, latiss_repo) -> None:
+async def test_latiss_biases_verified_and_certified(tmp_path, latiss_repo) -> None:
     from lsst.daf.butler import Butler
 
     config = dict(
-        script_mode="FLAT",
-        n_flat=4,
-        n_discard_flat=0,
-        exp_times_flat=[1, 1, 2, 2],
-        filter="SDSSr_65mm",
-        grating="empty",
+        script_mode="BIAS",
+        n_bias=3,
+        n_discard_bias=0,
+        generate_calibrations=True,
         calib_collection="LATISS/calib/test",
-        do_defects=False,
-        do_gain_from_flat_pairs=False,
     )
     result = await run_calibrations(
         config, report_dir=tmp_path, repo=latiss_repo, script_class=MakeLatissCalibrations, timeout=400
     )
     assert result.final_state == ScriptState.DONE, result.reason
-    assert result.certified() == {"flat": 1}
-    assert [(v.image_type, v.status) for v in result.report.verifications] == [("FLAT", "passed")]
-    butler = Butler(str(latiss_repo), collections=["LATISS/calib/test"])
+    assert result.certified() == {"bias": 1}
+    assert [(v.image_type, v.mode, v.status) for v in result.report.verifications] == [
+        ("BIAS", "internal", "passed")
+    ]
     exposure = result.report.exposures[0].exposure_id
-    flat = butler.get(
-        "flat", detector=0, exposure=exposure, instrument="LATISS", physical_filter="SDSSr_65mm~empty"
+    butler = Butler(str(latiss_repo), collections=["LATISS/calib/test"])
+    bias = butler.get("bias", detector=0, exposure=exposure, instrument="LATISS")
+    assert bias.image.array.shape == (2 * 40, 8 * 32)
+    # The reference flats are per filter and grating (the physical filter LATISS flats are taken in).
+    reference = Butler(str(latiss_repo))
+    (ref,) = reference.registry.queryDatasets(
+        "flat", collections="LATISS/calib/curated", instrument="LATISS", physical_filter="SDSSr_65mm~empty"
     )
-    assert flat.image.array.shape == (2 * 40, 8 * 32)
-    assert 0.5 < float(flat.image.array.mean()) < 1.5
+    assert 0.5 < float(reference.get(ref).image.array.mean()) < 1.5

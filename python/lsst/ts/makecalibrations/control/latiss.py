@@ -112,29 +112,28 @@ class LATISS(BaseCamera):
         spectrograph = self.rem.atspectrograph
         async with self.cmd_lock:
             if filter is not None:
-                spectrograph.evt_reportedFilterPosition.flush()
-                by_slot = isinstance(filter, int)
-                await spectrograph.cmd_changeFilter.set_start(
-                    filter=int(filter) if by_slot else 0,
-                    name="" if by_slot else str(filter),
-                    timeout=self.setup_timeout,
+                await self._move_wheel(
+                    spectrograph.cmd_changeFilter, "filter", filter, spectrograph.evt_reportedFilterPosition
                 )
-                data = await spectrograph.evt_reportedFilterPosition.next(
-                    flush=False, timeout=self.setup_timeout
-                )
-                self.log.info(f"Filter {data.name} in position.")
             if grating is not None:
-                spectrograph.evt_reportedDisperserPosition.flush()
-                by_slot = isinstance(grating, int)
-                await spectrograph.cmd_changeDisperser.set_start(
-                    disperser=int(grating) if by_slot else 0,
-                    name="" if by_slot else str(grating),
-                    timeout=self.setup_timeout,
+                await self._move_wheel(
+                    spectrograph.cmd_changeDisperser,
+                    "disperser",
+                    grating,
+                    spectrograph.evt_reportedDisperserPosition,
                 )
-                data = await spectrograph.evt_reportedDisperserPosition.next(
-                    flush=False, timeout=self.setup_timeout
-                )
-                self.log.info(f"Grating {data.name} in position.")
+
+    async def _move_wheel(self, command: Any, slot_field: str, value: str | int, reported: Any) -> None:
+        """Send a wheel command by name (or slot number) and wait for the wheel to report its position."""
+        reported.flush()
+        by_slot = isinstance(value, int)
+        await command.set_start(
+            **{slot_field: int(value) if by_slot else 0},
+            name="" if by_slot else str(value),
+            timeout=self.setup_timeout,
+        )
+        data = await reported.next(flush=False, timeout=self.setup_timeout)
+        self.log.info(f"{slot_field.capitalize()} {data.name} in position.")
 
     async def get_setup(self) -> tuple[str, str]:
         """Return ``(filter, grating)`` now in the beam."""

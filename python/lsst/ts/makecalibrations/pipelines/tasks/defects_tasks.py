@@ -35,6 +35,7 @@ from ...butler.calib_types import Defects
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays
 from ..defects import ColumnThresholds, DefectThresholds, mask_to_defects, measure_defects, merge_defect_masks
+from .quanta import detector_args
 
 _SHAPE_KEY = "LSST CALIB DEFECTS SHAPE"
 
@@ -111,11 +112,7 @@ class MeasureDefectsTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
-        outputs = self.run(
-            inputs["inputExp"], detector_id=int(data_id["detector"]), instrument=str(data_id["instrument"])
-        )
+        outputs = self.run(inputs["inputExp"], **detector_args(butlerQC))
         butlerQC.put(outputs, outputRefs)
 
     def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:

@@ -31,13 +31,7 @@ import numpy as np
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_mask
 from ..flat_normalization import measure_flat, scales_to_structure, solve_scales
-
-
-def _quantum_instrument(butlerQC: pipeBase.QuantumContext) -> str:
-    """The instrument of the quantum's data ID (selects the camera description)."""
-    data_id = butlerQC.quantum.dataId
-    assert data_id is not None
-    return str(data_id["instrument"])
+from .quanta import detector_args, quantum_instrument
 
 
 class CpFlatMeasureConnections(
@@ -83,16 +77,7 @@ class CpFlatMeasureTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
-        butlerQC.put(
-            self.run(
-                inputs["inputExp"],
-                detector_id=int(data_id["detector"]),
-                instrument=str(data_id["instrument"]),
-            ),
-            outputRefs,
-        )
+        butlerQC.put(self.run(inputs["inputExp"], **detector_args(butlerQC)), outputRefs)
 
     def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure ``inputExp`` (an lsst.images MaskedImage) of detector ``detector_id``."""
@@ -156,7 +141,7 @@ class CpFlatNormalizationTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         keys = [(int(ref.dataId["detector"]), int(ref.dataId["exposure"])) for ref in inputRefs.inputStats]
         butlerQC.put(
-            self.run(inputs["inputStats"], keys=keys, instrument=_quantum_instrument(butlerQC)), outputRefs
+            self.run(inputs["inputStats"], keys=keys, instrument=quantum_instrument(butlerQC)), outputRefs
         )
 
     def run(

@@ -49,15 +49,9 @@ from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..verify import VerifyThresholds, detector_stats, merge_exposure, merge_run
 from ..verify_gain import ITL_FLUX_SLOPE, gain_pair_stats
+from .quanta import detector_args, quantum_instrument
 
 _STAGES = {"BIAS": "Bias", "DARK": "Dark", "FLAT": "Flat"}
-
-
-def _quantum_instrument(butlerQC: pipeBase.QuantumContext) -> str:
-    """The instrument of the quantum's data ID (selects the camera description)."""
-    data_id = butlerQC.quantum.dataId
-    assert data_id is not None
-    return str(data_id["instrument"])
 
 
 class _ThresholdConfig(pexConfig.Config):
@@ -144,16 +138,7 @@ class CpVerifyDetTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
-        butlerQC.put(
-            self.run(
-                inputs["inputExp"],
-                detector_id=int(data_id["detector"]),
-                instrument=str(data_id["instrument"]),
-            ),
-            outputRefs,
-        )
+        butlerQC.put(self.run(inputs["inputExp"], **detector_args(butlerQC)), outputRefs)
 
     def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure and test ``inputExp`` (lsst.images MaskedImage) of detector ``detector_id``."""
@@ -220,7 +205,7 @@ class CpVerifyExpMergeTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         detectors = [int(ref.dataId["detector"]) for ref in inputRefs.inputStats]
         butlerQC.put(
-            self.run(inputs["inputStats"], detectors=detectors, instrument=_quantum_instrument(butlerQC)),
+            self.run(inputs["inputStats"], detectors=detectors, instrument=quantum_instrument(butlerQC)),
             outputRefs,
         )
 
@@ -400,7 +385,7 @@ class CpVerifyGainMergeTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         keys = [(int(ref.dataId["exposure"]), int(ref.dataId["detector"])) for ref in inputRefs.inputStats]
         butlerQC.put(
-            self.run(inputs["inputStats"], keys=keys, instrument=_quantum_instrument(butlerQC)), outputRefs
+            self.run(inputs["inputStats"], keys=keys, instrument=quantum_instrument(butlerQC)), outputRefs
         )
 
     def run(
