@@ -38,8 +38,12 @@ class CameraClient(StateMonitor, Protocol):
 
     read_out_time: float
 
+    @property
+    def components_attr(self) -> list[str]:
+        """``rem`` attribute names of its components (``cccamera``, ..., ``ccoods``)."""
+
     async def setup_instrument(self, **kwargs: Any) -> None:
-        """Put the instrument in the configuration given (``filter=``)."""
+        """Put the instrument in the configuration given (``filter=``; LATISS also ``grating=``)."""
 
     async def get_current_filter(self) -> str:
         """The filter in the beam."""
