@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Camera geometry, RawImage, calibration types and MaskedImage helpers (no repository needed)."""
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ def test_nominal_gains_come_from_the_amplifier_table() -> None:
             assert amp.gain == raft["amplifiers"][slot][amp.name]["gain"]
             assert amp.read_noise == raft["amplifiers"][slot][amp.name]["readNoise"]
     gains = [amp.gain for det in cam for amp in det]
-    # cp-algorithms §7: min 1.1728 (S21 C07), max 1.4497.
+    # The amplifier gains of comcam-R22-amplifiers: min 1.1728 (S21 C07), max 1.4497.
     assert min(gains) == cam["R22_S21"]["C07"].gain == 1.1728
     assert max(gains) == 1.4497
 

@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Configuration schema and validation: defaults, seed examples, every bad-input case."""
 
 import dataclasses
@@ -104,7 +119,7 @@ def test_empty_config_is_all_defaults() -> None:
     assert config.exp_times(ImageType.BIAS) == (0.0,) * 20
     assert len(config.flat_pairs) == 10
     assert config.run_gain and not config.run_ptc and not config.run_defects
-    assert config.certified_products == ()
+    assert CalibrationPlan.from_config(config).certified_products == ()
 
 
 def test_config_is_frozen_and_round_trips() -> None:
@@ -207,7 +222,6 @@ def test_seed_example_external_ptc_is_valid() -> None:
     assert config.run_ptc and config.run_defects and not config.run_gain
     # Without generate_calibrations the combined bias/dark/flat are not made, but the defects and the
     # PTC built are certified into calib_collection, as the ts_externalscripts script does.
-    assert config.certified_products == ("defects", "ptc")
     plan = CalibrationPlan.from_config(config)
     assert plan.certified_products == ("defects", "ptc")
     assert (
@@ -375,7 +389,7 @@ def test_unknown_detectors() -> None:
 def test_generate_with_default_collection_is_allowed() -> None:
     config = parse_config_text("generate_calibrations: true\n")
     assert config.calib_collection == "LSSTComCam/calib/daily"
-    assert config.certified_products == ("bias", "dark", "flat")
+    assert CalibrationPlan.from_config(config).certified_products == ("bias", "dark", "flat")
     assert any("default calib_collection" in note for note in config.notes)
 
 

@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The documentation builds with no warning, and the generated pages say what the code says."""
 
 from __future__ import annotations
@@ -247,6 +262,23 @@ def test_parse_attributes_section() -> None:
         "second": "Shared ``text`` on two lines.",
         "third": "Alone.",
     }
+
+
+def test_architecture_layers_are_the_imports() -> None:
+    """The layer block of doc/dev/architecture.rst names exactly what each room imports, bottom up."""
+    text = (DOC / "dev" / "architecture.rst").read_text()
+    block = text.split("The layers, bottom up", 1)[1].split(".. code-block:: text", 1)[1]
+    lines = [line.strip() for line in block.split("\n\n", 2)[1].splitlines() if line.strip()]
+    imports = mcal_sphinx.room_imports(PACKAGE)
+    seen: list[str] = []
+    for line in lines:
+        room, _, on = line.partition(" ")
+        on = on.rsplit(" on ", 1)[1]
+        drawn = set() if on == "nothing" else {name.strip() for name in on.split(",")}
+        assert drawn == imports.get(room, set()), room
+        assert drawn <= set(seen), f"{room} imports a room drawn above it"
+        seen.append(room)
+    assert set(seen) == {init.parent.name for init in PACKAGE.glob("*/__init__.py")}
 
 
 def test_room_imports_follow_the_code() -> None:

@@ -1,4 +1,19 @@
-"""Flat normalisation (§8 item 8) and cp_verify statistics / merges (§6, §8 item 9)."""
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Flat normalisation and cp_verify statistics / merges."""
 
 import numpy as np
 import pytest
@@ -69,7 +84,7 @@ def _bias_frame(truth: TruthModel, detector_id: int, exposure_id: int) -> tuple:
 
 
 def test_verify_bias_structure_with_noisy_amp() -> None:
-    """§8 item 9: a noisy R22_S21 C17 fails NOISE at every level with cp_verify's exact strings."""
+    """A noisy R22_S21 C17 fails NOISE at every level with cp_verify's exact strings."""
     good_truth = TruthModel(size=(64, 100))
     noisy_truth = TruthModel(size=(64, 100), noisy_amps=((7, "C17", 20.0),))
     camera = get_camera()

@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Numpy ISR and combine against the simulated truth (no butler): noise, dark current, bands."""
 
 import numpy as np
@@ -75,7 +90,7 @@ def test_combined_bias_noise_is_read_noise_over_sqrt_n(biases: list) -> None:
         box = amp.bbox_slices(TRUTH.geometry)
         single = np.mean([np.std(image[box] - reference[box]) for image in images])
         combined = np.std(result.image[box] - reference[box])
-        # MEANCLIP(3, 3) of 20 frames is 3.3% noisier than a mean (cp-algorithms §8.5).
+        # MEANCLIP(3, 3) of 20 frames is 3.3% noisier than a mean (the efficiency of a 3-sigma clip).
         assert combined == pytest.approx(single / np.sqrt(n) * 1.033, rel=0.04)
         assert combined / (amp.read_noise / np.sqrt(n)) < 1.12
         assert np.median(result.variance[box]) == pytest.approx((single / np.sqrt(n)) ** 2, rel=0.15)

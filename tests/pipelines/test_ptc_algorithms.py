@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Unit tests of the numpy PTC kernel (`pipelines.ptc`) on synthetic draws with known truth."""
 
 import math
@@ -76,7 +91,8 @@ def test_pair_mean_variance_and_gain_estimators(signal_e):
     assert abs(math.sqrt(full.variance) - math.sqrt(var_true)) < 1.0
     # rawVar scatter is sqrt(2/N) = 0.14%: allow 4 sigma.
     assert full.variance == pytest.approx(var_true, rel=4 * math.sqrt(2 / im1.size))
-    # FULL is unbiased within 1% for S >= 1000 e- (reference table cp-algorithms §8.2).
+    # FULL is unbiased within 1% for S >= 1000 e- (the bias of the SIMPLE and NONE corrections grows below
+    # that).
     assert full.gain == pytest.approx(GAIN, rel=0.01)
     none = ptc.measure_pair(im1, im2, rn_adu, gain_correction_type="NONE")
     simple = ptc.measure_pair(im1, im2, rn_adu, gain_correction_type="SIMPLE")
@@ -126,7 +142,7 @@ def test_exp_approximation_model_limits():
 
 
 def test_exp_approximation_fit_recovers_truth():
-    # cp-algorithms §8.4: 25 log-spaced means 200-60000 ADU, (a00, g, n) = (-2e-6, 1.4, 7 e-).
+    # 25 log-spaced means 200-60000 ADU, (a00, g, n) = (-2e-6, 1.4, 7 e-).
     rng = np.random.default_rng(12345)
     truth = (-2e-6, 1.4, 49.0)
     means = np.geomspace(200, 60000, 25)

@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Clipped statistics of `pipelines.stats` against a direct transcription of afw's definition."""
 
 import numpy as np
@@ -74,7 +89,7 @@ def test_stack_matches_single_set_per_pixel() -> None:
 
 
 def test_clipped_mean_noise_penalty() -> None:
-    """cp-algorithms §8.5: MEANCLIP(3, 3) of 20 unit-variance frames has sigma 0.2310 vs 0.2236."""
+    """MEANCLIP(3, 3) of 20 unit-variance frames has sigma 0.2310 vs 0.2236."""
     rng = np.random.default_rng(12345)
     stack = rng.normal(0.0, 1.0, size=(20, 200, 250)).astype(np.float32)
     result = stats.clipped_stats_stack(stack)

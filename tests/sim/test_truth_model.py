@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Statistics of the simulated truth: noise, gain, brighter-fatter, defects, references, determinism."""
 
 from __future__ import annotations
@@ -66,7 +81,7 @@ def test_brighter_fatter_suppresses_the_flat_variance_as_eq16() -> None:
         ratios_model.append(var / (np.mean(bf_variance(mu_e[box], DEFAULT_A00)) / amp.gain**2 + rn_adu2))
         ratios_poisson.append(var / (mean / amp.gain + rn_adu2))
     assert np.mean(ratios_model) == pytest.approx(1.0, abs=0.01)
-    # At ~20 ke- the single-pixel variance is ~4% sub-Poisson (cp-algorithms §8.3).
+    # At ~20 ke- the single-pixel variance is ~4% sub-Poisson (Astier et al. 2019, https://arxiv.org/abs/1905.08677).
     assert 0.94 < np.mean(ratios_poisson) < 0.975
 
 

@@ -1,7 +1,23 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Calibration products that are not images: the photon transfer curve and the defect list.
 
 They mirror the parts of ip_isr's ``PhotonTransferCurveDataset`` and ``Defects`` that the
-calibration pipelines, the verification and the script use (contract §3). Both are plain Python
+calibration pipelines, the verification and the script use (doc/dev/contracts.md, "Butler gateway"). Both
+are plain Python
 objects with lossless serialisation (`PhotonTransferCurve` to JSON, `Defects` to an astropy table);
 the butler formatters in `formatters` call these methods.
 
@@ -263,7 +279,3 @@ class Defects:
             boxes=[(b[0], b[1], b[2], b[3]) for b in boxes],
             metadata=dict(metadata or {}),
         )
-
-    def normalized(self, shape: Sequence[int]) -> Defects:
-        """Return a copy with overlaps merged (rasterise then `from_mask`), clipped to ``shape``."""
-        return Defects.from_mask(self.to_mask(shape), self.detector, self.metadata)

@@ -1,9 +1,25 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Create and open the LSSTComCam butler repository used by the script, the simulated camera and the
 OCPS pipelines.
 
 `create_repo` lays out a self-contained repo: SQLite registry + file datastore, the repo's own storage
 classes and formatters (``data/seed_config.yaml``), the `instrument.LsstComCam` records, every dataset
-type of contract §3, the RUN ``LSSTComCam/raw/all`` and the CALIBRATION collection ``LSSTComCam/calib``.
+type of doc/dev/contracts.md ("Butler gateway"), the RUN ``LSSTComCam/raw/all`` and the CALIBRATION
+collection ``LSSTComCam/calib``.
 Filling that collection with reference calibrations is the simulated observatory's job
 (`lsst.ts.makecalibrations.sim.repository`), since they come from the simulated truth.
 
@@ -138,7 +154,7 @@ def _dataset_type_specs() -> tuple[DatasetTypeSpec, ...]:
 
 
 DATASET_TYPES: tuple[DatasetTypeSpec, ...] = _dataset_type_specs()
-"""Every dataset type registered when the repo is created (contract §3)."""
+"""Every dataset type registered when the repo is created (doc/dev/contracts.md, "Butler gateway")."""
 
 
 def make_butler(

@@ -1,7 +1,23 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """OCPS job specifications: the exact ``pipeline``, ``config`` and ``data_query`` strings.
 
 The OCPS ``execute`` command runs ``pipetask run`` with the given pipeline, options and data query
-(see doc/dev/contracts.md §5). `JobBuilder` builds them as the existing ComCam script does:
+(doc/dev/contracts.md, "OCPS execute strings"). `JobBuilder` builds them in the form of the
+ts_externalscripts ComCam script (https://github.com/lsst-ts/ts_externalscripts):
 
 * combine: ``${CP_PIPE_DIR}/pipelines/<instrument>/cpBias.yaml`` (cpDark, cpFlat) with
   ``-j <n_processes> -i <input_collections_X> --register-dataset-types <config_options_X>``; when

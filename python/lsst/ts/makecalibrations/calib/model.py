@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The configuration as the rest of the code sees it: `CalibConfig` and the names it is made of.
 
 The JSON schema ``schema.yaml`` next to this module is the single source of the configuration keys,
@@ -281,16 +296,6 @@ class CalibConfig:
         if not (self.takes_flats and self.do_gain_from_flat_pairs) or self.run_ptc:
             return False
         return self.is_recovered(ImageType.FLAT) or bool(self.flat_pairs)
-
-    @property
-    def certified_products(self) -> tuple[str, ...]:
-        """Dataset types this run certifies into ``calib_collection`` (when all goes well)."""
-        products = [t.key for t in self.image_types] if self.generate_calibrations else []
-        if self.run_defects:
-            products.append("defects")
-        if self.run_ptc:
-            products.append("ptc")
-        return tuple(products)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration keys and values as plain YAML/JSON types."""

@@ -1,4 +1,20 @@
-"""Combine many processed exposures of one detector into a calibration, in row bands (cp_pipe §3.1).
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Combine many processed exposures of one detector into a calibration, in row bands (as cp_pipe's
+``CalibCombineTask``, https://github.com/lsst/cp_pipe).
 
 `combine_exposures` reproduces cp_pipe's ``CalibCombineTask`` in numpy: each input is divided by its
 scale (``Unity``, ``ExposureTime``, ``DarkTime`` or a per-exposure list), then the inputs are

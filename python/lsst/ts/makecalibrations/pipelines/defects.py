@@ -1,9 +1,24 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Defect finding in numpy: hot pixels on a combined dark, cold pixels on a combined flat, column
 post-processing, merging with the detector edge frame, and conversion to a `butler.calib_types.Defects`.
 
 This is the numerical core of the ``cpDefects`` PipelineTasks (`pipelines.tasks.defects_tasks`),
 following cp_pipe's ``MeasureDefectsCombinedTask`` and ``MergeDefectsCombinedTask`` with the LSSTComCam
-overrides (``cp-algorithms.md`` §5):
+overrides (https://github.com/lsst/cp_pipe, ``python/lsst/cp/pipe/defects.py``):
 
 * per amp, ``m`` = MEANCLIP (3σ, 3 iterations) of the amp;
 * dark, VALUE mode: hot if ``v - m >= darkCurrentThreshold * expTime / gain`` in ADU, or

@@ -1,12 +1,28 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Photon transfer curve algorithms in numpy: flat-pair matching, per-pair measurement, the gain from
 one flat pair, and the EXPAPPROXIMATION (Astier et al. 2019, Eq. 16) fit with outlier rejection.
 
 This is the numerical core of the ``cpPtcExtract`` and ``cpPtcSolve`` PipelineTasks
 (`pipelines.tasks.ptc_tasks`); it works on plain arrays so it can be tested without a butler. The
 behaviour follows cp_pipe's ``PhotonTransferCurveExtractPairTask`` and ``PhotonTransferCurveSolveTask``
-(see ``cp-algorithms.md`` §4), except for the pairing, which follows the seed procedure: every two
-consecutive exposures (sorted by id) with the same exposure time form a pair, so twenty 5 s flats give
-ten pairs.
+(https://github.com/lsst/cp_pipe; the model: Astier et al. 2019, https://arxiv.org/abs/1905.08677). The
+pairing is the
+project's one rule, `calib.flat_pairs.match_pairs_by_time`: every two consecutive exposures (sorted by
+id) with the same exposure time form a pair, so twenty 5 s flats give ten pairs.
 
 Units: images in ADU (the PTC ISR does not apply gains), variances in ADU², gains in e-/ADU, the
 per-pair read noise in ADU (overscan residual, as cp_pipe) and the solved PTC noise in electrons.

@@ -1,5 +1,21 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """cp_verify in numpy: per-detector statistics and tests of processed bias, dark and flat exposures,
-and the detector → exposure → run merges with cp_verify's exact output structures (§6.1–6.4, §6.7).
+and the detector → exposure → run merges with cp_verify's exact output structures
+(https://github.com/lsst/cp_verify, ``python/lsst/cp/verify``).
 
 * `detector_stats` measures one processed exposure per amp with a 5-sigma, 3-iteration clip,
   ignoring ``DETECTED``/``BAD``/``NO_DATA`` pixels: bias and dark ``MEAN``, ``NOISE`` (STDEVCLIP),
@@ -200,7 +216,7 @@ def detector_stats(
     Returns
     -------
     stats : `dict` [`str`, `typing.Any`]
-        ``{"AMP", "METADATA", "CATALOG", "DET", "ISR", "VERIFY", "SUCCESS"}`` as in §6.7.
+        ``{"AMP", "METADATA", "CATALOG", "DET", "ISR", "VERIFY", "SUCCESS"}`` as cp_verify writes them.
     """
     stage = stage.upper()
     if stage not in STAGES:

@@ -1,7 +1,22 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Topic classes: readers (`ReadTopic`, `RemoteEvent`, `RemoteTelemetry`, `ControllerCommand`) and
 writers (`WriteTopic`, `ControllerEvent`, `ControllerTelemetry`, `RemoteCommand`).
 
-Semantics follow salobj 7+/8 (see ``salobj-subset.md`` §3): one queue per reader (``queue_len`` 100,
+Semantics follow salobj 7+/8 (https://ts-salobj.lsst.io): one queue per reader (``queue_len`` 100,
 oldest dropped), a "current" message for `ReadTopic.get`, concurrent `ReadTopic.next` waiters on an
 empty queue all get the same message, callbacks exclude next/aget/flush/get_oldest, and commands are
 acknowledged from the outcome of their callback.

@@ -1,8 +1,23 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Run OCPS pipeline jobs without losing a result: one dispatcher for every ``job_result``.
 
-The existing script reads ``evt_job_result`` with ``next()`` from several tasks at once and flushes
-the queue after each acquisition, so one task can pop (or flush) another's result. Here a single
-callback on ``evt_job_result`` stores every result by job id, and each job waits on its own future:
+Reading ``evt_job_result`` with ``next()`` from several tasks at once, or flushing its queue, lets
+one task pop (or flush) another's result. So a single callback on ``evt_job_result`` stores every result by
+job id, and each job waits on its own future:
 a result that arrives before anyone waits is kept, and nothing is ever flushed.
 
 `OcpsJobRunner.run` sends ``execute`` with ``wait_done=False``, takes the job id from the

@@ -1,7 +1,22 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Count ``imageInOODS`` announcements per exposure and detector, and wait for a set of images.
 
-The existing script counts events (any ``len(exp_times) * n_detectors`` of them) and only logs a
-timeout. `OodsTracker` keeps, from the first image on, the detectors announced for each exposure
+Counting events (any ``len(exp_times) * n_detectors`` of them) cannot say which image is missing.
+`OodsTracker` keeps, from the first image on, the detectors announced for each exposure
 (the OODS ``obsid`` ``CC_O_YYYYMMDD_NNNNNN`` gives exposure id ``YYYYMMDD`` + the last five digits)
 so a wait can name exactly which exposures are missing.
 

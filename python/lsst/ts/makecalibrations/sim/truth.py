@@ -1,3 +1,18 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The simulated LSSTComCam detectors: what is really in the pixels, deterministic from a seed.
 
 `TruthModel` holds, per detector, the fixed signatures that the calibrations are meant to measure
@@ -17,7 +32,8 @@ and makes raw amp arrays for any exposure:
   chosen amps away from their nominal gain (``gain_drift``).
 
 Pixels are drawn in electrons (Poisson), or, for flats with brighter-fatter on, as Gaussian draws with
-the Astier+19 Eq. 16 variance ``expm1(2 a00 mu) / (2 a00)`` (cp-algorithms §8.3), clipped at the full
+the Astier+19 Eq. 16 variance ``expm1(2 a00 mu) / (2 a00)`` (Astier et al. 2019,
+https://arxiv.org/abs/1905.08677), clipped at the full
 well, then converted to ADU with the gain, with read noise (``rn / gain`` ADU) everywhere, and rounded.
 
 Random numbers: the fixed patterns come from ``default_rng([seed, 1, detector])``, the noise of one
