@@ -25,6 +25,7 @@ from .base_camera import *  # noqa: F401,F403
 from .camera_exposure import *  # noqa: F401,F403
 from .comcam import *  # noqa: F401,F403
 from .filter_camera import *  # noqa: F401,F403
+from .group_camera import *  # noqa: F401,F403
 from .latiss import *  # noqa: F401,F403
 from .lsstcam import *  # noqa: F401,F403
 from .remote_group import *  # noqa: F401,F403

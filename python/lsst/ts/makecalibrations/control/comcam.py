@@ -25,7 +25,8 @@ from __future__ import annotations
 
 __all__ = ["ComCam", "ComCamUsages", "COMCAM_DETECTOR_NAMES"]
 
-from .filter_camera import FilterChangerCamera, TakeImageUsages
+from .filter_camera import FilterChangerCamera
+from .group_camera import TakeImageUsages
 
 COMCAM_DETECTOR_NAMES = tuple(f"R22_S{row}{col}" for row in range(3) for col in range(3))
 """Detector names of ComCam, indexed by detector number (0 = R22_S00 ... 8 = R22_S22)."""

@@ -16,8 +16,7 @@
 """A main-telescope camera client with a filter changer in the camera CSC: the shared body of `ComCam`
 and `LSSTCam` (compatible with ts_observatory_control's ``ComCam`` / ``LSSTCam``).
 
-`FilterChangerCamera` groups a camera, its header service and its OODS (class attribute
-`FilterChangerCamera.component_names`), takes images through `BaseCamera` and changes filters through
+`FilterChangerCamera` is a `GroupCamera` (camera, header service, OODS) that changes filters through
 the camera's ``setFilter``. Subclasses differ only in data: the component names and detector names.
 
 May import: `sal` (for ``salobj``), the standard library, astropy.
@@ -25,93 +24,28 @@ May import: `sal` (for ``salobj``), the standard library, astropy.
 
 from __future__ import annotations
 
-__all__ = ["FilterChangerCamera", "TakeImageUsages"]
+__all__ = ["FilterChangerCamera"]
 
-import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from .base_camera import BaseCamera
-from .remote_group import Usages, UsagesResources, component_attr_name
+from .group_camera import GroupCamera
 
 
-class TakeImageUsages(Usages):
-    """Intended usages of a camera client (bit flags, combinable with those of `Usages`)."""
+class FilterChangerCamera(GroupCamera):
+    """A camera, its header service and its OODS; filters changed by the camera's ``setFilter``
+    (see `GroupCamera` for the parameters)."""
 
-    TakeImage = 1 << 3
-    TakeImageFull = 1 << 4
-
-
-class FilterChangerCamera(BaseCamera):
-    """A camera, its header service and its OODS; filters changed by the camera's ``setFilter``.
-
-    Parameters
-    ----------
-    domain : ``salobj.Domain``, optional
-        Domain for the remotes; a new one (closed by `close`) if `None`.
-    log : `logging.Logger`, optional
-        Parent logger.
-    intended_usage : `int`, optional
-        `TakeImageUsages` bit mask; `None` subscribes to every topic.
-    tcs_ready_to_take_data : coroutine function, optional
-        Awaited before on-sky image types.
-    """
-
-    component_names: ClassVar[tuple[str, str, str]] = ("CCCamera", "CCHeaderService", "CCOODS")
-    """Camera, header service and OODS components."""
+    setup_events = ("availableFilters", "startSetFilter", "endSetFilter")
 
     detector_names: ClassVar[tuple[str, ...]] = ()
     """Detector names indexed by detector number (for integer sensor selections)."""
 
-    def __init__(
-        self,
-        domain: Any = None,
-        log: logging.Logger | None = None,
-        intended_usage: int | None = None,
-        tcs_ready_to_take_data: Callable[[], Awaitable[Any]] | None = None,
-    ) -> None:
-        super().__init__(
-            components=list(self.component_names),
-            instrument_setup_attributes=["filter"],
-            domain=domain,
-            log=log,
-            intended_usage=intended_usage,
-            tcs_ready_to_take_data=tcs_ready_to_take_data,
-        )
-        self.read_out_time = 2.0
-        self.shutter_time = 1.0
-        self.filter_change_timeout = 60.0
-
     @property
-    def usages(self) -> dict[int, UsagesResources]:
-        usages = dict(super().usages)
-        # No heartbeat: nothing in taking images reads it, and an unread topic fills its queue.
-        camera_events = (
-            "summaryState",
-            "startIntegration",
-            "startReadout",
-            "endReadout",
-            "endOfImageTelemetry",
-            "ccsCommandState",
-            "availableFilters",
-            "startSetFilter",
-            "endSetFilter",
-        )
-        attrs = tuple(component_attr_name(name) for name in self.component_names)
-        usages[TakeImageUsages.TakeImage] = UsagesResources(
-            components_attr=attrs,
-            readonly=False,
-            include=camera_events + ("imageInOODS", "largeFileObjectAvailable"),
-        )
-        usages[TakeImageUsages.TakeImageFull] = UsagesResources(
-            components_attr=attrs, readonly=False, include=None
-        )
-        return usages
-
-    @property
-    def camera(self) -> Any:
-        """The camera remote."""
-        return getattr(self.rem, component_attr_name(self.component_names[0]))
+    def filter_change_timeout(self) -> float:
+        """Timeout of a filter change (s): the setup timeout."""
+        return self.setup_timeout
 
     @staticmethod
     def get_image_types() -> list[str]:

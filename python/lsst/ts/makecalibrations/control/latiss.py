@@ -27,89 +27,27 @@ from __future__ import annotations
 
 __all__ = ["LATISS", "LATISSUsages"]
 
-import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from .base_camera import BaseCamera
-from .remote_group import Usages, UsagesResources
+from .group_camera import GroupCamera, TakeImageUsages
 
 
-class LATISSUsages(Usages):
+class LATISSUsages(TakeImageUsages):
     """Intended usages of `LATISS` (bit flags, combinable with those of `Usages`)."""
-
-    TakeImage = 1 << 3
-    Setup = 1 << 4
-    TakeImageFull = 1 << 5
 
 
 LATISS_DETECTOR_NAMES = ("RXX_S00",)
 """The one LATISS detector."""
 
 
-class LATISS(BaseCamera):
-    """LATISS: ATCamera, ATSpectrograph, ATHeaderService and ATOODS.
+class LATISS(GroupCamera):
+    """LATISS: ATCamera, ATSpectrograph, ATHeaderService and ATOODS (see `GroupCamera` for the
+    parameters)."""
 
-    Parameters
-    ----------
-    domain : ``salobj.Domain``, optional
-        Domain for the remotes; a new one (closed by `close`) if `None`.
-    log : `logging.Logger`, optional
-        Parent logger.
-    intended_usage : `int`, optional
-        `LATISSUsages` bit mask; `None` subscribes to every topic.
-    tcs_ready_to_take_data : coroutine function, optional
-        Awaited before on-sky image types.
-    """
-
-    def __init__(
-        self,
-        domain: Any = None,
-        log: logging.Logger | None = None,
-        intended_usage: int | None = None,
-        tcs_ready_to_take_data: Callable[[], Awaitable[Any]] | None = None,
-    ) -> None:
-        super().__init__(
-            components=["ATCamera", "ATSpectrograph", "ATHeaderService", "ATOODS"],
-            instrument_setup_attributes=["filter", "grating"],
-            domain=domain,
-            log=log,
-            intended_usage=intended_usage,
-            tcs_ready_to_take_data=tcs_ready_to_take_data,
-        )
-        self.read_out_time = 2.0
-        self.shutter_time = 1.0
-        self.setup_timeout = 60.0
-
-    @property
-    def usages(self) -> dict[int, UsagesResources]:
-        usages = dict(super().usages)
-        attrs = ("atcamera", "atspectrograph", "atheaderservice", "atoods")
-        usages[LATISSUsages.TakeImage] = UsagesResources(
-            components_attr=attrs,
-            readonly=False,
-            include=(
-                "summaryState",
-                "startIntegration",
-                "startReadout",
-                "endReadout",
-                "endOfImageTelemetry",
-                "ccsCommandState",
-                "reportedFilterPosition",
-                "reportedDisperserPosition",
-                "imageInOODS",
-                "largeFileObjectAvailable",
-            ),
-        )
-        usages[LATISSUsages.TakeImageFull] = UsagesResources(
-            components_attr=attrs, readonly=False, include=None
-        )
-        return usages
-
-    @property
-    def camera(self) -> Any:
-        """The ATCamera remote."""
-        return self.rem.atcamera
+    component_names = ("ATCamera", "ATSpectrograph", "ATHeaderService", "ATOODS")
+    setup_attributes = ("filter", "grating")
+    setup_events = ("reportedFilterPosition", "reportedDisperserPosition")
 
     async def setup_instrument(self, **kwargs: Any) -> None:
         """Put ``filter`` and ``grating`` in the beam (each only if given)."""

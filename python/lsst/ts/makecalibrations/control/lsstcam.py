@@ -26,7 +26,8 @@ from __future__ import annotations
 
 __all__ = ["LSSTCam", "LSSTCamUsages"]
 
-from .filter_camera import FilterChangerCamera, TakeImageUsages
+from .filter_camera import FilterChangerCamera
+from .group_camera import TakeImageUsages
 
 
 class LSSTCamUsages(TakeImageUsages):
