@@ -145,6 +145,13 @@ def _resolve(future: asyncio.Future, value: Any) -> None:
         future.set_result(value)
 
 
+def _made[T](value: T | None, what: str, when: str) -> T:
+    """``value``, which is made at ``when``; `RuntimeError` if used before."""
+    if value is None:
+        raise RuntimeError(f"No {what} before {when}.")
+    return value
+
+
 class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-defined,misc]
     """Base class of calibration-making scripts; subclasses name the camera.
 
@@ -239,28 +246,20 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     @property
     def camera(self) -> CameraClient:
         """The camera client (made by `start_remotes`, at configure)."""
-        if self._camera is None:
-            raise RuntimeError("No camera client before configure (start_remotes).")
-        return self._camera
+        return _made(self._camera, "camera client", "configure (start_remotes)")
 
     @property
     def ocps_group(self) -> StateMonitor:
         """``RemoteGroup`` of the OCPS (made by `start_remotes`, at configure)."""
-        if self._ocps_group is None:
-            raise RuntimeError("No OCPS group before configure (start_remotes).")
-        return self._ocps_group
+        return _made(self._ocps_group, "OCPS group", "configure (start_remotes)")
 
     @property
     def ocps(self) -> OcpsRemote:
         """Remote of the OCPS: its commands and ``job_result`` (made by `start_remotes`)."""
-        if self._ocps is None:
-            raise RuntimeError("No OCPS remote before configure (start_remotes).")
-        return self._ocps
+        return _made(self._ocps, "OCPS remote", "configure (start_remotes)")
 
     def _configured(self) -> RunContext:
-        if self.context is None:
-            raise RuntimeError(f"{type(self).__name__} is not configured.")
-        return self.context
+        return _made(self.context, "run context", "configure")
 
     @property
     def config(self) -> CalibConfig:
@@ -290,16 +289,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     @property
     def tracker(self) -> OodsTracker:
         """The OODS announcements of the run (made when the run starts)."""
-        if self._tracker is None:
-            raise RuntimeError("No OODS tracker before the run starts.")
-        return self._tracker
+        return _made(self._tracker, "OODS tracker", "the run starts")
 
     @property
     def runner(self) -> OcpsJobRunner:
         """Sends the run's OCPS jobs (made when the run starts)."""
-        if self._runner is None:
-            raise RuntimeError("No OCPS job runner before the run starts.")
-        return self._runner
+        return _made(self._runner, "OCPS job runner", "the run starts")
 
     def _oods_remote(self) -> Any:
         """The camera client's OODS remote (``rem.ccoods``, ``rem.mtoods``, ``rem.atoods``)."""

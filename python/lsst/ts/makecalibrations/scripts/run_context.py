@@ -29,7 +29,6 @@ from __future__ import annotations
 __all__ = ["CameraClient", "StateMonitor", "OcpsRemote", "RunContext"]
 
 import dataclasses
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ..calib.config import CalibConfig
@@ -63,24 +62,13 @@ class CameraClient(StateMonitor, Protocol):
     async def get_current_filter(self) -> str:
         """The filter in the beam."""
 
-    async def take_imgtype(
-        self,
-        imgtype: str,
-        exptime: float,
-        n: int,
-        n_snaps: int = 1,
-        n_shift: int | None = None,
-        row_shift: int | None = None,
-        group_id: str | None = None,
-        test_type: str | None = None,
-        reason: str | None = None,
-        program: str | None = None,
-        sensors: Any = None,
-        note: str | None = None,
-        checkpoint: Callable[[str], Awaitable[Any]] | None = None,
-        **kwargs: Any,
-    ) -> list[int]:
-        """Take ``n`` images of type ``imgtype``; return their exposure ids."""
+    async def take_imgtype(self, imgtype: str, exptime: float, n: int, **kwargs: Any) -> list[int]:
+        """Take ``n`` images of type ``imgtype``; return their exposure ids.
+
+        The script passes ``group_id``, ``reason``, ``program``, ``note`` and ``checkpoint``, keywords of
+        ts_observatory_control's ``BaseCamera.take_imgtype`` (``tests/sal/test_conformance.py``
+        checks the calls against its recorded signature).
+        """
 
 
 class OcpsRemote(Protocol):
