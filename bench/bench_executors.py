@@ -23,7 +23,8 @@ One repository is made (reference calibrations, then ``--n-exposures`` biases, d
 detector), then ``cpBias``, ``cpDark`` and ``cpFlat`` run on it, each with both executors one after
 the other, as the simulated OCPS runs them: `sim.pipetask_executor.PipetaskExecutor` (``-j`` clamped to
 1 as in the simulated observatory, or ``--pipetask-processes``) and `sim.bps_executor.BpsExecutor`
-(the Parsl plugin's local site with ``--bps-cores`` cores, one BPS job per detector and stage). The
+(the Parsl plugin's local site with ``--bps-cores`` cores, one BPS job per ``--bps-detectors-per-job``
+detectors and stage). The
 dark and flat jobs take the reference calibrations as inputs, so the jobs are independent.
 
 Printed per job and executor: quanta, wall seconds, quanta per wall second, and the CPU seconds of the
@@ -61,11 +62,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _instrument_kwargs(instrument: str, function: Any) -> dict[str, Any]:
+def _instrument_kwargs(instrument: str, function: Any, required: bool = True) -> dict[str, Any]:
     """``instrument=`` for a function that takes it; nothing for LSSTComCam (every function's default)."""
     if instrument == "LSSTComCam":
         return {}
     if "instrument" not in inspect.signature(function).parameters:
+        if not required:
+            return {}
         raise SystemExit(
             f"This tree has no {instrument} simulation ({function.__qualname__} has no instrument=)."
         )
@@ -118,7 +121,8 @@ async def make_repo(
     kwargs = _instrument_kwargs(instrument, ensure_repo)
     await asyncio.to_thread(ensure_repo, repo, size="tiny", detectors=detectors, filters=["empty"], **kwargs)
     t1 = time.perf_counter()
-    writer = ButlerRawWriter(repo, size="tiny", **_instrument_kwargs(instrument, ButlerRawWriter))
+    # The raw writer may take the instrument from the repository.
+    writer = ButlerRawWriter(repo, size="tiny", **_instrument_kwargs(instrument, ButlerRawWriter, False))
     await writer.start()
     ids: dict[str, list[int]] = {}
     seq = 1
@@ -178,8 +182,11 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
     log_dir = repo.parent / "jobs"
     executors = {
         "pipetask": PipetaskExecutor(repo, max_processes=args.pipetask_processes, log_dir=log_dir),
-        "bps": BpsExecutor(repo, max_processes=args.bps_cores, log_dir=log_dir),
+        "bps": BpsExecutor(
+            repo, max_processes=args.bps_cores, log_dir=log_dir, detectors_per_job=args.bps_detectors_per_job
+        ),
     }
+    executors = {name: executors[name] for name in args.executors.split(",")}
     detectors = ", ".join(str(d) for d in args.detector_ids)
     rows = []
     for product, pipeline, _, _ in JOBS:
@@ -225,7 +232,7 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
                 f"{quanta / wall if wall else 0:6.2f} quanta/s {cpu:8.1f} s CPU {outcome.message[:120]}",
                 flush=True,
             )
-        if all(row["exit"] == 0 for row in rows[-2:]):
+        if len(executors) == 2 and all(row["exit"] == 0 for row in rows[-2:]):
             print(f"{pipeline:8s} pipetask vs bps: {compare(repo, product, tuple(runs))}", flush=True)  # type: ignore[arg-type]
     return rows
 
@@ -240,20 +247,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-exposures", type=int, default=3, help="biases, darks and flats each (3)")
     parser.add_argument("--pipetask-processes", type=int, default=1, help="pipetask -j (1, as the OCPS)")
     parser.add_argument("--bps-cores", type=int, default=2, help="cores of the local Parsl site (2)")
+    parser.add_argument(
+        "--bps-detectors-per-job", type=int, default=1, help="detectors in one BPS job (1; 24 for LSSTCam)"
+    )
+    parser.add_argument("--executors", default="pipetask,bps", help="which to run (pipetask,bps)")
     parser.add_argument("--repo", type=Path, default=None, help="where to make the repository (new)")
     args = parser.parse_args(argv)
+    unknown = set(args.executors.split(",")) - {"pipetask", "bps"}
+    if unknown:
+        parser.error(f"--executors: unknown {sorted(unknown)}; use pipetask, bps or both")
     args.detector_ids = _detector_ids(args.instrument, args.detectors)
     root = args.repo.parent if args.repo else Path(tempfile.mkdtemp(prefix="bench_executors_"))
     repo = args.repo or root / "repo"
     print(
         f"{args.instrument}, {len(args.detector_ids)} detectors, tiny size, {args.n_exposures} exposures "
-        f"per type; pipetask -j {args.pipetask_processes}, bps local site {args.bps_cores} cores",
+        f"per type; pipetask -j {args.pipetask_processes}, bps local site {args.bps_cores} cores, "
+        f"{args.bps_detectors_per_job} detector(s) per BPS job",
         flush=True,
     )
     ids = asyncio.run(make_repo(repo, args.instrument, args.detector_ids, args.n_exposures))
     rows = asyncio.run(run_jobs(args, repo, ids))
     print("\nexecutor  quanta  wall s  quanta/s  CPU s")
-    for name in ("pipetask", "bps"):
+    for name in args.executors.split(","):
         mine = [row for row in rows if row["executor"] == name]
         quanta = sum(row["quanta"] for row in mine)
         wall = sum(row["wall"] for row in mine)
