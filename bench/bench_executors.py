@@ -111,7 +111,7 @@ def _exposure(instrument: str, seq: int, kind: str, exposure_time: float, detect
 
 
 async def make_repo(
-    repo: Path, instrument: str, detectors: tuple[int, ...], n_exposures: int
+    repo: Path, instrument: str, detectors: tuple[int, ...], n_exposures: int, products: list[str]
 ) -> dict[str, list[int]]:
     """Reference calibrations and ``n_exposures`` raws of each type; exposure ids per product."""
     from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
@@ -128,6 +128,8 @@ async def make_repo(
     seq = 1
     for product, _, kind, exposure_time in JOBS:
         ids[product] = []
+        if product not in products:
+            continue
         for _ in range(n_exposures):
             info = _exposure(instrument, seq, kind, exposure_time, detectors)
             await writer.write_image(info)
@@ -136,7 +138,8 @@ async def make_repo(
     writer.close()
     print(
         f"repository {repo}: reference calibrations {t1 - t0:.1f} s, "
-        f"{3 * n_exposures} exposures x {len(detectors)} detectors {time.perf_counter() - t1:.1f} s",
+        f"{len(products) * n_exposures} exposures x {len(detectors)} detectors "
+        f"{time.perf_counter() - t1:.1f} s",
         flush=True,
     )
     return ids
@@ -190,6 +193,8 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
     detectors = ", ".join(str(d) for d in args.detector_ids)
     rows = []
     for product, pipeline, _, _ in JOBS:
+        if product not in args.products:
+            continue
         query = (
             f"instrument='{args.instrument}' AND detector IN ({detectors}) "
             f"AND exposure IN ({', '.join(map(str, ids[product]))})"
@@ -250,12 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--bps-detectors-per-job", type=int, default=1, help="detectors in one BPS job (1; 24 for LSSTCam)"
     )
+    parser.add_argument("--jobs", default="bias,dark,flat", help="products to make (bias,dark,flat)")
     parser.add_argument("--executors", default="pipetask,bps", help="which to run (pipetask,bps)")
     parser.add_argument("--repo", type=Path, default=None, help="where to make the repository (new)")
     args = parser.parse_args(argv)
     unknown = set(args.executors.split(",")) - {"pipetask", "bps"}
     if unknown:
         parser.error(f"--executors: unknown {sorted(unknown)}; use pipetask, bps or both")
+    args.products = args.jobs.split(",")
+    if not set(args.products) <= {job[0] for job in JOBS}:
+        parser.error(f"--jobs: {args.jobs!r}; use bias, dark, flat or several")
     args.detector_ids = _detector_ids(args.instrument, args.detectors)
     root = args.repo.parent if args.repo else Path(tempfile.mkdtemp(prefix="bench_executors_"))
     repo = args.repo or root / "repo"
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.bps_detectors_per_job} detector(s) per BPS job",
         flush=True,
     )
-    ids = asyncio.run(make_repo(repo, args.instrument, args.detector_ids, args.n_exposures))
+    ids = asyncio.run(make_repo(repo, args.instrument, args.detector_ids, args.n_exposures, args.products))
     rows = asyncio.run(run_jobs(args, repo, ids))
     print("\nexecutor  quanta  wall s  quanta/s  CPU s")
     for name in args.executors.split(","):
