@@ -44,8 +44,12 @@ _PER_AMP_LIST_FIELDS = (
     "raw_vars",
     "exp_id_mask",
     "noise_list",
+    "covariances",
+    "covariances_sqrt_weights",
+    "covariances_model",
 )
-_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "noise", "turnoff")
+_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "noise", "turnoff", "gain_unadjusted")
+_PER_AMP_MATRIX_FIELDS = ("a_matrix", "b_matrix", "noise_matrix")
 
 
 def _to_builtin(value: Any) -> Any:
@@ -76,7 +80,8 @@ class PhotonTransferCurve:
     detector_name : `str`
         Detector full name (``R22_Sxy``).
     fit_type : `str`
-        ``PARTIAL`` for a ``cpPtcExtract`` (one flat pair), ``EXPAPPROXIMATION`` for the solved ``ptc``.
+        ``PARTIAL`` for a per-pair partial (``cpPtcPartial``), ``EXPAPPROXIMATION``, ``FULLCOVARIANCE``
+        or ``FULLCOVARIANCE_NO_B`` for the solved ``ptc``.
     amp_names : `list` [`str`]
         Amplifiers described.
     input_exp_id_pairs : `dict` [`str`, `list` [`list` [`int`]]]
@@ -101,6 +106,19 @@ class PhotonTransferCurve:
         Per amp ``[a00, gain, n00]`` of the EXPAPPROXIMATION fit (empty for partials).
     turnoff : `dict` [`str`, `float`]
         Per amp PTC turnoff (ADU).
+    covariances : `dict` [`str`, `list`]
+        Per amp, for each pair, the ``L x L`` covariances ``[dx][dy]`` of the pair (ADU², lag 0 is
+        the variance; empty when not measured).
+    covariances_sqrt_weights : `dict` [`str`, `list`]
+        Per amp, for each pair, ``L x L`` inverse 1σ errors of the covariances.
+    covariances_model : `dict` [`str`, `list`]
+        Per amp, for each pair, the fitted model covariances (full-covariance fits only).
+    a_matrix, b_matrix : `dict` [`str`, `list` [`list` [`float`]]]
+        Per amp, Astier+19 ``a`` (1/e-) and ``b`` matrices of a full-covariance fit (empty otherwise).
+    noise_matrix : `dict` [`str`, `list` [`list` [`float`]]]
+        Per amp, the noise covariances (e²) of a full-covariance fit.
+    gain_unadjusted : `dict` [`str`, `float`]
+        Per amp gain before the gain-ratio adjustment (NaN when no adjustment ran).
     bad_amps : `list` [`str`]
         Amplifiers for which the measurement failed.
     metadata : `dict` [`str`, `typing.Any`]
@@ -122,6 +140,13 @@ class PhotonTransferCurve:
     noise_list: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     fit_pars: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     turnoff: dict[str, float] = dataclasses.field(default_factory=dict)
+    covariances: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    covariances_sqrt_weights: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    covariances_model: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    a_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    b_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    noise_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    gain_unadjusted: dict[str, float] = dataclasses.field(default_factory=dict)
     bad_amps: list[str] = dataclasses.field(default_factory=list)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -136,6 +161,8 @@ class PhotonTransferCurve:
                 per_amp.setdefault(amp, math.nan)
         for amp in self.amp_names:
             self.fit_pars.setdefault(amp, [])
+            for name in _PER_AMP_MATRIX_FIELDS:
+                getattr(self, name).setdefault(amp, [])
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict of every field."""

@@ -27,7 +27,8 @@ id) with the same exposure time form a pair, so twenty 5 s flats give ten pairs.
 Units: images in ADU (the PTC ISR does not apply gains), variances in ADU², gains in e-/ADU, the
 per-pair read noise in ADU (overscan residual, as cp_pipe) and the solved PTC noise in electrons.
 
-May import: numpy, scipy, the sibling module `stats` and `calib.flat_pairs` (the pairing rule).
+May import: numpy, scipy, the sibling modules `stats` and `ptc_covariance`, and `calib.flat_pairs` (the
+pairing rule).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from scipy.optimize import least_squares
 from scipy.special import ndtr
 
 from ..calib.flat_pairs import match_pairs_by_time
+from .ptc_covariance import measure_covariances
 from .stats import clipped_stats
 
 GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
@@ -202,6 +204,11 @@ class PairMeasurement:
         Unmasked pixels used.
     valid : `bool`
         False when a mean is non-finite or not positive (cp_pipe ``expIdMask``).
+    covariances : `numpy.ndarray` or `None`
+        ``(L, L)`` covariances ``[dx, dy]`` of the pair (ADU²) when requested; NaN when too few
+        pixels are left.
+    covariances_sqrt_weights : `numpy.ndarray` or `None`
+        Inverse 1σ errors of ``covariances`` (``sqrt(n) / var``, and ``/ sqrt(2)`` at lag 0).
     """
 
     mean: float
@@ -212,6 +219,8 @@ class PairMeasurement:
     mean2: float
     n_pixels: int
     valid: bool
+    covariances: np.ndarray | None = None
+    covariances_sqrt_weights: np.ndarray | None = None
 
     @property
     def delta(self) -> float:
@@ -227,8 +236,10 @@ def measure_pair(
     n_sigma: float = 5.5,
     n_iter: int = 3,
     gain_correction_type: str = "FULL",
+    max_lag: int = 0,
+    min_pixels_covariance: int = 10000,
 ) -> PairMeasurement:
-    """Measure mean, variance and gain of one amplifier region on a flat pair.
+    """Measure mean, variance, gain (and covariances) of one amplifier region on a flat pair.
 
     Follows cp_pipe's ``measureMeanVarCov`` and ``getGainFromFlatPair``: clipped means (5.5σ, 3
     iterations), flux-matched difference ``D = (μ2 I1 - μ1 I2) / μ``, ``rawVar = ½ VARIANCECLIP(D)``
@@ -248,6 +259,12 @@ def measure_pair(
         Clipping iterations (cp_pipe ``nIterSigmaClipPtc``).
     gain_correction_type : `str`, optional
         ``NONE``, ``SIMPLE`` or ``FULL``.
+    max_lag : `int`, optional
+        Measure the covariances of the difference at lags ``0 <= dx, dy < max_lag`` (cp_pipe
+        ``maximumRangeCovariancesAstier``); 0 skips them. Pixels beyond ``n_sigma`` clipped sigmas of
+        the difference are left out (weight 0).
+    min_pixels_covariance : `int`, optional
+        Fewer usable pixels than this give NaN covariances (``minNumberGoodPixelsForCovariance``).
 
     Returns
     -------
@@ -275,6 +292,25 @@ def measure_pair(
     diff_var = clipped_stats(difference, nsigma=n_sigma, niter=n_iter).variance
     variance = 0.5 * diff_var * sigma_clip_correction(n_sigma)
     gain = gain_from_flat_pair(values1, values2, mu, read_noise, gain_correction_type)
+    covariances = sqrt_weights = None
+    if max_lag > 0:
+        covariances = np.full((max_lag, max_lag), math.nan)
+        sqrt_weights = np.full((max_lag, max_lag), math.nan)
+        clipped = clipped_stats(difference, nsigma=n_sigma, niter=n_iter)
+        image = np.zeros(im1.shape)
+        image[good] = difference
+        weights = good.copy()
+        weights[good] = np.abs(difference - clipped.mean) <= n_sigma * math.sqrt(clipped.variance)
+        if np.count_nonzero(weights) >= min_pixels_covariance:
+            covariances, n_pairs = measure_covariances(image, weights, max_lag)
+            correction = sigma_clip_correction(n_sigma)
+            covariances[0, 0] *= correction
+            covariances[1:, :] *= correction**2
+            covariances[0, 1:] *= correction**2
+            var00 = covariances[0, 0]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sqrt_weights = np.sqrt(n_pairs) / var00
+            sqrt_weights[0, 0] /= math.sqrt(2.0)
     return PairMeasurement(
         mean=float(mu),
         variance=float(variance),
@@ -284,6 +320,8 @@ def measure_pair(
         mean2=float(mu2),
         n_pixels=n_pixels,
         valid=bool(np.isfinite(variance)),
+        covariances=covariances,
+        covariances_sqrt_weights=sqrt_weights,
     )
 
 

@@ -31,15 +31,22 @@ and makes raw amp arrays for any exposure:
 * **faults** (off by default): extra read noise on chosen amps (``noisy_amps``), a gain drift of
   chosen amps away from their nominal gain (``gain_drift``).
 
-Pixels are drawn in electrons (Poisson), or, for flats with brighter-fatter on, as Gaussian draws with
-the Astier+19 Eq. 16 variance ``expm1(2 a00 mu) / (2 a00)`` (Astier et al. 2019,
-https://arxiv.org/abs/1905.08677), clipped at the full
-well, then converted to ADU with the gain, with read noise (``rn / gain`` ADU) everywhere, and rounded.
+Pixels are drawn in electrons (Poisson), or, for flats with brighter-fatter on, as correlated Gaussian
+draws whose covariances are the Astier+19 Eq. 20 covariances (Astier et al. 2019,
+https://arxiv.org/abs/1905.08677; ``b = 0``, no noise) of a per-amp brighter-fatter matrix ``a_ij``
+(`bf_a_matrix`: a00 near ``a00`` with ``a00_scatter`` amp-to-amp, neighbours positive and decaying as
+``r^-3``, the parallel neighbour about twice the serial one, the sum over all lags zero so charge is
+conserved): white noise convolved with the kernel whose autocorrelation is ``C_ij(μ) / μ`` at the
+amp's mean level (`bf_noise_kernel`), times ``sqrt(μ)``. The single-pixel variance is then close to
+Eq. 16's ``expm1(2 a00 mu) / (2 a00)`` (cp-algorithms §8.3). Electrons are clipped at the full well,
+converted to ADU with the gain, read noise (``rn / gain`` ADU) is added everywhere, and the result
+rounded.
 
 Random numbers: the fixed patterns come from ``default_rng([seed, 1, detector])``, the noise of one
 image from ``default_rng([seed, 2, exposure_id, detector])``, so any image can be remade exactly.
 
-May import: numpy and `butler.camera` (no butler I/O here).
+May import: numpy, scipy, `butler.camera` and `pipelines.ptc_covariance` (pure numpy; the Eq. 20
+model, one place for the simulator and the fit). No butler I/O here.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ __all__ = [
     "FILTER_FACTORS",
     "DetectorTruth",
     "TruthModel",
+    "bf_a_matrix",
+    "bf_noise_kernel",
     "bf_variance",
 ]
 
@@ -58,6 +67,7 @@ import functools
 from typing import Any
 
 import numpy as np
+from scipy.signal import fftconvolve
 
 from ..butler.camera import (
     AMP_NAMES,
@@ -68,6 +78,7 @@ from ..butler.camera import (
     amp_geometry,
     get_camera,
 )
+from ..pipelines.ptc_covariance import covariance_model
 
 DEFAULT_TRUTH_SEED = 20241126
 """Seed of the truth model used by repositories unless another is given."""
@@ -90,6 +101,51 @@ FILTER_FACTORS: dict[str, float] = {
 _FULL_DETECTOR_MM = (4072 * PIXEL_SIZE_MM, 4000 * PIXEL_SIZE_MM)
 _VIGNETTING_RADIUS_MM = 100.0
 _DEFECT_MARGIN = 5
+
+
+BF_RANGE = 8
+"""Lags per axis of the simulated brighter-fatter matrix (and of its noise kernel's half-width)."""
+
+
+def bf_a_matrix(a00: float, n_lags: int = BF_RANGE, parallel_ratio: float = 0.8) -> np.ndarray:
+    """Brighter-fatter matrix ``a[i, j]`` (1/e-; ``i`` serial, ``j`` parallel lag) with ``a[0, 0] = a00``.
+
+    The neighbours share ``-a00`` in proportion to ``(i² + (parallel_ratio j)²)^-1.5``, so the sum of
+    ``a`` over every signed lag is zero (the charge a pixel loses goes to its neighbours) and the
+    parallel neighbour ``a01`` is about twice the serial ``a10`` (0.16 and 0.08 of ``|a00|``).
+    """
+    i, j = np.meshgrid(np.arange(n_lags), np.arange(n_lags), indexing="ij")
+    r2 = (i**2 + (parallel_ratio * j) ** 2).astype(np.float64)
+    weight = np.zeros((n_lags, n_lags))
+    weight[r2 > 0] = r2[r2 > 0] ** -1.5
+    multiplicity = np.where((i > 0) & (j > 0), 4, np.where((i > 0) | (j > 0), 2, 1))
+    a = -a00 * weight / float(np.sum(weight * multiplicity))
+    a[0, 0] = a00
+    return a
+
+
+def bf_noise_kernel(a: np.ndarray, mean_e: float, grid: int = 64) -> np.ndarray:
+    """Convolution kernel (``(2n-1, 2n-1)``, ``[dy, dx]`` as an image) that gives white unit noise the
+    correlations ``C_ij(μ) / μ`` of Eq. 20 (``b = 0``, gain 1, no read noise) at the level ``mean_e``.
+
+    The kernel is the inverse FFT of the square root of the correlations' power spectrum (negative
+    values, which a physical ``a`` does not give below the full well, are clipped at 0).
+    """
+    n = a.shape[0]
+    if mean_e <= 0:
+        kernel = np.zeros((2 * n - 1, 2 * n - 1))
+        kernel[n - 1, n - 1] = 1.0
+        return kernel
+    zeros = np.zeros_like(a)
+    corr = covariance_model(np.array([mean_e]), a, zeros, zeros, 1.0)[0] / mean_e
+    plane = np.zeros((grid, grid))
+    for dx in range(-(n - 1), n):
+        for dy in range(-(n - 1), n):
+            plane[dy % grid, dx % grid] = corr[abs(dx), abs(dy)]
+    power = np.clip(np.real(np.fft.fft2(plane)), 0.0, None)
+    root = np.real(np.fft.ifft2(np.sqrt(power)))
+    idx = np.arange(-(n - 1), n) % grid
+    return root[np.ix_(idx, idx)]
 
 
 def bf_variance(mean_e: np.ndarray | float, a00: float) -> np.ndarray | float:
@@ -186,9 +242,11 @@ class TruthModel:
     size : `str` or `tuple` [`int`, `int`]
         Size preset (``full``, ``default``, ``tiny``) or ``(nx, ny)`` of the amp data section.
     brighter_fatter : `bool`
-        Suppress the flat variance as brighter-fatter does (a00 = ``a00``).
+        Brighter-fatter in the flats: variance suppressed and pixels correlated (see `bf_a_matrix`).
     a00 : `float`
-        Brighter-fatter coefficient (1/e-), negative.
+        Mean brighter-fatter coefficient (1/e-), negative.
+    a00_scatter : `float`
+        Relative amp-to-amp scatter of a00 (drawn from ``default_rng([seed, 3, detector])``).
     noisy_amps : `tuple` [`tuple` [`int`, `str`, `float`], ...]
         Fault injection: ``(detector, amp, extra)`` adds ``extra`` e- of read noise (in quadrature) to
         that amplifier of every image, so cp_verify's NOISE test must fail there.
@@ -203,6 +261,7 @@ class TruthModel:
     instrument: str = INSTRUMENT_NAME
     brighter_fatter: bool = True
     a00: float = DEFAULT_A00
+    a00_scatter: float = 0.05
     bias_level: float = 18000.0
     bias_level_scatter: float = 1500.0
     bias_gradient: float = 4.0
@@ -262,6 +321,10 @@ class TruthModel:
     def effective_a00(self) -> float:
         """a00 used for the flats (0 when brighter-fatter is off)."""
         return self.a00 if self.brighter_fatter else 0.0
+
+    def a_matrix(self, detector: int, amp: str) -> np.ndarray:
+        """True brighter-fatter matrix (1/e-, ``[serial lag, parallel lag]``) of one amp; 0 without BF."""
+        return _a_matrices(self, int(detector))[amp].copy()
 
     def flat_rate(self, physical_filter: str) -> float:
         """Nominal flat illumination (e-/s per pixel of unit response) in ``physical_filter``."""
@@ -335,14 +398,12 @@ class TruthModel:
         illuminated = image_type.upper() == "FLAT" and exposure_time > 0
         if illuminated:
             mean_e = mean_e + truth.response * np.float32(self.flat_rate(physical_filter) * exposure_time)
-        a00 = self.effective_a00
-        if illuminated and a00 != 0.0:
-            sigma = np.sqrt(bf_variance(mean_e, a00)).astype(np.float32)
-            electrons = mean_e + sigma * rng.standard_normal(mean_e.shape, dtype=np.float32)
+        camera_det = self.camera[detector]
+        if illuminated and self.effective_a00 != 0.0:
+            electrons = self._correlated_flat(detector, mean_e, rng)
         else:
             electrons = rng.poisson(mean_e).astype(np.float32)
         np.clip(electrons, 0.0, self.full_well, out=electrons)
-        camera_det = self.camera[detector]
         drift = {a: x for d, a, x in self.gain_drift if d == detector}
         gain_map = truth.gain_map
         if drift:
@@ -367,6 +428,22 @@ class TruthModel:
             raw[geom.data_slice] += signal_adu[amp.bbox_slices(geom)]
             amps[amp_name] = np.rint(raw).astype(np.int32)
         return amps
+
+    def _correlated_flat(self, detector: int, mean_e: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Flat electrons with the brighter-fatter covariances of each amp (see the module docstring)."""
+        geom = self.geometry_of(detector)
+        matrices = _a_matrices(self, detector)
+        electrons = np.empty(mean_e.shape, dtype=np.float32)
+        for amp in self.camera[detector]:
+            box = amp.bbox_slices(geom)
+            level = mean_e[box]
+            kernel = bf_noise_kernel(matrices[amp.name], float(np.median(level)))
+            half = kernel.shape[0] // 2
+            white = rng.standard_normal((level.shape[0] + 2 * half, level.shape[1] + 2 * half))
+            # kernel is [dx, dy]; images are [row = y, col = x].
+            field = fftconvolve(white, kernel, mode="valid").astype(np.float32)
+            electrons[box] = level + np.sqrt(level) * field
+        return electrons
 
     # ------------------------------------------------------------------ references
 
@@ -411,6 +488,7 @@ class TruthModel:
                 "dead_pixels": [list(p) for p in truth.dead_pixels],
                 "hot_column": list(truth.hot_column),
                 "cold_column": list(truth.cold_column),
+                "a00": {amp: float(a[0, 0]) for amp, a in _a_matrices(self, det).items()},
             }
         return {
             "size": self.size if isinstance(self.size, str) else [self.geometry.nx, self.geometry.ny],
@@ -418,6 +496,7 @@ class TruthModel:
             "ny": self.geometry.ny,
             **params,
             "filter_factors": dict(FILTER_FACTORS),
+            "bf_a_matrix_range": BF_RANGE,
             "mean_response": self.mean_response,
             "detectors": detectors,
         }
@@ -442,6 +521,18 @@ def _pick_defect_positions(
         taken.add((x, y))
         chosen.append((x, y))
     return chosen
+
+
+@functools.lru_cache(maxsize=16)
+def _a_matrices(model: TruthModel, detector: int) -> dict[str, np.ndarray]:
+    """Per-amp brighter-fatter matrices of one detector (zeros when brighter-fatter is off)."""
+    names = [amp.name for amp in model.camera[detector]]
+    rng = np.random.default_rng([model.seed, 3, detector])
+    factors = 1.0 + model.a00_scatter * rng.standard_normal(len(names))
+    return {
+        name: bf_a_matrix(model.effective_a00 * float(np.clip(factor, 0.5, 1.5)))
+        for name, factor in zip(names, factors, strict=True)
+    }
 
 
 @functools.lru_cache(maxsize=16)

@@ -41,6 +41,7 @@ __all__ = [
     "PtcSolveConnections",
     "PtcSolveTask",
     "extract_pair",
+    "full_covariance_problem",
     "ptc_amp_problem",
     "solve_ptc",
 ]
@@ -69,10 +70,12 @@ from ..ptc import (
     measure_pair,
     scaled_edge_width,
 )
+from ..ptc_covariance import FullCovarianceFit, fit_full_covariance
 
 _EXP_DET = ("instrument", "exposure", "detector")
 _OVERSCAN_NOISE_KEY = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp}"
 _N_PIXELS_KEY = "PTC N PIXELS"
+_FULL_AMP_PIXELS = 2000 * 509
 PTC_BAD_AMP_REASONS_KEY = "PTC BAD AMP REASONS"
 """PTC metadata key: ``{amp: why the amp is bad}`` for every amp in ``bad_amps``."""
 
@@ -177,7 +180,17 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
         doc="Pixels masked at every amp edge on a full-size (2000 x 509) amp.", default=20
     )
     scaleEdgeToAmpSize = pexConfig.Field[bool](
-        doc="Scale numEdgeSuspect per axis with the amp size (simulated amps are smaller).", default=True
+        doc="Scale numEdgeSuspect per axis, and minNumberGoodPixelsForCovariance with the pixel count, "
+        "to the amp size (simulated amps are smaller).",
+        default=True,
+    )
+    maximumRangeCovariancesAstier = pexConfig.Field[int](
+        doc="Lags per axis (0 .. n-1) of the measured covariances (cp_pipe's default is 10; 8 covers "
+        "the simulated brighter-fatter kernel and keeps the datasets smaller); 0 measures none.",
+        default=8,
+    )
+    minNumberGoodPixelsForCovariance = pexConfig.Field[int](
+        doc="Fewer usable pixels (on a full-size amp) than this give NaN covariances.", default=10000
     )
     doGain = pexConfig.Field[bool](doc="Measure the gain of every pair.", default=True)
     gainCorrectionType = pexConfig.ChoiceField[str](
@@ -231,6 +244,9 @@ def extract_pair(
         else (config.numEdgeSuspect, config.numEdgeSuspect)
     )
     edges = amp_edge_mask((ny, nx), edge_widths)
+    min_pixels = config.minNumberGoodPixelsForCovariance
+    if config.scaleEdgeToAmpSize:
+        min_pixels = max(1, round(min_pixels * (ny * nx) / (_FULL_AMP_PIXELS)))
     partial = PhotonTransferCurve(
         detector=detector.id,
         detector_name=detector.name,
@@ -253,8 +269,13 @@ def extract_pair(
             n_sigma=config.nSigmaClipPtc,
             n_iter=config.nIterSigmaClipPtc,
             gain_correction_type=config.gainCorrectionType,
+            max_lag=config.maximumRangeCovariancesAstier,
+            min_pixels_covariance=min_pixels,
         )
         gain = measured.gain if config.doGain else math.nan
+        if measured.covariances is not None and measured.covariances_sqrt_weights is not None:
+            partial.covariances[amp.name] = [measured.covariances.tolist()]
+            partial.covariances_sqrt_weights[amp.name] = [measured.covariances_sqrt_weights.tolist()]
         partial.input_exp_id_pairs[amp.name] = [[int(pair[0]), int(pair[1])]]
         partial.raw_exp_times[amp.name] = [float(exposure_time)]
         partial.raw_means[amp.name] = [measured.mean]
@@ -436,7 +457,17 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
     ptcFitType = pexConfig.ChoiceField[str](
         doc="PTC model.",
         default="EXPAPPROXIMATION",
-        allowed={"EXPAPPROXIMATION": "Astier+19 Eq. 16 (a00, gain, noise)."},
+        allowed={
+            "EXPAPPROXIMATION": "Astier+19 Eq. 16 (a00, gain, noise).",
+            "FULLCOVARIANCE": "Astier+19 Eq. 20 fitted to the covariances of every lag (a, b, noise "
+            "matrices and gain), after the EXPAPPROXIMATION pass that selects the points.",
+            "FULLCOVARIANCE_NO_B": "As FULLCOVARIANCE with b = 0.",
+        },
+    )
+    maximumRangeCovariancesAstierFullCovFit = pexConfig.Field[int](
+        doc="Lags per axis fitted by FULLCOVARIANCE (at most the extract's "
+        "maximumRangeCovariancesAstier); an amp needs at least this many pairs.",
+        default=8,
     )
     minMeanSignal = pexConfig.Field[float](doc="Points at or below this mean (ADU) are unused.", default=0.0)
     maxMeanSignal = pexConfig.Field[float](doc="Points at or above this mean (ADU) are unused.", default=1e6)
@@ -467,6 +498,27 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
     maxGainRelativeError = pexConfig.Field[float](
         doc="An amp whose fitted gain has a larger relative 1-sigma error is bad.", default=0.02
     )
+
+
+def full_covariance_problem(fit: FullCovarianceFit, config: PtcSolveConfig) -> str | None:
+    """Why the full-covariance fit of one amp is not usable (None if it is)."""
+    if not fit.valid:
+        return (
+            "full-covariance fit failed (it needs at least "
+            f"{config.maximumRangeCovariancesAstierFullCovFit} pairs with measured covariances)"
+        )
+    if not config.flagUnconstrainedAmps:
+        return None
+    if not fit.noise_matrix[0, 0] > 0:
+        return f"negative noise term n00 = {fit.noise_matrix[0, 0]:.4g} e^2 in the full-covariance fit"
+    if not (math.isfinite(fit.noise_err) and fit.noise_err <= config.maxNoiseRelativeError * fit.noise):
+        return (
+            f"read noise {fit.noise:.3g} +- {fit.noise_err:.2g} e- not constrained by the flat pairs "
+            f"(relative error above {config.maxNoiseRelativeError:g}; a low-flux pair is needed)"
+        )
+    if not (math.isfinite(fit.gain_err) and fit.gain_err <= config.maxGainRelativeError * fit.gain):
+        return f"gain {fit.gain:.4g} +- {fit.gain_err:.2g} e-/ADU not constrained by the flat pairs"
+    return None
 
 
 def ptc_amp_problem(fit: ExpApproxFit, config: PtcSolveConfig) -> str | None:
@@ -543,7 +595,10 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         ptc.noise[amp] = fit.noise
         ptc.fit_pars[amp] = fit.params
         ptc.turnoff[amp] = fit.turnoff
-        problem = ptc_amp_problem(fit, config)
+        if config.ptcFitType.startswith("FULLCOVARIANCE") and fit.valid:
+            problem = _solve_full_covariance(ptc, amp, fit, config)
+        else:
+            problem = ptc_amp_problem(fit, config)
         if problem is not None:
             ptc.bad_amps.append(amp)
             bad_reasons[amp] = problem
@@ -562,6 +617,46 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
     ptc.metadata.pop("PTC RAW DELTAS", None)
     ptc.metadata.pop("EXPTIME", None)
     return ptc
+
+
+def _solve_full_covariance(
+    ptc: PhotonTransferCurve, amp: str, initial: ExpApproxFit, config: PtcSolveConfig
+) -> str | None:
+    """Fit Eq. 20 to one amp's covariances (the points ``initial`` kept); fill ``ptc``; return the problem."""
+    n_lags = config.maximumRangeCovariancesAstierFullCovFit
+    n_points = len(ptc.raw_means[amp])
+    covariances = ptc.covariances[amp]
+    weights = ptc.covariances_sqrt_weights[amp]
+    if len(covariances) != n_points or len(weights) != n_points:
+        raise ValueError(
+            f"ptcFitType={config.ptcFitType} needs the covariances of every pair, but amp {amp} has "
+            f"{len(covariances)} for {n_points} pairs: measure them in cpPtcExtractPair "
+            "(maximumRangeCovariancesAstier > 0)."
+        )
+    cov = np.asarray(covariances, dtype=np.float64)
+    if cov.shape[1] < n_lags:
+        raise ValueError(
+            f"maximumRangeCovariancesAstierFullCovFit={n_lags} exceeds the {cov.shape[1]} lags measured "
+            "(cpPtcExtractPair maximumRangeCovariancesAstier)."
+        )
+    full = fit_full_covariance(
+        ptc.raw_means[amp],
+        cov,
+        np.asarray(weights, dtype=np.float64),
+        initial.mask,
+        n_lags,
+        initial.gain,
+        fit_b=config.ptcFitType == "FULLCOVARIANCE",
+    )
+    ptc.gain[amp] = full.gain
+    ptc.gain_err[amp] = full.gain_err
+    ptc.noise[amp] = full.noise
+    ptc.a_matrix[amp] = full.a_matrix.tolist()
+    ptc.b_matrix[amp] = full.b_matrix.tolist()
+    ptc.noise_matrix[amp] = full.noise_matrix.tolist()
+    ptc.covariances_model[amp] = full.model.tolist()
+    ptc.fit_pars[amp] = [full.a00, full.gain, float(full.noise_matrix[0, 0])]
+    return full_covariance_problem(full, config)
 
 
 class PtcSolveTask(pipeBase.PipelineTask):
