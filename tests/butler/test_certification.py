@@ -150,10 +150,17 @@ def test_readers_return_verify_stats_and_pair_gains(repo: Path) -> None:
         2024112600002: {"SUCCESS": False, "FAILURES": ["R22_S21 C17 NOISE"]},
     }
     stats["SUCCESS"] = False
-    butler.put(stats, "verifyFlatStats", instrument="LSSTComCam", run=JOB_RUN)
-    # As in the seed procedure.
-    assert Butler(str(repo), collections=[JOB_RUN]).get("verifyFlatStats", instrument="LSSTComCam") == stats
+    butler.put(stats, "verifyFlatStats", instrument="LSSTComCam", physical_filter="r_03", run=JOB_RUN)
+    # As cp_verify: the run-level flat statistics have dimensions instrument + physical_filter.
+    reader = Butler(str(repo), collections=[JOB_RUN])
+    assert reader.get("verifyFlatStats", instrument="LSSTComCam", physical_filter="r_03") == stats
     assert read_verify_stats(repo, JOB_RUN, "verifyFlatStats") == stats
+    # Two filters in one collection: merged, SUCCESS only if both succeeded.
+    other = {2024112600009: {"SUCCESS": True}, "SUCCESS": True}
+    butler.put(other, "verifyFlatStats", instrument="LSSTComCam", physical_filter="g_01", run=JOB_RUN)
+    merged = read_verify_stats(repo, JOB_RUN, "verifyFlatStats")
+    assert set(merged) == {2024112600001, 2024112600002, 2024112600009, "SUCCESS"}
+    assert merged["SUCCESS"] is False
     with pytest.raises(LookupError, match="verifyBiasStats"):
         read_verify_stats(repo, JOB_RUN, "verifyBiasStats")
     with pytest.raises(LookupError, match="does not exist"):
@@ -178,6 +185,8 @@ def test_readers_return_verify_stats_and_pair_gains(repo: Path) -> None:
                 "seq_num": seq,
             },
         )
+    legacy_run = JOB_RUN + "_legacy"
+    butler.registry.registerRun(legacy_run)
     for detector in (1, 0):
         for exposure, _ in writer_records:
             ptc = PhotonTransferCurve(detector, f"R22_S0{detector}", "PARTIAL", ["C00", "C10"])
@@ -185,20 +194,18 @@ def test_readers_return_verify_stats_and_pair_gains(repo: Path) -> None:
                 ptc.input_exp_id_pairs[amp] = [[exposure, exposure + 1]]
                 ptc.gain[amp] = 1.3 + 0.01 * detector
                 ptc.noise[amp] = 5.5
-            butler.put(
-                ptc,
-                "cpPtcExtract",
-                instrument="LSSTComCam",
-                exposure=exposure,
-                detector=detector,
-                run=JOB_RUN,
-            )
+            for dataset_type, run in (("cpPtcPartial", JOB_RUN), ("cpPtcExtract", legacy_run)):
+                butler.put(
+                    ptc, dataset_type, instrument="LSSTComCam", exposure=exposure, detector=detector, run=run
+                )
+    # A collection of an older version holds the pre-2024 name only: read as well.
+    assert read_pair_gains(repo, legacy_run) == read_pair_gains(repo, JOB_RUN)
     gains = read_pair_gains(repo, JOB_RUN)
     assert len(gains) == 2 * 2 * 2
     assert gains[0] == PairGain((2024112600003, 2024112600004), 0, "C10", 1.3, 5.5)
     assert gains[1].amp == "C00"  # readout order: C10..C17 then C07..C00
     assert gains[-1].exposure_pair == (2024112600005, 2024112600006) and gains[-1].detector == 1
     cp_cov = Butler(str(repo), collections=[JOB_RUN]).get(
-        "cpPtcExtract", detector=1, exposure=2024112600003, instrument="LSSTComCam"
+        "cpPtcPartial", detector=1, exposure=2024112600003, instrument="LSSTComCam"
     )
     assert cp_cov.gain == {"C00": 1.31, "C10": 1.31} and cp_cov.noise["C00"] == 5.5

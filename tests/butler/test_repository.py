@@ -50,7 +50,9 @@ def test_instrument_detectors_and_filters_are_registered(template_repo: Path) ->
 def test_dataset_types_follow_the_contract(template_repo: Path) -> None:
     butler = Butler.from_config(str(template_repo))
     get = butler.registry.getDatasetType
-    assert get("verifyFlatStats").dimensions.names == {"instrument"}
+    assert set(get("verifyFlatStats").dimensions.required) == {"instrument", "physical_filter"}
+    assert get("verifyBiasStats").dimensions.names == {"instrument"}
+    assert get("cpPtcPartial").storageClass_name == "PhotonTransferCurve"
     assert get("flat").isCalibration() and "physical_filter" in get("flat").dimensions.names
     assert get("cpPtcExtract").storageClass_name == "PhotonTransferCurve"
     assert get("raw").storageClass_name == "RawImage"

@@ -51,7 +51,7 @@ def _pairs(ids: list[int]) -> list[tuple[int, int]]:
 
 
 def test_gain_from_flat_pairs(end_to_end: EndToEnd):
-    """Twenty 5 s flats give ten cpPtcExtract per detector; the ten-pair mean gain is within 1%."""
+    """Twenty 5 s flats give ten cpPtcPartial per detector; the ten-pair mean gain is within 1%."""
     butler = _butler(end_to_end, "ptc")
     worst_mean, worst_single, scatters, noise_errors = 0.0, 0.0, [], []
     for detector in DETECTORS:
@@ -59,8 +59,10 @@ def test_gain_from_flat_pairs(end_to_end: EndToEnd):
         rn_adu = {amp: truth.read_noise[amp] / truth.gain[amp] for amp in truth.gain}
         per_pair = []
         for first, second in _pairs(end_to_end.gain_flats):
-            # The seed's access pattern: exposure = the pair's first flat.
-            partial = butler.get("cpPtcExtract", detector=detector, exposure=first, instrument="LSSTComCam")
+            # The seed's access pattern: exposure = the pair's first flat (its cpPtcExtract still works).
+            partial = butler.get("cpPtcPartial", detector=detector, exposure=first, instrument="LSSTComCam")
+            legacy = butler.get("cpPtcExtract", detector=detector, exposure=first, instrument="LSSTComCam")
+            assert legacy.gain == partial.gain
             assert partial.fit_type == "PARTIAL" and partial.detector == detector
             for amp in partial.amp_names:
                 assert partial.input_exp_id_pairs[amp] == [[first, second]]
@@ -92,7 +94,7 @@ def test_gain_subset(end_to_end: EndToEnd):
     """cpPtc.yaml#cpPtcGainFromFlatPairs: partials only (no ptc), identical to the full pipeline's."""
     butler = _butler(end_to_end, "subset")
     collection = end_to_end.collections["subset"]
-    refs = list(butler.registry.queryDatasets("cpPtcExtract", collections=collection))
+    refs = list(butler.registry.queryDatasets("cpPtcPartial", collections=collection))
     firsts = end_to_end.gain_flats[0:N_SUBSET_FLATS:2]
     assert sorted((int(r.dataId["exposure"]), int(r.dataId["detector"])) for r in refs) == [
         (first, SUBSET_DETECTOR) for first in firsts
@@ -100,8 +102,8 @@ def test_gain_subset(end_to_end: EndToEnd):
     assert not list(butler.registry.queryDatasets("ptc", collections=collection))
     full = _butler(end_to_end, "ptc")
     for first in firsts:
-        subset_partial = butler.get("cpPtcExtract", detector=SUBSET_DETECTOR, exposure=first)
-        full_partial = full.get("cpPtcExtract", detector=SUBSET_DETECTOR, exposure=first)
+        subset_partial = butler.get("cpPtcPartial", detector=SUBSET_DETECTOR, exposure=first)
+        full_partial = full.get("cpPtcPartial", detector=SUBSET_DETECTOR, exposure=first)
         assert subset_partial.gain == pytest.approx(full_partial.gain, rel=1e-12)
         assert subset_partial.raw_vars == full_partial.raw_vars
 
@@ -111,7 +113,7 @@ def test_ptc(end_to_end: EndToEnd):
     butler = _butler(end_to_end, "ptc")
     collection = end_to_end.collections["ptc"]
     all_flats = end_to_end.gain_flats + end_to_end.ramp_flats
-    extracts = list(butler.registry.queryDatasets("cpPtcExtract", collections=collection))
+    extracts = list(butler.registry.queryDatasets("cpPtcPartial", collections=collection))
     # Only flats are paired: the dark in the data query was left out by cpPtcIsr.
     assert sorted({int(ref.dataId["exposure"]) for ref in extracts}) == all_flats[0::2]
     expected_pairs = sorted([list(pair) for pair in _pairs(all_flats)])

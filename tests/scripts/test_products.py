@@ -147,12 +147,18 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
 
     kept_flats = [e.exposure_id for e in report.exposures if e.image_type == "FLAT" and not e.discarded]
     ptc_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['cpPtc.yaml']['job_id']}"])
-    cp_covs = ptc_butler.get("cpPtcExtract", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
+    cp_covs = ptc_butler.get("cpPtcPartial", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
+    # The seed procedure's pre-2024 name still reads the same partial.
+    legacy = ptc_butler.get("cpPtcExtract", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
+    assert legacy.gain == cp_covs.gain
     assert set(cp_covs.gain) == set(AMP_NAMES) and set(cp_covs.noise) == set(AMP_NAMES)
     assert all(0.5 < value < 3.0 for value in cp_covs.gain.values())
 
     verify_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['verifyFlat.yaml']['job_id']}"])
-    run_stats = verify_butler.get("verifyFlatStats", instrument="LSSTComCam")
+    verify_run = verify_butler.collections.defaults
+    (run_ref,) = verify_butler.registry.queryDatasets("verifyFlatStats", collections=verify_run)
+    assert run_ref.dataId["physical_filter"] == "g_01"  # cp_verify: one verifyFlatStats per filter
+    run_stats = verify_butler.get(run_ref)
     # The 0.1 s pair served the PTC only: the flat was combined from, and verified on, the others.
     combined_flats = kept_flats[2:]
     assert set(run_stats) == set(combined_flats) | {"SUCCESS"}

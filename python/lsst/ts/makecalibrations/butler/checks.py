@@ -17,22 +17,28 @@
 
 `repository_problem` says why a path cannot be used as the run's repository (it does not exist, is
 a file, is a directory without ``butler.yaml``, or cannot be written: the OODS could not ingest the
-images nor the script certify anything). `collection_types` tells the type (``RUN``,
-``CALIBRATION``, ``CHAINED``, ``TAGGED``) of named collections, `None` for those that do not exist.
+images nor the script certify anything). `outdated_dataset_types` names the dataset types that an
+older version registered with other dimensions than this one writes (``verifyFlatStats`` had
+instrument only; cp_verify's has instrument + physical_filter), with the pipeline that writes them.
+`collection_types` tells the type (``RUN``, ``CALIBRATION``, ``CHAINED``, ``TAGGED``) of named
+collections, `None` for those that do not exist.
 
 May import: lsst.daf.butler, the standard library and this room's modules.
 """
 
 from __future__ import annotations
 
-__all__ = ["repository_problem", "collection_types"]
+__all__ = ["DIMENSION_CHANGES", "outdated_dataset_types", "repository_problem", "collection_types"]
 
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .repository import make_butler
+from .repository import DATASET_TYPES, make_butler
+
+DIMENSION_CHANGES: dict[str, str] = {"verifyFlatStats": "verifyFlat"}
+"""Dataset types whose dimensions changed between versions, and the pipeline (file stem) writing them."""
 
 
 def repository_problem(repo: str | os.PathLike[str]) -> str | None:
@@ -73,3 +79,32 @@ def collection_types(repo: str | os.PathLike[str], names: Sequence[str]) -> dict
         except MissingCollectionError:
             types[name] = None
     return types
+
+
+def outdated_dataset_types(repo: str | os.PathLike[str]) -> dict[str, tuple[str, str]]:
+    """Return ``{dataset type: (pipeline file stem, problem)}`` for each of `DIMENSION_CHANGES`
+    registered in ``repo`` with other dimensions than this version writes (that pipeline cannot run
+    there)."""
+    from lsst.daf.butler import MissingDatasetTypeError
+
+    wanted = {spec.name: tuple(spec.dimensions) for spec in DATASET_TYPES if spec.name in DIMENSION_CHANGES}
+    butler = make_butler(repo)
+    problems: dict[str, tuple[str, str]] = {}
+    for name, dimensions in wanted.items():
+        try:
+            registered = butler.registry.getDatasetType(name)
+        except MissingDatasetTypeError:
+            continue
+        old = sorted(registered.dimensions.required)
+        if set(old) != set(dimensions):
+            problems[name] = (
+                DIMENSION_CHANGES[name],
+                (
+                    f"{repo} was made by an older version: its {name} has dimensions {{{', '.join(old)}}}, "
+                    f"this version (as cp_verify) writes {{{', '.join(dimensions)}}}, so the "
+                    f"{DIMENSION_CHANGES[name]} pipeline cannot run there. Use a new repository, or remove "
+                    f"the old definition (butler remove-dataset-type {repo} {name}, after removing its "
+                    "datasets with butler remove-runs or prune-datasets)"
+                ),
+            )
+    return problems

@@ -25,6 +25,7 @@ May import: lsst.daf.butler, astropy and this room's modules.
 from __future__ import annotations
 
 __all__ = [
+    "PAIR_GAIN_DATASETS",
     "CertifiedCalibration",
     "PairGain",
     "collections_have_dataset",
@@ -43,13 +44,16 @@ import os
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from lsst.daf.butler import Butler, MissingDatasetTypeError
+from lsst.daf.butler import Butler, DatasetRef, MissingDatasetTypeError
 from lsst.daf.butler.registry import MissingCollectionError
 
 from .calib_types import PhotonTransferCurve
 from .camera import AMP_NAMES
 from .certification import format_tai
 from .repository import make_butler, raw_run
+
+PAIR_GAIN_DATASETS = ("cpPtcPartial", "cpPtcExtract")
+"""Per-pair gain datasets, current cp_pipe name first, then the pre-2024 name of older repositories."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +106,11 @@ def _collection_exists(butler: Butler, collection: str) -> bool:
 def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_type: str) -> dict:
     """Return a run-level verification dict (``verifyBiasStats``, ``verifyDarkStats``, ``verifyFlatStats``).
 
+    ``verifyFlatStats`` has dimensions instrument + physical_filter (as cp_verify; one per filter of
+    the job); repositories made before that change hold it with dimensions instrument only. Every
+    dataset of ``dataset_type`` in ``collection`` is read, whatever its dimensions, and merged: the
+    exposure entries of each, ``"SUCCESS"`` true only if every one succeeded.
+
     Parameters
     ----------
     repo : `str` or `os.PathLike`
@@ -109,7 +118,7 @@ def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_typ
     collection : `str`
         Collection to search (e.g. ``u/ocps/<job_id>``).
     dataset_type : `str`
-        Dataset type with dimensions ``(instrument,)``.
+        Run-level statistics dataset type.
 
     Returns
     -------
@@ -125,10 +134,20 @@ def read_verify_stats(repo: str | os.PathLike[str], collection: str, dataset_typ
     if not _collection_exists(butler, collection):
         raise LookupError(f"Cannot read {dataset_type}: collection {collection!r} does not exist.")
     try:
-        stats = butler.get(dataset_type, instrument=_instrument(butler), collections=[collection])
-    except (LookupError, MissingDatasetTypeError) as e:
+        refs = list(butler.registry.queryDatasets(dataset_type, collections=[collection], findFirst=True))
+    except MissingDatasetTypeError as e:
         raise LookupError(f"No {dataset_type} for {_instrument(butler)} in collection {collection!r}.") from e
-    return dict(stats)
+    refs = [ref for ref in refs if ref.dataId["instrument"] == _instrument(butler)]
+    if not refs:
+        raise LookupError(f"No {dataset_type} for {_instrument(butler)} in collection {collection!r}.")
+    merged: dict[Any, Any] = {}
+    success = True
+    for ref in refs:
+        stats = dict(butler.get(ref))
+        success = success and bool(stats.pop("SUCCESS", False))
+        merged.update(stats)
+    merged["SUCCESS"] = success
+    return merged
 
 
 def collections_have_dataset(repo: str | os.PathLike[str], collections: str, dataset_type: str) -> bool:
@@ -189,7 +208,10 @@ def read_ptc_bad_amps(repo: str | os.PathLike[str], collection: str) -> dict[int
 
 
 def read_pair_gains(repo: str | os.PathLike[str], collection: str) -> list[PairGain]:
-    """Return the per-amp gains of every ``cpPtcExtract`` (one flat pair each) in ``collection``.
+    """Return the per-amp gains of every ``cpPtcPartial`` (one flat pair each) in ``collection``.
+
+    Collections written before the rename hold ``cpPtcExtract`` (the pre-2024 cp_pipe name) only; those
+    are read when there is no ``cpPtcPartial``.
 
     Returns
     -------
@@ -199,10 +221,14 @@ def read_pair_gains(repo: str | os.PathLike[str], collection: str) -> list[PairG
     butler = make_butler(repo)
     if not _collection_exists(butler, collection):
         return []
-    try:
-        refs = list(butler.registry.queryDatasets("cpPtcExtract", collections=collection, findFirst=True))
-    except MissingDatasetTypeError:
-        return []
+    refs: list[DatasetRef] = []
+    for dataset_type in PAIR_GAIN_DATASETS:
+        try:
+            refs = list(butler.registry.queryDatasets(dataset_type, collections=collection, findFirst=True))
+        except MissingDatasetTypeError:
+            continue
+        if refs:
+            break
     gains: list[PairGain] = []
     for ref in refs:
         partial: PhotonTransferCurve = butler.get(ref)

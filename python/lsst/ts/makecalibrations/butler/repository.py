@@ -139,11 +139,13 @@ def _dataset_type_specs() -> tuple[DatasetTypeSpec, ...]:
         DatasetTypeSpec("flat", ("instrument", "detector", "physical_filter"), "MaskedImageV2", True),
         DatasetTypeSpec("defects", ("instrument", "detector"), "DefectTable", True),
         DatasetTypeSpec("ptc", ("instrument", "detector"), "PhotonTransferCurve", True),
+        DatasetTypeSpec("cpPtcPartial", _EXP_DET, "PhotonTransferCurve"),
         DatasetTypeSpec("cpPtcExtract", _EXP_DET, "PhotonTransferCurve"),
     ]
     for kind in ("Bias", "Dark", "Flat"):
+        run_dimensions = ("instrument", "physical_filter") if kind == "Flat" else ("instrument",)
         specs += [
-            DatasetTypeSpec(f"verify{kind}Stats", ("instrument",), "StructuredDataDict"),
+            DatasetTypeSpec(f"verify{kind}Stats", run_dimensions, "StructuredDataDict"),
             DatasetTypeSpec(f"verify{kind}ExpStats", ("instrument", "exposure"), "StructuredDataDict"),
             DatasetTypeSpec(f"verify{kind}DetStats", _EXP_DET, "StructuredDataDict"),
             DatasetTypeSpec(f"verify{kind}Proc", _EXP_DET, "MaskedImageV2"),

@@ -114,7 +114,8 @@ def symmetrize(quadrant: npt.ArrayLike) -> np.ndarray:
 
 
 def _fft_grid(n: int, order: int) -> int:
-    """Side of a periodic grid on which an ``order``-fold convolution of ``(2n-1)``-wide arrays does not wrap."""
+    """Side of a periodic grid on which an ``order``-fold convolution of ``(2n-1)``-wide arrays
+    does not wrap."""
     return 1 << int(math.ceil(math.log2(order * (2 * n - 2) + 1)))
 
 
@@ -159,13 +160,13 @@ def _shift_gather(n: int, side: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     ``S(E_kl)`` (the symmetrised unit matrix of lag ``(k, l)``) has a 1 at each distinct ``(±k, ±l)``;
     the weights drop the repeated sign of a zero lag. Shapes ``(4, n, n, n, n)``.
     """
-    i, j, k, l = np.meshgrid(*(np.arange(n),) * 4, indexing="ij")
+    i, j, k, m = np.meshgrid(*(np.arange(n),) * 4, indexing="ij")
     rows, cols, weights = [], [], []
     for sign_x in (1, -1):
         for sign_y in (1, -1):
             rows.append((i - sign_x * k) % side)
-            cols.append((j - sign_y * l) % side)
-            repeated = ((sign_x == -1) & (k == 0)) | ((sign_y == -1) & (l == 0))
+            cols.append((j - sign_y * m) % side)
+            repeated = ((sign_x == -1) & (k == 0)) | ((sign_y == -1) & (m == 0))
             weights.append(np.where(repeated, 0.0, 1.0))
     return np.stack(rows), np.stack(cols), np.stack(weights)
 
@@ -402,13 +403,13 @@ def fit_full_covariance(
         a, c, noise, gain = unpack(params)
         return ((cov - covariance_model(mu, a, c, noise, gain)) * sw).ravel()
 
-    start_parts = [a0.ravel()] + ([c0.ravel()] if fit_b else []) + [noise0.ravel(), [initial_gain]]
-    start = np.concatenate(start_parts)
+    start_parts: list[np.ndarray] = [a0.ravel()] + ([c0.ravel()] if fit_b else [])
+    start_parts += [noise0.ravel(), np.array([initial_gain])]
+    start: np.ndarray = np.concatenate(start_parts)
     # Typical scales: a ~ 1e-7, c ~ 1e-13, noise ~ 10 e², gain ~ 1.
-    scale_parts = (
-        [np.full(size, 1e-7)] + ([np.full(size, 1e-13)] if fit_b else []) + [np.full(size, 10.0), [1.0]]
-    )
-    x_scale = np.concatenate(scale_parts)
+    scale_parts: list[np.ndarray] = [np.full(size, 1e-7)] + ([np.full(size, 1e-13)] if fit_b else [])
+    scale_parts += [np.full(size, 10.0), np.array([1.0])]
+    x_scale: np.ndarray = np.concatenate(scale_parts)
 
     def jacobian(params: np.ndarray) -> np.ndarray:
         a, c, noise, gain = unpack(params)

@@ -185,6 +185,11 @@ class ButlerGateway:
 
         return await self._run(call)
 
+    async def outdated_dataset_types(self) -> dict[str, tuple[str, str]]:
+        """Dataset types registered by an older version with other dimensions: ``{name: (pipeline
+        file stem that writes it, problem)}`` (`butler.checks`)."""
+        return await self._call("checks", "outdated_dataset_types")
+
     async def collection_types(self, names: Sequence[str]) -> dict[str, str | None]:
         """Type name (``RUN``, ``CALIBRATION``...) of each collection; `None` if it does not exist."""
 

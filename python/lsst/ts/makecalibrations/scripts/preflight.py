@@ -43,6 +43,7 @@ __all__ = ["check_before_run"]
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..calib.config import ConfigError, ConfigProblem, ImageType
 from ..calib.jobs import JobBuilder, JobKind, JobSpec, Placeholder, ocps_output_collection
@@ -136,6 +137,10 @@ async def check_before_run(
         raise ConfigError([ConfigProblem("repo", repo_problem)])
     problems: list[ConfigProblem] = []
     lines = [f"Repository {cfg.repo} can be written"]
+    if jobs:
+        outdated = await butler.outdated_dataset_types()
+        stems = {Path(job.pipeline).stem for job in jobs}
+        problems += [ConfigProblem("repo", problem) for stem, problem in outdated.values() if stem in stems]
 
     if cfg.exposure_ids:
         problems += await _recovered_exposure_problems(prepared, butler)

@@ -13,19 +13,24 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""PTC PipelineTasks: ``cpPtcExtract`` (per flat pair) and ``cpPtcSolve`` (EXPAPPROXIMATION fit).
+"""PTC PipelineTasks: ``cpPtcExtract`` (per flat pair) and ``cpPtcSolve`` (EXPAPPROXIMATION or
+FULLCOVARIANCE fit).
 
 * `PtcExtractTask` (dimensions instrument + detector) takes the ISR outputs (``cpPtcProc``, in ADU) of
   every flat of the job for one detector, pairs them as the seed procedure does (consecutive
   exposures with the same exposure time; `pipelines.ptc.match_pairs_by_time`) and writes one
-  ``cpPtcExtract`` per pair (dimensions instrument + exposure + detector, keyed by the pair's first
-  exposure): a `butler.calib_types.PhotonTransferCurve` with ``fit_type="PARTIAL"``, the pair's mean,
-  variance, ``.gain`` (FULL estimator by default) and ``.noise`` (overscan read noise, ADU) per amp.
+  ``cpPtcPartial`` per pair (current cp_pipe's name; dimensions instrument + exposure + detector, keyed
+  by the pair's first exposure): a `butler.calib_types.PhotonTransferCurve` with
+  ``fit_type="PARTIAL"``, the pair's mean, variance, per-lag covariances, ``.gain`` (FULL estimator by
+  default) and ``.noise`` (overscan read noise, ADU) per amp. With ``doWriteLegacyPartials`` (default)
+  the same partial is also written as ``cpPtcExtract``, the pre-2024 name the seed procedure reads.
   The pairs are decided while the quantum graph is built (`PtcExtractConnections.adjustQuantum`), so
   only the pairs' first exposures are predicted as outputs and unpaired flats are not read.
 * `PtcSolveTask` (instrument + detector) gathers the partials and fits Astier+19 Eq. 16 per amp with
-  cp_pipe's outlier rejection (`pipelines.ptc.fit_exp_approximation`), writing ``ptc``
-  (``fit_type="EXPAPPROXIMATION"``, gain e-/ADU, noise e-, turnoff ADU).
+  cp_pipe's outlier rejection (`pipelines.ptc.fit_exp_approximation`); with
+  ``ptcFitType=FULLCOVARIANCE`` (or ``_NO_B``) it then fits Eq. 20 to the covariances of the points
+  that pass kept (`pipelines.ptc_covariance.fit_full_covariance`). It writes ``ptc`` (gain e-/ADU,
+  noise e-, turnoff ADU, and for the full fit the a, b and noise matrices and model covariances).
 
 May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, lsst.images, numpy, `pipelines`, `butler`.
 """
@@ -111,12 +116,24 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
         deferLoad=True,
     )
     outputCovariances = cT.Output(
-        name="cpPtcExtract",
+        name="cpPtcPartial",
         doc="One partial PTC per flat pair, keyed by the pair's first exposure.",
         storageClass="PhotonTransferCurve",
         dimensions=_EXP_DET,
         multiple=True,
     )
+    outputLegacyCovariances = cT.Output(
+        name="cpPtcExtract",
+        doc="The same partials under the pre-2024 cp_pipe name (the seed procedure reads it).",
+        storageClass="PhotonTransferCurve",
+        dimensions=_EXP_DET,
+        multiple=True,
+    )
+
+    def __init__(self, *, config: PtcExtractConfig | None = None) -> None:
+        super().__init__(config=config)
+        if config is not None and not config.doWriteLegacyPartials:
+            del self.outputLegacyCovariances
 
     def adjustQuantum(
         self,
@@ -145,10 +162,13 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
         paired = {exp_id for pair in pairs for exp_id in pair}
         firsts = {pair[0] for pair in pairs}
         kept_inputs = [ref for ref in refs if int(ref.dataId["exposure"]) in paired]
-        out_connection, out_refs = outputs["outputCovariances"]
-        kept_outputs = [ref for ref in out_refs if int(ref.dataId["exposure"]) in firsts]
-        adjusted_inputs = {"inputExp": (connection, kept_inputs)}
-        adjusted_outputs = {"outputCovariances": (out_connection, kept_outputs)}
+        adjusted_inputs: dict[str, tuple[Any, Any]] = {"inputExp": (connection, kept_inputs)}
+        adjusted_outputs: dict[str, tuple[Any, Any]] = {}
+        for name in ("outputCovariances", "outputLegacyCovariances"):
+            if name in outputs:
+                out_connection, out_refs = outputs[name]
+                kept_outputs = [ref for ref in out_refs if int(ref.dataId["exposure"]) in firsts]
+                adjusted_outputs[name] = (out_connection, kept_outputs)
         inputs.update(adjusted_inputs)
         outputs.update(adjusted_outputs)
         super().adjustQuantum(inputs, outputs, label, data_id)
@@ -197,6 +217,9 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
         doc="Gain-from-pair estimator.",
         default="FULL",
         allowed={name: name for name in GAIN_CORRECTION_TYPES},
+    )
+    doWriteLegacyPartials = pexConfig.Field[bool](
+        doc="Also write every partial as cpPtcExtract (the pre-2024 name of cpPtcPartial).", default=True
     )
 
 
@@ -328,6 +351,9 @@ class PtcExtractTask(pipeBase.PipelineTask):
         output_refs: dict[int, DatasetRef] = {
             int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances
         }
+        legacy_refs: dict[int, DatasetRef] = {
+            int(ref.dataId["exposure"]): ref for ref in getattr(outputRefs, "outputLegacyCovariances", [])
+        }
         exposure_times: dict[int, float] = {}
         for exp_id, handle in handles.items():
             info = _exposure_info(handle.dataId)
@@ -346,6 +372,8 @@ class PtcExtractTask(pipeBase.PipelineTask):
                 self.log.warning("Pair starting at %d was not predicted as an output; not written.", first_id)
                 continue
             butlerQC.put(partial, ref)
+            if first_id in legacy_refs:
+                butlerQC.put(partial, legacy_refs[first_id])
             written += 1
         if written == 0:
             raise pipeBase.NoWorkFound(f"No flat pair could be measured for detector {data_id['detector']}.")
@@ -436,7 +464,7 @@ class PtcSolveConnections(pipeBase.PipelineTaskConnections, dimensions=("instrum
     """Connections of `PtcSolveTask`."""
 
     inputCovariances = cT.Input(
-        name="cpPtcExtract",
+        name="cpPtcPartial",
         doc="Partial PTCs, one per flat pair.",
         storageClass="PhotonTransferCurve",
         dimensions=_EXP_DET,
@@ -547,7 +575,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
     Parameters
     ----------
     partials : `~collections.abc.Sequence` [`butler.calib_types.PhotonTransferCurve`]
-        ``cpPtcExtract`` datasets of one detector.
+        ``cpPtcPartial`` datasets of one detector.
     config : `PtcSolveConfig`
         Configuration.
 

@@ -46,6 +46,9 @@ __all__ = [
     "CpVerifyGainMergeConnections",
     "CpVerifyGainMergeTask",
     "CpVerifyGainTask",
+    "CpVerifyRunMergeByFilterConfig",
+    "CpVerifyRunMergeByFilterConnections",
+    "CpVerifyRunMergeByFilterTask",
     "CpVerifyRunMergeConfig",
     "CpVerifyRunMergeConnections",
     "CpVerifyRunMergeTask",
@@ -285,13 +288,49 @@ class CpVerifyRunMergeTask(pipeBase.PipelineTask):
         return pipeBase.Struct(outputStats=merged)
 
 
+class CpVerifyRunMergeByFilterConnections(
+    pipeBase.PipelineTaskConnections, dimensions=("instrument", "physical_filter")
+):
+    """Connections of `CpVerifyRunMergeByFilterTask`: one run-level result per filter (cp_verify's
+    ``verifyFlatStats`` has dimensions instrument + physical_filter)."""
+
+    inputStats = cT.Input(
+        name="verifyFlatExpStats",
+        doc="Per-exposure results (the exposure implies its filter).",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument", "exposure"),
+        multiple=True,
+    )
+    outputStats = cT.Output(
+        name="verifyFlatStats",
+        doc="Run-level results of one filter keyed by exposure id.",
+        storageClass="StructuredDataDict",
+        dimensions=("instrument", "physical_filter"),
+    )
+
+
+class CpVerifyRunMergeByFilterConfig(
+    pipeBase.PipelineTaskConfig, pipelineConnections=CpVerifyRunMergeByFilterConnections
+):
+    """Configuration of `CpVerifyRunMergeByFilterTask`."""
+
+
+class CpVerifyRunMergeByFilterTask(CpVerifyRunMergeTask):
+    """Merge the exposure results of the run, per physical filter (cp_verify
+    ``CpVerifyRunMergeByFilterTask``)."""
+
+    ConfigClass = CpVerifyRunMergeByFilterConfig  # type: ignore[assignment]
+    _DefaultName = "cpVerifyRunMergeByFilter"
+    config: CpVerifyRunMergeByFilterConfig  # type: ignore[assignment]
+
+
 class CpVerifyGainConnections(
     pipeBase.PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")
 ):
     """Connections of `CpVerifyGainTask`."""
 
     inputPartial = cT.Input(
-        name="cpPtcExtract",
+        name="cpPtcPartial",
         doc="Partial PTC of one flat pair (keyed by its first exposure).",
         storageClass="PhotonTransferCurve",
         dimensions=("instrument", "exposure", "detector"),
