@@ -188,7 +188,13 @@ class ButlerGateway:
     async def outdated_dataset_types(self) -> dict[str, tuple[str, str]]:
         """Dataset types registered by an older version with other dimensions: ``{name: (pipeline
         file stem that writes it, problem)}`` (`butler.checks`)."""
-        return await self._call("checks", "outdated_dataset_types")
+
+        def call() -> dict[str, tuple[str, str]]:
+            from ..butler.checks import outdated_dataset_types
+
+            return outdated_dataset_types(self.repo)
+
+        return await self._run(call)
 
     async def collection_types(self, names: Sequence[str]) -> dict[str, str | None]:
         """Type name (``RUN``, ``CALIBRATION``...) of each collection; `None` if it does not exist."""
