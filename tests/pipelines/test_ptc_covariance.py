@@ -193,3 +193,18 @@ def test_full_covariance_needs_the_covariances(simulated_partials) -> None:
     config.ptcFitType = "FULLCOVARIANCE"
     with pytest.raises(ValueError, match="maximumRangeCovariancesAstier"):
         solve_ptc(stripped, config)
+
+
+def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path) -> None:
+    from lsst.ts.makecalibrations.report.ptc_covariance_plot import has_covariances, plot_ptc_covariances
+
+    _, partials = simulated_partials
+    config = PtcSolveConfig()
+    config.ptcFitType = "FULLCOVARIANCE"
+    config.flagUnconstrainedAmps = False
+    result = solve_ptc(partials, config)
+    assert has_covariances({0: result})
+    plain = PhotonTransferCurve(0, "R22_S00", "EXPAPPROXIMATION", list(AMPS))
+    assert not has_covariances({0: plain})
+    path = plot_ptc_covariances({0: result.to_dict()}, tmp_path / "ptc_covariances.png", "test run")
+    assert path.stat().st_size > 20000

@@ -48,7 +48,7 @@ _PER_AMP_LIST_FIELDS = (
     "covariances_sqrt_weights",
     "covariances_model",
 )
-_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "noise", "turnoff", "gain_unadjusted")
+_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "noise", "turnoff")
 _PER_AMP_MATRIX_FIELDS = ("a_matrix", "b_matrix", "noise_matrix")
 
 
@@ -117,8 +117,6 @@ class PhotonTransferCurve:
         Per amp, Astier+19 ``a`` (1/e-) and ``b`` matrices of a full-covariance fit (empty otherwise).
     noise_matrix : `dict` [`str`, `list` [`list` [`float`]]]
         Per amp, the noise covariances (e²) of a full-covariance fit.
-    gain_unadjusted : `dict` [`str`, `float`]
-        Per amp gain before the gain-ratio adjustment (NaN when no adjustment ran).
     bad_amps : `list` [`str`]
         Amplifiers for which the measurement failed.
     metadata : `dict` [`str`, `typing.Any`]
@@ -146,7 +144,6 @@ class PhotonTransferCurve:
     a_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
     b_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
     noise_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
-    gain_unadjusted: dict[str, float] = dataclasses.field(default_factory=dict)
     bad_amps: list[str] = dataclasses.field(default_factory=list)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -21,7 +21,7 @@ May import: numpy, matplotlib, `butler.camera`, `report.layout`.
 
 from __future__ import annotations
 
-__all__ = ["plot_ptc", "ptc_model"]
+__all__ = ["amp_colour", "plot_ptc", "ptc_model"]
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -94,7 +94,7 @@ def plot_ptc(
     by_det = ptcs_by_detector(ptcs)
     fig = Figure(figsize=(15, 15), layout="constrained")
     outer = fig.add_gridspec(3, 3)
-    colours = {amp: _amp_colour(amp) for amp in AMPS_DISPLAY_ORDER}
+    colours = {amp: amp_colour(amp) for amp in AMPS_DISPLAY_ORDER}
     for det in range(len(DETECTOR_NAMES)):
         row, col = slot(det)
         inner = outer[2 - row, col].subgridspec(2, 1, height_ratios=(3, 1), hspace=0.0)
@@ -130,7 +130,7 @@ def plot_ptc(
     return save_png(fig, path)
 
 
-def _amp_colour(amp: str) -> tuple[float, float, float, float]:
+def amp_colour(amp: str) -> tuple[float, float, float, float]:
     """A colour per amp: C0x from the ``tab20`` even entries, C1x from the odd ones."""
     from matplotlib import colormaps
 

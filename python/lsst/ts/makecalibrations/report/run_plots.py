@@ -30,6 +30,7 @@ from typing import Any
 
 from .amp_maps import amp_values_from_pair_gains, amp_values_from_ptcs, plot_gain_noise_maps
 from .mosaic import plot_calibration_mosaic
+from .ptc_covariance_plot import has_covariances, plot_ptc_covariances
 from .ptc_plot import plot_ptc
 from .verification_plot import plot_verification_failures
 
@@ -80,6 +81,14 @@ def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: s
 
     if inputs.ptcs:
         attempt("PTC", plot_ptc, inputs.ptcs, out_dir / f"{prefix}ptc.png", run_name)
+        if has_covariances(inputs.ptcs):
+            attempt(
+                "PTC covariance",
+                plot_ptc_covariances,
+                inputs.ptcs,
+                out_dir / f"{prefix}ptc_covariances.png",
+                run_name,
+            )
         gains, noises = amp_values_from_ptcs(inputs.ptcs)
         attempt(
             "PTC gain map",
