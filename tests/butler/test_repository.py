@@ -31,6 +31,7 @@ from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.instrument import PHYSICAL_FILTERS
 from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.butler.repository import CALIB_COLLECTION, RAW_RUN, RepositoryError
+from lsst.ts.makecalibrations.pipelines.isr import OVERSCAN_NOISE_FACTOR
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import TRUTH_FILE, ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
@@ -100,7 +101,10 @@ async def test_seed_procedure_access_works_on_a_fresh_repo(repo: Path) -> None:
     assert np.array_equal(defects.to_mask(truth.geometry.detector_shape), truth.reference_defect_mask(0))
     assert isinstance(ptc, PhotonTransferCurve) and ptc.fit_type == "EXPAPPROXIMATION"
     assert ptc.gain == get_camera()[0].gains
-    assert ptc.noise == get_camera()[0].read_noises
+    # The noise a PTC measures on processed pixels: the read noise and the overscan medians' noise.
+    assert ptc.noise == pytest.approx(
+        {amp: rn * OVERSCAN_NOISE_FACTOR for amp, rn in get_camera()[0].read_noises.items()}, rel=1e-12
+    )
 
 
 def test_second_call_reuses_and_refuses_another_size(template_repo: Path) -> None:

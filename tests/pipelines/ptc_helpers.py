@@ -19,28 +19,18 @@ exposures of the end-to-end fixture (`conftest.end_to_end`)."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
 
 from lsst.ts.makecalibrations.butler.camera import get_camera
 from lsst.ts.makecalibrations.pipelines import ptc
-from lsst.ts.makecalibrations.pipelines.isr import IsrSettings, run_isr
+from lsst.ts.makecalibrations.pipelines.isr import OVERSCAN_NOISE_FACTOR, IsrSettings, run_isr  # noqa: F401
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 PTC_ISR = IsrSettings(doApplyGains=False, doBootstrap=True)
 """The cpPtcIsr settings: overscan only, ADU."""
-
-OVERSCAN_NOISE_FACTOR = math.sqrt(1.0 + 1.528 / 58 + 1.516 / 42)
-"""Noise added to a data pixel by the per-row (58 columns) and per-column (42 rows) overscan medians.
-
-The ISR subtracts the median of 58 serial-overscan columns from every row and the median of 42
-parallel-overscan rows from every column; each median carries ~1.52 sigma^2 / n of read-noise variance
-(numerically 1.528/58 and 1.516/42), so a processed pixel has ``RN * 1.031`` of noise. The PTC, like
-cp_pipe's, measures the processed pixels.
-"""
 
 
 def isr_flat(model: TruthModel, detector: int, exposure_id: int, exp_time: float):

@@ -31,7 +31,8 @@ A later call reuses the repo; it refuses a size, seed or brighter-fatter setting
 recorded one. Creation is serialised between processes with a lock file, and every step is
 idempotent, so an interrupted creation is completed by the next call.
 
-May import: `butler`, `sim.truth`, lsst.daf.butler, numpy, astropy.
+May import: `butler`, `sim.truth`, `pipelines.isr` (its overscan noise factor), lsst.daf.butler, numpy,
+astropy.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from ..butler.repository import (
     curated_run,
     make_butler,
 )
+from ..pipelines.isr import overscan_noise_factor
 from .truth import DEFAULT_TRUTH_SEED, TruthModel
 
 TRUTH_FILE = Path("simulation") / "truth.json"
@@ -312,8 +314,16 @@ def _read_noise_map(truth: TruthModel, detector: int) -> np.ndarray:
 
 
 def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
-    """Ideal EXPAPPROXIMATION PTC of the truth: model points from 500 e- to the full well."""
+    """Ideal EXPAPPROXIMATION PTC of the truth: model points from 500 e- to the full well.
+
+    Its noise is what a PTC measures on processed pixels: the read noise times the overscan
+    subtraction's `pipelines.isr.overscan_noise_factor` (cp_verify's NOISE tests compare the
+    processed images with it; with the bare read noise good darks sat at +3.5 % of a 5 % limit).
+    The per-pair ``noise_list`` stays the overscan read noise (ADU), as cp_pipe's.
+    """
     det = truth.camera[detector]
+    geometry = truth.geometry_of(detector)
+    noise_factor = overscan_noise_factor(geometry.serial_overscan, geometry.parallel_overscan)
     a00 = truth.effective_a00
     signals_e = np.geomspace(500.0, 0.9 * truth.full_well, 20)
     ptc = PhotonTransferCurve(
@@ -331,7 +341,8 @@ def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
             shot = means / g
         else:
             shot = np.expm1(2.0 * a00 * g * means) / (2.0 * a00 * g * g)
-        variances = shot + (rn / g) ** 2
+        noise = rn * noise_factor
+        variances = shot + (noise / g) ** 2
         ptc.input_exp_id_pairs[amp.name] = [[0, 0] for _ in signals_e]
         ptc.raw_exp_times[amp.name] = (signals_e / rate).tolist()
         ptc.raw_means[amp.name] = means.tolist()
@@ -339,9 +350,9 @@ def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
         ptc.exp_id_mask[amp.name] = [True] * len(signals_e)
         ptc.gain[amp.name] = g
         ptc.gain_err[amp.name] = 0.0
-        ptc.noise[amp.name] = rn
+        ptc.noise[amp.name] = noise
         ptc.noise_list[amp.name] = [rn / g] * len(signals_e)
-        ptc.fit_pars[amp.name] = [a00, g, rn**2]
+        ptc.fit_pars[amp.name] = [a00, g, noise**2]
         ptc.turnoff[amp.name] = truth.full_well / g
     return ptc
 
