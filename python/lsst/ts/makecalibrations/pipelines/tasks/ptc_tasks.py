@@ -539,13 +539,20 @@ def full_covariance_problem(fit: FullCovarianceFit, config: PtcSolveConfig) -> s
         return None
     if not fit.noise_matrix[0, 0] > 0:
         return f"negative noise term n00 = {fit.noise_matrix[0, 0]:.4g} e^2 in the full-covariance fit"
-    if not (math.isfinite(fit.noise_err) and fit.noise_err <= config.maxNoiseRelativeError * fit.noise):
+    return _unconstrained(fit.noise, fit.noise_err, fit.gain, fit.gain_err, config)
+
+
+def _unconstrained(
+    noise: float, noise_err: float, gain: float, gain_err: float, config: PtcSolveConfig
+) -> str | None:
+    """Why a fitted noise or gain is not constrained by the flat pairs (None if both are)."""
+    if not (math.isfinite(noise_err) and noise_err <= config.maxNoiseRelativeError * noise):
         return (
-            f"read noise {fit.noise:.3g} +- {fit.noise_err:.2g} e- not constrained by the flat pairs "
+            f"read noise {noise:.3g} +- {noise_err:.2g} e- not constrained by the flat pairs "
             f"(relative error above {config.maxNoiseRelativeError:g}; a low-flux pair is needed)"
         )
-    if not (math.isfinite(fit.gain_err) and fit.gain_err <= config.maxGainRelativeError * fit.gain):
-        return f"gain {fit.gain:.4g} +- {fit.gain_err:.2g} e-/ADU not constrained by the flat pairs"
+    if not (math.isfinite(gain_err) and gain_err <= config.maxGainRelativeError * gain):
+        return f"gain {gain:.4g} +- {gain_err:.2g} e-/ADU not constrained by the flat pairs"
     return None
 
 
@@ -559,14 +566,7 @@ def ptc_amp_problem(fit: ExpApproxFit, config: PtcSolveConfig) -> str | None:
         return f"gain {fit.gain:.4g} e-/ADU at a bound of the fit"
     if "n00" in fit.at_bound:
         return f"read noise {fit.noise:.3g} e- at a bound of the fit (n00 = {fit.n00:.4g} e^2)"
-    if not (math.isfinite(fit.noise_err) and fit.noise_err <= config.maxNoiseRelativeError * fit.noise):
-        return (
-            f"read noise {fit.noise:.3g} +- {fit.noise_err:.2g} e- not constrained by the flat pairs "
-            f"(relative error above {config.maxNoiseRelativeError:g}; a low-flux pair is needed)"
-        )
-    if not (math.isfinite(fit.gain_err) and fit.gain_err <= config.maxGainRelativeError * fit.gain):
-        return f"gain {fit.gain:.4g} +- {fit.gain_err:.2g} e-/ADU not constrained by the flat pairs"
-    return None
+    return _unconstrained(fit.noise, fit.noise_err, fit.gain, fit.gain_err, config)
 
 
 def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -> PhotonTransferCurve:
