@@ -1,9 +1,24 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The full-covariance photon transfer curve in numpy: per-lag covariances of a flat-pair difference and
 the Astier et al. (2019) Eq. 20 model and fit (cp_pipe's ``FULLCOVARIANCE`` / ``FULLCOVARIANCE_NO_B``).
 
 * `measure_covariances`: covariances of the flux-matched difference image ``D`` at lags
-  ``(dx, dy)``, ``0 <= dx, dy < max_lag`` with FFTs (Astier+19 appendix; ``cp-algorithms.md`` §4.2
-  step 6), returned as ``cov[dx, dy]`` (serial lag first, as cp_pipe), halved for the difference.
+  ``(dx, dy)``, ``0 <= dx, dy < max_lag`` with FFTs (Astier+19 appendix, as cp_pipe),
+  returned as ``cov[dx, dy]`` (serial lag first), halved for the difference.
 * `covariance_model`: Eq. 20, ``C_ij(μ)`` for arrays ``a``, ``c = a b`` and ``noise`` (e²) and a gain.
 * `fit_full_covariance`: weighted least-squares fit of Eq. 20 to the covariances of every pair and
   lag, from a start given by per-lag parabolic fits.

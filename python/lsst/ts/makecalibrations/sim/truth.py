@@ -38,7 +38,7 @@ https://arxiv.org/abs/1905.08677; ``b = 0``, no noise) of a per-amp brighter-fat
 ``r^-3``, the parallel neighbour about twice the serial one, the sum over all lags zero so charge is
 conserved): white noise convolved with the kernel whose autocorrelation is ``C_ij(μ) / μ`` at the
 amp's mean level (`bf_noise_kernel`), times ``sqrt(μ)``. The single-pixel variance is then close to
-Eq. 16's ``expm1(2 a00 mu) / (2 a00)`` (cp-algorithms §8.3). Electrons are clipped at the full well,
+Eq. 16's ``expm1(2 a00 mu) / (2 a00)``. Electrons are clipped at the full well,
 converted to ADU with the gain, read noise (``rn / gain`` ADU) is added everywhere, and the result
 rounded.
 
