@@ -53,6 +53,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,54 @@ def _children_cpu() -> float:
 
 def _children_maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _tree_rss_mib(root_pid: int) -> float:
+    """Summed resident set size (MiB) of ``root_pid`` and all its descendants (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            statm = (entry / "statm").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        rss[int(entry.name)] = int(statm.split()[1]) * page
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / 2**20
+
+
+class TreeRssSampler:
+    """Samples the summed RSS of a process tree every ``interval`` seconds (its peak is ``peak_mib``)."""
+
+    def __init__(self, pid: int, interval: float = 1.0) -> None:
+        self.pid, self.interval, self.peak_mib = pid, interval, 0.0
+        self.load_averages: list[tuple[float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(self.interval):
+            self.peak_mib = max(self.peak_mib, _tree_rss_mib(self.pid))
+            if n % 30 == 0:
+                self.load_averages.append(os.getloadavg())
+            n += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.load_averages.append(os.getloadavg())
 
 
 def _python() -> str:
@@ -119,8 +168,13 @@ def run_daily(
         *params,
     ]
     before = set(report_dir.glob("*.json")) if report_dir.exists() else set()
+    load0 = os.getloadavg()
     cpu0, t0 = _children_cpu(), time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = TreeRssSampler(process.pid)
+    stdout, _ = process.communicate()
+    sampler.stop()
+    completed = subprocess.CompletedProcess(command, process.returncode, stdout, "")
     wall = time.perf_counter() - t0
     cpu = _children_cpu() - cpu0
     if completed.returncode != 0:
@@ -128,7 +182,14 @@ def run_daily(
     reports = sorted(set(report_dir.glob("*.json")) - before)
     if not reports:
         raise SystemExit(f"run_script wrote no report into {report_dir}.")
-    return {"wall_s": wall, "cpu_s": cpu, "report": reports[-1], "peak_rss_mib": _children_maxrss_mib()}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "report": reports[-1],
+        "peak_rss_mib": _children_maxrss_mib(),
+        "tree_peak_rss_mib": sampler.peak_mib,
+        "load_averages": [load0, *sampler.load_averages],
+    }
 
 
 def _jobs(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -291,6 +352,15 @@ def compare_outputs(
     return totals
 
 
+def _last_image_to_end(report: dict[str, Any]) -> float | None:
+    """Seconds from the last exposure's end to the last job's end (report TAIs), if both are known."""
+    ends = [job.get("end_tai") for job in report.get("jobs", []) if job.get("end_tai")]
+    images = [a.get("end_tai") for a in report.get("acquisitions", []) if a.get("end_tai")]
+    if not ends or not images:
+        return None
+    return float(max(ends) - max(images))
+
+
 def _processed(report: dict[str, Any], n_detectors: int) -> int:
     kept = [e for e in report.get("exposures", []) if not e.get("discarded")]
     return len(kept) * n_detectors
@@ -365,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CPU, run_script + children      {result['cpu_s']:.1f} s")
         print(f"  CPU per processed detector-image {result['cpu_s'] / max(1, n_images):.2f} s")
         print(f"  largest process peak RSS        {result['peak_rss_mib']:.0f} MiB")
+        print(f"  peak RSS of the process tree    {result['tree_peak_rss_mib']:.0f} MiB (sampled every 1 s)")
+        loads = [f"{a:.1f}" for a, _, _ in result["load_averages"]]
+        print(f"  1-min load average (every 30 s) {' '.join(loads)} (2 cores, shared machine)")
+        last = _last_image_to_end(report)
+        if last is not None:
+            print(f"  wall, last image to end         {last:.1f} s (report TAIs)")
         for job in report["jobs"]:
             print(
                 f"  job {job['name']:<26} {job['end_tai'] - job['start_tai']:7.1f} s wall ({job['status']})"

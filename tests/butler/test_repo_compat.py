@@ -82,6 +82,8 @@ def test_old_repository_runs_isr_per_exposure(tmp_path: Path) -> None:
     assert {"verifyBiasProc", "verifyBiasDetStats", "verifyBiasStats"} <= set(outcome.outputs)
     log = executor.log_path("old").read_text()
     assert "running them per exposure (SelectedIsrTask)" in log
+    # The statistics then run per exposure too (the ISR cannot measure them): the unfused chain.
+    assert "per-exposure statistics (CpVerifyDetTask)" in log
     butler = Butler.from_config(str(repo), collections=["u/ocps/old"])
     refs = list(butler.query_datasets("verifyBiasProc"))
     assert len(refs) == 2
@@ -90,3 +92,4 @@ def test_old_repository_runs_isr_per_exposure(tmp_path: Path) -> None:
     assert image.shape[0] > 0 and "LSST ISR BIAS SOURCE" in metadata
     # Every exposure got its own quantum: the metadata is per exposure.
     assert len(list(butler.query_datasets("verifyBiasIsr_metadata"))) == 2
+    assert len(list(butler.query_datasets("verifyBiasDet_metadata"))) == 2

@@ -26,12 +26,11 @@
 3. checks the ``-c`` labels against the pipeline's tasks: a label that is not a task of the pipeline
    (including the seed's bare ``isr``, which the script's job builder translates into the pipeline's
    ISR labels, `calib.jobs.translate_isr_label`) is refused with exit code 1, as pipetask does;
-4. keeps repositories whose ISR quanta were per exposure working: the pipelines run ISR with one
-   quantum per detector (`pipelines.tasks.detector_isr_task.DetectorIsrTask`); a repository that ran
-   the same ISR label per exposure before has ``<label>_metadata`` registered with the ``exposure``
-   dimension, which the per-detector task cannot write. For such labels the job runs a copy of the
-   pipeline (in the job directory) with the per-exposure `SelectedIsrTask` (same config fields, same
-   outputs) and says so in the job log;
+4. keeps repositories made by older code working (`pipelines.repo_compat.pipeline_for_repo`): where
+   the repository registered a label's ``<label>_metadata`` with other quantum dimensions than the
+   pipeline's (ISR per exposure; cp_verify statistics per exposure, before they were measured in the
+   ISR quanta), the job runs a copy of the pipeline (in the job directory) with the earlier task
+   split (same config fields, same outputs) and says so in the job log;
 5. clamps ``-j`` to ``max_processes`` (on 2 cores a spawned process per quantum is slower than
    ``-j 1``) and says so in the job log;
 6. runs ``pipetask run -b REPO -p PIPELINE -i LSSTComCam/raw/all,<inputs> --output-run
@@ -62,7 +61,7 @@ handled by the butler); a subprocess also makes abort a kill. An in-process exec
 event loop's process; the subprocess is used.
 
 May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `calib.options`,
-`pipelines.locations`, `butler.repository`, `.clock`, `.ocps_jobs`.
+`pipelines.locations`, `pipelines.repo_compat`, `butler.repository`, `.clock`, `.ocps_jobs`.
 """
 
 from __future__ import annotations
@@ -96,13 +95,9 @@ from ..calib.options import OptionsError as ConfigError
 from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
 from ..pipelines.locations import expand_pipeline_uri, pipeline_path
+from ..pipelines.repo_compat import pipeline_for_repo
 from .ocps_jobs import PIPETASK_PROGRESS, JobOutcome, JobRequest, ProgressCallback
 
-DETECTOR_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.detector_isr_task.DetectorIsrTask"
-"""ISR task with one quantum per detector (the pipelines' default)."""
-
-EXPOSURE_ISR_CLASS = "lsst.ts.makecalibrations.pipelines.tasks.selected_isr_task.SelectedIsrTask"
-"""Per-exposure ISR task with the same config fields and outputs, for repositories that used it."""
 _DEATH_GUARD = (
     "import ctypes, os, sys\n"
     "if ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0) != 0 or os.getppid() != int(sys.argv[1]):\n"
@@ -203,46 +198,6 @@ def _pipeline_labels(pipeline_uri: str) -> list[str]:
     from lsst.pipe.base import Pipeline
 
     return list(Pipeline.from_uri(pipeline_uri).task_labels)
-
-
-def _per_exposure_isr_labels(repo: str, pipeline_uri: str) -> list[str]:
-    """Labels of `DETECTOR_ISR_CLASS` tasks whose metadata dataset type the repo has per exposure."""
-    import yaml
-    from lsst.daf.butler import Butler, MissingDatasetTypeError
-
-    document = yaml.safe_load(pipeline_path(pipeline_uri).read_text())
-    labels = [
-        label
-        for label, task in (document.get("tasks") or {}).items()
-        if isinstance(task, dict) and task.get("class") == DETECTOR_ISR_CLASS
-    ]
-    if not labels:
-        return []
-    butler = Butler.from_config(repo)
-    found = []
-    for label in labels:
-        try:
-            dataset_type = butler.get_dataset_type(f"{label}_metadata")
-        except MissingDatasetTypeError:
-            continue
-        if "exposure" in dataset_type.dimensions.names:
-            found.append(label)
-    return found
-
-
-def _with_exposure_isr(pipeline_uri: str, labels: list[str], directory: Path) -> str:
-    """Write a copy of the pipeline with ``labels`` run by `EXPOSURE_ISR_CLASS`; return its uri."""
-    import yaml
-
-    path = pipeline_path(pipeline_uri)
-    document = yaml.safe_load(path.read_text())
-    for label in labels:
-        document["tasks"][label]["class"] = EXPOSURE_ISR_CLASS
-    directory.mkdir(parents=True, exist_ok=True)
-    copy = directory / path.name
-    copy.write_text(yaml.safe_dump(document, sort_keys=False))
-    fragment = pipeline_uri.split("#", 1)[1] if "#" in pipeline_uri else ""
-    return f"{copy}#{fragment}" if fragment else str(copy)
 
 
 def _output_dataset_types(repo: str, run: str) -> list[str] | None:
@@ -383,18 +338,15 @@ class PipetaskExecutor:
             except Exception as e:
                 return finish(1, "error", f"Cannot load pipeline {pipeline}: {e}")
             try:
-                old_labels = await asyncio.to_thread(_per_exposure_isr_labels, str(self.repo), pipeline)
+                pipeline, compat_notes = await asyncio.to_thread(
+                    pipeline_for_repo, str(self.repo), pipeline, log_path.parent.parent
+                )
             except Exception as e:
                 # pipetask will report an unusable repository itself, in its own words.
                 note(f"WARNING: cannot read the repository's dataset types ({e}); pipeline run as is.")
-                old_labels = []
-            if old_labels:
-                pipeline = _with_exposure_isr(pipeline, old_labels, log_path.parent.parent)
-                note(
-                    f"The repository ran {', '.join(old_labels)} with one quantum per exposure before "
-                    f"(its <label>_metadata has the exposure dimension): running them per exposure "
-                    f"({EXPOSURE_ISR_CLASS.rsplit('.', 1)[1]}) from {pipeline}."
-                )
+                compat_notes = []
+            for line in compat_notes:
+                note(line)
             processes = parsed.processes or 1
             if processes > self.max_processes:
                 note(f"-j {processes} requested; running with -j {self.max_processes} (max_processes).")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 __all__ = ["DetectorIsrConfig", "DetectorIsrConnections", "DetectorIsrTask"]
 
+from collections.abc import Callable
 from typing import Any
 
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
@@ -134,6 +135,20 @@ class DetectorIsrTask(IsrTask):
         inputRefs: pipeBase.InputQuantizedConnection,
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
+        self.process_all(butlerQC, inputRefs, outputRefs)
+
+    def process_all(
+        self,
+        butlerQC: pipeBase.QuantumContext,
+        inputRefs: pipeBase.InputQuantizedConnection,
+        outputRefs: pipeBase.OutputQuantizedConnection,
+        after_put: Callable[[int, int, Any], None] | None = None,
+    ) -> None:
+        """Process and put every raw of the quantum in turn.
+
+        ``after_put(exposure_id, detector_id, output)``, when given, is called with each processed
+        image once it is written (before the next raw is read).
+        """
         data_id = butlerQC.quantum.dataId
         assert data_id is not None
         detector_id = int(data_id["detector"])
@@ -160,5 +175,7 @@ class DetectorIsrTask(IsrTask):
                 exposure_record=_record_values(handle.dataId),
             )
             butlerQC.put(output, outputs[exposure_id])
+            if after_put is not None:
+                after_put(exposure_id, detector_id, output)
             del raw, output
         self.log.info("Processed %d exposures of detector %d.", len(handles), detector_id)

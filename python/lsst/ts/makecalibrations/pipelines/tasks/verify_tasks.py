@@ -16,7 +16,9 @@
 """cp_verify PipelineTasks (labels ``verify{Bias,Dark,Flat}Det``, ``...Exp``, ``verify{Bias,Dark,Flat}``).
 
 * `CpVerifyDetTask` (instrument, exposure, detector): statistics and tests of one processed exposure
-  (`pipelines.verify.detector_stats`) → ``verify*DetStats``.
+  (`pipelines.verify.detector_stats`, through `verify_detector`) → ``verify*DetStats``.
+* `CpVerifyDetSettingsTask` (instrument; label ``verify*Det`` of the fused pipelines): the same config
+  fields, no pixels: `verify_isr_task.VerifyIsrTask` measures the statistics with its config.
 * `CpVerifyExpMergeTask` (instrument, exposure): merge over detectors, keyed by detector name →
   ``verify*ExpStats``.
 * `CpVerifyRunMergeTask` (instrument): merge over exposures, keyed by integer exposure id →
@@ -36,6 +38,9 @@ from __future__ import annotations
 __all__ = [
     "CpVerifyDetConfig",
     "CpVerifyDetConnections",
+    "CpVerifyDetSettingsConfig",
+    "CpVerifyDetSettingsConnections",
+    "CpVerifyDetSettingsTask",
     "CpVerifyDetTask",
     "CpVerifyExpMergeConfig",
     "CpVerifyExpMergeConnections",
@@ -52,6 +57,7 @@ __all__ = [
     "CpVerifyRunMergeConfig",
     "CpVerifyRunMergeConnections",
     "CpVerifyRunMergeTask",
+    "verify_detector",
 ]
 
 from collections.abc import Mapping, Sequence
@@ -129,10 +135,8 @@ class CpVerifyDetConnections(
     )
 
 
-class CpVerifyDetConfig(
-    pipeBase.PipelineTaskConfig, _ThresholdConfig, pipelineConnections=CpVerifyDetConnections
-):
-    """Configuration of `CpVerifyDetTask`."""
+class _DetStatsConfig(_ThresholdConfig):
+    """The fields of the per-detector statistics (`CpVerifyDetConfig`, `CpVerifyDetSettingsConfig`)."""
 
     stageName = pexConfig.ChoiceField[str](
         doc="What is verified.", default="BIAS", allowed={k: v for k, v in _STAGES.items()}
@@ -140,6 +144,96 @@ class CpVerifyDetConfig(
     maskNameList = pexConfig.ListField[str](
         doc="Mask planes excluded from the statistics.", default=["DETECTED", "BAD", "NO_DATA"]
     )
+
+
+class CpVerifyDetConfig(
+    pipeBase.PipelineTaskConfig, _DetStatsConfig, pipelineConnections=CpVerifyDetConnections
+):
+    """Configuration of `CpVerifyDetTask`."""
+
+
+def verify_detector(
+    inputExp: Any, detector_id: int, config: Any, log: Any, instrument: str = INSTRUMENT_NAME
+) -> dict[str, Any]:
+    """Statistics and tests of one processed exposure (``verify*DetStats``) with a det-stats config.
+
+    Parameters
+    ----------
+    inputExp : `lsst.images.MaskedImage`
+        Processed exposure.
+    detector_id : `int`
+        Its detector.
+    config : `CpVerifyDetConfig` or `CpVerifyDetSettingsConfig`
+        ``stageName``, ``maskNameList`` and the thresholds.
+    log : `logging.Logger`
+        Where a failed detector is reported.
+    instrument : `str`, optional
+        Instrument of the detector (its camera description).
+    """
+    image, _, _, metadata = masked_image_arrays(inputExp)
+    excluded = np.zeros(image.shape, dtype=bool)
+    for plane in config.maskNameList:
+        excluded |= masked_image_mask(inputExp, plane)
+    stats = detector_stats(
+        config.stageName,
+        image,
+        excluded,
+        get_camera(instrument)[detector_id],
+        metadata,
+        _thresholds(config),
+    )
+    if not stats["SUCCESS"]:
+        log.warning("Detector %d failed %s verification.", detector_id, config.stageName)
+    return stats
+
+
+class CpVerifyDetSettingsConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument",)):
+    """`CpVerifyDetSettingsTask` reads no dataset; its init-output, its own config, is read by the ISR."""
+
+    outputSettings = cT.InitOutput(
+        name="verifyBiasDetSettings",
+        doc="This label's config (the statistics settings), an init-input of the fused ISR task.",
+        storageClass="Config",
+    )
+
+
+class CpVerifyDetSettingsConfig(
+    pipeBase.PipelineTaskConfig, _DetStatsConfig, pipelineConnections=CpVerifyDetSettingsConnections
+):
+    """The fields of `CpVerifyDetConfig` (same names, same defaults) without its connections."""
+
+
+class CpVerifyDetSettingsTask(pipeBase.PipelineTask):
+    """The ``verify*Det`` label of a fused verify pipeline: settings of the statistics, no pixels.
+
+    In the cp_verify pipelines of this package the per-detector statistics are measured by the ISR
+    quanta (`verify_isr_task.VerifyIsrTask`) on the image they have just made, so that the
+    ``verify*Proc`` images are not read back. The statistics' settings stay on this label
+    (``-c verifyBiasDet:numSigmaClip=4`` works as with cp_verify): the task puts its config out as an
+    init-output (``connections.outputSettings``, e.g. ``verifyBiasDetSettings``, written with the
+    job's other init-outputs before any quantum runs), an init-input of the ISR task. Its one quantum
+    (per instrument) only logs the settings.
+    """
+
+    ConfigClass = CpVerifyDetSettingsConfig
+    _DefaultName = "cpVerifyDetSettings"
+    config: CpVerifyDetSettingsConfig
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.outputSettings = self.config
+
+    def run(self) -> pipeBase.Struct:
+        """Log the settings the ISR quanta measure with."""
+        self.log.info(
+            "%s statistics are measured by the ISR quanta with this label's config (clip %g sigma, "
+            "%d iterations, masks %s).",
+            self.config.stageName,
+            self.config.numSigmaClip,
+            self.config.clipMaxIter,
+            ",".join(self.config.maskNameList),
+        )
+        return pipeBase.Struct()
 
 
 class CpVerifyDetTask(pipeBase.PipelineTask):
@@ -160,21 +254,9 @@ class CpVerifyDetTask(pipeBase.PipelineTask):
 
     def run(self, inputExp: Any, *, detector_id: int, instrument: str = INSTRUMENT_NAME) -> pipeBase.Struct:
         """Measure and test ``inputExp`` (lsst.images MaskedImage) of detector ``detector_id``."""
-        image, _, _, metadata = masked_image_arrays(inputExp)
-        excluded = np.zeros(image.shape, dtype=bool)
-        for plane in self.config.maskNameList:
-            excluded |= masked_image_mask(inputExp, plane)
-        stats = detector_stats(
-            self.config.stageName,
-            image,
-            excluded,
-            get_camera(instrument)[detector_id],
-            metadata,
-            _thresholds(self.config),
+        return pipeBase.Struct(
+            outputStats=verify_detector(inputExp, detector_id, self.config, self.log, instrument=instrument)
         )
-        if not stats["SUCCESS"]:
-            self.log.warning("Detector %d failed %s verification.", detector_id, self.config.stageName)
-        return pipeBase.Struct(outputStats=stats)
 
 
 class CpVerifyExpMergeConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "exposure")):
