@@ -21,11 +21,16 @@ and a few cosmic rays) as ``MaskedImageV2`` datasets into a scratch butler repos
 each in a fresh subprocess so the peak RSS belongs to that measurement alone:
 
 * the pipeline combine (`CalibCombineTask.run` on ``deferLoad`` handles: row bands read through the
-  butler, 3-sigma clipped mean) for 10, 20 and 40 frames;
-* a plain ``numpy.median`` over the stacked frames (each read whole through the butler) for 20 frames.
+  butler, 3-sigma clipped mean) and then, in the same process, a plain ``numpy.median`` over the
+  stacked frames (each read whole through the butler), for 20 frames: CPU and wall of each and their
+  ratio (the machine's load affects both alike);
+* the combine alone for 10, 20 and 40 frames, for its peak memory against the number of frames.
 
-It prints wall time, peak RSS (``ru_maxrss``) and the RSS growth over the process's state just before
-the combine (imports and butler set-up excluded), plus the rms difference of the two 20-frame results.
+The frames are ``cpBiasProc`` datasets in a repository made with this package's configuration, so
+they are written uncompressed by `butler.formatters.IntermediateImageFormatter`, as the ISR of a
+combine job writes them. It prints CPU, wall time, peak RSS (``ru_maxrss``) and the RSS growth over the
+process's state just before the combine (imports and butler set-up excluded), plus the rms difference
+of the two 20-frame results.
 
 May import: numpy, lsst.daf.butler, lsst.images and this package.
 """
@@ -47,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 ROWS, COLS = 4000, 4072
-DATASET = "benchCombineIsr"
+DATASET = "cpBiasProc"  # an ISR output the cpBias combine reads: written uncompressed
 DETECTOR = 0
 DAY_OBS = 20261125
 FIRST_ID = int(f"{DAY_OBS}00001")
@@ -70,13 +75,17 @@ def _make_repo(root: Path, n_frames: int, rows: int, cols: int) -> None:
 
     from lsst.ts.makecalibrations.butler.images import make_masked_image
     from lsst.ts.makecalibrations.butler.instrument import LsstComCam
+    from lsst.ts.makecalibrations.butler.repository import repo_seed_config
 
     marker = root / "frames.json"
-    if marker.exists() and json.loads(marker.read_text()) == {"n": n_frames, "rows": rows, "cols": cols}:
+    wanted = {"n": n_frames, "rows": rows, "cols": cols, "dataset": DATASET}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
         return
     if (root / "butler.yaml").exists():
         raise SystemExit(f"{root} holds an incompatible benchmark repo; remove it first.")
-    Butler.makeRepo(str(root))
+    # The repository's own configuration: cpBiasProc is written by the intermediate (uncompressed)
+    # formatter, as the ISR of a cpBias job writes it.
+    Butler.makeRepo(str(root), config=repo_seed_config())
     butler = Butler.from_config(str(root), writeable=True, run="bench/frames")
     LsstComCam().register(butler.registry)
     butler.registry.registerDatasetType(
@@ -126,7 +135,7 @@ def _make_repo(root: Path, n_frames: int, rows: int, cols: int) -> None:
         masked = make_masked_image(image, variance=np.full((rows, cols), 64.0, np.float32), metadata=metadata)
         butler.put(masked, DATASET, instrument="LSSTComCam", exposure=exposure_id, detector=DETECTOR)
         print(f"  wrote frame {i + 1}/{n_frames}", flush=True)
-    marker.write_text(json.dumps({"n": n_frames, "rows": rows, "cols": cols}))
+    marker.write_text(json.dumps(wanted))
 
 
 def _refs(root: Path, n: int) -> tuple[object, list]:
@@ -142,42 +151,54 @@ def _refs(root: Path, n: int) -> tuple[object, list]:
     return butler, refs
 
 
-def _worker(mode: str, root: Path, n: int, budget_mb: float, out: Path | None) -> dict:
-    """Run one measurement in this (fresh) process and return its figures."""
+def _combine(butler: object, refs: list, budget_mb: float) -> tuple[np.ndarray, dict]:
     from lsst.ts.makecalibrations.butler.images import masked_image_arrays
     from lsst.ts.makecalibrations.pipelines.tasks.combine_task import CalibCombineConfig, CalibCombineTask
 
+    config = CalibCombineConfig()
+    config.memoryBudgetMB = budget_mb
+    task = CalibCombineTask(config=config)
+    handles = [butler.getDeferred(ref) for ref in refs]  # type: ignore[attr-defined]
+    result = task.run(handles, exposure_ids=[int(r.dataId["exposure"]) for r in refs], detector_id=DETECTOR)
+    image, _, _, md = masked_image_arrays(result.outputData)
+    return image, {"band_rows": md["LSST CALIB COMBINE BAND ROWS"]}
+
+
+def _median(butler: object, refs: list) -> np.ndarray:
+    stack = np.stack([np.asarray(butler.get(ref).image.array, dtype=np.float32) for ref in refs])  # type: ignore[attr-defined]
+    image = np.median(stack, axis=0)
+    del stack
+    return image
+
+
+def _timed(function: object, *args: object) -> tuple[object, float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    value = function(*args)  # type: ignore[operator]
+    return value, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _worker(mode: str, root: Path, n: int, budget_mb: float, out: Path | None) -> dict:
+    """Run one measurement in this (fresh) process and return its figures.
+
+    ``both`` runs the combine and then ``numpy.median`` on the same frames in this one process (the
+    ratio of the two is the figure: machine load affects both alike); the peak RSS is read after the
+    combine, before the median stacks the frames.
+    """
     butler, refs = _refs(root, n)
     rss_before = _current_rss_mb()
-    t0 = time.perf_counter()
-    extra: dict = {}
-    if mode == "combine":
-        config = CalibCombineConfig()
-        config.memoryBudgetMB = budget_mb
-        task = CalibCombineTask(config=config)
-        handles = [butler.getDeferred(ref) for ref in refs]
-        result = task.run(
-            handles, exposure_ids=[int(r.dataId["exposure"]) for r in refs], detector_id=DETECTOR
-        )
-        image, _, _, md = masked_image_arrays(result.outputData)
-        extra["band_rows"] = md["LSST CALIB COMBINE BAND ROWS"]
-    elif mode == "median":
-        stack = np.stack([np.asarray(butler.get(ref).image.array, dtype=np.float32) for ref in refs])
-        image = np.median(stack, axis=0)
-        del stack
-    else:
-        raise ValueError(mode)
-    wall = time.perf_counter() - t0
-    if out is not None:
-        np.save(out, image)
-    return {
-        "mode": mode,
-        "n": n,
-        "wall_s": wall,
-        "peak_rss_mb": _rss_mb(),
-        "rss_before_mb": rss_before,
-        **extra,
-    }
+    figures: dict = {"mode": mode, "n": n, "rss_before_mb": rss_before}
+    if mode in ("combine", "both"):
+        (image, extra), wall, cpu = _timed(_combine, butler, refs, budget_mb)  # type: ignore[misc]
+        figures.update(extra, wall_s=wall, cpu_s=cpu, peak_rss_mb=_rss_mb())
+        if out is not None:
+            np.save(out, image)
+        del image
+    if mode in ("median", "both"):
+        median, wall, cpu = _timed(_median, butler, refs)
+        figures.update(median_wall_s=wall, median_cpu_s=cpu, median_peak_rss_mb=_rss_mb())
+        if out is not None:
+            np.save(out.with_name("median.npy"), median)
+    return figures
 
 
 def _measure(mode: str, root: Path, n: int, budget_mb: float, out: Path | None = None) -> dict:
@@ -215,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-mb", type=float, default=256.0, help="combine memoryBudgetMB")
     parser.add_argument("--rows", type=int, default=ROWS)
     parser.add_argument("--cols", type=int, default=COLS)
-    parser.add_argument("--worker", choices=["combine", "median"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["combine", "median", "both"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv if argv is not None else [])
     if args.worker:
@@ -229,19 +250,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Frames ready in {time.perf_counter() - t0:.0f} s.\n")
 
     with tempfile.TemporaryDirectory() as tmp:
-        combine_out, median_out = Path(tmp) / "combine.npy", Path(tmp) / "median.npy"
-        side = [
-            _measure("combine", args.repo, args.n, args.budget_mb, combine_out),
-            _measure("median", args.repo, args.n, args.budget_mb, median_out),
-        ]
-        rms = float(np.sqrt(np.mean((np.load(combine_out) - np.load(median_out)) ** 2)))
+        combine_out = Path(tmp) / "combine.npy"
+        both = _measure("both", args.repo, args.n, args.budget_mb, combine_out)
+        difference = np.load(combine_out) - np.load(combine_out.with_name("median.npy"))
+        rms = float(np.sqrt(np.mean(difference**2)))
     frame_mb = args.rows * args.cols * 4 / 2**20
-    print(f"Combining {args.n} frames of one detector ({frame_mb:.0f} MiB of float32 each):")
-    print(f"{'method':<34}{'wall (s)':>10}{'peak RSS (MiB)':>16}{'growth (MiB)':>14}")
-    for row, name in zip(side, ["MEANCLIP combine, row bands", "numpy.median over the stack"], strict=True):
-        growth = row["peak_rss_mb"] - row["rss_before_mb"]
-        print(f"{name:<34}{row['wall_s']:>10.1f}{row['peak_rss_mb']:>16.0f}{growth:>14.0f}")
+    print(f"Combining {args.n} frames of one detector ({frame_mb:.0f} MiB of float32 each), one process:")
+    print(f"{'method':<34}{'CPU (s)':>9}{'wall (s)':>10}{'peak RSS (MiB)':>16}")
+    print(
+        f"{'MEANCLIP combine, row bands':<34}{both['cpu_s']:>9.1f}{both['wall_s']:>10.1f}"
+        f"{both['peak_rss_mb']:>16.0f}"
+    )
+    print(
+        f"{'numpy.median over the stack':<34}{both['median_cpu_s']:>9.1f}{both['median_wall_s']:>10.1f}"
+        f"{both['median_peak_rss_mb']:>16.0f}"
+    )
+    print(
+        f"median / combine: CPU {both['median_cpu_s'] / both['cpu_s']:.2f}x, "
+        f"wall {both['median_wall_s'] / both['wall_s']:.2f}x (above 1: the combine is faster); "
+        f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"rms(combine - median) = {rms:.3f} e- (read noise 8 e-; both estimate the same bias)\n")
+    side = [both]
 
     print(f"Peak memory of the combine vs number of frames (memoryBudgetMB = {args.budget_mb:g}):")
     header = f"{'frames':>8}{'band rows':>11}{'wall (s)':>10}{'peak RSS (MiB)':>16}{'growth (MiB)':>14}"

@@ -177,7 +177,14 @@ def test_jobs_succeed_with_their_products(chain: Chain) -> None:
         "bias": {"cpBiasProc", "bias"},
         "dark": {"cpDarkProc", "dark"},
         "flat": {"cpFlatProc", "cpFlatStatistics", "cpFlatNormScales", "flat"},
-        "verify_bias": {"verifyBiasProc", "verifyBiasDetStats", "verifyBiasExpStats", "verifyBiasStats"},
+        # verifyBiasDetSettings: the verifyBiasDet label's config, read by the fused ISR quanta.
+        "verify_bias": {
+            "verifyBiasProc",
+            "verifyBiasDetStats",
+            "verifyBiasExpStats",
+            "verifyBiasStats",
+            "verifyBiasDetSettings",
+        },
     }
     for name, outputs in expected.items():
         outcome = chain.outcomes[name]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "IQR_TO_STDEV",
+    "STACK_CHUNK_PIXELS",
     "ClippedStats",
     "clipped_stats",
     "clipped_stats_stack",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 import dataclasses
+import functools
 
 import numpy as np
 import numpy.typing as npt
@@ -195,6 +197,66 @@ def plain_stats(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> dict
     return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": float(np.median(x)), "NPOINT": x.size}
 
 
+STACK_CHUNK_PIXELS = 16384
+"""Pixels per chunk of the stack statistics: ``N x 16384`` float32 values stay in the CPU cache."""
+
+
+@functools.cache
+def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Compare-exchange pairs ``(i, j)``, ``i < j``, that sort ``n`` values (Batcher's odd-even merge sort).
+
+    The network of the next power of two is built and every pair with ``j >= n`` dropped: those
+    positions hold +inf padding, which a compare-exchange never moves, so the pruned network sorts
+    ``n`` values (103 pairs for 20 values).
+    """
+    size = 1 << max(0, n - 1).bit_length()
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p) and i + j + k < n:
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return tuple(pairs)
+
+
+def _sort_columns(work: np.ndarray) -> None:
+    """Sort a 2-d ``(N, pixels)`` array along axis 0 in place (no NaN), with a sorting network.
+
+    Each compare-exchange is a vectorised ``minimum``/``maximum`` of two rows; on a cache-sized chunk
+    this is about twice as fast as ``numpy.sort(axis=0)`` and gives the same values.
+    """
+    tmp = np.empty(work.shape[1:], dtype=work.dtype)
+    for i, j in _sorting_network(work.shape[0]):
+        np.minimum(work[i], work[j], out=tmp)
+        np.maximum(work[i], work[j], out=work[j])
+        work[i] = tmp
+
+
+def _sorted_quantiles(
+    ordered: np.ndarray, count: np.ndarray, quantiles: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Quantiles (linear interpolation) of the first ``count`` values of each sorted column."""
+    last = np.maximum(count - 1, 0)
+    results = []
+    for q in quantiles:
+        position = q * last
+        lower = np.floor(position).astype(np.intp)
+        upper = np.minimum(lower + 1, last)
+        frac = position - lower
+        lo = np.take_along_axis(ordered, lower[np.newaxis], axis=0)[0].astype(np.float64)
+        hi = np.take_along_axis(ordered, upper[np.newaxis], axis=0)[0].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            value = lo + frac * (hi - lo)
+        value[count == 0] = np.nan
+        results.append(value)
+    return results
+
+
 def stack_quantiles(
     stack: np.ndarray, usable: np.ndarray, quantiles: tuple[float, ...]
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -216,22 +278,13 @@ def stack_quantiles(
     count : `numpy.ndarray`
         Number of usable values per pixel.
     """
-    ordered = np.where(usable, stack, np.nan)
-    ordered.sort(axis=0)  # NaN (unusable) values go to the end
-    count = usable.sum(axis=0)
-    last = np.maximum(count - 1, 0)
-    results = []
-    for q in quantiles:
-        position = q * last
-        lower = np.floor(position).astype(np.intp)
-        upper = np.minimum(lower + 1, last)
-        frac = position - lower
-        lo = np.take_along_axis(ordered, lower[np.newaxis], axis=0)[0].astype(np.float64)
-        hi = np.take_along_axis(ordered, upper[np.newaxis], axis=0)[0].astype(np.float64)
-        value = lo + frac * (hi - lo)
-        value[count == 0] = np.nan
-        results.append(value)
-    return results, count
+    n_in = stack.shape[0]
+    shape = stack.shape[1:]
+    ordered = np.where(usable, stack, np.inf).reshape(n_in, -1)  # unusable values sort last
+    _sort_columns(ordered)
+    count = usable.reshape(n_in, -1).sum(axis=0)
+    values = _sorted_quantiles(ordered, count, quantiles)
+    return [value.reshape(shape) for value in values], count.reshape(shape)
 
 
 def clipped_stats_stack(
@@ -239,11 +292,15 @@ def clipped_stats_stack(
     bad: np.ndarray | None = None,
     nsigma: float = 3.0,
     niter: int = 3,
+    chunk_pixels: int = STACK_CHUNK_PIXELS,
 ) -> ClippedStats:
     """Compute afw-style clipped statistics pixel by pixel across the first axis of a stack.
 
     This is what afw's ``statisticsStack`` does for ``MEANCLIP``: for each pixel the values of the
-    ``N`` inputs are clipped exactly as `clipped_stats` clips one set of pixels.
+    ``N`` inputs are clipped exactly as `clipped_stats` clips one set of pixels. The work is done on
+    chunks of ``chunk_pixels`` pixels (all ``N`` values of each), so that the sort, the quartiles and
+    the clipping passes of a chunk run in the CPU cache; each pixel's arithmetic is the same whatever
+    the chunk size.
 
     Parameters
     ----------
@@ -255,14 +312,42 @@ def clipped_stats_stack(
         Clipping threshold in standard deviations.
     niter : `int`, optional
         Number of clipping iterations.
+    chunk_pixels : `int`, optional
+        Pixels processed together.
 
     Returns
     -------
     stats : `ClippedStats`
         Arrays of shape ``stack.shape[1:]`` (``mean`` and ``variance`` in float64).
     """
-    usable = _usable(stack, bad)
-    (q25, median, q75), n_input = stack_quantiles(stack, usable, (0.25, 0.5, 0.75))
+    n_in = stack.shape[0]
+    shape = stack.shape[1:]
+    values = stack.reshape(n_in, -1)
+    flags = None if bad is None else np.asarray(bad, dtype=bool).reshape(n_in, -1)
+    n_pixels = values.shape[1]
+    out = {
+        "mean": np.empty(n_pixels),
+        "variance": np.empty(n_pixels),
+        "n": np.empty(n_pixels, dtype=np.intp),
+        "median": np.empty(n_pixels),
+        "n_input": np.empty(n_pixels, dtype=np.intp),
+    }
+    for start in range(0, n_pixels, max(1, chunk_pixels)):
+        chunk = slice(start, min(n_pixels, start + max(1, chunk_pixels)))
+        result = _clipped_chunk(values[:, chunk], None if flags is None else flags[:, chunk], nsigma, niter)
+        for name, array in out.items():
+            array[chunk] = getattr(result, name)
+    return ClippedStats(**{name: array.reshape(shape) for name, array in out.items()})
+
+
+def _clipped_chunk(values: np.ndarray, bad: np.ndarray | None, nsigma: float, niter: int) -> ClippedStats:
+    """`clipped_stats_stack` of one ``(N, pixels)`` chunk."""
+    usable = _usable(values, bad)
+    ordered = np.where(usable, values, np.inf)  # unusable values sort last
+    _sort_columns(ordered)
+    n_input = usable.sum(axis=0)
+    q25, median, q75 = _sorted_quantiles(ordered, n_input, (0.25, 0.5, 0.75))
+    del ordered
     mean = median.copy()
     var = np.full(median.shape, np.nan)
     n = n_input.copy()
@@ -272,7 +357,7 @@ def clipped_stats_stack(
         if iteration > 0:
             center = mean
             half_width = nsigma * np.sqrt(var)
-        new_mean, new_var, new_n = _clipped_pass(stack, usable, center, half_width)
+        new_mean, new_var, new_n = _clipped_pass(values, usable, center, half_width)
         # afw stops for a pixel when nothing survives; the previous estimate stays.
         update = new_n > 0
         if iteration == 0:
@@ -280,8 +365,8 @@ def clipped_stats_stack(
             if stuck.any():
                 # Before the first clip the estimate is the median and the plain variance (as in
                 # `clipped_stats`); only these rare pixels need that variance.
-                values = np.where(usable[:, stuck], stack[:, stuck], np.nan).astype(np.float64)
-                var[stuck] = np.nanvar(values, axis=0, ddof=1)
+                kept = np.where(usable[:, stuck], values[:, stuck], np.nan).astype(np.float64)
+                var[stuck] = np.nanvar(kept, axis=0, ddof=1)
         mean = np.where(update, new_mean, mean)
         var = np.where(update, new_var, var)
         n = np.where(update, new_n, n)
