@@ -102,3 +102,41 @@ def test_stack_quantiles_ignore_unusable() -> None:
     usable = np.array([[True], [True], [True], [False]])
     (median, upper), count = stats.stack_quantiles(stack, usable, (0.5, 1.0))
     assert count[0] == 3 and median[0] == 2.0 and upper[0] == 3.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 20, 33])
+def test_sorting_network_sorts(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.normal(0.0, 1.0, size=(n, 500)).astype(np.float32)
+    values[:, :50] = np.round(values[:, :50])  # ties
+    values[0, 60] = np.inf  # unusable values are +inf
+    work = values.copy()
+    stats._sort_columns(work)
+    assert np.array_equal(work, np.sort(values, axis=0))
+
+
+def test_stack_statistics_do_not_depend_on_the_chunk() -> None:
+    """The combine's chunked statistics: every pixel's arithmetic is the same, bit for bit."""
+    rng = np.random.default_rng(11)
+    stack = rng.normal(0.0, 8.0, size=(20, 13, 17)).astype(np.float32)
+    stack[rng.integers(0, 20, 30), rng.integers(0, 13, 30), rng.integers(0, 17, 30)] += 2000.0
+    stack[:, 0, :3] = 5.0
+    stack[2, 1, 1] = np.nan
+    bad = rng.random(stack.shape) < 0.05
+    bad[:, 4, 4] = True  # no usable input
+    whole = stats.clipped_stats_stack(stack, bad, chunk_pixels=10**9)
+    chunked = stats.clipped_stats_stack(stack, bad, chunk_pixels=7)
+    for name in ("mean", "variance", "n", "median", "n_input"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name), equal_nan=True), name
+    assert whole.n_input[4, 4] == 0 and np.isnan(whole.mean[4, 4])
+    # The quartiles are those of the sorted usable values (linear interpolation).
+    usable = np.isfinite(stack) & ~bad
+    (q25,), count = stats.stack_quantiles(stack, usable, (0.25,))
+    ordered = np.sort(np.where(usable, stack, np.nan), axis=0)
+    for row, col in [(0, 0), (1, 1), (5, 9), (12, 16)]:
+        kept = ordered[: count[row, col], row, col].astype(np.float64)
+        position = 0.25 * (kept.size - 1)
+        lower = int(np.floor(position))
+        upper = min(lower + 1, kept.size - 1)
+        expected = kept[lower] + (position - lower) * (kept[upper] - kept[lower])
+        assert q25[row, col] == expected
