@@ -12,7 +12,6 @@ exposure (the unfused chain comes back, with the same config fields and dataset 
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,9 +33,7 @@ from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "butler"))
-from butler_test_utils import make_info  # noqa: E402
+from tests.butler.helpers import make_info
 
 VERIFY_DARK = "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyDark.yaml"
 VERIFY_BIAS = expand_pipeline_uri("${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyBias.yaml")
