@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,9 +172,9 @@ def _median(butler: object, refs: list) -> np.ndarray:
     return image
 
 
-def _timed(function: object, *args: object) -> tuple[object, float, float]:
+def _timed(function: Any, *args: Any) -> tuple[Any, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
-    value = function(*args)  # type: ignore[operator]
+    value = function(*args)
     return value, time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -188,7 +189,8 @@ def _worker(mode: str, root: Path, n: int, budget_mb: float, out: Path | None) -
     rss_before = _current_rss_mb()
     figures: dict = {"mode": mode, "n": n, "rss_before_mb": rss_before}
     if mode in ("combine", "both"):
-        (image, extra), wall, cpu = _timed(_combine, butler, refs, budget_mb)  # type: ignore[misc]
+        combined, wall, cpu = _timed(_combine, butler, refs, budget_mb)
+        image, extra = combined
         figures.update(extra, wall_s=wall, cpu_s=cpu, peak_rss_mb=_rss_mb())
         if out is not None:
             np.save(out, image)
