@@ -131,14 +131,17 @@ def _run_script() -> str:
     return str(candidate)
 
 
-def make_repo(repo: Path, size: str) -> dict[str, float]:
-    """Create the truth-seeded repository in a subprocess; return its wall and CPU seconds."""
+def make_repo(repo: Path, size: str, detectors: list[int] | None = None) -> dict[str, float]:
+    """Create the truth-seeded repository in a subprocess; return its wall and CPU seconds.
+
+    Reference calibrations are made for ``detectors`` only (all nine when `None`).
+    """
     cpu0, t0 = _children_cpu(), time.perf_counter()
     code = (
-        "import sys; from lsst.ts.makecalibrations.sim.repository import ensure_repo; "
-        "ensure_repo(sys.argv[1], size=sys.argv[2])"
+        "import json, sys; from lsst.ts.makecalibrations.sim.repository import ensure_repo; "
+        "ensure_repo(sys.argv[1], size=sys.argv[2], detectors=json.loads(sys.argv[3]))"
     )
-    subprocess.run([_python(), "-c", code, str(repo), size], check=True, cwd=ROOT)
+    subprocess.run([_python(), "-c", code, str(repo), size, json.dumps(detectors)], check=True, cwd=ROOT)
     return {"wall_s": time.perf_counter() - t0, "cpu_s": _children_cpu() - cpu0}
 
 
@@ -418,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_jobs(rows, n_images)
             compare_outputs(repo, rows, original_repo=original_repo)
             return 0
-        created = make_repo(repo, args.size)
+        created = make_repo(repo, args.size, detectors)
         print(
             f"Repository ({args.size}) ready in {created['wall_s']:.0f} s wall, {created['cpu_s']:.0f} s CPU "
             "(not counted below)."
