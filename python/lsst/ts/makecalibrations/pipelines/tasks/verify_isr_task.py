@@ -26,10 +26,8 @@ from typing import Any
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 
-from .detector_isr_task import DetectorIsrConfig, DetectorIsrConnections, DetectorIsrTask
+from .detector_isr_task import _EXP_DET, DetectorIsrConfig, DetectorIsrConnections, DetectorIsrTask
 from .verify_tasks import verify_detector
-
-_EXP_DET = ("instrument", "exposure", "detector")
 
 
 class VerifyIsrConnections(DetectorIsrConnections, dimensions=("instrument", "detector", "day_obs")):
