@@ -27,6 +27,7 @@ import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 
 from .detector_isr_task import _EXP_DET, DetectorIsrConfig, DetectorIsrConnections, DetectorIsrTask
+from .quanta import quantum_instrument
 from .verify_tasks import verify_detector
 
 
@@ -93,9 +94,10 @@ class VerifyIsrTask(DetectorIsrTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         stats_refs = {int(ref.dataId["exposure"]): ref for ref in outputRefs.outputStats}
+        instrument = quantum_instrument(butlerQC)
 
         def measure(exposure_id: int, detector_id: int, output: Any) -> None:
-            stats = verify_detector(output, detector_id, self.stats_config, self.log)
+            stats = verify_detector(output, detector_id, self.stats_config, self.log, instrument=instrument)
             butlerQC.put(stats, stats_refs[exposure_id])
 
         self.process_all(butlerQC, inputRefs, outputRefs, after_put=measure)
