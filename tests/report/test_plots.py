@@ -26,6 +26,7 @@ from matplotlib.image import imread
 
 from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES, DETECTOR_NAMES
+from lsst.ts.makecalibrations.calib.report import GainRecord
 from lsst.ts.makecalibrations.report import amp_maps, mosaic, plots, verification_plot
 
 RUN = "MakeComCamCalibrations index 1 (2026-11-25)"
@@ -87,8 +88,9 @@ def test_plot_ptc(tmp_path: Path) -> None:
     assert_png(path, min_bytes=50_000)
 
 
-def test_plot_ptc_from_json_dicts_and_log_scale(tmp_path: Path) -> None:
-    ptcs = [make_ptc(det).to_dict() for det in (0, 1)]
+def test_plot_ptc_read_back_from_json_and_log_scale(tmp_path: Path) -> None:
+    # A plot takes one input type: PTCs saved as JSON are read back as PhotonTransferCurve first.
+    ptcs = [PhotonTransferCurve.from_dict(make_ptc(det).to_dict()) for det in (0, 1)]
     path = plots.plot_ptc(ptcs, tmp_path / "sub" / "ptc_log.png", RUN, log_scale=True)
     assert_png(path)
 
@@ -103,10 +105,10 @@ def test_amp_values_from_ptcs_skips_bad_amps() -> None:
 
 def test_amp_values_from_pair_gains_median_and_noise_in_electrons() -> None:
     rows = [
-        ((101, 102), 0, "C00", 1.40, 5.0),
-        ((103, 104), 0, "C00", 1.50, 5.0),
-        ((105, 106), 0, "C00", 1.45, 4.0),
-        ((101, 102), "R22_S11", "C17", 1.30, float("nan")),
+        GainRecord([101, 102], 0, "C00", 1.40, 5.0),
+        GainRecord([103, 104], 0, "C00", 1.50, 5.0),
+        GainRecord([105, 106], 0, "C00", 1.45, 4.0),
+        GainRecord([101, 102], "R22_S11", "C17", 1.30, float("nan")),  # type: ignore[arg-type]
     ]
     gains, noises = plots.amp_values_from_pair_gains(rows)
     assert gains[0]["C00"] == pytest.approx(1.45)

@@ -25,7 +25,8 @@
 Whatever does not exist is left empty, so the caller skips that plot; a product that cannot be read
 is logged as a warning and skipped.
 
-May import: `butler` (whose `butler.repository.make_butler` opens the repo), the standard library.
+May import: `butler` (whose `butler.repository.make_butler` opens the repo), `calib.report`, the
+standard library.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ..butler.calib_types import PhotonTransferCurve
+from ..calib.report import GainRecord
 
 _log = logging.getLogger(__name__)
 
@@ -54,18 +58,18 @@ class PlotInputs:
 
     Attributes
     ----------
-    ptcs : `dict` [`int`, `typing.Any`]
+    ptcs : `dict` [`int`, `butler.calib_types.PhotonTransferCurve`]
         Solved PTC per detector.
-    pair_gains : `list`
-        Gain-from-flat-pairs rows ``(pair, detector, amp, gain, noise)``.
+    pair_gains : `list` [`calib.report.GainRecord`]
+        The gains per flat pair of the report.
     verify_stats : `dict` [`str`, `dict`]
         Run-level verification statistics per calibration type.
     mosaics : `dict` [`str`, `dict` [`int`, `typing.Any`]]
         Combined calibration image per detector, per calibration type.
     """
 
-    ptcs: dict[int, Any] = dataclasses.field(default_factory=dict)
-    pair_gains: list[Any] = dataclasses.field(default_factory=list)
+    ptcs: dict[int, PhotonTransferCurve] = dataclasses.field(default_factory=dict)
+    pair_gains: list[GainRecord] = dataclasses.field(default_factory=list)
     verify_stats: dict[str, dict[Any, Any]] = dataclasses.field(default_factory=dict)
     mosaics: dict[str, dict[int, Any]] = dataclasses.field(default_factory=dict)
 
@@ -137,7 +141,13 @@ def load_plot_inputs(report: Mapping[str, Any], repo: Path) -> PlotInputs:
     for gain in report.get("gains") or []:
         if isinstance(gain, Mapping):
             inputs.pair_gains.append(
-                (tuple(gain.get("pair", ())), gain["detector"], gain["amp"], gain["gain"], gain.get("noise"))
+                GainRecord(
+                    list(gain.get("pair", ())),
+                    gain["detector"],
+                    gain["amp"],
+                    gain["gain"],
+                    float("nan") if gain.get("noise") is None else float(gain["noise"]),
+                )
             )
     jobs = _succeeded_jobs(report)
     if not jobs or not (Path(repo) / "butler.yaml").exists():

@@ -33,12 +33,14 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES, detector_id
-from .layout import AmpValues, amp_position, field, normalise_amp_values, ptcs_by_detector, save_png, slot
+from ..calib.report import GainRecord
+from .layout import AmpValues, amp_position, normalise_amp_values, ptcs_by_detector, save_png, slot
 
 
 def amp_values_from_ptcs(
-    ptcs: Mapping[Any, Any] | Sequence[Any],
+    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
 ) -> tuple[AmpValues, AmpValues]:
     """Per-amp gains (e-/ADU) and read noise (e-) of solved PTCs.
 
@@ -55,21 +57,20 @@ def amp_values_from_ptcs(
     gains: AmpValues = {}
     noises: AmpValues = {}
     for det, ptc in ptcs_by_detector(ptcs).items():
-        bad = set(field(ptc, "bad_amps", []) or [])
-        gains[det] = {a: float(v) for a, v in (field(ptc, "gain", {}) or {}).items() if a not in bad}
-        noises[det] = {a: float(v) for a, v in (field(ptc, "noise", {}) or {}).items() if a not in bad}
+        bad = set(ptc.bad_amps)
+        gains[det] = {a: float(v) for a, v in ptc.gain.items() if a not in bad}
+        noises[det] = {a: float(v) for a, v in ptc.noise.items() if a not in bad}
     return gains, noises
 
 
-def amp_values_from_pair_gains(rows: Iterable[Any]) -> tuple[AmpValues, AmpValues]:
+def amp_values_from_pair_gains(rows: Iterable[GainRecord]) -> tuple[AmpValues, AmpValues]:
     """Per-amp gain and read noise from the gain-from-flat-pairs table, as medians over the pairs.
 
     Parameters
     ----------
-    rows : iterable
-        ``(pair, detector, amp, gain, noise)`` tuples or objects / dicts with those fields (e.g.
-        ``butler.readers.PairGain``); ``gain`` in e-/ADU and ``noise`` the overscan read noise in ADU
-        (as cp_pipe's ``cpPtcExtract``).
+    rows : iterable [`calib.report.GainRecord`]
+        The gains per flat pair, detector and amp of a run report; ``gain`` in e-/ADU and ``noise``
+        the overscan read noise in ADU (as cp_pipe's ``cpPtcExtract``).
 
     Returns
     -------
@@ -80,11 +81,7 @@ def amp_values_from_pair_gains(rows: Iterable[Any]) -> tuple[AmpValues, AmpValue
     gain_lists: dict[tuple[int, str], list[float]] = defaultdict(list)
     noise_lists: dict[tuple[int, str], list[float]] = defaultdict(list)
     for row in rows:
-        if isinstance(row, tuple | list):
-            _, det, amp, gain, noise = row
-        else:
-            det, amp = field(row, "detector"), field(row, "amp", field(row, "amplifier"))
-            gain, noise = field(row, "gain"), field(row, "noise")
+        det, amp, gain, noise = row.detector, row.amp, row.gain, row.noise
         key = (detector_id(det), str(amp))
         if gain is not None and math.isfinite(float(gain)):
             gain_lists[key].append(float(gain))

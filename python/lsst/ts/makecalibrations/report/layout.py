@@ -30,7 +30,6 @@ __all__ = [
     "DPI",
     "AmpValues",
     "amp_position",
-    "field",
     "finite",
     "normalise_amp_values",
     "ptcs_by_detector",
@@ -48,6 +47,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES, detector_id
 
 AMPS_DISPLAY_ORDER: tuple[str, ...] = tuple(f"C0{i}" for i in range(8)) + tuple(f"C1{i}" for i in range(8))
@@ -55,13 +55,6 @@ AMPS_DISPLAY_ORDER: tuple[str, ...] = tuple(f"C0{i}" for i in range(8)) + tuple(
 DPI = 110
 
 AmpValues = dict[int, dict[str, float]]
-
-
-def field(obj: Any, name: str, default: Any = None) -> Any:
-    """Read ``name`` from a mapping (JSON dict) or an object attribute."""
-    if isinstance(obj, Mapping):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def slot(det: int) -> tuple[int, int]:
@@ -112,14 +105,10 @@ def finite(values: Iterable[float]) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def ptcs_by_detector(ptcs: Mapping[Any, Any] | Sequence[Any]) -> dict[int, Any]:
-    """Key PTCs (a mapping keyed by detector, or a sequence of PTCs naming theirs) by detector id."""
+def ptcs_by_detector(
+    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
+) -> dict[int, PhotonTransferCurve]:
+    """Key PTCs (a mapping keyed by detector id or name, or a sequence of PTCs) by detector id."""
     if isinstance(ptcs, Mapping):
         return {detector_id(key): ptc for key, ptc in ptcs.items()}
-    out = {}
-    for ptc in ptcs:
-        det = field(ptc, "detector")
-        if det is None:
-            det = field(ptc, "detector_name")
-        out[detector_id(det)] = ptc
-    return out
+    return {int(ptc.detector): ptc for ptc in ptcs}

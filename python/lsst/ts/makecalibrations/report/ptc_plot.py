@@ -31,8 +31,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, amp_position, field, finite, ptcs_by_detector, save_png, slot
+from .layout import AMPS_DISPLAY_ORDER, amp_position, finite, ptcs_by_detector, save_png, slot
 
 
 def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> np.ndarray:
@@ -64,7 +65,7 @@ def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> 
 
 
 def plot_ptc(
-    ptcs: Mapping[Any, Any] | Sequence[Any],
+    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
     path: str | Path,
     run_name: str,
     *,
@@ -75,8 +76,8 @@ def plot_ptc(
     Parameters
     ----------
     ptcs : `~collections.abc.Mapping` or `~collections.abc.Sequence`
-        `PhotonTransferCurve` objects (or their JSON dicts) keyed by detector id or name, or a
-        sequence of them carrying ``detector``. Per amp are used: ``raw_means`` (ADU), ``raw_vars``
+        `butler.calib_types.PhotonTransferCurve` objects keyed by detector id or name, or a
+        sequence of them. Per amp are used: ``raw_means`` (ADU), ``raw_vars``
         (ADU^2), ``exp_id_mask`` (points used in the fit), ``fit_pars`` ``[a00, gain, n00]``,
         ``gain`` (e-/ADU), ``noise`` (e-) and ``bad_amps``.
     path : `str` or `pathlib.Path`
@@ -139,14 +140,16 @@ def amp_colour(amp: str) -> tuple[float, float, float, float]:
     return (float(r), float(g), float(b), float(a))
 
 
-def _draw_ptc_panel(ax: Any, ax_res: Any, ptc: Any, colours: Mapping[str, Any], log_scale: bool) -> None:
-    means_by_amp = field(ptc, "raw_means", {}) or {}
-    vars_by_amp = field(ptc, "raw_vars", {}) or {}
-    masks = field(ptc, "exp_id_mask", {}) or {}
-    fit_pars = field(ptc, "fit_pars", {}) or {}
-    gains = field(ptc, "gain", {}) or {}
-    noises = field(ptc, "noise", {}) or {}
-    bad = set(field(ptc, "bad_amps", []) or [])
+def _draw_ptc_panel(
+    ax: Any, ax_res: Any, ptc: PhotonTransferCurve, colours: Mapping[str, Any], log_scale: bool
+) -> None:
+    means_by_amp = ptc.raw_means
+    vars_by_amp = ptc.raw_vars
+    masks = ptc.exp_id_mask
+    fit_pars = ptc.fit_pars
+    gains = ptc.gain
+    noises = ptc.noise
+    bad = set(ptc.bad_amps)
     amp_names = [a for a in AMPS_DISPLAY_ORDER if a in means_by_amp] or sorted(means_by_amp)
     x_max = 0.0
     res_max = 0.0
