@@ -221,5 +221,7 @@ def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path) 
     assert has_covariances({0: result})
     plain = PhotonTransferCurve(0, "R22_S00", "EXPAPPROXIMATION", list(AMPS))
     assert not has_covariances({0: plain})
-    path = plot_ptc_covariances({0: result.to_dict()}, tmp_path / "ptc_covariances.png", "test run")
+    path = plot_ptc_covariances(
+        {0: PhotonTransferCurve.from_dict(result.to_dict())}, tmp_path / "ptc_covariances.png", "test run"
+    )
     assert path.stat().st_size > 20000

@@ -32,23 +32,26 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, field, ptcs_by_detector, save_png
+from .layout import AMPS_DISPLAY_ORDER, ptcs_by_detector, save_png
 from .ptc_plot import amp_colour
 
 PLOTTED_LAGS: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
 """Lags ``(serial dx, parallel dy)`` drawn, one panel each."""
 
 
-def has_covariances(ptcs: Mapping[Any, Any] | Sequence[Any]) -> bool:
+def has_covariances(ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve]) -> bool:
     """True if any amp of any of ``ptcs`` has measured covariances."""
     for ptc in ptcs_by_detector(ptcs).values():
-        if any(values for values in (field(ptc, "covariances", {}) or {}).values()):
+        if any(values for values in ptc.covariances.values()):
             return True
     return False
 
 
-def plot_ptc_covariances(ptcs: Mapping[Any, Any] | Sequence[Any], path: str | Path, run_name: str) -> Path:
+def plot_ptc_covariances(
+    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve], path: str | Path, run_name: str
+) -> Path:
     """Draw ``C_ij / μ`` vs ``μ`` for the lags in `PLOTTED_LAGS`, all detectors and amps.
 
     Parameters
@@ -75,11 +78,11 @@ def plot_ptc_covariances(ptcs: Mapping[Any, Any] | Sequence[Any], path: str | Pa
     for ax, (dx, dy) in zip(axes.ravel(), PLOTTED_LAGS, strict=True):
         for det in sorted(by_det):
             ptc = by_det[det]
-            means_by_amp = field(ptc, "raw_means", {}) or {}
-            covs_by_amp = field(ptc, "covariances", {}) or {}
-            models_by_amp = field(ptc, "covariances_model", {}) or {}
-            masks = field(ptc, "exp_id_mask", {}) or {}
-            bad = set(field(ptc, "bad_amps", []) or [])
+            means_by_amp = ptc.raw_means
+            covs_by_amp = ptc.covariances
+            models_by_amp = ptc.covariances_model
+            masks = ptc.exp_id_mask
+            bad = set(ptc.bad_amps)
             for amp in AMPS_DISPLAY_ORDER:
                 means = np.asarray(means_by_amp.get(amp, []), dtype=float)
                 covs = np.asarray(covs_by_amp.get(amp, []), dtype=float)
@@ -101,7 +104,7 @@ def plot_ptc_covariances(ptcs: Mapping[Any, Any] | Sequence[Any], path: str | Pa
                     fitted_any = True
                     with np.errstate(divide="ignore", invalid="ignore"):
                         ax.plot(means, model[order][:, dx, dy] / means, "-", lw=0.8, color=colour)
-                a_matrix = (field(ptc, "a_matrix", {}) or {}).get(amp) or []
+                a_matrix = ptc.a_matrix.get(amp) or []
                 if (dx, dy) == (0, 0) and a_matrix and amp not in bad:
                     a00_values.append(float(a_matrix[0][0]))
         suffix = ": variance / mean" if (dx, dy) == (0, 0) else ""
