@@ -217,7 +217,8 @@ def test_configure_failure_exits_non_zero(tmp_path, tiny_repo, capsys) -> None:
 
 
 def test_unknown_script_lists_the_known_ones_and_help_gives_defaults(capsys) -> None:
-    with pytest.raises(FileNotFoundError, match=r"known scripts: maintel/make_comcam_calibrations\.py"):
+    known = r"known scripts: auxtel/make_latiss_calibrations\.py, maintel/make_comcam_calibrations\.py"
+    with pytest.raises(FileNotFoundError, match=known):
         find_script("maintel/no_such_script.py")
     with pytest.raises(SystemExit):
         main(["--help"])
