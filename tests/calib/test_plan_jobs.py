@@ -280,6 +280,14 @@ def test_internal_verify_uses_the_calibrations_the_combine_used() -> None:
     assert bias.config == "-j 8 -i u/ocps/abc123,LSSTComCam/calib --register-dataset-types "
 
 
+def test_a_ptc_job_is_followed_by_the_gain_check_against_its_own_ptc() -> None:
+    plan = plan_of("do_ptc: true\ndo_gain_from_flat_pairs: false\n")
+    names = [j.name for j in plan.planned_jobs()]
+    assert names[-2:] == ["PTC", "GAIN verify"]
+    check = plan.planned_jobs()[-1]
+    assert check.config == "-j 8 -i u/ocps/<PTC job id> --register-dataset-types "
+
+
 def test_verify_gain_strings() -> None:
     builder = JobBuilder(parse_config_text("detectors: [4]\nn_processes: 2\n"))
     own = builder.verify_gain([1, 2], "ptcjob", None)

@@ -439,8 +439,9 @@ class CalibrationPlan:
             if not extra.already_certified:
                 ids = exposures(extra.inputs)
                 specs.append(builder.extra(extra.product, ids))
-                if extra.product == "gain":
-                    # The gain check; after a gain job only if input_collections_ptc holds a PTC.
+                if extra.product in ("gain", "ptc"):
+                    # The gain check: a PTC job's pairs against its own PTC; a gain job's against
+                    # input_collections_ptc's (run only if that holds a PTC).
                     reference = self.config.input_collections("ptc") if extra.product == "gain" else None
                     job_id = Placeholder(f"{extra.product.upper()} job id")
                     specs.append(builder.verify_gain(ids, job_id, reference))

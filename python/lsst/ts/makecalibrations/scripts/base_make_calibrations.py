@@ -903,7 +903,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 self._skip_certification(extra.product, f"the {name} job failed")
                 return
             gains_ok = True
-            if extra.product == "gain":
+            if extra.product in ("gain", "ptc"):
                 gains_ok = await self._verify_gains(extra.product, job, exposure_ids)
             if extra.product == "ptc" and not gains_ok:
                 if extra.certify:
