@@ -95,8 +95,13 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         "verifyFlat.yaml",
         "cpDefects.yaml",
         "cpPtc.yaml",
+        "verifyGainFromFlatPairs.yaml",
     }
     assert all(job["exit_code"] == 0 for job in sent.values())
+    # The PTC job's flat pairs are checked against its own PTC (cp_verify's gain check).
+    assert sent["verifyGainFromFlatPairs.yaml"]["config"] == (
+        f"-j 1 -i u/ocps/{sent['cpPtc.yaml']['job_id']} --register-dataset-types "
+    )
     assert sent["verifyBias.yaml"]["config"] == (
         f"-j 1 -i u/ocps/{sent['cpBias.yaml']['job_id']},LSSTComCam/calib --register-dataset-types "
     )
@@ -121,6 +126,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         ("BIAS", "internal"),
         ("DARK", "internal"),
         ("FLAT", "internal"),
+        ("GAIN", "internal"),
     ]
 
     # Gains of the three flat pairs, every amp of both detectors, from the PTC job.
