@@ -24,6 +24,8 @@ OCPS and camera actually did.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pathlib
@@ -384,6 +386,124 @@ async def test_stopped_run_report(tmp_path: pathlib.Path, report_repo: pathlib.P
     assert all(c["status"] != "certified" for c in data["certifications"])
     assert list_certified(report_repo, "LSSTComCam/calib/test/report_stopped") == []
     assert "BIAS acquisition" in [p["name"] for p in data["phases"]]
+
+
+async def test_two_runs_compared_then_cleaned(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
+    """A second run with gains (a PTC from flats only) is compared with the DONE run by
+    ``compare_runs``; then ``cleanup_runs`` removes the job outputs of every finished run of this
+    module, keeping the certified calibrations (still readable) and the job logs the pages link to."""
+    from lsst.daf.butler import CollectionType
+
+    from lsst.ts.makecalibrations.calib.report import RunReport
+    from lsst.ts.makecalibrations.cli import cleanup_runs, compare_runs
+
+    done = [page.with_suffix(".json") for page, state in HTML_PAGES if state == "DONE"]
+    if not done or not any(RunReport.load(p).gains for p in done):
+        pytest.skip("the DONE run of this module did not run (its gains are run A)")
+    first = next(p for p in done if RunReport.load(p).gains)
+    earlier = RunReport.load(first)
+    # The biases and darks of run A are reused (no image, no job): only flats are taken, and a PTC.
+    reused = {
+        key: [e.exposure_id for e in earlier.exposures if e.image_type == key.upper() and not e.discarded]
+        for key in ("bias", "dark")
+    }
+    config = dict(
+        script_mode="BIAS_DARK_FLAT",
+        exposure_ids=reused,
+        generate_calibrations=False,
+        do_verify=False,
+        do_defects=False,
+        n_flat=6,
+        exp_times_flat=[0.2, 0.2, 1.5, 1.5, 3, 3],
+        detectors=[0],
+        do_ptc=True,
+        config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False",
+        n_processes=1,
+        calib_collection="LSSTComCam/calib/test/report_second",
+        certify_calib_begin_date="2024-08-01",
+        certify_calib_end_date="2024-08-02",
+        repo=str(report_repo),
+        report_dir=str(tmp_path),
+    )
+    result = await runner.run_calibrations(config, report_dir=tmp_path, repo=report_repo)
+    assert result.final_state == ScriptState.DONE, result.reason
+    second = result.script.report_path
+    read_report(result)
+
+    # compare_runs on the two reports: one row per amp of detector 0, B - A as the reports say.
+    plot = tmp_path / "diff.png"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert compare_runs.main([str(first), str(second), "--plot", str(plot)]) == 0
+    a = compare_runs.amp_values(RunReport.load(first))
+    b = compare_runs.amp_values(RunReport.load(second))
+    rows = [line.split() for line in out.getvalue().splitlines() if re.match(r"\s*0 C\d\d ", line)]
+    assert [row[1] for row in rows] == sorted(AMP_NAMES)
+    for row in rows:
+        gain_a, gain_b = a[0, row[1]][0], b[0, row[1]][0]
+        assert float(row[4]) == pytest.approx(gain_b - gain_a, abs=1e-3)
+        assert abs(gain_b - gain_a) < 0.25  # both near the same truth, from different flats
+    assert len({row[4] for row in rows}) > 1, "the two runs measured the gains independently"
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+
+    # cleanup_runs over every finished run of this module (DONE, FAILED, resumed, STOPPED, second).
+    reports = sorted({page.with_suffix(".json") for page, _ in HTML_PAGES})
+    runs = [RunReport.load(p) for p in reports]
+    jobs = [job for run in runs for job in run.jobs if job.output_collection]
+    certified_runs = {c.run_collection for run in runs for c in run.certifications if c.status == "certified"}
+    assert certified_runs and any(job.output_collection not in certified_runs for job in jobs)
+    running = tmp_path / "running.json"
+    running.write_text(json.dumps(dict(json.loads(second.read_text()), final_state="")))
+    butler = make_butler(report_repo)
+    before = set(butler.registry.queryCollections())
+    n_raws = n_exposures_in_repo(report_repo)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cleanup_runs.main([*map(str, reports), str(running), "--dry-run"]) == 0
+    dry = out.getvalue()
+    assert f"skip {running}: run not over" in dry and "dry run: nothing removed" in dry
+    assert set(make_butler(report_repo).registry.queryCollections()) == before
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cleanup_runs.main(list(map(str, reports))) == 0
+    assert out.getvalue().replace(" (dry run: nothing removed)", "") == dry.replace(
+        f"skip {running}: run not over (state 'running')\n", ""
+    ), "the dry run says what the run does"
+    butler = make_butler(report_repo)
+    after = set(butler.registry.queryCollections())
+    for job in jobs:
+        name = job.output_collection
+        if name in certified_runs:
+            assert name in after, name
+            assert not [
+                ref
+                for ref in butler.registry.queryDatasets(..., collections=name)
+                if ref.datasetType.name.endswith("Proc")
+            ], f"intermediate images left in {name}"
+        else:
+            assert name not in after, f"{job.name} output run {name} not removed"
+        assert f"run {name}" in dry or f"leave {name}" in dry
+        if job.log_uri:
+            assert pathlib.Path(job.log_uri.removeprefix("file://")).is_file(), "job log removed"
+    assert n_exposures_in_repo(report_repo) == n_raws
+    # Every certified calibration still reads back.
+    calibration = list(butler.registry.queryCollections(collectionTypes={CollectionType.CALIBRATION}))
+    n_read = 0
+    for dataset_type in butler.registry.queryDatasetTypes():
+        if dataset_type.isCalibration():
+            for association in butler.registry.queryDatasetAssociations(
+                dataset_type, collections=calibration
+            ):
+                assert butler.get(association.ref) is not None
+                n_read += 1
+    assert n_read >= sum(c.count for run in runs for c in run.certifications if c.status == "certified")
+    freed = re.search(r"runs removed.*: ([0-9.]+) MB freed", dry)
+    assert freed and float(freed[1]) > 0
+    # Again: nothing left to do.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cleanup_runs.main(list(map(str, reports))) == 0
+    assert "0 runs removed, intermediates of 0 kept runs removed: 0.0 MB freed" in out.getvalue()
 
 
 def chromium_or_skip() -> str:

@@ -23,7 +23,10 @@
 * one `TypeProcessing` per image type (combine? verify internally or externally? certify?) and the
   `ExtraProduct` jobs (defects, PTC, gain from flat pairs), each with the certifications it must
   wait for when ``generate_calibrations`` is set;
-* the flat pairs and the estimated duration (used by ``set_metadata``);
+* the flat pairs and the estimated duration (used by ``set_metadata``, ``run_script --plan`` and the
+  progress line): the acquisition, then the OCPS jobs scheduled by `durations.schedule` with the
+  plan's `durations.ProcessingCostModel` (at the plan's ``time_scale``, simulated seconds per wall
+  second, 1 at the observatory);
 * a printable description (``run_script --plan``).
 
 May import: the standard library and the other `calib` modules.
@@ -45,6 +48,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from .config import CalibConfig, ImageType
+from .durations import ProcessingCostModel, ScheduledJob, schedule
 from .jobs import JobBuilder, JobSpec, Placeholder
 
 
@@ -203,24 +207,6 @@ class FlatPair:
 
 
 @dataclasses.dataclass(frozen=True)
-class ProcessingCostModel:
-    """A rough model of the time an OCPS job takes, for the duration estimate only.
-
-    A job costs ``job_overhead`` plus ``per_image_detector`` for every (image, detector), spread
-    over ``min(n_processes, n_detectors)`` processes; certifying costs ``certification``.
-    """
-
-    job_overhead: float = 60.0
-    per_image_detector: float = 10.0
-    certification: float = 10.0
-
-    def job_time(self, n_images: int, n_detectors: int, n_processes: int) -> float:
-        """Estimated duration (s) of one job."""
-        parallel = max(1, min(n_processes, n_detectors))
-        return self.job_overhead + self.per_image_detector * n_images * n_detectors / parallel
-
-
-@dataclasses.dataclass(frozen=True)
 class CalibrationPlan:
     """Everything a run will do, derived from the configuration only.
 
@@ -234,6 +220,7 @@ class CalibrationPlan:
     extras: tuple[ExtraProduct, ...]
     flat_pairs: tuple[FlatPair, ...]
     cost_model: ProcessingCostModel
+    time_scale: float = 1.0
 
     @classmethod
     def from_config(
@@ -376,34 +363,96 @@ class CalibrationPlan:
         """Σ(exptime + read_out_time) over every image (s): the floor of the acquisition time."""
         return sum(a.duration(self.read_out_time) for a in self.acquisitions)
 
-    def processing_tail(self) -> float:
-        """Estimated processing time (s) left after the last image is read out.
+    def scheduled_jobs(self) -> list[ScheduledJob]:
+        """The OCPS jobs of the run (as `n_jobs` counts them) for `durations.schedule`.
 
-        Processing of a type overlaps the acquisition of the next one, so only the jobs of the last
-        acquired type and the extra products are counted.
+        Wall seconds from the start of the run: a type's jobs are ready once its last image is read
+        out and announced by the OODS; a combine waits for the certification of the products it
+        uses, an internal verification for its combine, the defects/PTC/gain job for the
+        certifications it uses; the gain check follows the gain job (as `planned_jobs` lists it;
+        the script runs it only when ``input_collections_ptc`` holds a PTC).
         """
         config = self.config
-        n_det = config.n_detectors
         model = self.cost_model
-        tail = 0.0
-        last = next((p for p in reversed(self.processing) if p.has_work), None)
-        if last is not None:
-            n_images = self.acquisition(last.image_type).n_kept
-            tail += last.n_jobs * model.job_time(n_images, n_det, config.n_processes)
-            if last.certify:
-                tail += model.certification
+        n_det = config.n_detectors
+        parallel = max(1, min(config.n_processes, n_det, model.max_processes))
+        ready: dict[ImageType, float] = {}
+        clock = 0.0
+        announced = 0.0
+        for acq in self.acquisitions:
+            if acq.recovered:
+                ready[acq.image_type] = 0.0
+                continue
+            clock += acq.duration(self.read_out_time, config.wait_between_exposures) / self.time_scale
+            ingest = model.ingest_per_image_detector * n_det
+            announced = max(clock + ingest, announced + ingest * len(acq.exposures))
+            ready[acq.image_type] = announced
+        jobs: list[ScheduledJob] = []
+        certified_by: dict[str, int] = {}
+
+        def add(name: str, inputs: list[ImageType], at: float, after: tuple[int, ...], delay: float) -> int:
+            n_images = sum(self.acquisition(t).n_kept for t in inputs)
+            cpu = model.job_cpu(n_images, n_det)
+            types = tuple(t.value for t in inputs)
+            jobs.append(ScheduledJob(name, cpu, float(parallel), at, after, delay, types))
+            return len(jobs) - 1
+
+        def waits(products: tuple[str, ...]) -> tuple[int, ...]:
+            return tuple(certified_by[p] for p in products if p in certified_by)
+
+        for step in self.processing:
+            if not step.has_work:
+                continue
+            name = step.image_type.value
+            inputs = [step.image_type]
+            at = ready[step.image_type]
+            last = None
+            if step.combine:
+                last = add(f"{name} combine", inputs, at, waits(step.waits_for), model.certification)
+            if step.verify != "none":
+                after = (last,) if last is not None else ()
+                last = add(f"{name} verify", inputs, at, after, 0.0)
+            if step.certify and last is not None:
+                certified_by[step.image_type.key] = last
         for extra in self.extras:
             if extra.already_certified:
                 continue
-            n_images = sum(self.acquisition(t).n_kept for t in extra.inputs if t in config.image_types)
-            tail += model.job_time(n_images, n_det, config.n_processes)
+            inputs = [t for t in extra.inputs if t in config.image_types]
+            at = max((ready[t] for t in inputs), default=0.0)
+            index = add(extra.product.upper(), inputs, at, waits(extra.waits_for), model.certification)
             if extra.certify:
-                tail += model.certification
-        return tail
+                certified_by[extra.product] = index
+            if extra.product == "gain":
+                add("GAIN verify", inputs, at, (index,), 0.0)
+        return jobs
+
+    def schedule(self) -> list[tuple[float, float]]:
+        """``(start, end)`` wall seconds of each job of `scheduled_jobs`."""
+        return schedule(self.scheduled_jobs(), self.cost_model.cores, self.cost_model.background_load)
+
+    def processing_tail(self) -> float:
+        """Estimated wall seconds of processing left after the last image is read out."""
+        return max(0.0, self.estimated_duration() - self.acquisition_duration() / self.time_scale)
 
     def estimated_duration(self) -> float:
-        """Estimated duration of the whole run (s), for the Script ``metadata`` event."""
-        return self.acquisition_duration() + self.processing_tail()
+        """Estimated wall seconds of the whole run, for the Script ``metadata`` event and ``--plan``."""
+        jobs = self.scheduled_jobs()
+        certification = self.cost_model.certification
+        ends = [
+            end + (certification if self._certifies(job.name) else 0.0)
+            for job, (_, end) in zip(jobs, self.schedule(), strict=True)
+        ]
+        return max([self.acquisition_duration() / self.time_scale, *ends])
+
+    def _certifies(self, job_name: str) -> bool:
+        """True if the job of this name (of `scheduled_jobs`) is followed by a certification."""
+        for step in self.processing:
+            kind = "verify" if step.verify != "none" else "combine"
+            if step.certify and not step.already_certified and job_name == f"{step.image_type.value} {kind}":
+                return True
+        return any(
+            e.certify and not e.already_certified and e.product.upper() == job_name for e in self.extras
+        )
 
     # --- jobs ------------------------------------------------------------------------------------
 
@@ -523,10 +572,12 @@ class CalibrationPlan:
             lines.append("Certifies nothing.")
         for note in config.notes:
             lines.append(f"Note: {note}")
+        scale = f" / time scale {self.time_scale:g}" if self.time_scale != 1 else ""
+        model = self.cost_model
         lines.append(
             f"Estimated duration: {self.estimated_duration():.0f} s = acquisition "
-            f"{self.acquisition_duration():.0f} s ({self.n_images} images, Σ(exptime + "
-            f"{self.read_out_time:g} s readout)) + processing after the last image "
-            f"~{self.processing_tail():.0f} s ({self.n_jobs} OCPS jobs in all)"
+            f"{self.acquisition_duration() / self.time_scale:.0f} s ({self.n_images} images, Σ(exptime + "
+            f"{self.read_out_time:g} s readout){scale}) + processing after the last image "
+            f"~{self.processing_tail():.0f} s ({self.n_jobs} OCPS jobs in all; {model.describe()})"
         )
         return "\n".join(lines)

@@ -46,15 +46,25 @@ May import: `sal`, `calib`, `sim.ocps_jobs` and the standard library.
 
 from __future__ import annotations
 
-__all__ = ["ProgressState", "ProgressReporter", "build_plan", "parse_image_type", "JOB_STARTED"]
+__all__ = [
+    "ProgressState",
+    "ProgressReporter",
+    "build_plan",
+    "simulated_plan",
+    "parse_image_type",
+    "JOB_STARTED",
+]
 
 import asyncio
 import contextlib
+import dataclasses
+import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..calib.durations import ProcessingCostModel, ScheduledJob, schedule
 from ..calib.plan import CalibrationPlan
 from ..sim.ocps_jobs import QUANTA_PROGRESS
 
@@ -104,6 +114,11 @@ class ProgressState:
         Types whose images are reused from an earlier run, with their number.
     time_scale : `float`, optional
         Simulated seconds per wall second, for the estimate before any image was taken.
+    planned_jobs : `list` [`calib.durations.ScheduledJob`], optional
+        The plan's jobs and their modelled costs: with them, the time left is the schedule of the
+        jobs not finished yet (`remaining`); without, it comes from the measured job durations only.
+    cores : `float`, optional
+        CPUs the jobs share, for that schedule.
     """
 
     def __init__(
@@ -113,7 +128,15 @@ class ProgressState:
         image_durations: dict[str, list[float]] | None = None,
         recovered: dict[str, int] | None = None,
         time_scale: float = 1.0,
+        planned_jobs: list[ScheduledJob] | None = None,
+        cores: float = float("inf"),
     ) -> None:
+        self.planned_jobs = list(planned_jobs or [])
+        """The plan's jobs with their modelled costs (`calib.plan.CalibrationPlan.scheduled_jobs`)."""
+        self.cores = float(cores)
+        self._planned_wall: list[float] = [
+            end - start for start, end in schedule(self.planned_jobs, self.cores)
+        ]
         self.totals = dict(totals)
         self.n_jobs = int(n_jobs)
         self.image_durations = {k: list(v) for k, v in (image_durations or {}).items()}
@@ -127,6 +150,7 @@ class ProgressState:
         self.jobs_started: dict[str, float | None] = {}
         self.jobs_finished: dict[str, int] = {}
         self.job_durations: list[float] = []
+        self._finish_times: dict[str, float] = {}
         self.max_running = 0
         self.acquisition_wall = 0.0
         self.job_names: dict[str, str] = {}
@@ -153,7 +177,16 @@ class ProgressState:
             durations[name] = [e.exp_time + plan.read_out_time for e in acq.exposures]
             if acq.recovered:
                 recovered[name] = len(acq.recovered_ids)
-        return cls(totals, plan.n_jobs, durations, recovered, time_scale)
+        jobs = plan.scheduled_jobs()
+        return cls(
+            totals,
+            plan.n_jobs,
+            durations,
+            recovered,
+            time_scale,
+            planned_jobs=jobs,
+            cores=plan.cost_model.cores,
+        )
 
     # --- events ----------------------------------------------------------------------------------
 
@@ -232,6 +265,7 @@ class ProgressState:
             return
         start = self.jobs_started.setdefault(job_id, None)
         self.jobs_finished[job_id] = int(exit_code)
+        self._finish_times[job_id] = now
         if start is not None:
             self.job_durations.append(max(0.0, now - start))
         self._changed()
@@ -278,6 +312,8 @@ class ProgressState:
         """
         if self.finished:
             return 0.0, True
+        if self.planned_jobs:
+            return self._remaining_from_plan(now), True
         ratio = (
             self.acquisition_wall / self.acquisition_sim
             if self.acquisition_sim > 0
@@ -314,6 +350,73 @@ class ProgressState:
         left += (self.n_queued * mean + running_left) / parallel
         return left, measured
 
+    def _wall_per_sim(self) -> float:
+        """Wall seconds per simulated second of acquisition, as measured (else ``1 / time_scale``)."""
+        if self.acquisition_sim > 0:
+            return self.acquisition_wall / self.acquisition_sim
+        return 1.0 / self.time_scale
+
+    def speed_factor(self) -> float:
+        """Measured wall duration of the finished jobs over the plan's schedule of them (1 before any).
+
+        The plan's schedule already counts the jobs sharing the CPUs; the factor learns the rest
+        (other load on the machine, a model off for these images).
+        """
+        by_name = {job.name: i for i, job in enumerate(self.planned_jobs)}
+        measured = modelled = 0.0
+        for job_id, start in self.jobs_started.items():
+            index = by_name.get(self.job_names.get(job_id, ""))
+            if start is None or index is None or job_id not in self.jobs_finished:
+                continue
+            end = self._finish_times.get(job_id)
+            if end is None:
+                continue
+            measured += end - start
+            modelled += self._planned_wall[index]
+        return measured / modelled if measured > 0 and modelled > 0 else 1.0
+
+    def _remaining_from_plan(self, now: float) -> float:
+        """The jobs not finished, scheduled from now with the plan's costs times `speed_factor`,
+        after the images not taken yet (at the measured acquisition pace)."""
+        factor = self.speed_factor()
+        ratio = self._wall_per_sim()
+        # When the images of each type will all be taken, from now (wall seconds).
+        ready_in: dict[str, float] = {}
+        clock = 0.0
+        for image_type, durations in self.image_durations.items():
+            clock += sum(durations[self.taken.get(image_type, 0) :]) * ratio
+            ready_in[image_type] = clock
+        images_left = clock
+        status: dict[str, tuple[str, float]] = {}
+        for job_id, start in self.jobs_started.items():
+            name = self.job_names.get(job_id, "")
+            if job_id in self.jobs_finished:
+                status[name] = ("done", 0.0)
+            elif name not in status:
+                status[name] = ("running", now - start if start is not None else 0.0)
+        index_of: dict[int, int] = {}
+        residual: list[ScheduledJob] = []
+        for i, job in enumerate(self.planned_jobs):
+            kind, age = status.get(job.name, ("queued", 0.0))
+            if kind == "done":
+                continue
+            cpu = job.cpu * factor
+            ready = 0.0
+            if kind == "running":
+                # The share of its modelled duration not elapsed yet, but never nothing.
+                done = min(0.9, age / max(1e-9, self._planned_wall[i] * factor))
+                cpu *= 1.0 - done
+            else:
+                ready = max((ready_in.get(t, 0.0) for t in job.inputs), default=0.0)
+            index_of[i] = len(residual)
+            residual.append(dataclasses.replace(job, cpu=cpu, ready=ready))
+        residual = [
+            dataclasses.replace(job, after=tuple(index_of[a] for a in job.after if a in index_of))
+            for job in residual
+        ]
+        ends = [end for _, end in schedule(residual, self.cores)]
+        return max([images_left, *ends])
+
     def line(self, now: float) -> str:
         """One compact status line."""
         parts = []
@@ -341,14 +444,39 @@ class ProgressState:
         text = f"progress: {images} | {jobs} | elapsed {_format_seconds(self.elapsed(now))}"
         if self.finished:
             text += f" | {self.script_state}"
+        elif self.script_state == "STOPPING":
+            text += " | STOPPING: aborting the running jobs, waiting for the images taken"
         else:
             left, complete = self.remaining(now)
             text += f", {'~' if complete else '>='}{_format_seconds(left)} left"
         return text
 
 
-def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
+SIMULATED_OCPS_PROCESSES = 1
+"""Processes of one job on the simulated OCPS (`sim.pipetask_executor.PipetaskExecutor` clamps ``-j``
+to its ``max_processes``, 1 as the simulated observatory makes it)."""
+
+
+def simulated_plan(plan: CalibrationPlan, size: str, time_scale: float) -> CalibrationPlan:
+    """``plan`` as it runs on the simulated observatory of this machine: the cost model measured at
+    ``size`` on this machine's CPUs (`os.cpu_count`) with the load other processes put on them now
+    (the 1-minute load average), one process per job, at ``time_scale``."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    model = ProcessingCostModel.for_size(
+        size, cores=os.cpu_count() or 1, max_processes=SIMULATED_OCPS_PROCESSES, background_load=load
+    )
+    return dataclasses.replace(plan, cost_model=model, time_scale=float(time_scale))
+
+
+def build_plan(
+    script_class: type, config_text: str, size: str | None = None, time_scale: float = 1.0
+) -> CalibrationPlan | None:
     """The plan ``config_text`` gives ``script_class`` (`calib.prepare.prepare_run`, as ``--plan``).
+
+    With ``size``, the plan of the run on the simulated observatory (`simulated_plan`).
 
     `None` if the script has no calibration plan or the configuration is not valid (a `ConfigError`:
     the Script's configure will say why); any other error is raised.
@@ -361,7 +489,8 @@ def build_plan(script_class: type, config_text: str) -> CalibrationPlan | None:
     from ..sal import current_tai
 
     try:
-        return prepare_run(config_text, get_instrument(), current_tai()).plan
+        plan = prepare_run(config_text, get_instrument(), current_tai()).plan
+        return simulated_plan(plan, size, time_scale) if size is not None else plan
     except ConfigError:
         return None
 

@@ -303,14 +303,20 @@ def build_config_text(
 
 
 def print_plan(
-    script_class: type, config_text: str, out: TextIO | None = None, check_repo: bool = False
+    script_class: type,
+    config_text: str,
+    out: TextIO | None = None,
+    check_repo: bool = False,
+    size: str | None = None,
+    time_scale: float = 1.0,
 ) -> int:
     """Validate the configuration and print the plan and every OCPS job. Return the exit code.
 
     With ``check_repo``, the checks the script's configure makes against the repository and the
     camera (`scripts.preflight.check_before_run`) run too, against the configuration's ``repo`` and
     the simulated camera's filter changer; a repository that does not exist yet (``run_script``
-    makes it on the first run) is said so and not checked.
+    makes it on the first run) is said so and not checked. With ``size``, the estimated duration is
+    that of the run on the simulated observatory at ``time_scale`` (`progress.simulated_plan`).
     """
     out = out if out is not None else sys.stdout
     from ..calib.config import ConfigError
@@ -333,6 +339,10 @@ def print_plan(
         print(e.describe(), file=out)
         return 1
     plan = prepared.plan
+    if size is not None:
+        from .progress import simulated_plan
+
+        plan = simulated_plan(plan, size, time_scale)
     print(f"Plan of {script_class.__name__} (nothing is taken or sent):", file=out)
     print(plan.describe(), file=out)
     jobs = plan.planned_jobs()
@@ -578,7 +588,7 @@ async def run_script(
             if progress:
                 from .progress import ProgressReporter, ProgressState, build_plan
 
-                plan = build_plan(script_class, config_text)
+                plan = build_plan(script_class, config_text, size, time_scale)
                 if plan is not None:
                     reporter = ProgressReporter(
                         domain,
@@ -677,7 +687,7 @@ def main(args: Sequence[str] | None = None) -> int:
     overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
     text = build_config_text(config_text, parsed.parameters, overrides)
     if parsed.plan:
-        code = print_plan(script_class, text, check_repo=True)
+        code = print_plan(script_class, text, check_repo=True, size=parsed.size, time_scale=parsed.time_scale)
         sys.exit(code)
     repo = parsed.repo or _effective_repo(text, _script_instrument(script_class))
     try:

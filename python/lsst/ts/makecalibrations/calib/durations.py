@@ -1,0 +1,200 @@
+"""How long a run takes: a processing cost model and a schedule of the OCPS jobs on shared CPUs.
+
+`ProcessingCostModel` gives the CPU seconds of one OCPS job from the number of processed
+detector-images (a kept exposure on one detector), plus a fixed cost per job (starting ``pipetask``,
+importing the stack, building the quantum graph), and the wall seconds the OODS takes to announce one
+detector-image. `ProcessingCostModel.for_size` returns the figures measured for a simulated image
+size (``tiny``, ``default``, ``full``; see doc/benchmarks.rst, "Duration model").
+
+`schedule` plays the jobs of a run on ``cores`` CPUs shared by the running jobs (processor sharing:
+``n`` jobs on ``c`` cores each progress at ``min(1, c / n)`` CPU seconds per wall second; a job
+never uses more than ``parallel`` CPUs), each job starting once its images are announced and the
+jobs it waits for are done (a certification adds ``certification`` seconds after its job). It
+returns when each job starts and ends. The plan's estimated duration and ``run_script``'s
+remaining-time estimate both come from it (the latter from the jobs left, with the CPU seconds
+scaled by what the finished jobs measured).
+
+May import: the standard library.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ProcessingCostModel", "ScheduledJob", "schedule", "MEASURED_COSTS"]
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+
+MEASURED_COSTS: Mapping[str, tuple[float, float, float]] = {
+    "tiny": (9.0, 0.17, 0.10),
+    "default": (9.0, 0.40, 0.12),
+    "full": (9.0, 6.4, 0.5),
+}
+"""``size: (CPU s per job, CPU s per detector-image, wall s per detector-image in the OODS)``,
+measured on the simulated observatory (doc/benchmarks.rst, "Duration model")."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessingCostModel:
+    """The cost of the OCPS jobs of a run, for the duration estimates.
+
+    A job costs ``job_overhead + per_image_detector * n_detector_images`` CPU seconds, spread over
+    at most ``min(n_processes, n_detectors)`` CPUs; certifying costs ``certification`` wall seconds.
+    ``cores`` is the number of CPUs the jobs share (`math.inf`: each job has its own).
+    ``ingest_per_image_detector`` is the wall time the OODS needs per detector-image (its
+    announcements follow one another); a job starts once its images are announced.
+    ``max_processes`` caps a job's processes (the simulated OCPS runs ``pipetask -j 1``); ``size``
+    names the measured figures used (empty: the defaults, not measured at the observatory).
+    ``background_load`` is the number of other busy processes sharing ``cores`` (`schedule`).
+    """
+
+    job_overhead: float = 10.0
+    per_image_detector: float = 6.5
+    certification: float = 2.0
+    cores: float = math.inf
+    ingest_per_image_detector: float = 0.0
+    max_processes: float = math.inf
+    size: str = ""
+    background_load: float = 0.0
+
+    @classmethod
+    def for_size(
+        cls,
+        size: str,
+        cores: float = math.inf,
+        max_processes: float = math.inf,
+        background_load: float = 0.0,
+    ) -> ProcessingCostModel:
+        """The measured model of a simulated image size (`MEASURED_COSTS`), on ``cores`` CPUs that
+        ``background_load`` other busy processes share."""
+        overhead, per_image, ingest = MEASURED_COSTS[size]
+        return cls(
+            job_overhead=overhead,
+            per_image_detector=per_image,
+            cores=float(cores),
+            ingest_per_image_detector=ingest,
+            max_processes=float(max_processes),
+            size=size,
+            background_load=float(background_load),
+        )
+
+    def describe(self) -> str:
+        """The model in a few words, for the plan."""
+        text = f"{self.job_overhead:g} s per job + {self.per_image_detector:g} CPU s per detector-image"
+        if self.cores != math.inf:
+            text += f" on {self.cores:g} cores"
+            if self.background_load:
+                text += f" with a load of {self.background_load:.1f} from other processes"
+        return text + (
+            f", measured at size {self.size}" if self.size else ", not measured at the observatory"
+        )
+
+    def job_cpu(self, n_images: int, n_detectors: int) -> float:
+        """CPU seconds of one job processing ``n_images`` exposures of ``n_detectors`` detectors."""
+        return self.job_overhead + self.per_image_detector * n_images * n_detectors
+
+    def job_time(self, n_images: int, n_detectors: int, n_processes: int) -> float:
+        """Wall seconds of one job alone on the machine."""
+        return self.job_cpu(n_images, n_detectors) / min(self.cores, max(1, min(n_processes, n_detectors)))
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduledJob:
+    """One job to schedule.
+
+    Attributes
+    ----------
+    name : `str`
+        Its name (``BIAS combine``...).
+    cpu : `float`
+        CPU seconds it needs.
+    parallel : `float`
+        Most CPUs it uses at once.
+    ready : `float`
+        Wall seconds from the start of the run before its images are all announced.
+    after : `tuple` [`int`, ...]
+        Indices of the jobs it waits for.
+    delay : `float`
+        Wall seconds between the end of the jobs it waits for and its start (certifications).
+    inputs : `tuple` [`str`, ...]
+        Image types (``BIAS``...) whose images it processes.
+    """
+
+    name: str
+    cpu: float
+    parallel: float = 1.0
+    ready: float = 0.0
+    after: tuple[int, ...] = ()
+    delay: float = 0.0
+    inputs: tuple[str, ...] = ()
+
+
+def schedule(
+    jobs: Sequence[ScheduledJob], cores: float = math.inf, background: float = 0.0
+) -> list[tuple[float, float]]:
+    """``(start, end)`` wall seconds of each job (see the module docstring).
+
+    ``background`` other busy processes share the cores with the jobs (as many as the load
+    average counts): ``n`` running jobs then have ``cores * n / (n + background)`` CPUs between
+    them when ``n + background`` exceeds ``cores``. A job whose dependencies never end (a cycle)
+    gets ``(inf, inf)``.
+    """
+    n = len(jobs)
+    start = [math.inf] * n
+    end = [math.inf] * n
+    left = [max(0.0, job.cpu) for job in jobs]
+    running: set[int] = set()
+    pending = set(range(n))
+    now = 0.0
+
+    def release_time(i: int) -> float:
+        job = jobs[i]
+        if any(end[j] == math.inf for j in job.after):
+            return math.inf
+        return max([job.ready] + [end[j] + job.delay for j in job.after])
+
+    while pending or running:
+        for i in sorted(pending):
+            if release_time(i) <= now + 1e-9:
+                pending.discard(i)
+                running.add(i)
+                start[i] = now
+        n_running = len(running)
+        available = cores
+        if n_running and n_running + background > cores:
+            available = cores * n_running / (n_running + background)
+        rates = _rates([jobs[i].parallel for i in sorted(running)], available)
+        rate = dict(zip(sorted(running), rates, strict=True))
+        next_release = min((release_time(i) for i in pending), default=math.inf)
+        next_end = min((now + left[i] / rate[i] for i in running if rate[i] > 0), default=math.inf)
+        step_to = min(next_release, next_end)
+        if step_to == math.inf:
+            break
+        for i in running:
+            left[i] -= rate[i] * (step_to - now)
+        now = step_to
+        for i in sorted(running):
+            if left[i] <= 1e-9:
+                running.discard(i)
+                end[i] = now
+    return list(zip(start, end, strict=True))
+
+
+def _rates(parallel: Sequence[float], cores: float) -> list[float]:
+    """CPU seconds per wall second of each running job: fair shares of ``cores``, capped by each
+    job's own ``parallel`` (water filling)."""
+    rates = [0.0] * len(parallel)
+    remaining = cores
+    open_jobs = sorted(range(len(parallel)), key=lambda i: parallel[i])
+    while open_jobs:
+        share = remaining / len(open_jobs)
+        i = open_jobs[0]
+        if parallel[i] <= share:
+            rates[i] = parallel[i]
+            remaining -= parallel[i]
+            open_jobs.pop(0)
+        else:
+            for j in open_jobs:
+                rates[j] = share
+            break
+    return rates

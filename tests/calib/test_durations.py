@@ -1,0 +1,104 @@
+"""The processing cost model and the schedule of the OCPS jobs on shared CPUs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lsst.ts.makecalibrations.calib.config import parse_config_text
+from lsst.ts.makecalibrations.calib.durations import (
+    MEASURED_COSTS,
+    ProcessingCostModel,
+    ScheduledJob,
+    schedule,
+)
+from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
+from lsst.ts.makecalibrations.cli.progress import ProgressState
+
+
+def test_processor_sharing() -> None:
+    two = [ScheduledJob("a", 10.0), ScheduledJob("b", 10.0)]
+    # One core shared by two jobs: each progresses at half speed.
+    assert schedule(two, cores=1) == [(0.0, 20.0), (0.0, 20.0)]
+    assert schedule(two, cores=2) == [(0.0, 10.0), (0.0, 10.0)]
+    # Two other busy processes on the two cores leave the jobs one core between them.
+    assert schedule(two, cores=2, background=2) == [(0.0, 20.0), (0.0, 20.0)]
+    # A job alone uses at most its own processes; the one left after the short job speeds up.
+    mixed = [ScheduledJob("a", 30.0, parallel=2), ScheduledJob("b", 5.0)]
+    (a_start, a_end), (b_start, b_end) = schedule(mixed, cores=2)
+    assert b_end == pytest.approx(5.0) and a_end == pytest.approx(5.0 + 25.0 / 2)
+    # Dependencies, a delay after them (a certification), a ready time (images announced).
+    chain = [
+        ScheduledJob("combine", 10.0, ready=5.0),
+        ScheduledJob("next", 4.0, after=(0,), delay=2.0),
+        ScheduledJob("late", 1.0, ready=100.0),
+    ]
+    assert schedule(chain) == [(5.0, 15.0), (17.0, 21.0), (100.0, 101.0)]
+    cycle = [ScheduledJob("x", 1.0, after=(1,)), ScheduledJob("y", 1.0, after=(0,))]
+    assert schedule(cycle) == [(math.inf, math.inf)] * 2
+
+
+def plan_of(text: str, model: ProcessingCostModel, time_scale: float = 1.0) -> CalibrationPlan:
+    plan = CalibrationPlan.from_config(parse_config_text(text), cost_model=model)
+    return CalibrationPlan(**{**plan.__dict__, "time_scale": time_scale})
+
+
+def test_plan_schedules_its_jobs() -> None:
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=2, cores=2)
+    external = plan_of(
+        "script_mode: BIAS_DARK\nn_bias: 4\nn_dark: 4\ndetectors: [0, 1]\nn_processes: 1\n", model, 10.0
+    )
+    jobs = external.scheduled_jobs()
+    assert [(j.name, j.cpu, j.after, j.inputs) for j in jobs] == [
+        ("BIAS verify", 10 + 8, (), ("BIAS",)),
+        ("DARK verify", 10 + 8, (), ("DARK",)),
+    ]
+    bias_done = external.acquisitions[0].duration(external.read_out_time)
+    assert jobs[0].ready == pytest.approx(bias_done / 10.0)
+    assert external.estimated_duration() == pytest.approx(max(end for _, end in external.schedule()))
+
+    chain = plan_of(
+        "script_mode: BIAS_DARK\nn_bias: 4\nn_dark: 4\ndetectors: [0, 1]\nn_processes: 1\n"
+        "generate_calibrations: true\n",
+        model,
+    )
+    names = [j.name for j in chain.scheduled_jobs()]
+    assert names == ["BIAS combine", "BIAS verify", "DARK combine", "DARK verify"]
+    times = dict(zip(names, chain.schedule(), strict=True))
+    # The dark combine waits for the bias verification and its certification.
+    assert times["DARK combine"][0] == pytest.approx(
+        max(times["BIAS verify"][1] + 2, chain.scheduled_jobs()[2].ready)
+    )
+    assert chain.estimated_duration() == pytest.approx(times["DARK verify"][1] + 2)  # + its certification
+    assert f"Estimated duration: {chain.estimated_duration():.0f} s" in chain.describe()
+
+
+def test_measured_sizes() -> None:
+    assert set(MEASURED_COSTS) == {"tiny", "default", "full"}
+    tiny, full = ProcessingCostModel.for_size("tiny"), ProcessingCostModel.for_size("full")
+    assert tiny.job_cpu(20, 9) < full.job_cpu(20, 9)
+    assert "measured at size tiny" in tiny.describe()
+
+
+def test_remaining_learns_from_finished_jobs() -> None:
+    """The time left is the plan's schedule of the jobs left, scaled by what the finished ones took."""
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=0, certification=0, cores=1)
+    plan = plan_of("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\ndetectors: [0]\n", model, 1e6)
+    state = ProgressState.from_plan(plan, time_scale=1e6)
+    state.on_script_state("RUNNING", 0.0)
+    for image_type in ("BIAS", "BIAS", "BIAS", "DARK", "DARK", "DARK"):
+        state.on_image_started(image_type, 0.0)
+        state.on_image_read(image_type, 0.0)
+    # Two 10 s jobs sharing one core: 20 s by the model.
+    assert state.remaining(0.0) == (pytest.approx(20.0, rel=1e-4), True)
+    state.on_job_started("b", 0.0, "BIAS verify")
+    state.on_job_started("d", 0.0, "DARK verify")
+    assert state.remaining(5.0)[0] == pytest.approx(15.0, rel=1e-4)
+    # The bias job took 40 s where the model said 20: the machine is twice slower.
+    state.on_job_finished("b", 0, 40.0)
+    assert state.speed_factor() == pytest.approx(2.0, rel=1e-4)
+    # The dark job, 40 s old of its 40 s, has its last tenth (never nothing) left: 2 s of CPU.
+    assert state.remaining(40.0)[0] == pytest.approx(0.1 * 10 * 2.0, abs=1e-3)
+    state.on_script_state("STOPPING", 41.0)
+    assert state.line(41.0).endswith("STOPPING: aborting the running jobs, waiting for the images taken")
