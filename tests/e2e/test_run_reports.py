@@ -24,6 +24,7 @@ OCPS and camera actually did.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -164,6 +165,57 @@ def check_verification(verification: dict[str, Any]) -> None:
     assert verification["summary"] and verification["job_id"]
 
 
+class TimeLeftRecorder:
+    """``run_script``'s progress reporter on the bus beside a run, recording its time-left estimate."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        import yaml
+
+        from lsst.ts.makecalibrations.cli.progress import build_plan
+        from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
+
+        self.plan = build_plan(MakeComCamCalibrations, yaml.safe_dump(config), size="tiny", time_scale=500.0)
+        assert self.plan is not None
+        self.samples: list[tuple[float, float]] = []
+        self.domain: Any = None
+        self.reporter: Any = None
+
+    async def start(self, observatory: Any) -> None:
+        from lsst.ts.makecalibrations.cli.progress import ProgressReporter, ProgressState
+        from lsst.ts.makecalibrations.sal import salobj
+
+        assert self.plan is not None
+        self.domain = salobj.Domain()
+        state = ProgressState.from_plan(self.plan, time_scale=500.0)
+
+        def record(line: str) -> None:
+            now = self.reporter.clock()
+            self.samples.append((now, state.remaining(now)[0]))
+
+        self.reporter = ProgressReporter(self.domain, state, 1, 2, record, min_interval=1.0, max_silence=2.0)
+        await self.reporter.start()
+
+    async def close(self) -> None:
+        if self.reporter is not None:
+            await asyncio.wait_for(self.reporter.close(), timeout=30)
+        if self.domain is not None:
+            await asyncio.wait_for(self.domain.close(), timeout=30)
+
+    def check_mid_run_estimate(self) -> None:
+        """At mid-run (the first line after half the run), the time left is within 30 % of the
+        time the run really took from then on."""
+        state = self.reporter.state
+        assert state.start_time is not None and state.end_time is not None
+        total = state.end_time - state.start_time
+        mid = next((t, left) for t, left in self.samples if t >= state.start_time + total / 2)
+        actual = state.end_time - mid[0]
+        assert actual > 0.3 * total, "a line soon after mid-run"
+        assert abs(mid[1] - actual) <= 0.3 * actual, (
+            f"mid-run estimate {mid[1]:.1f} s left, actually {actual:.1f} s (run {total:.1f} s); "
+            f"all: {[(round(t - state.start_time), round(left)) for t, left in self.samples]}"
+        )
+
+
 async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
     """Everything requested succeeds: the report holds all of it and the PTC run draws its plots."""
     collection = "LSSTComCam/calib/test/report_done"
@@ -186,8 +238,15 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         repo=str(report_repo),
         report_dir=str(tmp_path / "reports"),
     )
-    result = await runner.run_calibrations(config, report_dir=tmp_path, repo=report_repo)
+    progress = TimeLeftRecorder(config)
+    try:
+        result = await runner.run_calibrations(
+            config, report_dir=tmp_path, repo=report_repo, prepare=progress.start
+        )
+    finally:
+        await progress.close()
     assert result.final_state == ScriptState.DONE, result.reason
+    progress.check_mid_run_estimate()
     data = read_report(result)
     check_common(data, result, config, "DONE")
     assert data["failure_step"] == "" and data["failures"] == []
@@ -437,7 +496,7 @@ async def test_two_runs_compared_then_cleaned(tmp_path: pathlib.Path, report_rep
         assert compare_runs.main([str(first), str(second), "--plot", str(plot)]) == 0
     a = compare_runs.amp_values(RunReport.load(first))
     b = compare_runs.amp_values(RunReport.load(second))
-    rows = [line.split() for line in out.getvalue().splitlines() if re.match(r"\s*0 C\d\d ", line)]
+    rows = [line.split() for line in out.getvalue().splitlines() if re.match(r"\s*0\s+C\d\d\s", line)]
     assert [row[1] for row in rows] == sorted(AMP_NAMES)
     for row in rows:
         gain_a, gain_b = a[0, row[1]][0], b[0, row[1]][0]

@@ -93,6 +93,23 @@ def test_plot_ptc_read_back_from_json_and_log_scale(tmp_path: Path) -> None:
     ptcs = [PhotonTransferCurve.from_dict(make_ptc(det).to_dict()) for det in (0, 1)]
     path = plots.plot_ptc(ptcs, tmp_path / "sub" / "ptc_log.png", RUN, log_scale=True)
     assert_png(path)
+    # Only the two processed detectors are drawn, side by side: no empty raft panels.
+    from matplotlib.image import imread
+
+    height, width = imread(path).shape[:2]
+    assert width > 1.5 * height
+
+
+def test_ptc_panels_only_for_processed_detectors() -> None:
+    from lsst.ts.makecalibrations.report.ptc_plot import ptc_panel_layout
+
+    assert ptc_panel_layout([1, 0]) == ({0: (0, 0), 1: (0, 1)}, (1, 2))
+    assert ptc_panel_layout([5]) == ({5: (0, 0)}, (1, 1))
+    slots, shape = ptc_panel_layout([0, 2, 4, 6, 8])
+    assert shape == (2, 3) and slots[6] == (1, 0) and len(slots) == 5
+    # All nine: the focal-plane layout (detector 0 bottom left, detector 8 top right).
+    slots, shape = ptc_panel_layout(range(9))
+    assert shape == (3, 3) and slots[0] == (2, 0) and slots[8] == (0, 2)
 
 
 def test_amp_values_from_ptcs_skips_bad_amps() -> None:

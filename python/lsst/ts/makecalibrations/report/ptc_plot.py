@@ -14,16 +14,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """Photon transfer curves: variance vs mean per amplifier, with the Astier+19 Eq. 16 model drawn from
-the fitted ``[a00, gain, n00]``, one panel per detector in the focal-plane layout.
+the fitted ``[a00, gain, n00]``, one panel per detector that has a PTC: in the focal-plane layout when
+every detector has one, else only those detectors, side by side in detector order
+(`ptc_panel_layout`). Linear axes show the shot-noise and brighter-fatter regime, log-log axes
+(``log_scale``) the read-noise floor at low signal.
 
 May import: numpy, matplotlib, `butler.camera`, `report.layout`.
 """
 
 from __future__ import annotations
 
-__all__ = ["amp_colour", "plot_ptc", "ptc_model"]
+__all__ = ["amp_colour", "plot_ptc", "ptc_model", "ptc_panel_layout"]
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +97,12 @@ def plot_ptc(
         The written PNG.
     """
     by_det = ptcs_by_detector(ptcs)
-    fig = Figure(figsize=(15, 15), layout="constrained")
-    outer = fig.add_gridspec(3, 3)
+    slots, (n_rows, n_cols) = ptc_panel_layout(by_det)
+    fig = Figure(figsize=(5 * n_cols, 5 * n_rows), layout="constrained")
+    outer = fig.add_gridspec(n_rows, n_cols)
     colours = {amp: amp_colour(amp) for amp in AMPS_DISPLAY_ORDER}
-    for det in range(len(DETECTOR_NAMES)):
-        row, col = slot(det)
-        inner = outer[2 - row, col].subgridspec(2, 1, height_ratios=(3, 1), hspace=0.0)
+    for det, (row, col) in slots.items():
+        inner = outer[row, col].subgridspec(2, 1, height_ratios=(3, 1), hspace=0.0)
         ax = fig.add_subplot(inner[0])
         ax_res = fig.add_subplot(inner[1], sharex=ax)
         ax.set_title(f"{DETECTOR_NAMES[det]} (detector {det})", fontsize=10)
@@ -110,25 +114,36 @@ def plot_ptc(
             axis.grid(alpha=0.3)
         ax.tick_params(labelbottom=False)
         ax_res.axhline(0.0, color="k", lw=0.8)
-        ptc = by_det.get(det)
-        if ptc is None:
-            ax.text(0.5, 0.5, "no PTC", ha="center", va="center", transform=ax.transAxes, color="grey")
-            for axis in (ax, ax_res):
-                axis.set_xticks([])
-                axis.set_yticks([])
-            continue
-        _draw_ptc_panel(ax, ax_res, ptc, colours, log_scale)
+        _draw_ptc_panel(ax, ax_res, by_det[det], colours, log_scale)
     handles = [Line2D([], [], color=colours[a], marker="o", ls="-", label=a) for a in AMPS_DISPLAY_ORDER]
     handles += [
         Line2D([], [], color="grey", marker="x", ls="none", label="masked (not fitted)"),
         Line2D([], [], color="k", ls="-", label="fit: Astier+19 Eq. 16"),
     ]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="amplifier")
+    scale = "log-log" if log_scale else "linear"
     fig.suptitle(
-        f"Photon transfer curves: variance vs mean per amplifier, with the fitted model\n{run_name}",
-        fontsize=13,
+        f"Photon transfer curves ({scale}): variance vs mean per amplifier, with the fitted model"
+        f"\n{run_name}",
+        fontsize=13 if n_cols > 1 else 9,
     )
     return save_png(fig, path)
+
+
+def ptc_panel_layout(detectors: Collection[int]) -> tuple[dict[int, tuple[int, int]], tuple[int, int]]:
+    """``({detector: (row, column)}, (rows, columns))`` of the PTC panels.
+
+    Every detector of the raft: the focal-plane layout (top row first). Fewer (or none): only those
+    detectors, in detector order, at most three per row.
+    """
+    dets = sorted(int(d) for d in detectors)
+    if set(dets) >= set(range(len(DETECTOR_NAMES))):
+        return {det: (2 - slot(det)[0], slot(det)[1]) for det in range(len(DETECTOR_NAMES))}, (3, 3)
+    if not dets:
+        return {}, (1, 1)
+    n_cols = min(3, len(dets))
+    n_rows = math.ceil(len(dets) / n_cols)
+    return {det: divmod(i, n_cols) for i, det in enumerate(dets)}, (n_rows, n_cols)
 
 
 def amp_colour(amp: str) -> tuple[float, float, float, float]:

@@ -81,6 +81,14 @@ def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: s
 
     if inputs.ptcs:
         attempt("PTC", plot_ptc, inputs.ptcs, out_dir / f"{prefix}ptc.png", run_name)
+        attempt(
+            "log-log PTC",
+            plot_ptc,
+            inputs.ptcs,
+            out_dir / f"{prefix}ptc_loglog.png",
+            run_name,
+            log_scale=True,
+        )
         if has_covariances(inputs.ptcs):
             attempt(
                 "PTC covariance",
