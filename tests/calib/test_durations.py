@@ -45,7 +45,7 @@ def plan_of(text: str, model: ProcessingCostModel, time_scale: float = 1.0) -> C
 
 
 def test_plan_schedules_its_jobs() -> None:
-    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=2, cores=2)
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=2, cores=2, wrap_up=5)
     external = plan_of(
         "script_mode: BIAS_DARK\nn_bias: 4\nn_dark: 4\ndetectors: [0, 1]\nn_processes: 1\n", model, 10.0
     )
@@ -56,7 +56,7 @@ def test_plan_schedules_its_jobs() -> None:
     ]
     bias_done = external.acquisitions[0].duration(external.read_out_time)
     assert jobs[0].ready == pytest.approx(bias_done / 10.0)
-    assert external.estimated_duration() == pytest.approx(max(end for _, end in external.schedule()))
+    assert external.estimated_duration() == pytest.approx(max(end for _, end in external.schedule()) + 5)
 
     chain = plan_of(
         "script_mode: BIAS_DARK\nn_bias: 4\nn_dark: 4\ndetectors: [0, 1]\nn_processes: 1\n"
@@ -70,7 +70,8 @@ def test_plan_schedules_its_jobs() -> None:
     assert times["DARK combine"][0] == pytest.approx(
         max(times["BIAS verify"][1] + 2, chain.scheduled_jobs()[2].ready)
     )
-    assert chain.estimated_duration() == pytest.approx(times["DARK verify"][1] + 2)  # + its certification
+    # + its certification and the end of the run
+    assert chain.estimated_duration() == pytest.approx(times["DARK verify"][1] + 2 + 5)
     assert f"Estimated duration: {chain.estimated_duration():.0f} s" in chain.describe()
 
 
@@ -83,7 +84,7 @@ def test_measured_sizes() -> None:
 
 def test_remaining_learns_from_finished_jobs() -> None:
     """The time left is the plan's schedule of the jobs left, scaled by what the finished ones took."""
-    model = ProcessingCostModel(job_overhead=10, per_image_detector=0, certification=0, cores=1)
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=0, certification=0, cores=1, wrap_up=0)
     plan = plan_of("script_mode: BIAS_DARK\nn_bias: 2\nn_dark: 2\ndetectors: [0]\n", model, 1e6)
     state = ProgressState.from_plan(plan, time_scale=1e6)
     state.on_script_state("RUNNING", 0.0)

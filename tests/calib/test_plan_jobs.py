@@ -78,7 +78,7 @@ def test_wait_between_exposures_and_read_out_time() -> None:
 
 
 def test_processing_tail_uses_cost_model() -> None:
-    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=0)
+    model = ProcessingCostModel(job_overhead=10, per_image_detector=1, certification=0, wrap_up=0)
     plan = plan_of("script_mode: BIAS\nn_bias: 4\ndetectors: [0, 1]\nn_processes: 1\n", cost_model=model)
     # One external verify job of 4 images x 2 detectors on 1 process.
     assert plan.processing_tail() == pytest.approx(10 + 4 * 2)

@@ -39,7 +39,8 @@ class ProcessingCostModel:
     """The cost of the OCPS jobs of a run, for the duration estimates.
 
     A job costs ``job_overhead + per_image_detector * n_detector_images`` CPU seconds, spread over
-    at most ``min(n_processes, n_detectors)`` CPUs; certifying costs ``certification`` wall seconds.
+    at most ``min(n_processes, n_detectors)`` CPUs; certifying costs ``certification`` wall seconds,
+    and the end of the run (reading the gains, drawing the plots, writing the report) ``wrap_up``.
     ``cores`` is the number of CPUs the jobs share (`math.inf`: each job has its own).
     ``ingest_per_image_detector`` is the wall time the OODS needs per detector-image (its
     announcements follow one another); a job starts once its images are announced.
@@ -51,6 +52,7 @@ class ProcessingCostModel:
     job_overhead: float = 10.0
     per_image_detector: float = 6.5
     certification: float = 2.0
+    wrap_up: float = 15.0
     cores: float = math.inf
     ingest_per_image_detector: float = 0.0
     max_processes: float = math.inf

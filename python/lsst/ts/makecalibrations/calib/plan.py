@@ -442,7 +442,10 @@ class CalibrationPlan:
             end + (certification if self._certifies(job.name) else 0.0)
             for job, (_, end) in zip(jobs, self.schedule(), strict=True)
         ]
-        return max([self.acquisition_duration() / self.time_scale, *ends])
+        processing = max(ends, default=0.0)
+        if ends:
+            processing += self.cost_model.wrap_up
+        return max(self.acquisition_duration() / self.time_scale, processing)
 
     def _certifies(self, job_name: str) -> bool:
         """True if the job of this name (of `scheduled_jobs`) is followed by a certification."""

@@ -119,6 +119,8 @@ class ProgressState:
         jobs not finished yet (`remaining`); without, it comes from the measured job durations only.
     cores : `float`, optional
         CPUs the jobs share, for that schedule.
+    wrap_up : `float`, optional
+        Wall seconds the end of the run takes after its last job, by the model.
     """
 
     def __init__(
@@ -130,10 +132,12 @@ class ProgressState:
         time_scale: float = 1.0,
         planned_jobs: list[ScheduledJob] | None = None,
         cores: float = float("inf"),
+        wrap_up: float = 0.0,
     ) -> None:
         self.planned_jobs = list(planned_jobs or [])
         """The plan's jobs with their modelled costs (`calib.plan.CalibrationPlan.scheduled_jobs`)."""
         self.cores = float(cores)
+        self.wrap_up = float(wrap_up)
         self._planned_wall: list[float] = [
             end - start for start, end in schedule(self.planned_jobs, self.cores)
         ]
@@ -186,6 +190,7 @@ class ProgressState:
             time_scale,
             planned_jobs=jobs,
             cores=plan.cost_model.cores,
+            wrap_up=plan.cost_model.wrap_up,
         )
 
     # --- events ----------------------------------------------------------------------------------
@@ -409,13 +414,15 @@ class ProgressState:
             else:
                 ready = max((ready_in.get(t, 0.0) for t in job.inputs), default=0.0)
             index_of[i] = len(residual)
-            residual.append(dataclasses.replace(job, cpu=cpu, ready=ready))
+            residual.append(dataclasses.replace(job, cpu=cpu, ready=ready, delay=job.delay * factor))
         residual = [
             dataclasses.replace(job, after=tuple(index_of[a] for a in job.after if a in index_of))
             for job in residual
         ]
         ends = [end for _, end in schedule(residual, self.cores)]
-        return max([images_left, *ends])
+        # The end of the run (gains, plots, report) after the last job, as slow as the jobs were.
+        tail = max(ends, default=0.0) + self.wrap_up * factor if ends else 0.0
+        return max(images_left, tail)
 
     def line(self, now: float) -> str:
         """One compact status line."""
