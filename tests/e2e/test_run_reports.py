@@ -207,7 +207,6 @@ class TimeLeftRecorder:
         state = self.reporter.state
         assert state.start_time is not None and state.end_time is not None
         total = state.end_time - state.start_time
-        print("time left:", [(round(t - state.start_time), round(left)) for t, left in self.samples], total)
         mid = next((t, left) for t, left in self.samples if t >= state.start_time + total / 2)
         actual = state.end_time - mid[0]
         assert actual > 0.3 * total, "a line soon after mid-run"

@@ -421,7 +421,11 @@ class ProgressState:
         ]
         ends = [end for _, end in schedule(residual, self.cores)]
         # The end of the run (gains, plots, report) after the last job, as slow as the jobs were.
-        tail = max(ends, default=0.0) + self.wrap_up * factor if ends else 0.0
+        if ends:
+            tail = max(ends) + self.wrap_up * factor
+        else:
+            last = max(self._finish_times.values(), default=now)
+            tail = max(0.0, self.wrap_up * factor - (now - last))
         return max(images_left, tail)
 
     def line(self, now: float) -> str:
