@@ -317,9 +317,11 @@ def _reference_ptc(truth: TruthModel, detector: int) -> PhotonTransferCurve:
     """Ideal EXPAPPROXIMATION PTC of the truth: model points from 500 e- to the full well.
 
     Its noise is what a PTC measures on processed pixels: the read noise times the overscan
-    subtraction's `pipelines.isr.overscan_noise_factor` (cp_verify's NOISE tests compare the
-    processed images with it; with the bare read noise good darks sat at +3.5 % of a 5 % limit).
-    The per-pair ``noise_list`` stays the overscan read noise (ADU), as cp_pipe's.
+    subtraction's `pipelines.isr.overscan_noise_factor` (cp_pipe's ISR writes the PTC noise as
+    ``LSST ISR READNOISE``, which cp_verify's NOISE tests compare the processed images with; this
+    package's ISR still writes the camera's nominal read noise there, so good darks sit at about
+    +3.5 % of the 5 % limit until it reads the PTC). The per-pair ``noise_list`` stays the overscan
+    read noise (ADU), as cp_pipe's.
     """
     det = truth.camera[detector]
     geometry = truth.geometry_of(detector)
