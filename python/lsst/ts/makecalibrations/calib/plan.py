@@ -369,8 +369,8 @@ class CalibrationPlan:
         Wall seconds from the start of the run: a type's jobs are ready once its last image is read
         out and announced by the OODS; a combine waits for the certification of the products it
         uses, an internal verification for its combine, the defects/PTC/gain job for the
-        certifications it uses; the gain check follows the gain job (as `planned_jobs` lists it;
-        the script runs it only when ``input_collections_ptc`` holds a PTC).
+        certifications it uses; the gain check follows the PTC or gain job (as `planned_jobs` lists
+        it; after a gain job the script runs it only when ``input_collections_ptc`` holds a PTC).
         """
         config = self.config
         model = self.cost_model
@@ -422,7 +422,7 @@ class CalibrationPlan:
             index = add(extra.product.upper(), inputs, at, waits(extra.waits_for), model.certification)
             if extra.certify:
                 certified_by[extra.product] = index
-            if extra.product == "gain":
+            if extra.product in ("gain", "ptc"):
                 add("GAIN verify", inputs, at, (index,), 0.0)
         return jobs
 
