@@ -76,6 +76,7 @@ import contextlib
 import datetime
 import math
 import pathlib
+import time
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -712,6 +713,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                     note=cfg.note,
                 )
             )
+            started = time.monotonic()
             try:
                 ids = await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -739,7 +741,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
                 record.end_tai = current_tai()
                 raise AcquisitionError(
                     f"{image_type.value.lower()} {exposure.number} of {n_total} could not be taken: "
-                    + (self._camera_hang_text(e) if isinstance(e, salobj.AckTimeoutError) else _error_text(e))
+                    + (
+                        self._camera_hang_text(e, time.monotonic() - started)
+                        if isinstance(e, salobj.AckTimeoutError)
+                        else _error_text(e)
+                    )
                 ) from e
             self._record_exposures(ids, exposure.exp_time, exposure.discard, image_type)
             if not exposure.discard:
@@ -752,22 +758,25 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self.log.info(f"Took {n_total} {image_type.plural}; kept exposures {kept}")
         return kept
 
-    def _camera_hang_text(self, error: BaseException) -> str:
-        """What is known when ``takeImages`` got no final acknowledgement in time: which image the
-        camera started last and which it read out last (a camera hung mid-image)."""
+    def _camera_hang_text(self, error: BaseException, waited: float) -> str:
+        """What is known when ``takeImages`` got no final acknowledgement within the ``waited``
+        seconds: which camera, which image it started last and which it read out last (a camera
+        hung mid-image)."""
         ackcmd = getattr(error, "ackcmd", None)
         ack = getattr(ackcmd, "result", "") or "no acknowledgement at all"
+        remote = self.camera.camera
+        salinfo = getattr(remote, "salinfo", None)
+        name = getattr(salinfo, "name", "") or "the camera"
         names = {}
-        remote = getattr(getattr(self.camera, "rem", None), "cccamera", None)
         for event in ("startIntegration", "endReadout"):
             topic = getattr(remote, f"evt_{event}", None)
             data = topic.get() if topic is not None else None
             names[event] = getattr(data, "imageName", "") or "none"
         hung = names["startIntegration"] != names["endReadout"]
         return (
-            f"the camera did not complete takeImages in time (last ack: {ack}); last image started "
-            f"{names['startIntegration']}, last read out {names['endReadout']}"
-            + (f": the camera appears hung while taking {names['startIntegration']}" if hung else "")
+            f"{name} did not complete takeImages within {waited:.0f} s (last ack: {ack}); last image "
+            f"started {names['startIntegration']}, last read out {names['endReadout']}"
+            + (f": {name} appears hung while taking {names['startIntegration']}" if hung else "")
         )
 
     def _record_exposures(

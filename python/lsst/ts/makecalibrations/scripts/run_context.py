@@ -56,6 +56,10 @@ class CameraClient(StateMonitor, Protocol):
     def components_attr(self) -> list[str]:
         """``rem`` attribute names of its components (``cccamera``, ..., ``ccoods``)."""
 
+    @property
+    def camera(self) -> Any:
+        """The camera CSC's remote (``rem.cccamera``, ``rem.mtcamera``, ``rem.atcamera``)."""
+
     async def setup_instrument(self, **kwargs: Any) -> None:
         """Put the instrument in the configuration given (``filter=``; LATISS also ``grating=``)."""
 
