@@ -43,7 +43,18 @@ def certified_in_repo(repo, collection: str) -> dict[str, set[tuple]]:
     return result
 
 
-async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
+@pytest.fixture
+def fresh_tiny_repo(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny repository of its own: the exposure ids (hence the simulated pixels) of a test using it
+    do not depend on which tests ran before it on the shared one."""
+    from lsst.ts.makecalibrations.sim.repository import ensure_repo
+
+    repo = tmp_path_factory.mktemp("fresh_repo") / "repo"
+    ensure_repo(repo, size="tiny")
+    return repo
+
+
+async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) -> None:
     """Internal verification, defects + PTC, a detector subset, a filter and discards."""
     collection = "LSSTComCam/calib/test/generate.{timestamp}"
     config = dict(
@@ -70,14 +81,14 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
         certify_calib_begin_date="2020-01-01",
         certify_calib_end_date="2040-01-01",
     )
-    result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
+    result = await run_calibrations(config, report_dir=tmp_path, repo=fresh_tiny_repo)
     assert result.final_state == ScriptState.DONE, result.reason
     report = result.report
     resolved = report.config["calib_collection"]
     assert resolved.startswith("LSSTComCam/calib/test/generate.") and "{" not in resolved
 
     # The repository holds exactly what the report says: five products for detectors 0 and 4.
-    in_repo = certified_in_repo(tiny_repo, resolved)
+    in_repo = certified_in_repo(fresh_tiny_repo, resolved)
     begin, end = "2020-01-01T00:00:00", "2040-01-01T00:00:00"
     for product in ("bias", "dark", "flat", "defects", "ptc"):
         assert in_repo[product] == {(0, begin, end), (4, begin, end)}, product
@@ -119,7 +130,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert not any(str(d) in job["data_query"] for job in sent.values() for d in discarded)
 
     # The flats went through the requested filter; the exposures are in the repo with their types.
-    types = exposure_observation_types(tiny_repo, [e.exposure_id for e in report.exposures])
+    types = exposure_observation_types(fresh_tiny_repo, [e.exposure_id for e in report.exposures])
     assert sorted(set(types.values())) == ["bias", "dark", "flat"]
     assert all(v.status == "passed" for v in report.verifications)
     assert [(v.image_type, v.mode) for v in report.verifications] == [
@@ -142,7 +153,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
 
     # Every product reads back through the butler exactly as the seed's "Accessing the
     # calibrations" section does (image access through lsst.images: .image.array).
-    butler = Butler(str(tiny_repo), collections=[resolved])
+    butler = Butler(str(fresh_tiny_repo), collections=[resolved])
     bias_id = kept_bias[0]
     for product in ("bias", "dark", "flat", "defects", "ptc"):
         assert butler.get(product, detector=0, exposure=bias_id, instrument="LSSTComCam") is not None
@@ -152,7 +163,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert set(ptc.gain) == set(AMP_NAMES)
 
     kept_flats = [e.exposure_id for e in report.exposures if e.image_type == "FLAT" and not e.discarded]
-    ptc_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['cpPtc.yaml']['job_id']}"])
+    ptc_butler = Butler(str(fresh_tiny_repo), collections=[f"u/ocps/{sent['cpPtc.yaml']['job_id']}"])
     cp_covs = ptc_butler.get("cpPtcPartial", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
     # The seed procedure's pre-2024 name still reads the same partial.
     legacy = ptc_butler.get("cpPtcExtract", detector=0, exposure=kept_flats[0], instrument="LSSTComCam")
@@ -160,7 +171,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, tiny_repo) -> None:
     assert set(cp_covs.gain) == set(AMP_NAMES) and set(cp_covs.noise) == set(AMP_NAMES)
     assert all(0.5 < value < 3.0 for value in cp_covs.gain.values())
 
-    verify_butler = Butler(str(tiny_repo), collections=[f"u/ocps/{sent['verifyFlat.yaml']['job_id']}"])
+    verify_butler = Butler(str(fresh_tiny_repo), collections=[f"u/ocps/{sent['verifyFlat.yaml']['job_id']}"])
     verify_run = verify_butler.collections.defaults
     (run_ref,) = verify_butler.registry.queryDatasets("verifyFlatStats", collections=verify_run)
     assert run_ref.dataId["physical_filter"] == "g_01"  # cp_verify: one verifyFlatStats per filter
