@@ -90,23 +90,19 @@ def _detector_ids(instrument: str, detectors: str) -> tuple[int, ...]:
 
 
 def _exposure(instrument: str, seq: int, kind: str, exposure_time: float, detectors: tuple[int, ...]) -> Any:
+    from lsst.ts.makecalibrations.sim.cameras import observatory_spec
     from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 
-    prefix = {"LSSTComCam": "CC", "LSSTCam": "MC", "LATISS": "AT"}.get(instrument, "CC")
-    start = 1795608000.0 + 60.0 * seq
-    return ExposureInfo(
-        exposure_id=int(f"{DAY_OBS}{seq:05d}"),
-        obs_id=f"{prefix}_O_{DAY_OBS}_{seq:06d}",
+    return ExposureInfo.make(
         day_obs=DAY_OBS,
         seq_num=seq,
         image_type=kind,
         exposure_time=exposure_time,
         dark_time=exposure_time,
-        physical_filter="empty",
-        group_id=f"{DAY_OBS}_{kind.lower()}",
-        start_tai=start,
-        end_tai=start + exposure_time,
+        start_tai=1795608000.0 + 60.0 * seq,
         detectors=detectors,
+        obs_id_prefix=observatory_spec(instrument).obs_id_prefix,
+        group_id=f"{DAY_OBS}_{kind.lower()}",
     )
 
 

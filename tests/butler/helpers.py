@@ -36,19 +36,16 @@ def make_info(
     text = str(day_obs)
     evening = astropy.time.Time(f"{text[:4]}-{text[4:6]}-{text[6:]}T20:00:00", scale="tai").unix_tai
     start = evening + 60.0 * seq_num
-    return ExposureInfo(
-        exposure_id=int(f"{day_obs}{seq_num:05d}"),
-        obs_id=f"CC_O_{day_obs}_{seq_num:06d}",
+    return ExposureInfo.make(
         day_obs=day_obs,
         seq_num=seq_num,
         image_type=image_type,
         exposure_time=exposure_time,
         dark_time=exposure_time + 0.5,
+        start_tai=start,
+        detectors=detectors,
         physical_filter=physical_filter,
         group_id=f"{day_obs}_{image_type.lower()}",
-        start_tai=start,
-        end_tai=start + exposure_time,
-        detectors=detectors,
         reason=image_type.lower(),
         program="test",
     )

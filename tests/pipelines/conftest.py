@@ -63,20 +63,15 @@ def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:
     ):
         for exp_time in times:
             seq += 1
-            start = t0 + 60.0 * seq
-            info = ExposureInfo(
-                exposure_id=int(f"{DAY_OBS}{seq:05d}"),
-                obs_id=f"CC_O_{DAY_OBS}_{seq:06d}",
+            info = ExposureInfo.make(
                 day_obs=DAY_OBS,
                 seq_num=seq,
                 image_type=image_type,
                 exposure_time=exp_time,
                 dark_time=exp_time,
-                physical_filter="empty",
-                group_id=f"{kind}-{seq}",
-                start_tai=start,
-                end_tai=start + exp_time,
+                start_tai=t0 + 60.0 * seq,
                 detectors=tuple(detectors),
+                group_id=f"{kind}-{seq}",
             )
             infos.append(info)
             ids[kind].append(info.exposure_id)

@@ -56,19 +56,15 @@ VERIFY = "${CP_VERIFY_DIR}/pipelines/LSSTComCam"
 
 def exposure(seq: int, kind: str, exposure_time: float) -> ExposureInfo:
     start = 1795608000.0 + 60.0 * seq  # 2026-11-25, TAI
-    return ExposureInfo(
-        exposure_id=int(f"{DAY_OBS}{seq:05d}"),
-        obs_id=f"CC_O_{DAY_OBS}_{seq:06d}",
+    return ExposureInfo.make(
         day_obs=DAY_OBS,
         seq_num=seq,
         image_type=kind,
         exposure_time=0.0 if kind == "BIAS" else exposure_time,
         dark_time=exposure_time,
-        physical_filter="empty",
-        group_id=f"{DAY_OBS}_{kind.lower()}",
         start_tai=start,
-        end_tai=start + exposure_time,
         detectors=DETECTORS,
+        group_id=f"{DAY_OBS}_{kind.lower()}",
     )
 
 

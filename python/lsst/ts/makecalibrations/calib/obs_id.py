@@ -23,12 +23,17 @@ May import: the standard library.
 
 from __future__ import annotations
 
-__all__ = ["exposure_id", "exposure_id_from_obs_id"]
+__all__ = ["exposure_id", "exposure_id_from_obs_id", "make_obs_id"]
 
 
 def exposure_id(day_obs: int, seq_num: int) -> int:
     """Exposure id of the image ``seq_num`` of ``day_obs``: ``int(f"{day_obs}{seq_num:05d}")``."""
     return int(f"{day_obs}{seq_num:05d}")
+
+
+def make_obs_id(day_obs: int, seq_num: int, prefix: str = "CC") -> str:
+    """Return the obs id (``imageName``) ``{prefix}_O_{day_obs}_{seq_num:06d}``."""
+    return f"{prefix}_O_{day_obs}_{seq_num:06d}"
 
 
 def exposure_id_from_obs_id(obs_id: str) -> int:

@@ -40,7 +40,6 @@ __all__ = [
     "CcsCommandState",
     "DEFAULT_FILTER",
     "DEFAULT_FILTERS",
-    "make_obs_id",
     "parse_key_value_map",
 ]
 
@@ -52,7 +51,7 @@ from typing import Any
 
 from .. import __version__
 from ..butler.camera import get_camera
-from ..calib.obs_id import exposure_id
+from ..calib.obs_id import make_obs_id
 from ..sal import salobj
 from .cameras import COMCAM_OBSERVATORY, ObservatorySpec
 from .clock import SimClock, day_obs_from_tai
@@ -76,11 +75,6 @@ class CcsCommandState(enum.IntEnum):
 
     IDLE = 1
     BUSY = 2
-
-
-def make_obs_id(day_obs: int, seq_num: int, prefix: str = "CC") -> str:
-    """Return the obs id (``imageName``) ``{prefix}_O_{day_obs}_{seq_num:06d}``."""
-    return f"{prefix}_O_{day_obs}_{seq_num:06d}"
 
 
 def parse_key_value_map(key_value_map: str) -> dict[str, str]:
@@ -384,23 +378,21 @@ class CameraCsc(salobj.BaseCsc):
         await self.evt_startReadout.set_write(
             **header, exposureTime=exp_time, timestampStartOfReadout=end_tai, force_output=True
         )
-        info = ExposureInfo(
-            exposure_id=exposure_id(day_obs, seq_num),
-            obs_id=obs_id,
+        info = ExposureInfo.make(
             day_obs=day_obs,
             seq_num=seq_num,
             image_type=key_values.get("imageType", "ENGTEST").upper(),
             exposure_time=exp_time,
             dark_time=dark_time,
+            start_tai=start_tai,
+            detectors=detectors,
+            obs_id_prefix=self.spec.obs_id_prefix,
             physical_filter=(
                 self.physical_filter_source()
                 if self.physical_filter_source is not None
                 else self.current_filter
             ),
             group_id=key_values.get("groupId", ""),
-            start_tai=start_tai,
-            end_tai=end_tai,
-            detectors=detectors,
             reason=key_values.get("reason", ""),
             program=key_values.get("program", ""),
             note=data.obsNote,

@@ -20,7 +20,7 @@ readout; the simulated CCOODS then announces the image. The sink is where pixels
 ingested (a butler-backed sink lives in `raw_writer`); the default `RecordingSink` only keeps the
 list, which is all the camera-protocol tests need.
 
-May import: the standard library only.
+May import: `calib.obs_id` and the standard library.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ __all__ = ["ExposureInfo", "ImageSink", "RecordingSink"]
 
 import dataclasses
 from typing import Protocol
+
+from ..calib.obs_id import exposure_id, make_obs_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,64 @@ class ExposureInfo:
     reason: str = ""
     program: str = ""
     note: str = ""
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        day_obs: int,
+        seq_num: int,
+        image_type: str,
+        exposure_time: float,
+        dark_time: float,
+        start_tai: float,
+        detectors: tuple[int, ...],
+        obs_id_prefix: str = "CC",
+        physical_filter: str = "empty",
+        group_id: str = "",
+        reason: str = "",
+        program: str = "",
+        note: str = "",
+    ) -> ExposureInfo:
+        """Describe image ``seq_num`` of ``day_obs`` as the camera names it.
+
+        The obs id and the exposure id follow from the day and the sequence number
+        (`calib.obs_id`); the integration ends ``dark_time`` after ``start_tai``.
+
+        Parameters
+        ----------
+        day_obs, seq_num : `int`
+            Observing day ``YYYYMMDD`` and sequence number within it.
+        image_type : `str`
+            ``imageType`` (``BIAS``, ``DARK``, ``FLAT``, ...).
+        exposure_time, dark_time : `float`
+            Requested exposure time and dark time, in seconds.
+        start_tai : `float`
+            TAI (unix seconds) at the start of integration.
+        detectors : `tuple` [`int`, ...]
+            Detectors read out.
+        obs_id_prefix : `str`, optional
+            Camera code of the obs id (``CC`` ComCam, ``MC`` LSSTCam, ``AT`` LATISS).
+        physical_filter, group_id, reason, program, note : `str`, optional
+            As the attributes of the same names.
+        """
+        return cls(
+            exposure_id=exposure_id(day_obs, seq_num),
+            obs_id=make_obs_id(day_obs, seq_num, obs_id_prefix),
+            day_obs=day_obs,
+            seq_num=seq_num,
+            image_type=image_type,
+            exposure_time=exposure_time,
+            dark_time=dark_time,
+            physical_filter=physical_filter,
+            group_id=group_id,
+            start_tai=start_tai,
+            end_tai=start_tai + dark_time,
+            detectors=detectors,
+            reason=reason,
+            program=program,
+            note=note,
+        )
 
 
 class ImageSink(Protocol):
