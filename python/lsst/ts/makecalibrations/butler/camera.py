@@ -211,11 +211,6 @@ class AmpGeometry:
             slice(self.prescan, self.prescan + self.nx),
         )
 
-    @property
-    def n_data_pixels(self) -> int:
-        """Number of data pixels per amp."""
-        return self.nx * self.ny
-
 
 @dataclasses.dataclass(frozen=True)
 class RawLayout:
@@ -609,11 +604,6 @@ class Camera:
                 f"Unknown {self.name} detector id {key}; expected {min(self._by_id)}..{max(self._by_id)}."
             )
         return key
-
-    @property
-    def detector_type(self) -> str:
-        """Sensor vendor(s) of the detectors (``ITL``, ``E2V`` or ``ITL+E2V``)."""
-        return "+".join(sorted({det.vendor for det in self._detectors}))
 
 
 _CORNERS = {(0, 0), (0, 4), (4, 0), (4, 4)}

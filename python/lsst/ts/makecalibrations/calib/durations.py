@@ -110,10 +110,6 @@ class ProcessingCostModel:
         """CPU seconds of one job processing ``n_images`` exposures of ``n_detectors`` detectors."""
         return self.job_overhead + self.per_image_detector * n_images * n_detectors
 
-    def job_time(self, n_images: int, n_detectors: int, n_processes: int) -> float:
-        """Wall seconds of one job alone on the machine."""
-        return self.job_cpu(n_images, n_detectors) / min(self.cores, max(1, min(n_processes, n_detectors)))
-
 
 @dataclasses.dataclass(frozen=True)
 class ScheduledJob:
