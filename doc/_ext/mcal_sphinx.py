@@ -249,27 +249,11 @@ class ConfigSchemaDirective(_SchemaDirective):
         return result
 
     def _summary_table(self, entries: list[tuple[str, Mapping[str, Any], bool]]) -> nodes.table:
-        table = nodes.table(classes=["mcal-config-summary"])
-        group = nodes.tgroup(cols=3)
-        table += group
-        for width in (30, 40, 30):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        head += self._row([nodes.Text("Parameter"), nodes.Text("Type"), nodes.Text("Default")])
-        body = nodes.tbody()
-        group += body
+        table, body = _table("mcal-config-summary", {"Parameter": 30, "Type": 40, "Default": 30})
         for name, prop, required in entries:
             link = nodes.reference("", "", nodes.literal(text=name), refid=property_id(name), internal=True)
-            body += self._row([link, nodes.Text(describe_type(prop)), _default_node(prop, required)])
+            body += _row([[link], [nodes.Text(describe_type(prop))], [_default_node(prop, required)]])
         return table
-
-    @staticmethod
-    def _row(cells: list[nodes.Node]) -> nodes.row:
-        row = nodes.row()
-        for cell in cells:
-            row += nodes.entry("", nodes.paragraph("", "", cell))
-        return row
 
     def _entry(self, name: str, prop: Mapping[str, Any], required: bool) -> nodes.definition_list_item:
         item = nodes.definition_list_item()
@@ -559,16 +543,7 @@ class DataclassFieldsDirective(SphinxDirective):
             _log.warning("%s is not a dataclass", self.arguments[0], location=self.get_location())
             return []
         descriptions = parse_attributes_section(cls.__doc__)
-        table = nodes.table(classes=["mcal-dataclass-fields"])
-        group = nodes.tgroup(cols=3)
-        table += group
-        for width in (22, 22, 56):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        head += _row([[nodes.Text("Key")], [nodes.Text("Type")], [nodes.Text("Meaning")]])
-        body = nodes.tbody()
-        group += body
+        table, body = _table("mcal-dataclass-fields", {"Key": 22, "Type": 22, "Meaning": 56})
         try:
             hints = typing.get_type_hints(cls)
         except Exception:
@@ -607,6 +582,24 @@ def _row(cells: list[list[nodes.Node]]) -> nodes.row:
     for cell in cells:
         row += nodes.entry("", nodes.paragraph("", "", *cell))
     return row
+
+
+def _table(css_class: str, columns: Mapping[str, int]) -> tuple[nodes.table, nodes.tbody]:
+    """An empty table of class ``css_class``: one header cell per column (name: relative width).
+
+    Returns the table and its body, to which the caller adds one `_row` per line.
+    """
+    table = nodes.table(classes=[css_class])
+    group = nodes.tgroup(cols=len(columns))
+    table += group
+    for width in columns.values():
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    group += head
+    head += _row([[nodes.Text(name)] for name in columns])
+    body = nodes.tbody()
+    group += body
+    return table, body
 
 
 def room_rules(docstring: str) -> tuple[str, str]:
@@ -692,23 +685,15 @@ class PackageRoomsDirective(SphinxDirective):
             _log.warning("No subpackage found in %s", package, location=self.get_location())
             return []
         used = room_imports(package)
-        table = nodes.table(classes=["mcal-rooms"])
-        group = nodes.tgroup(cols=4)
-        table += group
-        for width in (12, 40, 30, 18):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        head += _row(
-            [
-                [nodes.Text("Room")],
-                [nodes.Text("What it is")],
-                [nodes.Text("May import (its docstring)")],
-                [nodes.Text("Rooms it imports (the code)")],
-            ]
+        table, body = _table(
+            "mcal-rooms",
+            {
+                "Room": 12,
+                "What it is": 40,
+                "May import (its docstring)": 30,
+                "Rooms it imports (the code)": 18,
+            },
         )
-        body = nodes.tbody()
-        group += body
         for room in rooms:
             init = room / "__init__.py"
             self.env.note_dependency(str(init))

@@ -48,7 +48,7 @@ __all__ = [
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -366,7 +366,6 @@ def merge_exposure(
     """
     merged: dict[str, Any] = {}
     all_ok = True
-    exp_failures: list[str] = []
     if stage.upper() == "FLAT":
         means = [float(s.get("DET", {}).get("MEAN", math.nan)) for s in det_stats.values()]
         finite = np.array([m for m in means if np.isfinite(m)])
@@ -374,19 +373,29 @@ def merge_exposure(
         scatter_ok = bool(np.isfinite(scatter) and scatter <= exp_scatter_limit(det_stats, thresholds))
         merged["EXP"] = {"SCATTER": scatter}
         merged["VERIFY"] = {"EXP": {"SCATTER": scatter_ok}}
-        if not scatter_ok:
-            exp_failures.append("SCATTER")
         all_ok = scatter_ok
-    for name in sorted(det_stats):
-        stats = det_stats[name]
+    entries, detectors_ok = _success_entries(det_stats, detector_failures)
+    merged.update(entries)
+    merged["SUCCESS"] = bool(all_ok and detectors_ok)
+    return merged
+
+
+def _success_entries(
+    children: Mapping[Any, Mapping[str, Any]], failures: Callable[[Mapping[str, Any]], list[str]]
+) -> tuple[dict[Any, dict[str, Any]], bool]:
+    """One ``{"SUCCESS": b[, "FAILURES": failures(child)]}`` per child, in key order, and whether all
+    of them passed (a child without ``SUCCESS`` failed)."""
+    entries: dict[Any, dict[str, Any]] = {}
+    all_ok = True
+    for key in sorted(children):
+        stats = children[key]
         ok = bool(stats.get("SUCCESS", False))
         entry: dict[str, Any] = {"SUCCESS": ok}
         if not ok:
-            entry["FAILURES"] = detector_failures(stats)
+            entry["FAILURES"] = failures(stats)
             all_ok = False
-        merged[name] = entry
-    merged["SUCCESS"] = bool(all_ok)
-    return merged
+        entries[key] = entry
+    return entries, all_ok
 
 
 def exp_scatter_limit(det_stats: Mapping[str, Mapping[str, Any]], thresholds: VerifyThresholds) -> float:
@@ -407,28 +416,24 @@ def merge_run(exp_stats: Mapping[int, Mapping[str, Any]]) -> dict[Any, Any]:
     Without a ``VERIFY`` key at the exposure level (bias, dark) the failures of every failing detector
     are listed as ``"<detName> <failure>"``; with one (flat) only the exposure-level failures are.
     """
-    merged: dict[Any, Any] = {}
-    all_ok = True
-    for exposure_id in sorted(exp_stats):
-        stats = exp_stats[exposure_id]
-        ok = bool(stats.get("SUCCESS", False))
-        entry: dict[str, Any] = {"SUCCESS": ok}
-        if not ok:
-            all_ok = False
-            if "VERIFY" in stats:
-                entry["FAILURES"] = [
-                    test
-                    for level in stats["VERIFY"].values()
-                    for test, passed in level.items()
-                    if test != "SUCCESS" and not passed
-                ]
-            else:
-                entry["FAILURES"] = [
-                    f"{name} {failure}"
-                    for name, det in stats.items()
-                    if isinstance(det, Mapping) and not det.get("SUCCESS", True)
-                    for failure in det.get("FAILURES", [])
-                ]
-        merged[int(exposure_id)] = entry
+    entries, all_ok = _success_entries(exp_stats, _exposure_failures)
+    merged: dict[Any, Any] = {int(exposure_id): entry for exposure_id, entry in entries.items()}
     merged["SUCCESS"] = bool(all_ok)
     return merged
+
+
+def _exposure_failures(stats: Mapping[str, Any]) -> list[str]:
+    """Failures of one failing exposure (see `merge_run`)."""
+    if "VERIFY" in stats:
+        return [
+            test
+            for level in stats["VERIFY"].values()
+            for test, passed in level.items()
+            if test != "SUCCESS" and not passed
+        ]
+    return [
+        f"{name} {failure}"
+        for name, det in stats.items()
+        if isinstance(det, Mapping) and not det.get("SUCCESS", True)
+        for failure in det.get("FAILURES", [])
+    ]

@@ -186,14 +186,10 @@ class BpsExecutor(PipetaskExecutor):
 
     Parameters
     ----------
-    repo : `str` or `os.PathLike`
-        Butler repository the jobs read and write.
-    clock : `SimClock`, optional
-        Simulated clock for the start/end TAI; the system clock when `None`.
+    repo, clock, log_dir
+        As for `PipetaskExecutor`.
     max_processes : `int`, optional
-        Upper limit of ``-j``, which is the local site's ``cores``.
-    log_dir : `str` or `os.PathLike`, optional
-        Root of the job directories; ``REPO/ocps`` when `None`.
+        Upper limit of ``-j`` (as for `PipetaskExecutor`), which is the local site's ``cores``.
     bps : `~collections.abc.Sequence` [`str`], optional
         Command that runs bps; default: the ``bps`` script of this Python environment.
     site_config : `str` or `os.PathLike`, optional
