@@ -340,9 +340,7 @@ class ExampleConfigsDirective(SphinxDirective):
 def _example_block(directive: SphinxDirective, path: Path) -> nodes.Node:
     caption = f"examples/{path.name}"
     if not path.exists():
-        note = nodes.note()
-        note += nodes.paragraph(text=f"The example {caption} is not in this version of the package yet.")
-        return note
+        return _not_yet(f"The example {caption}")
     directive.env.note_dependency(str(path))
     text = path.read_text().rstrip()
     block = nodes.literal_block(text, text, language="yaml")
@@ -357,20 +355,9 @@ class CommandHelpDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         module_name, _, func_name = self.arguments[0].partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                note = nodes.note()
-                note += nodes.paragraph(
-                    text=f"The command {module_name} is not in this version of the package yet."
-                )
-                return [note]
-            _log.warning("Cannot import %s: %s", module_name, exc, location=self.get_location())
-            return []
-        except Exception as exc:
-            _log.warning("Cannot import %s: %s", module_name, exc, location=self.get_location())
-            return []
+        module = _import_or_note(self, module_name, f"The command {module_name}")
+        if isinstance(module, list):
+            return module
         func = getattr(module, func_name or "main", None)
         if func is None:
             _log.warning("%s has no function %s", module_name, func_name, location=self.get_location())
@@ -524,20 +511,12 @@ class DataclassFieldsDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         module_name, _, class_name = self.arguments[0].partition(":")
-        try:
-            module = importlib.import_module(module_name)
-            cls = getattr(module, class_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                note = nodes.note()
-                note += nodes.paragraph(
-                    text=f"{self.arguments[0]} is not in this version of the package yet."
-                )
-                return [note]
-            _log.warning("Cannot import %s: %s", self.arguments[0], exc, location=self.get_location())
-            return []
-        except Exception as exc:
-            _log.warning("Cannot import %s: %s", self.arguments[0], exc, location=self.get_location())
+        module = _import_or_note(self, module_name, self.arguments[0])
+        if isinstance(module, list):
+            return module
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            _log.warning("%s has no class %s", module_name, class_name, location=self.get_location())
             return []
         if not dataclasses.is_dataclass(cls):
             _log.warning("%s is not a dataclass", self.arguments[0], location=self.get_location())
@@ -582,6 +561,31 @@ def _row(cells: list[list[nodes.Node]]) -> nodes.row:
     for cell in cells:
         row += nodes.entry("", nodes.paragraph("", "", *cell))
     return row
+
+
+def _not_yet(subject: str) -> nodes.note:
+    """The note shown in place of ``subject`` when this version of the package does not have it."""
+    note = nodes.note()
+    note += nodes.paragraph(text=f"{subject} is not in this version of the package yet.")
+    return note
+
+
+def _import_or_note(directive: SphinxDirective, module_name: str, subject: str) -> Any:
+    """Import ``module_name`` for ``directive``; if that fails, what the directive shows instead.
+
+    A module this version does not have gives `_not_yet` of ``subject``; any other import error a
+    warning and nothing (an empty list, which a module never is).
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return [_not_yet(subject)]
+        _log.warning("Cannot import %s: %s", module_name, exc, location=directive.get_location())
+        return []
+    except Exception as exc:
+        _log.warning("Cannot import %s: %s", module_name, exc, location=directive.get_location())
+        return []
 
 
 def _table(css_class: str, columns: Mapping[str, int]) -> tuple[nodes.table, nodes.tbody]:

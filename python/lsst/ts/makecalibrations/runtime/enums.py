@@ -147,19 +147,6 @@ class MetadataDome(enum.IntEnum):
     EITHER = 3
 
 
-#: Ack codes that end a command: ``RemoteCommand.start(wait_done=True)`` returns the first of these.
-DONE_ACK_CODES = frozenset(
-    {
-        SalRetCode.CMD_COMPLETE,
-        SalRetCode.CMD_FAILED,
-        SalRetCode.CMD_ABORTED,
-        SalRetCode.CMD_NOACK,
-        SalRetCode.CMD_NOPERM,
-        SalRetCode.CMD_STALLED,
-        SalRetCode.CMD_TIMEOUT,
-    }
-)
-
 #: Ack codes that make ``RemoteCommand`` raise `AckError`.
 FAILED_ACK_CODES = frozenset(
     {
@@ -171,3 +158,6 @@ FAILED_ACK_CODES = frozenset(
         SalRetCode.CMD_TIMEOUT,
     }
 )
+
+#: Ack codes that end a command: ``RemoteCommand.start(wait_done=True)`` returns the first of these.
+DONE_ACK_CODES = FAILED_ACK_CODES | {SalRetCode.CMD_COMPLETE}

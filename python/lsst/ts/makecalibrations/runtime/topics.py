@@ -119,12 +119,8 @@ class ReadTopic(BaseTopic):
 
     Parameters
     ----------
-    salinfo : `SalInfo`
-        The SAL component information.
-    name : `str`
-        Bare topic name.
-    kind : `str`
-        ``command``, ``event`` or ``telemetry``.
+    salinfo, name, kind
+        As for `BaseTopic`.
     max_history : `int`
         Number of historical messages to read when started (only the last message per index is kept
         by the bus, so values > 1 matter only for index-0 readers of indexed components).
@@ -519,12 +515,8 @@ class WriteTopic(BaseTopic):
 
     Parameters
     ----------
-    salinfo : `SalInfo`
-        The SAL component information.
-    name : `str`
-        Bare topic name.
-    kind : `str`
-        ``command``, ``event`` or ``telemetry``.
+    salinfo, name, kind
+        As for `BaseTopic`.
     """
 
     #: Default ``force_output`` of `set_write`: True writes always (telemetry and commands),
