@@ -17,10 +17,35 @@
 
 from __future__ import annotations
 
-__all__ = ["wait_until"]
+__all__ = [
+    "BAD_INPUTS_PATH",
+    "TINY_PTC_FLATS",
+    "TINY_PTC_OPTIONS",
+    "certified_in_repo",
+    "load_bad_inputs",
+    "wait_until",
+]
 
 import asyncio
+import os
+import pathlib
 from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+BAD_INPUTS_PATH = pathlib.Path(__file__).parent / "data" / "bad_inputs.yaml"
+"""The bad-input corpus: configurations the script must refuse, each naming the key at fault."""
+
+TINY_PTC_OPTIONS = "-c cpPtcSolve:flagUnconstrainedAmps=False"
+"""``config_options_ptc`` of a script test that makes a PTC at the tiny size: its few flat pairs leave
+the read noise loosely determined, so the PTC's bad-amp flagging is switched off."""
+
+TINY_PTC_FLATS: dict[str, Any] = dict(
+    n_flat=6, exp_times_flat=[0.1, 0.1, 1, 1, 2, 2], config_options_ptc=TINY_PTC_OPTIONS
+)
+"""Flats of a script test's tiny PTC: a low-flux pair, so the fit has three points and a read-noise
+lever arm (the 0.1 s pair is left out of the flat combine, `calib.flat_levels`)."""
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.005) -> None:
@@ -34,3 +59,24 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, inter
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(interval)
+
+
+def certified_in_repo(repo: str | os.PathLike[str], collection: str) -> dict[str, set[tuple]]:
+    """Dataset type -> {(detector, begin, end)} certified in ``collection`` of ``repo``."""
+    from lsst.ts.makecalibrations.butler.readers import list_certified
+
+    result: dict[str, set[tuple]] = {}
+    for calib in list_certified(repo, collection):
+        result.setdefault(calib.dataset_type, set()).add((calib.data_id["detector"], calib.begin, calib.end))
+    return result
+
+
+def load_bad_inputs() -> list[dict[str, Any]]:
+    """The entries of `BAD_INPUTS_PATH`, each with ``text`` the configuration text to send."""
+    entries = yaml.safe_load(BAD_INPUTS_PATH.read_text())
+    for entry in entries:
+        text = entry["config"]
+        if "note_chars" in entry:
+            text = text.replace("xxxx", "x" * entry["note_chars"])
+        entry["text"] = text
+    return entries

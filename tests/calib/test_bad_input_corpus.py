@@ -15,11 +15,9 @@
 
 """The bad-input corpus (tests/data/bad_inputs.yaml) refused by the configuration, naming the key."""
 
-import pathlib
 from typing import Any
 
 import pytest
-import yaml
 
 from lsst.ts.makecalibrations.calib.config import ConfigError, parse_config_text
 from lsst.ts.makecalibrations.calib.options import (
@@ -28,22 +26,9 @@ from lsst.ts.makecalibrations.calib.options import (
     parse_job_options,
     split_collections,
 )
+from tests.helpers import load_bad_inputs
 
-CORPUS_PATH = pathlib.Path(__file__).parents[1] / "data" / "bad_inputs.yaml"
-
-
-def load_corpus() -> list[dict[str, Any]]:
-    """The corpus entries, with ``text`` the configuration text to send."""
-    entries = yaml.safe_load(CORPUS_PATH.read_text())
-    for entry in entries:
-        text = entry["config"]
-        if "note_chars" in entry:
-            text = text.replace("xxxx", "x" * entry["note_chars"])
-        entry["text"] = text
-    return entries
-
-
-CORPUS = load_corpus()
+CORPUS = load_bad_inputs()
 
 
 @pytest.mark.parametrize("entry", CORPUS, ids=[e["id"] for e in CORPUS])

@@ -28,9 +28,9 @@ import pathlib
 import pytest
 import yaml
 
-from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.cli.run_script import main
 from lsst.ts.makecalibrations.sal import ScriptState
+from tests.helpers import TINY_PTC_OPTIONS, certified_in_repo
 from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
@@ -77,17 +77,11 @@ async def test_seed_another_example_certifies_defects_and_ptc(tmp_path, tiny_rep
         config[key] = "LSSTComCam/calib"
     # The seed's flat pairs (no low-flux pair) cannot constrain the read noise at the tiny size:
     # the PTC's bad-amp flagging is switched off here as in the other tiny-size script tests.
-    config.update(
-        detectors=[0], n_processes=1, config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False"
-    )
+    config.update(detectors=[0], n_processes=1, config_options_ptc=TINY_PTC_OPTIONS)
     result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
     assert result.final_state == ScriptState.DONE, result.reason
     collection = config["calib_collection"]
-    certified: dict[str, set[tuple]] = {}
-    for calib in list_certified(tiny_repo, collection):
-        certified.setdefault(calib.dataset_type, set()).add(
-            (calib.data_id["detector"], calib.begin, calib.end)
-        )
+    certified = certified_in_repo(tiny_repo, collection)
     span = (0, "2021-07-15T00:00:00", "2021-07-17T00:00:00")
     assert certified == {"defects": {span}, "ptc": {span}}
     assert result.certified() == {"defects": 1, "ptc": 1}

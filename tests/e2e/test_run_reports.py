@@ -40,7 +40,7 @@ from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.butler.repository import make_butler
 from lsst.ts.makecalibrations.calib.config import schema_defaults
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
-from tests.helpers import wait_until
+from tests.helpers import TINY_PTC_FLATS, TINY_PTC_OPTIONS, wait_until
 from tests.scripts import driver as runner
 
 pytestmark = pytest.mark.slow
@@ -228,9 +228,7 @@ async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pa
         n_bias=3,
         n_dark=3,
         exp_times_dark=2,
-        n_flat=6,
-        exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
-        config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False",
+        **TINY_PTC_FLATS,
         detectors=[0],
         generate_calibrations=True,
         do_verify=True,
@@ -488,7 +486,7 @@ async def test_two_runs_compared_then_cleaned(tmp_path: pathlib.Path, report_rep
         exp_times_flat=[0.2, 0.2, 1.5, 1.5, 3, 3],
         detectors=[0],
         do_ptc=True,
-        config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False",
+        config_options_ptc=TINY_PTC_OPTIONS,
         n_processes=1,
         calib_collection="LSSTComCam/calib/test/report_second",
         certify_calib_begin_date="2024-08-01",

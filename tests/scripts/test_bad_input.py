@@ -31,30 +31,18 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 
 from lsst.ts.makecalibrations.calib.config import MAX_CONFIG_CHARS
 from lsst.ts.makecalibrations.cli.run_script import main
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from tests.helpers import load_bad_inputs
 from tests.scripts.driver import bare_repo, run_calibrations
 
 ROOT = pathlib.Path(__file__).parents[2]
-CORPUS_PATH = ROOT / "tests" / "data" / "bad_inputs.yaml"
 SCRIPT = "maintel/make_comcam_calibrations.py"
 
-
-def _corpus() -> list[dict[str, Any]]:
-    entries = yaml.safe_load(CORPUS_PATH.read_text())
-    for entry in entries:
-        text = entry["config"]
-        if "note_chars" in entry:
-            text = text.replace("xxxx", "x" * entry["note_chars"])
-        entry["text"] = text
-    return entries
-
-
-CORPUS = _corpus()
+CORPUS = load_bad_inputs()
 
 
 def assert_refused(result: Any, key: str | None, fragment: str) -> None:

@@ -30,17 +30,10 @@ from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types, list_certified
 from lsst.ts.makecalibrations.sal import ScriptState
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
+from tests.helpers import TINY_PTC_FLATS, certified_in_repo
 from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
-
-
-def certified_in_repo(repo, collection: str) -> dict[str, set[tuple]]:
-    """Dataset type -> {(detector, begin, end)} certified in ``collection``."""
-    result: dict[str, set[tuple]] = {}
-    for calib in list_certified(repo, collection):
-        result.setdefault(calib.dataset_type, set()).add((calib.data_id["detector"], calib.begin, calib.end))
-    return result
 
 
 @pytest.fixture
@@ -63,12 +56,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) ->
         n_discard_bias=2,
         n_dark=3,
         exp_times_dark=5,
-        # A low-flux pair, so the PTC fit has three points and a read-noise lever arm; at the tiny
-        # size the noise stays loosely determined, hence the relaxed solver check. The 0.1 s pair is
-        # left out of the flat combine (calib.flat_levels).
-        n_flat=6,
-        exp_times_flat=[0.1, 0.1, 1, 1, 2, 2],
-        config_options_ptc="-c cpPtcSolve:flagUnconstrainedAmps=False",
+        **TINY_PTC_FLATS,
         filter="g_01",
         detectors=[0, 4],
         generate_calibrations=True,
