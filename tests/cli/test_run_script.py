@@ -128,6 +128,11 @@ def test_error_positions_are_the_files_with_overrides(tmp_path, capsys) -> None:
     assert "n_flat: 0 is less than the minimum of 1 (line 3, column 1)" in out
 
 
+def tiny_run_options(repo: pathlib.Path, report_dir: pathlib.Path) -> list[str]:
+    """run_script's options for a quick run on the tiny simulated observatory."""
+    return ["--repo", str(repo), "--size", "tiny", "--time-scale", "500", "--report-dir", str(report_dir)]
+
+
 def test_run_ends_done_with_exit_0(tmp_path, tiny_repo, capsys) -> None:
     reports = tmp_path / "reports"
     code = run_main(
@@ -138,14 +143,7 @@ def test_run_ends_done_with_exit_0(tmp_path, tiny_repo, capsys) -> None:
             "n_bias=2",
             "n_dark=1",
             "do_verify=false",
-            "--repo",
-            str(tiny_repo),
-            "--size",
-            "tiny",
-            "--time-scale",
-            "500",
-            "--report-dir",
-            str(reports),
+            *tiny_run_options(tiny_repo, reports),
             "--index",
             "7",
             "-l",
@@ -183,14 +181,7 @@ def test_failed_run_exits_non_zero(tmp_path, tiny_repo, capsys) -> None:
             "detectors=[0]",
             # Exists (so configure accepts it) but holds no bias: the verify job fails in processing.
             "input_collections_verify_bias=LSSTComCam/raw/all",
-            "--repo",
-            str(tiny_repo),
-            "--size",
-            "tiny",
-            "--time-scale",
-            "500",
-            "--report-dir",
-            str(tmp_path),
+            *tiny_run_options(tiny_repo, tmp_path),
             "--no-progress",
         ]
     )

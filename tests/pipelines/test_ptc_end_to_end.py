@@ -31,10 +31,10 @@ from tests.pipelines.ptc_helpers import (
     DETECTORS,
     N_DEFECT_FLATS,
     N_SUBSET_FLATS,
-    OVERSCAN_NOISE_FACTOR,
     RAMP_FLAT_TIMES,
     SUBSET_DETECTOR,
     EndToEnd,
+    check_gain_and_noise,
     relative_errors,
 )
 
@@ -120,7 +120,7 @@ def test_ptc(end_to_end: EndToEnd):
     ramp = zip(_pairs(end_to_end.ramp_flats), RAMP_FLAT_TIMES[0::2], strict=True)
     unsaturated = {pair for pair, exp_time in ramp if exp_time <= 20}
     unsaturated |= set(_pairs(end_to_end.gain_flats))
-    gain_errors, noise_errors, processed_errors = [], [], []
+    fits = []
     for detector in DETECTORS:
         truth = end_to_end.model.detector(detector)
         ptc = butler.get("ptc", detector=detector, exposure=all_flats[0], instrument="LSSTComCam")
@@ -142,18 +142,8 @@ def test_ptc(end_to_end: EndToEnd):
             # kept by the outlier rejection may pull a00 slightly negative.
             assert -5e-7 <= a00 <= 0.0
             assert 0 < ptc.gain_err[amp] < 0.005 * gain
-        gain_errors.append(relative_errors(ptc.gain, truth.gain))
-        noise_errors.append(relative_errors(ptc.noise, truth.read_noise))
-        processed = {amp: rn * OVERSCAN_NOISE_FACTOR for amp, rn in truth.read_noise.items()}
-        processed_errors.append(relative_errors(ptc.noise, processed))
-    print(
-        f"\n[PTC e2e] detectors {DETECTORS}: max |dg/g| {np.abs(gain_errors).max():.4f}, noise vs truth "
-        f"{np.min(noise_errors):+.4f}..{np.max(noise_errors):+.4f}, vs the overscan-corrected pixel noise "
-        f"{np.min(processed_errors):+.4f}..{np.max(processed_errors):+.4f}"
-    )
-    assert np.abs(gain_errors).max() < 0.01
-    assert np.abs(noise_errors).max() < 0.05
-    assert np.abs(processed_errors).max() < 0.02
+        fits.append((ptc.gain, ptc.noise, truth))
+    check_gain_and_noise(f"PTC e2e, detectors {DETECTORS}", fits)
 
 
 def test_defects(end_to_end: EndToEnd):
