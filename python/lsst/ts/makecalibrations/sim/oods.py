@@ -143,6 +143,10 @@ class OodsCsc(salobj.BaseCsc):
                 description="file ingested",
                 force_output=True,
             )
+            # The real OODS ingests one file after the other; letting the readers run between two
+            # announcements keeps a 189-detector image from overflowing their queues (100 messages):
+            # the bus writes without yielding.
+            await asyncio.sleep(0)
         self.announced.append(info.obs_id)
 
     async def wait_idle(self) -> None:
