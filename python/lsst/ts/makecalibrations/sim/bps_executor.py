@@ -40,7 +40,9 @@ notes), the same outcome rules. For each job it
    that process: quantum graph, ``pipetaskInit``, one ``pipetask run-qbb`` per cluster on the Parsl
    workers, the final ``butler aggregate-graph`` that brings the outputs into the repo) under
    `process_tree_guard`, with this Python environment's ``bin`` first on ``PATH`` (``pipetask`` and
-   Parsl's ``process_worker_pool.py`` are found there);
+   Parsl's ``process_worker_pool.py`` are found there) and `BPS_STARTUP_DIR` first on ``PYTHONPATH``
+   (its ``sitecustomize`` repairs the ``zipfile`` seek that breaks the reading of large ``.qg``
+   graphs on Python 3.12.1, see ``data/bps_startup/sitecustomize.py``);
 4. tells the job's progress from the per-cluster logs BPS writes (``<submitPath>/logs/<label>/...
    .stderr``, each ending with pipetask's ``Executed N quanta successfully, F failed ...`` line) and
    the total from the quantum graph line of ``bps submit``'s output (``QuantumGraph contains T quanta``);
@@ -58,7 +60,7 @@ May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `.pipet
 
 from __future__ import annotations
 
-__all__ = ["BpsExecutor", "PARSL_SERVICE", "LOCAL_SITE_CLASS", "detector_clusters"]
+__all__ = ["BPS_STARTUP_DIR", "BpsExecutor", "PARSL_SERVICE", "LOCAL_SITE_CLASS", "detector_clusters"]
 
 import os
 import re
@@ -78,6 +80,11 @@ PARSL_SERVICE = "lsst.ctrl.bps.parsl.ParslService"
 
 LOCAL_SITE_CLASS = "lsst.ctrl.bps.parsl.sites.Local"
 """The Parsl plugin's site for running on this machine (a ``LocalProvider``)."""
+
+BPS_STARTUP_DIR = Path(__file__).parent / "data" / "bps_startup"
+"""Directory put first on ``PYTHONPATH`` of every BPS job: its ``sitecustomize`` repairs ``zipfile``'s
+relative seek where the interpreter needs it (without it the jobs of a large ``.qg`` quantum graph,
+e.g. 189 detectors, fail with ``EOFError``; see that module)."""
 
 DIMENSION_CLUSTERING = "lsst.ctrl.bps.quantum_clustering_funcs.dimension_clustering"
 
@@ -307,10 +314,11 @@ class BpsExecutor(PipetaskExecutor):
         return tree_guard_command(command)
 
     def job_environment(self) -> dict[str, str] | None:
-        """This environment with its ``bin`` first on ``PATH`` (pipetask, Parsl's worker pool)."""
+        """This environment with its ``bin`` first on ``PATH`` (pipetask, Parsl's worker pool) and
+        `BPS_STARTUP_DIR` first on ``PYTHONPATH`` (the ``zipfile`` repair for large quantum graphs)."""
         env = dict(os.environ)
-        bin_dir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")]) if env.get("PATH") else bin_dir
+        env["PATH"] = _prepend(str(Path(sys.executable).parent), env.get("PATH", ""))
+        env["PYTHONPATH"] = _prepend(str(BPS_STARTUP_DIR), env.get("PYTHONPATH", ""))
         return env
 
     def progress_reader(self, job: PreparedJob) -> Callable[[], tuple[int, int, int] | None]:
@@ -332,6 +340,11 @@ class BpsExecutor(PipetaskExecutor):
                     reason = f"; first failed: {path} ({_last_error_line(path)})"
                     break
         return f"{failed} of {total} quanta failed and {total - done - failed} did not run{reason}"
+
+
+def _prepend(entry: str, path: str) -> str:
+    """``entry`` first in the search path ``path`` (``os.pathsep``-separated, maybe empty)."""
+    return os.pathsep.join([entry, path]) if path else entry
 
 
 def _default_bps() -> list[str]:
