@@ -96,3 +96,13 @@ def test_every_instrument_class_registers_its_camera(tmp_path) -> None:
     assert {r.full_name for r in records if r.id == 94} == {"R22_S11"}
     assert repo_instrument(tmp_path / "repo") == "LSSTCam"
     assert set(INSTRUMENT_CLASSES) == {"LSSTComCam", "LSSTCam", "LATISS"}
+
+
+def test_latiss_butler_filters_follow_the_instrument_rule() -> None:
+    from lsst.ts.makecalibrations.butler.instrument import LATISS_FILTERS, LATISS_GRATINGS
+    from lsst.ts.makecalibrations.calib.instrument import LATISS
+
+    names = [name for name in LATISS_FILTERS if name != "unknown"]
+    assert "SDSSg_65mm~blue300lpmm_qn1" in names
+    assert len(names) == 5 * len(LATISS_GRATINGS)
+    assert all(LATISS.physical_filter(*name.split("~")) == name for name in names)

@@ -312,3 +312,18 @@ def test_jobs_carry_their_input_collections_as_data() -> None:
         assert tuple(inputs.split(",")) == job.input_collections, job.name
     verify = next(j for j in jobs if j.name == "DARK verify")
     assert verify.input_collections[0].startswith("u/ocps/")
+
+
+def test_physical_filter_of_each_camera() -> None:
+    from lsst.ts.makecalibrations.calib.instrument import COMCAM, LATISS, LSSTCAM
+
+    assert COMCAM.physical_filter_of({"filter": "r_03"}) == "r_03"
+    assert LSSTCAM.physical_filter_of({"filter": "g_6", "ignore": ["MTDome"]}) == "g_6"
+    latiss_setup = {"filter": "SDSSr_65mm", "grating": "holo4_003"}
+    assert LATISS.physical_filter_of(latiss_setup) == "SDSSr_65mm~holo4_003"
+    # Not known by name: a grating left unchanged or given by slot, no filter.
+    assert LATISS.physical_filter_of({"filter": "SDSSr_65mm", "grating": None}) is None
+    assert LATISS.physical_filter_of({"filter": "SDSSr_65mm", "grating": 2}) is None
+    assert COMCAM.physical_filter_of({"filter": None}) is None
+    with pytest.raises(ValueError, match="needs a grating"):
+        LATISS.physical_filter("SDSSr_65mm")

@@ -244,3 +244,18 @@ async def test_latiss_biases_verified_and_certified(tmp_path, latiss_repo) -> No
         "flat", collections="LATISS/calib/curated", instrument="LATISS", physical_filter="SDSSr_65mm~empty"
     )
     assert 0.5 < float(reference.get(ref).image.array.mean()) < 1.5
+
+
+@pytest.mark.parametrize("grating, flat_conflict", [("empty", True), ("holo4_003", False)])
+def test_latiss_flat_conflict_check_uses_filter_and_grating(latiss_repo, grating, flat_conflict) -> None:
+    """LATISS flats are certified per ``filter~grating``: the repo's reference flat is SDSSr_65mm~empty."""
+    out = io.StringIO()
+    config = (
+        "generate_calibrations: true\ncalib_collection: LATISS/calib\ndo_gain_from_flat_pairs: false\n"
+        f"repo: {latiss_repo}\nfilter: SDSSr_65mm\ngrating: {grating}\n"
+    )
+    assert print_plan(MakeLatissCalibrations, config, out=out, check_repo=True) == 1
+    text = out.getvalue()
+    assert "calib_collection LATISS/calib already holds calibrations" in text, text
+    assert "1 bias certified over" in text  # the reference bias and dark conflict whatever the filter
+    assert ("1 flat certified over" in text) is flat_conflict

@@ -78,7 +78,9 @@ _LATISS_BANDS = {"empty": "white", "SDSSg_65mm": "g", "SDSSr_65mm": "r", "SDSSi_
 LATISS_FILTERS: dict[str, str] = {
     f"{name}~{grating}": band for name, band in _LATISS_BANDS.items() for grating in LATISS_GRATINGS
 } | {"unknown": "unknown"}
-"""Physical filter ``filter~grating`` → band for LATISS (filters in the spectrograph's filter wheel)."""
+"""Physical filter ``filter~grating`` → band for LATISS (filters in the spectrograph's filter wheel); the
+same names as ``calib.instrument.LATISS.physical_filter`` (not imported here: ``calib`` would add its
+imports to every pipetask process; ``tests/butler`` checks that they agree)."""
 
 
 class _Instrument(Instrument):

@@ -67,6 +67,9 @@ class InstrumentSpec:
         Defaults that differ from the base schema (``calib/schema.yaml``, written for LSSTComCam).
     schema_properties : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
         Configuration keys only this camera has (JSON schema of each).
+    physical_filter_format : `str`
+        How the butler ``physical_filter`` of an image is made from the ``filter`` (and ``grating``)
+        in the beam: ``{filter}``, LATISS ``{filter}~{grating}`` (see `physical_filter`).
     """
 
     name: str
@@ -81,6 +84,47 @@ class InstrumentSpec:
     schema_description: str = ""
     schema_defaults: Mapping[str, Any] = _EMPTY
     schema_properties: Mapping[str, Mapping[str, Any]] = _EMPTY
+    physical_filter_format: str = "{filter}"
+
+    def physical_filter(self, filter: str, grating: str | None = None) -> str:
+        """The butler ``physical_filter`` of images taken through ``filter`` (and ``grating``).
+
+        Parameters
+        ----------
+        filter : `str`
+            Filter name.
+        grating : `str`, optional
+            Grating name; needed (and only used) when the camera has one in its physical filter.
+
+        Raises
+        ------
+        ValueError
+            If this camera's physical filter names a grating and ``grating`` is `None`.
+        """
+        if grating is None and "{grating}" in self.physical_filter_format:
+            raise ValueError(f"{self.name}: physical filter {self.physical_filter_format} needs a grating.")
+        return self.physical_filter_format.format(filter=filter, grating=grating)
+
+    def physical_filter_of(self, setup: Mapping[str, Any]) -> str | None:
+        """The butler ``physical_filter`` of images taken with the instrument setup ``setup``.
+
+        Parameters
+        ----------
+        setup : `~collections.abc.Mapping` [`str`, `typing.Any`]
+            ``filter`` (and LATISS's ``grating``) as configured: a name, a slot number or `None`
+            (unchanged); other keys are ignored.
+
+        Returns
+        -------
+        physical_filter : `str` or `None`
+            `None` when a part the physical filter needs is not given by name.
+        """
+        filter_name, grating = setup.get("filter"), setup.get("grating")
+        if not isinstance(filter_name, str):
+            return None
+        if "{grating}" in self.physical_filter_format:
+            return self.physical_filter(filter_name, grating) if isinstance(grating, str) else None
+        return self.physical_filter(filter_name)
 
     def apply_to_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         """Change the base schema (in place) into this camera's: title, description, defaults, keys.
@@ -180,6 +224,7 @@ LATISS = InstrumentSpec(
         "calibrations, and optionally defects, a photon transfer curve and per-pair gains."
     ),
     schema_defaults=types.MappingProxyType(_collection_defaults("LATISS", "/repo/LATISS")),
+    physical_filter_format="{filter}~{grating}",
     schema_properties=types.MappingProxyType(
         {
             "grating": {

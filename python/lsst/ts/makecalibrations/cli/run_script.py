@@ -363,7 +363,13 @@ def _check_against_repo(prepared: Any) -> list[str]:
         return [f"Repository {repo} does not exist yet (run_script makes it): not checked against it"]
     spec = observatory_spec(prepared.config.instrument.name)
     filters = list(spec.filters) if spec.has_filter_changer else None
-    return asyncio.run(check_before_run(prepared, ButlerGateway(repo), available_filters=filters))
+    cfg = prepared.config
+    flat_filter = cfg.instrument.physical_filter_of({"filter": cfg.filter, **cfg.extras})
+    return asyncio.run(
+        check_before_run(
+            prepared, ButlerGateway(repo), available_filters=filters, flat_physical_filter=flat_filter
+        )
+    )
 
 
 def configure_failure_message(result: str, config_text: str = "") -> str:

@@ -222,13 +222,26 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         except KeyError:
             return None
 
-    def instrument_setup(self) -> dict[str, Any]:
-        """Keywords of the camera's ``setup_instrument`` before the images: the ``filter``.
+    def instrument_setup(self, cfg: CalibConfig) -> dict[str, Any]:
+        """Keywords of the camera's ``setup_instrument`` before the images of a run configured with
+        ``cfg``: the ``filter``.
 
         A hook: LATISS adds its ``grating``.
         """
-        assert self.config is not None
-        return {"filter": self.config.filter}
+        return {"filter": cfg.filter}
+
+    async def flat_physical_filter(self, cfg: CalibConfig) -> str | None:
+        """The butler ``physical_filter`` the flats will have (`None`: not known), for the check that
+        the run would not certify a flat over an existing one of the same filter.
+
+        The physical filter of `instrument_setup` (`calib.instrument.InstrumentSpec.physical_filter_of`),
+        with the filter in the beam for a ``filter`` left unchanged. A hook: LATISS asks its grating too.
+        """
+        setup = self.instrument_setup(cfg)
+        if setup.get("filter") is None:
+            with contextlib.suppress(Exception):
+                setup["filter"] = await self.camera.get_current_filter()
+        return self.instrument.physical_filter_of(setup)
 
     async def flat_feasibility_problem(self) -> str | None:
         """Why flats cannot be taken now (`None`: they can). Asked once, before the first flat.
@@ -388,12 +401,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         if prepared.resume is not None:
             self.log.info(f"Resuming the run of {cfg.resume_from_report}: {prepared.resume.describe()}")
         available_filters = await self._available_filters() if cfg.filter is not None else None
-        current_filter = None
-        if cfg.filter is None and "flat" in prepared.plan.certified_products:
-            with contextlib.suppress(Exception):
-                current_filter = await self.camera.get_current_filter()
+        flat_filter = None
+        if "flat" in prepared.plan.certified_products:
+            flat_filter = await self.flat_physical_filter(cfg)
         for line in await check_before_run(
-            prepared, butler, available_filters=available_filters, current_filter=current_filter
+            prepared, butler, available_filters=available_filters, flat_physical_filter=flat_filter
         ):
             self.log.info(line)
         await self._claim_certifications(cfg, prepared.plan.certified_products, butler)
@@ -575,7 +587,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
 
         await self.checkpoint("Setup instrument")
         report.start_phase("setup instrument", current_tai())
-        setup = self.instrument_setup()
+        setup = self.instrument_setup(self.config)
         try:
             await self.camera.setup_instrument(**setup)
         except (salobj.AckError, RuntimeError, TimeoutError) as e:

@@ -19,8 +19,9 @@
 Only camera facts differ from `BaseMakeCalibrations`: instrument LATISS (`calib.instrument.LATISS`: one
 detector, OCPS:1, the ``LATISS`` pipeline directories, defaults ``LATISS/calib``,
 ``LATISS/calib/daily``, ``/repo/LATISS``, the ``grating`` key), the ``LATISS`` client (ATCamera,
-ATSpectrograph, ATHeaderService, ATOODS), and one hook: the instrument setup before the images sets
-the filter and the grating.
+ATSpectrograph, ATHeaderService, ATOODS), and two hooks: the instrument setup before the images sets
+the filter and the grating, and the flats' physical filter (for the certification-conflict check) is
+``filter~grating``.
 
 May import: `sal`, `calib` and the sibling modules.
 """
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 __all__ = ["MakeLatissCalibrations"]
 
-from typing import Any
+import contextlib
+from typing import Any, cast
 
 from ..calib.instrument import LATISS as LATISS_SPEC
 from ..calib.instrument import InstrumentSpec
+from ..calib.config import CalibConfig
 from ..control.clients import LATISS, LATISSUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
@@ -70,7 +73,18 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
         """The ``LATISS`` client on the script's domain, with the topics taking images needs."""
         return LATISS(domain=self.domain, log=self.log, intended_usage=LATISSUsages.TakeImage)
 
-    def instrument_setup(self) -> dict[str, Any]:
+    def instrument_setup(self, cfg: CalibConfig) -> dict[str, Any]:
         """The filter and the grating."""
-        assert self.config is not None
-        return super().instrument_setup() | {"grating": self.config.extras.get("grating")}
+        return super().instrument_setup(cfg) | {"grating": cfg.extras.get("grating")}
+
+    async def flat_physical_filter(self, cfg: CalibConfig) -> str | None:
+        """``filter~grating`` of the flats, the spectrograph's current one for a part left unchanged."""
+        setup = self.instrument_setup(cfg)
+        if setup["filter"] is None or setup["grating"] is None:
+            with contextlib.suppress(Exception):
+                # (filter, grating[, linear stage]): ``LATISS.get_setup``.
+                now = await cast(Any, self.camera).get_setup()
+                filter_now, grating_now = now[0], now[1]
+                setup["filter"] = filter_now if setup["filter"] is None else setup["filter"]
+                setup["grating"] = grating_now if setup["grating"] is None else setup["grating"]
+        return self.instrument.physical_filter_of(setup)

@@ -98,7 +98,7 @@ async def check_before_run(
     butler: ButlerGateway,
     *,
     available_filters: Sequence[str] | None = None,
-    current_filter: str | None = None,
+    flat_physical_filter: str | None = None,
 ) -> list[str]:
     """Check the run against the repository and the camera (see the module docstring).
 
@@ -110,8 +110,9 @@ async def check_before_run(
         The door to the run's repository.
     available_filters : `~collections.abc.Sequence` [`str`], optional
         Filters in the filter changer; `None` if not known (the filter is not checked).
-    current_filter : `str`, optional
-        Filter in the beam, for the conflict check of flats when ``filter`` is not set.
+    flat_physical_filter : `str`, optional
+        Butler ``physical_filter`` of the run's flats (LATISS: ``filter~grating``), for the conflict
+        check of flats; `None`: not known, flats of every filter are compared.
 
     Returns
     -------
@@ -185,13 +186,12 @@ async def check_before_run(
 
     if not problems and plan.certified_products:
         products = plan.certified_products
-        physical_filter = cfg.filter if cfg.filter is not None else current_filter
         conflicts = await butler.find_conflicts(
             cfg.calib_collection,
             products,
             cfg.certify_calib_begin_date,
             cfg.certify_calib_end_date,
-            physical_filter=physical_filter,
+            physical_filter=flat_physical_filter,
             detectors=cfg.detector_ids,
         )
         if conflicts:

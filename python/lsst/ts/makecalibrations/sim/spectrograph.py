@@ -19,7 +19,7 @@
 simulated clock and write ``reportedFilterPosition`` / ``reportedDisperserPosition``. The simulated
 ATCamera asks `SpectrographCsc.physical_filter` for the ``filter~grating`` of each image.
 
-May import: `sal`, the standard library and the sibling module `clock`.
+May import: `sal`, the standard library, `calib.instrument` and the sibling module `clock`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = ["SpectrographCsc"]
 from collections.abc import Sequence
 
 from .. import __version__
+from ..calib.instrument import LATISS
 from ..sal import salobj
 from .clock import SimClock
 
@@ -71,7 +72,7 @@ class SpectrographCsc(salobj.BaseCsc):
 
     def physical_filter(self) -> str:
         """The butler physical filter now in the beam: ``filter~grating``."""
-        return f"{self.filter}~{self.grating}"
+        return LATISS.physical_filter(self.filter, self.grating)
 
     async def start(self) -> None:
         await super().start()
