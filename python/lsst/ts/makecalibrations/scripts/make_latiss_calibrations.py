@@ -33,9 +33,9 @@ __all__ = ["MakeLatissCalibrations"]
 import contextlib
 from typing import Any, cast
 
+from ..calib.config import CalibConfig
 from ..calib.instrument import LATISS as LATISS_SPEC
 from ..calib.instrument import InstrumentSpec
-from ..calib.config import CalibConfig
 from ..control.clients import LATISS, LATISSUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
