@@ -41,7 +41,7 @@ May import: the standard library, numpy, yaml, lsst.daf.butler and this package.
 
 from __future__ import annotations
 
-__all__ = ["compare_outputs", "main", "replay"]
+__all__ = ["compare_outputs", "main", "replay", "run_measured"]
 
 import argparse
 import asyncio
@@ -170,6 +170,12 @@ def run_daily(
         "-p",
         *params,
     ]
+    return run_measured(command, report_dir)
+
+
+def run_measured(command: list[str], report_dir: Path) -> dict[str, Any]:
+    """Run ``command`` (a ``run_script`` command line writing its report into ``report_dir``); return
+    its wall and CPU seconds (the waited-for process tree), peak RSS, load averages and report path."""
     before = set(report_dir.glob("*.json")) if report_dir.exists() else set()
     load0 = os.getloadavg()
     cpu0, t0 = _children_cpu(), time.perf_counter()

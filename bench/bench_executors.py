@@ -33,6 +33,11 @@ re-parented to the job's process-tree guard, which waits for them, so they are c
 two executors' outputs are compared: the same dataset types and data IDs in every job's RUN
 collection, and identical pixels of the ``bias``, ``dark`` and ``flat`` products.
 
+``--repo R --exposures 'bias=ID,ID'`` skips making the repository and runs the jobs on raws already in
+``R`` (e.g. those of a ``run_script`` run); ``--config-options`` adds job options (the script's
+``-c cpBiasIsr:doDefect=False``) and ``--compare-runs 'bias=u/ocps/<job id>'`` compares each
+executor's output with that RUN too (e.g. the script's own ``cpBias`` job).
+
 May import: the standard library, numpy, lsst.daf.butler and this package.
 """
 
@@ -208,7 +213,8 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
                 run_id="1",
                 pipeline=f"${{CP_PIPE_DIR}}/pipelines/{args.instrument}/{pipeline}.yaml",
                 version="",
-                config=f"-j {processes} -i {args.instrument}/calib --register-dataset-types",
+                config=f"-j {processes} -i {args.instrument}/calib --register-dataset-types "
+                + args.config_options,
                 data_query=query,
                 output_collection=f"u/ocps/{job_id}",
             )
@@ -235,6 +241,11 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
             )
         if len(executors) == 2 and all(row["exit"] == 0 for row in rows[-2:]):
             print(f"{pipeline:8s} pipetask vs bps: {compare(repo, product, tuple(runs))}", flush=True)  # type: ignore[arg-type]
+        reference = args.compare_runs.get(product)
+        if reference is not None:
+            for name, run in zip(executors, runs, strict=True):
+                if rows[-len(executors) :][list(executors).index(name)]["exit"] == 0:
+                    print(f"{pipeline:8s} {reference} vs {name}: {compare(repo, product, (reference, run))}")
     return rows
 
 
@@ -254,7 +265,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", default="bias,dark,flat", help="products to make (bias,dark,flat)")
     parser.add_argument("--executors", default="pipetask,bps", help="which to run (pipetask,bps)")
     parser.add_argument("--repo", type=Path, default=None, help="where to make the repository (new)")
+    parser.add_argument(
+        "--exposures",
+        default="",
+        help="use the raws already in --repo: product=id,id;... (e.g. 'bias=2026120100007,2026120100008')",
+    )
+    parser.add_argument(
+        "--config-options", default="", help="more job options, e.g. '-c cpBiasIsr:doDefect=False'"
+    )
+    parser.add_argument(
+        "--compare-runs",
+        default="",
+        help="compare each executor's output with an existing RUN: product=RUN;... (e.g. a script's job)",
+    )
     args = parser.parse_args(argv)
+    args.compare_runs = dict(item.split("=", 1) for item in args.compare_runs.split(";") if item)
+    existing = {
+        product: [int(i) for i in ids.split(",")]
+        for product, ids in (item.split("=", 1) for item in args.exposures.split(";") if item)
+    }
+    if existing and args.repo is None:
+        parser.error("--exposures needs --repo (the repository that holds them)")
     unknown = set(args.executors.split(",")) - {"pipetask", "bps"}
     if unknown:
         parser.error(f"--executors: unknown {sorted(unknown)}; use pipetask, bps or both")
@@ -270,7 +301,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.bps_detectors_per_job} detector(s) per BPS job",
         flush=True,
     )
-    ids = asyncio.run(make_repo(repo, args.instrument, args.detector_ids, args.n_exposures, args.products))
+    if existing:
+        ids = existing
+    else:
+        made = make_repo(repo, args.instrument, args.detector_ids, args.n_exposures, args.products)
+        ids = asyncio.run(made)
     rows = asyncio.run(run_jobs(args, repo, ids))
     print("\nexecutor  quanta  wall s  quanta/s  CPU s")
     for name in args.executors.split(","):
