@@ -24,10 +24,14 @@ import pytest
 from lsst.ts.makecalibrations.calib.config import parse_config_text
 from lsst.ts.makecalibrations.calib.durations import (
     MEASURED_COSTS,
+    OBSERVATORY_SIZE,
     ProcessingCostModel,
+    RunSite,
     ScheduledJob,
     schedule,
 )
+from lsst.ts.makecalibrations.calib.instrument import COMCAM
+from lsst.ts.makecalibrations.calib.prepare import prepare_run
 from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
 from lsst.ts.makecalibrations.cli.progress import ProgressState
 
@@ -95,6 +99,34 @@ def test_measured_sizes() -> None:
     tiny, full = ProcessingCostModel.for_size("tiny"), ProcessingCostModel.for_size("full")
     assert tiny.job_cpu(20, 9) < full.job_cpu(20, 9)
     assert "measured at size tiny" in tiny.describe()
+    # Each figure says when and at which commit it was measured.
+    assert all("2026-" in costs.measured for costs in MEASURED_COSTS.values())
+    with pytest.raises(ValueError, match="No measured costs for size 'huge'"):
+        ProcessingCostModel.for_size("huge")
+
+
+def test_the_estimate_is_the_site_s() -> None:
+    """The plan's estimate follows where the run happens: the real observatory (full size, real time,
+    each job on CPUs of its own) by default, the simulated observatory's size and time scale when given."""
+    text = "script_mode: BIAS_DARK_FLAT\nn_bias: 20\nn_dark: 20\nn_flat: 20\n"
+    observatory = prepare_run(text, COMCAM, 0.0).plan
+    assert observatory.cost_model == ProcessingCostModel.for_size(OBSERVATORY_SIZE) == RunSite().cost_model
+    assert observatory.time_scale == 1.0
+    # 20 exposures of 9 detectors per job at full size, plus the acquisition in real time.
+    full = MEASURED_COSTS[OBSERVATORY_SIZE]
+    first = observatory.scheduled_jobs()[0]
+    assert first.cpu == pytest.approx(full.job_cpu + full.image_cpu * 20 * 9)
+    assert first.parallel == min(observatory.config.n_processes, 9)
+    assert observatory.estimated_duration() > observatory.acquisition_duration()
+    model = ProcessingCostModel.for_size("tiny", cores=2, max_processes=1)
+    simulated = prepare_run(text, COMCAM, 0.0, site=RunSite(model, time_scale=100.0)).plan
+    assert simulated.cost_model == model and simulated.time_scale == 100.0
+    jobs = simulated.scheduled_jobs()
+    tiny = MEASURED_COSTS["tiny"]
+    assert jobs[0].cpu == pytest.approx(tiny.job_cpu + tiny.image_cpu * 20 * 9) and jobs[0].parallel == 1
+    assert simulated.estimated_duration() < observatory.estimated_duration() / 3
+    with pytest.raises(ValueError, match="time_scale"):
+        RunSite(model, time_scale=0.0)
 
 
 def test_remaining_learns_from_finished_jobs() -> None:

@@ -173,8 +173,10 @@ class TimeLeftRecorder:
 
         from lsst.ts.makecalibrations.cli.progress import build_plan
         from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
+        from lsst.ts.makecalibrations.sim.site import simulated_site
 
-        self.plan = build_plan(MakeComCamCalibrations, yaml.safe_dump(config), size="tiny", time_scale=500.0)
+        site = simulated_site("tiny", 500.0)
+        self.plan = build_plan(MakeComCamCalibrations, yaml.safe_dump(config), site)
         assert self.plan is not None
         self.samples: list[tuple[float, float]] = []
         self.domain: Any = None

@@ -176,6 +176,7 @@ async def run_calibrations(
 
                 ocps.evt_job_result.callback = job_result_callback
                 script = script_class(index=index)
+                script.site = observatory.run_site()  # as run_script does
                 script.shutdown_delay = 0.0
                 script.final_state_delay = 0.0
                 await script.start_task

@@ -18,8 +18,17 @@
 `ProcessingCostModel` gives the CPU seconds of one OCPS job from the number of processed
 detector-images (a kept exposure on one detector), plus a fixed cost per job (starting ``pipetask``,
 importing the stack, building the quantum graph), and the wall seconds the OODS takes to announce one
-detector-image. `ProcessingCostModel.for_size` returns the figures measured for a simulated image
-size (``tiny``, ``default``, ``full``; see doc/benchmarks.rst, "Duration model").
+detector-image. `ProcessingCostModel.for_size` returns the figures measured for an image size
+(``tiny``, ``default``, ``full``): `MEASURED_COSTS` is the one place they are written, each with the
+date, commit and run it was measured on (doc/benchmarks.rst, "Duration model", says how to measure
+them again).
+
+`RunSite` is where a run happens, as its estimates see it: the cost model and the time scale
+(simulated seconds per wall second). The script's default, `RunSite.observatory`, is the real
+observatory: full-size images, real time, each job on its own CPUs. The simulated observatory makes
+its own (``sim.site``: its image size, this machine's cores and load, its OCPS's processes, its time
+scale) and ``run_script`` gives it to the script before configure, to ``--plan`` and to the progress
+line, so the three estimates are one.
 
 `schedule` plays the jobs of a run on ``cores`` CPUs shared by the running jobs (processor sharing:
 ``n`` jobs on ``c`` cores each progress at ``min(1, c / n)`` CPU seconds per wall second; a job
@@ -34,19 +43,68 @@ May import: the standard library.
 
 from __future__ import annotations
 
-__all__ = ["ProcessingCostModel", "ScheduledJob", "schedule", "MEASURED_COSTS"]
+__all__ = [
+    "MeasuredCost",
+    "MEASURED_COSTS",
+    "OBSERVATORY_SIZE",
+    "ProcessingCostModel",
+    "RunSite",
+    "ScheduledJob",
+    "schedule",
+]
 
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
-MEASURED_COSTS: Mapping[str, tuple[float, float, float]] = {
-    "tiny": (9.0, 0.17, 0.10),
-    "default": (9.0, 0.40, 0.12),
-    "full": (9.0, 6.4, 0.5),
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredCost:
+    """The measured costs of one image size.
+
+    Attributes
+    ----------
+    job_cpu : `float`
+        CPU seconds of a job besides its images (start-up, imports, quantum graph).
+    image_cpu : `float`
+        CPU seconds per processed detector-image.
+    ingest_wall : `float`
+        Wall seconds the OODS takes per detector-image to announce it.
+    measured : `str`
+        When, at which commit and on which runs the figures were measured.
+    """
+
+    job_cpu: float
+    image_cpu: float
+    ingest_wall: float
+    measured: str
+
+
+MEASURED_COSTS: Mapping[str, MeasuredCost] = {
+    "tiny": MeasuredCost(
+        9.0,
+        0.17,
+        0.10,
+        "2026-12-01, before 6d8f7eb: the tiny daily default (239 s CPU, 5 jobs, 180 detector-images)",
+    ),
+    "default": MeasuredCost(
+        9.0,
+        0.40,
+        0.12,
+        "2026-12-01, before 6d8f7eb: bench_daily's per-job replay (2 detectors)",
+    ),
+    "full": MeasuredCost(
+        9.0,
+        6.4,
+        0.5,
+        "2026-12-01, before 6d8f7eb: the full-size one-detector daily default (585 s CPU, 80 images)",
+    ),
 }
-"""``size: (CPU s per job, CPU s per detector-image, wall s per detector-image in the OODS)``,
-measured on the simulated observatory (doc/benchmarks.rst, "Duration model")."""
+"""The measured costs per simulated image size: the one place they are written (doc/benchmarks.rst,
+"Duration model", has the runs and how to measure them again)."""
+
+OBSERVATORY_SIZE = "full"
+"""The image size of the real cameras (the costs `RunSite.observatory` uses)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +122,8 @@ class ProcessingCostModel:
     ``background_load`` is the number of other busy processes sharing ``cores`` (`schedule`).
     """
 
-    job_overhead: float = 10.0
-    per_image_detector: float = 6.5
+    job_overhead: float = MEASURED_COSTS[OBSERVATORY_SIZE].job_cpu
+    per_image_detector: float = MEASURED_COSTS[OBSERVATORY_SIZE].image_cpu
     certification: float = 2.0
     wrap_up: float = 15.0
     cores: float = math.inf
@@ -84,12 +142,14 @@ class ProcessingCostModel:
     ) -> ProcessingCostModel:
         """The measured model of a simulated image size (`MEASURED_COSTS`), on ``cores`` CPUs that
         ``background_load`` other busy processes share."""
-        overhead, per_image, ingest = MEASURED_COSTS[size]
+        if size not in MEASURED_COSTS:
+            raise ValueError(f"No measured costs for size {size!r}; known: {sorted(MEASURED_COSTS)}.")
+        costs = MEASURED_COSTS[size]
         return cls(
-            job_overhead=overhead,
-            per_image_detector=per_image,
+            job_overhead=costs.job_cpu,
+            per_image_detector=costs.image_cpu,
             cores=float(cores),
-            ingest_per_image_detector=ingest,
+            ingest_per_image_detector=costs.ingest_wall,
             max_processes=float(max_processes),
             size=size,
             background_load=float(background_load),
@@ -109,6 +169,34 @@ class ProcessingCostModel:
     def job_cpu(self, n_images: int, n_detectors: int) -> float:
         """CPU seconds of one job processing ``n_images`` exposures of ``n_detectors`` detectors."""
         return self.job_overhead + self.per_image_detector * n_images * n_detectors
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSite:
+    """Where a run takes and processes its images, for its duration estimates.
+
+    Attributes
+    ----------
+    cost_model : `ProcessingCostModel`
+        What its OCPS jobs cost, on which CPUs.
+    time_scale : `float`
+        Simulated seconds per wall second (1 at the observatory).
+    """
+
+    cost_model: ProcessingCostModel = dataclasses.field(
+        default_factory=lambda: ProcessingCostModel.for_size(OBSERVATORY_SIZE)
+    )
+    time_scale: float = 1.0
+
+    @classmethod
+    def observatory(cls) -> RunSite:
+        """The real observatory: full-size images (`OBSERVATORY_SIZE`), real time, each job on CPUs of
+        its own (the OCPS at the data facility)."""
+        return cls()
+
+    def __post_init__(self) -> None:
+        if not (self.time_scale > 0 and math.isfinite(self.time_scale)):
+            raise ValueError(f"time_scale must be a positive number, not {self.time_scale!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from .config import CalibConfig, ImageType
-from .durations import ProcessingCostModel, ScheduledJob, schedule
+from .durations import OBSERVATORY_SIZE, ProcessingCostModel, ScheduledJob, schedule
 from .jobs import JobBuilder, JobSpec, Placeholder
 
 
@@ -229,6 +229,7 @@ class CalibrationPlan:
         read_out_time: float | None = None,
         already_certified: Iterable[str] = (),
         cost_model: ProcessingCostModel | None = None,
+        time_scale: float = 1.0,
     ) -> CalibrationPlan:
         """Plan a run.
 
@@ -242,7 +243,10 @@ class CalibrationPlan:
             Products an earlier run already certified into ``calib_collection`` (recovery): they
             are neither processed nor certified again.
         cost_model : `ProcessingCostModel`, optional
-            Processing time model for the estimate.
+            Processing time model for the estimate; the real observatory's by default
+            (`durations.RunSite.observatory`).
+        time_scale : `float`, optional
+            Simulated seconds per wall second (1 at the observatory).
         """
         if read_out_time is None:
             read_out_time = config.instrument.read_out_time
@@ -315,7 +319,8 @@ class CalibrationPlan:
             processing=tuple(processing),
             extras=tuple(extras),
             flat_pairs=flat_pairs,
-            cost_model=cost_model or ProcessingCostModel(),
+            cost_model=cost_model or ProcessingCostModel.for_size(OBSERVATORY_SIZE),
+            time_scale=float(time_scale),
         )
 
     # --- queries ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import re
 from collections.abc import Collection, Mapping
 
 from .config import CalibConfig, ConfigError, ConfigProblem, parse_config_text, resolve_templates
+from .durations import RunSite
 from .instrument import InstrumentSpec
 from .jobs import JobSpec
 from .options import ParsedOptions, parse_job_options
@@ -76,6 +77,7 @@ def prepare_run(
     now: float,
     read_out_time: float | None = None,
     raws_in_repo: Mapping[int, Collection[int]] | None = None,
+    site: RunSite | None = None,
 ) -> PreparedRun:
     """Validate ``text`` and plan the run.
 
@@ -92,6 +94,9 @@ def prepare_run(
     raws_in_repo : `~collections.abc.Mapping` [`int`, `~collections.abc.Collection` [`int`]], optional
         For a resume: the detectors with a raw in the repository of each exposure of the report
         (`calib.recovery.resume_config`); `None` trusts the report (``--plan``).
+    site : `RunSite`, optional
+        Where the run happens, for its estimated duration: the real observatory by default
+        (`RunSite.observatory`); the simulated observatory gives its own (``sim.site``).
 
     Raises
     ------
@@ -114,6 +119,8 @@ def prepare_run(
         config,
         read_out_time=read_out_time,
         already_certified=resume.already_certified if resume is not None else frozenset(),
+        cost_model=(site or RunSite.observatory()).cost_model,
+        time_scale=(site or RunSite.observatory()).time_scale,
     )
     return PreparedRun(config=config, plan=plan, resume=resume)
 

@@ -57,6 +57,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .statuses import AcquisitionStatus, CertificationStatus, JobStatus, VerificationStatus
+from .summaries import bounded, summarise_items
 
 FORMAT_VERSION = 1
 
@@ -329,15 +330,24 @@ class FailureRecord:
         OCPS job concerned, if any.
     collection : `str`
         Collection concerned, if any.
+    details : `list` [`str`]
+        The full list behind a summarised reason (one entry per amplifier, exposure...), when the
+        reason only counts them and names the first few (`calib.summaries`); empty otherwise.
     """
 
     step: str
     reason: str
     job_id: str = ""
     collection: str = ""
+    details: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reason = bounded(self.reason)
+        self.details = [str(d) for d in self.details]
 
     def describe(self) -> str:
-        """One line naming the step, the job and the collection."""
+        """One line naming the step, the job and the collection (at most about
+        `calib.summaries.MAX_REASON_CHARS` + the names)."""
         text = f"{self.step}: {self.reason}"
         extras = []
         if self.job_id:
@@ -438,14 +448,32 @@ class RunReport:
 
     # --- filling ---------------------------------------------------------------------------------
 
-    def add_failure(self, step: str, reason: str, job_id: str = "", collection: str = "") -> FailureRecord:
-        """Record a failure; the first one becomes ``failure_step``/``failure_reason``."""
-        failure = FailureRecord(step, reason, job_id, collection)
+    def add_failure(
+        self,
+        step: str,
+        reason: str,
+        job_id: str = "",
+        collection: str = "",
+        details: Iterable[str] = (),
+    ) -> FailureRecord:
+        """Record a failure; the first one becomes ``failure_step``/``failure_reason``.
+
+        A ``reason`` longer than `calib.summaries.MAX_REASON_CHARS` is cut (summarise long lists
+        with `calib.summaries` and pass the list as ``details``: the report keeps it).
+        """
+        failure = FailureRecord(step, reason, job_id, collection, list(details))
         self.failures.append(failure)
         if not self.failure_step:
             self.failure_step = step
             self.failure_reason = failure.describe()
         return failure
+
+    def failures_summary(self) -> str:
+        """``"<N> steps failed: <first>; <second>; <third> and <M> more"``: the Script's final reason
+        (each failure's `FailureRecord.describe`, the whole bounded by `calib.summaries`)."""
+        n = len(self.failures)
+        noun = "step failed" if n == 1 else "steps failed"
+        return summarise_items((f.describe() for f in self.failures), noun, sep="; ")
 
     def start_phase(self, name: str, tai: float) -> PhaseRecord:
         """Open a phase."""

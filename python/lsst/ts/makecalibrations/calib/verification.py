@@ -54,6 +54,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from .summaries import bounded, summarise_items
 from .verify_stats import exposure_level_failures, run_level_failures
 
 VERIFICATION_RULES = ("majority", "strict")
@@ -131,8 +132,9 @@ class VerificationDecision:
         tests = ", ".join(f"{name} x{count}" for name, count in sorted(self.failing_tests.items()))
         strict = ""
         if self.rule == "strict":
-            strict = "; strict rule: " + ("; ".join(self.blocking) if self.blocking else "nothing blocks")
-        return (
+            blocks = summarise_items(self.blocking, "block", sep="; ") if self.blocking else "nothing blocks"
+            strict = "; strict rule: " + blocks
+        return bounded(
             f"{self.image_type} verification {verdict}: {self.n_failed_exposures} of {self.n_exposures} "
             f"exposures failed (certification needs fewer than {self.max_failed_exposures}); an exposure "
             f"fails when one test fails >= {self.failure_limit} times "
@@ -285,9 +287,11 @@ def decide_gain_check(stats: Mapping[Any, Any]) -> dict[str, Any]:
             f"GAIN verification PASSED: every amp of {len(pairs)} flat pair(s) within 5 % of the PTC gain"
         )
     else:
-        listed = ", ".join(f"{amp} ({count} of {len(pairs)} pairs)" for amp, count in sorted(amps.items()))
-        summary = (
+        listed = summarise_items(
+            (f"{amp} ({count} of {len(pairs)} pairs)" for amp, count in sorted(amps.items())), "amp(s)"
+        )
+        summary = bounded(
             f"GAIN verification FAILED: the flux-corrected gain from flat pairs differs from the PTC "
-            f"gain by 5 % or more on {len(amps)} amp(s): {listed}"
+            f"gain by 5 % or more on {listed}"
         )
     return {"passed": passed, "n_pairs": len(pairs), "failing_amps": dict(amps), "summary": summary}

@@ -50,7 +50,6 @@ __all__ = [
     "ProgressState",
     "ProgressReporter",
     "build_plan",
-    "simulated_plan",
     "parse_image_type",
     "JOB_STARTED",
 ]
@@ -58,13 +57,12 @@ __all__ = [
 import asyncio
 import contextlib
 import dataclasses
-import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ..calib.durations import ProcessingCostModel, ScheduledJob, schedule
+from ..calib.durations import RunSite, ScheduledJob, schedule
 from ..calib.plan import CalibrationPlan
 from ..sim.ocps_jobs import QUANTA_PROGRESS
 
@@ -170,8 +168,10 @@ class ProgressState:
         """Incremented at every change worth showing."""
 
     @classmethod
-    def from_plan(cls, plan: CalibrationPlan, time_scale: float = 1.0) -> ProgressState:
-        """The state of a run about to follow ``plan``."""
+    def from_plan(cls, plan: CalibrationPlan, time_scale: float | None = None) -> ProgressState:
+        """The state of a run about to follow ``plan`` (at its time scale unless ``time_scale``)."""
+        if time_scale is None:
+            time_scale = plan.time_scale
         totals: dict[str, int] = {}
         durations: dict[str, list[float]] = {}
         recovered: dict[str, int] = {}
@@ -463,31 +463,10 @@ class ProgressState:
         return text
 
 
-SIMULATED_OCPS_PROCESSES = 1
-"""Processes of one job on the simulated OCPS (`sim.pipetask_executor.PipetaskExecutor` clamps ``-j``
-to its ``max_processes``, 1 as the simulated observatory makes it)."""
-
-
-def simulated_plan(plan: CalibrationPlan, size: str, time_scale: float) -> CalibrationPlan:
-    """``plan`` as it runs on the simulated observatory of this machine: the cost model measured at
-    ``size`` on this machine's CPUs (`os.cpu_count`) with the load other processes put on them now
-    (the 1-minute load average), one process per job, at ``time_scale``."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    model = ProcessingCostModel.for_size(
-        size, cores=os.cpu_count() or 1, max_processes=SIMULATED_OCPS_PROCESSES, background_load=load
-    )
-    return dataclasses.replace(plan, cost_model=model, time_scale=float(time_scale))
-
-
-def build_plan(
-    script_class: type, config_text: str, size: str | None = None, time_scale: float = 1.0
-) -> CalibrationPlan | None:
-    """The plan ``config_text`` gives ``script_class`` (`calib.prepare.prepare_run`, as ``--plan``).
-
-    With ``size``, the plan of the run on the simulated observatory (`simulated_plan`).
+def build_plan(script_class: type, config_text: str, site: RunSite | None = None) -> CalibrationPlan | None:
+    """The plan ``config_text`` gives ``script_class`` (`calib.prepare.prepare_run`, as ``--plan``),
+    at ``site`` (the simulated observatory's `sim.observatory.SimulatedObservatory.run_site`; the
+    real observatory by default), as the script's configure makes it.
 
     `None` if the script has no calibration plan or the configuration is not valid (a `ConfigError`:
     the Script's configure will say why); any other error is raised.
@@ -500,8 +479,7 @@ def build_plan(
     from ..sal import current_tai
 
     try:
-        plan = prepare_run(config_text, get_instrument(), current_tai()).plan
-        return simulated_plan(plan, size, time_scale) if size is not None else plan
+        return prepare_run(config_text, get_instrument(), current_tai(), site=site).plan
     except ConfigError:
         return None
 

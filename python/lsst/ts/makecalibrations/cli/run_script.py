@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import yaml
 
 if TYPE_CHECKING:
+    from ..calib.durations import RunSite
     from .bus_driver import BusDriver
 
 SIZES = ("tiny", "default", "full")
@@ -307,16 +308,16 @@ def print_plan(
     config_text: str,
     out: TextIO | None = None,
     check_repo: bool = False,
-    size: str | None = None,
-    time_scale: float = 1.0,
+    site: RunSite | None = None,
 ) -> int:
     """Validate the configuration and print the plan and every OCPS job. Return the exit code.
 
     With ``check_repo``, the checks the script's configure makes against the repository and the
     camera (`scripts.preflight.check_before_run`) run too, against the configuration's ``repo`` and
     the simulated camera's filter changer; a repository that does not exist yet (``run_script``
-    makes it on the first run) is said so and not checked. With ``size``, the estimated duration is
-    that of the run on the simulated observatory at ``time_scale`` (`progress.simulated_plan`).
+    makes it on the first run) is said so and not checked. The estimated duration is that of the run
+    at ``site`` (``run_script`` passes the simulated observatory's, `sim.site.simulated_site`; the real
+    observatory by default), as the script's configure estimates it.
     """
     out = out if out is not None else sys.stdout
     from ..calib.config import ConfigError
@@ -329,7 +330,7 @@ def print_plan(
         return 1
     instrument = get_instrument()
     try:
-        prepared = prepare_run(config_text, instrument, current_tai())
+        prepared = prepare_run(config_text, instrument, current_tai(), site=site)
         if prepared.resume is not None:
             print(f"Resuming {prepared.config.resume_from_report}: {prepared.resume.describe()}", file=out)
         if check_repo:
@@ -339,10 +340,6 @@ def print_plan(
         print(e.describe(), file=out)
         return 1
     plan = prepared.plan
-    if size is not None:
-        from .progress import simulated_plan
-
-        plan = simulated_plan(plan, size, time_scale)
     print(f"Plan of {script_class.__name__} (nothing is taken or sent):", file=out)
     print(plan.describe(), file=out)
     jobs = plan.planned_jobs()
@@ -594,11 +591,11 @@ async def run_script(
             if progress:
                 from .progress import ProgressReporter, ProgressState, build_plan
 
-                plan = build_plan(script_class, config_text, size, time_scale)
+                plan = build_plan(script_class, config_text, observatory.run_site())
                 if plan is not None:
                     reporter = ProgressReporter(
                         domain,
-                        ProgressState.from_plan(plan, time_scale),
+                        ProgressState.from_plan(plan),
                         index,
                         plan.config.instrument.ocps_index,
                         lambda line: say(f"{_now()} {line}"),
@@ -610,6 +607,7 @@ async def run_script(
 
             say("starting the script")
             script = script_class(index=index)
+            script.site = observatory.run_site()  # the simulated observatory's size, cores and time scale
             script.log.propagate = False
             interrupts = _Interrupts()
 
@@ -693,7 +691,10 @@ def main(args: Sequence[str] | None = None) -> int:
     overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
     text = build_config_text(config_text, parsed.parameters, overrides)
     if parsed.plan:
-        code = print_plan(script_class, text, check_repo=True, size=parsed.size, time_scale=parsed.time_scale)
+        from ..sim.site import simulated_site
+
+        site = simulated_site(parsed.size, parsed.time_scale, parsed.ocps_executor)
+        code = print_plan(script_class, text, check_repo=True, site=site)
         sys.exit(code)
     repo = parsed.repo or _effective_repo(text, _script_instrument(script_class))
     try:

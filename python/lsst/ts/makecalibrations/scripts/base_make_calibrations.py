@@ -78,7 +78,7 @@ import math
 import pathlib
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -93,6 +93,7 @@ from ..calib.config import (
     load_schema,
     parse_config_text,
 )
+from ..calib.durations import RunSite
 from ..calib.flat_levels import COMBINE_MIN_EXPTIME_FRACTION, select_flats_for_combine
 from ..calib.instrument import InstrumentSpec
 from ..calib.jobs import JobBuilder, JobSpec
@@ -108,6 +109,7 @@ from ..calib.report import (
     VerificationRecord,
 )
 from ..calib.statuses import AcquisitionStatus, CertificationStatus, JobStatus, VerificationStatus
+from ..calib.summaries import summarise_by_reason
 from ..calib.verification import decide_certification, decide_gain_check
 from ..control.clients import RemoteGroup, Usages
 from ..sal import ScriptState, current_tai, salobj
@@ -176,6 +178,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         self._config_text: str | None = None
         self._validated_config: CalibConfig | None = None
         self.context: RunContext | None = None
+        self.site = RunSite.observatory()
+        """Where the run happens, for the plan's estimated duration: the real observatory unless the
+        simulated observatory's own is set before configure (``run_script`` does)."""
         self.program: str | None = None
         self.reason: str | None = None
         self.checkpoint_message: str | None = None
@@ -396,6 +401,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             current_tai(),
             read_out_time=float(self.camera.read_out_time),
             raws_in_repo=await self._raws_for_resume(cfg, butler),
+            site=self.site,
         )
         cfg = prepared.config
         if prepared.resume is not None:
@@ -529,11 +535,7 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             await self._stop_background()
             raise
         if self.report.failures:
-            n = len(self.report.failures)
-            raise salobj.ExpectedError(
-                f"{n} step{'s' if n > 1 else ''} failed: "
-                + "; ".join(f.describe() for f in self.report.failures)
-            )
+            raise salobj.ExpectedError(self.report.failures_summary())
         if self.checkpoint_message:
             await self.checkpoint(f"{self.checkpoint_message}: Done")
 
@@ -966,9 +968,12 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
             return False
         return True
 
-    def _fail(self, step: str, reason: str, job_id: str = "", collection: str = "") -> None:
-        """Record a failure of ``step`` in the report (`RunReport.add_failure`) and log it as an error."""
-        self.log.error(self.report.add_failure(step, reason, job_id, collection).describe())
+    def _fail(
+        self, step: str, reason: str, job_id: str = "", collection: str = "", details: Iterable[str] = ()
+    ) -> None:
+        """Record a failure of ``step`` in the report (`RunReport.add_failure`: a bounded reason, the
+        full list in ``details``) and log it as an error."""
+        self.log.error(self.report.add_failure(step, reason, job_id, collection, details).describe())
 
     def _skip_certification(
         self, product: str, reason: str, status: CertificationStatus = CertificationStatus.SKIPPED
@@ -1150,12 +1155,24 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         bad = await self.butler.read_ptc_bad_amps(job.output_collection)
         if not bad:
             return True
-        details = "; ".join(
-            f"detector {det} {amp}: {reason}" for det in sorted(bad) for amp, reason in bad[det].items()
-        )
-        n_bad = sum(len(amps) for amps in bad.values())
+        reasons = {f"detector {det} {amp}": reason for det in sorted(bad) for amp, reason in bad[det].items()}
+        camera = get_camera(self.instrument.name)
+        n_amps = sum(len(camera[det].amp_names) for det in self.config.detector_ids)
+        summary = summarise_by_reason(reasons, f"of {n_amps} amplifiers bad in the PTC")
+        if 2 * len(reasons) > n_amps:
+            # Most amps at once: the exposures, not single amplifiers, are the problem.
+            cause = "the flat pairs cannot constrain the PTC of most amplifiers"
+            if self.site.cost_model.size == "tiny":
+                cause += (
+                    " (simulated --size tiny frames have too few pixels per amplifier; use the default size)"
+                )
+            summary = f"{cause}: {summary}"
         self._fail(
-            "PTC", f"{n_bad} bad amplifier(s) in the PTC: {details}", job.job_id, job.output_collection
+            "PTC",
+            summary,
+            job.job_id,
+            job.output_collection,
+            details=[f"{item}: {reason}" for item, reason in reasons.items()],
         )
         return False
 

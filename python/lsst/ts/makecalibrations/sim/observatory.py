@@ -26,7 +26,7 @@ executor named by ``ocps_executor`` (`OCPS_EXECUTORS`): ``pipetask`` (``pipetask
 or ``bps`` (``bps submit`` with the Parsl plugin, `bps_executor`); they are imported lazily so this
 module works without them.
 
-May import: `sal`, the standard library and the sibling `sim` modules.
+May import: `sal`, `calib.durations`, the standard library and the sibling `sim` modules.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..calib.durations import RunSite
 from ..sal import salobj
 from .cameras import ObservatorySpec, observatory_spec
 from .ccamera import CameraCsc, make_camera_csc
@@ -49,6 +50,7 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
+from .site import simulated_site
 from .spectrograph import SpectrographCsc
 from .state_only import StateOnlyCsc
 
@@ -200,6 +202,18 @@ class SimulatedObservatory:
             if csc is not None
         ]
         return main + list(self.state_only.values())
+
+    def run_site(self) -> RunSite:
+        """This observatory as its runs' duration estimates see it (`site.simulated_site`): its
+        image size, time scale and OCPS executor's processes, on this machine's cores and load now.
+        ``run_script`` gives it to the script (``BaseMakeCalibrations.site``) before configure."""
+        processes = getattr(self.executor, "max_processes", None)
+        return simulated_site(
+            self.size,
+            self.clock.time_scale,
+            self.ocps_executor,
+            max_processes=int(processes) if isinstance(processes, int) else None,
+        )
 
     async def start(self) -> None:
         """Create and start the CSCs; return when all are in their initial state."""

@@ -1,0 +1,64 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The simulated observatory of this machine as its runs' estimates see it: a `calib.durations.RunSite`.
+
+`simulated_site` is the one place that says how the simulated observatory runs its jobs, for the
+plan's estimated duration (``run_script --plan``), the script's own estimate (``run_script`` gives the
+script the observatory's `SimulatedObservatory.run_site` before configure) and ``run_script``'s
+progress line: the costs measured at its image size (`calib.durations.MEASURED_COSTS`), this
+machine's CPUs (`os.cpu_count`) shared with the load other processes put on them now (the 1-minute
+load average), each job's processes (``pipetask -j 1``: the pipetask executor clamps ``-j`` to its
+``max_processes``, 1; the bps executor uses every core) and the time scale.
+
+May import: the standard library and `calib`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OCPS_PROCESSES", "job_processes", "simulated_site"]
+
+import os
+
+from ..calib.durations import ProcessingCostModel, RunSite
+
+OCPS_PROCESSES = {"pipetask": 1}
+"""Processes one job of each simulated OCPS executor runs (``bps``, not listed: every core)."""
+
+
+def job_processes(ocps_executor: str) -> int:
+    """Processes one job of the simulated OCPS runs with ``ocps_executor``."""
+    return OCPS_PROCESSES.get(ocps_executor, os.cpu_count() or 1)
+
+
+def simulated_site(
+    size: str,
+    time_scale: float,
+    ocps_executor: str = "pipetask",
+    max_processes: int | None = None,
+) -> RunSite:
+    """The simulated observatory at image ``size`` and ``time_scale`` on this machine, now.
+
+    ``max_processes`` (the executor's own, when it is running) overrides `job_processes`.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    processes = max_processes if max_processes is not None else job_processes(ocps_executor)
+    model = ProcessingCostModel.for_size(
+        size, cores=os.cpu_count() or 1, max_processes=processes, background_load=load
+    )
+    return RunSite(cost_model=model, time_scale=float(time_scale))
