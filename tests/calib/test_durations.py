@@ -31,8 +31,8 @@ from lsst.ts.makecalibrations.calib.durations import (
     schedule,
 )
 from lsst.ts.makecalibrations.calib.instrument import COMCAM
-from lsst.ts.makecalibrations.calib.prepare import prepare_run
 from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
+from lsst.ts.makecalibrations.calib.prepare import prepare_run
 from lsst.ts.makecalibrations.cli.progress import ProgressState
 
 
@@ -100,7 +100,7 @@ def test_measured_sizes() -> None:
     assert tiny.job_cpu(20, 9) < full.job_cpu(20, 9)
     assert "measured at size tiny" in tiny.describe()
     # Each figure says when and at which commit it was measured.
-    assert all("2026-" in costs.measured for costs in MEASURED_COSTS.values())
+    assert all("2026-" in costs.measured and "commit" in costs.measured for costs in MEASURED_COSTS.values())
     with pytest.raises(ValueError, match="No measured costs for size 'huge'"):
         ProcessingCostModel.for_size("huge")
 
@@ -150,3 +150,45 @@ def test_remaining_learns_from_finished_jobs() -> None:
     assert state.remaining(40.0)[0] == pytest.approx(0.1 * 10 * 2.0, abs=1e-3)
     state.on_script_state("STOPPING", 41.0)
     assert state.line(41.0).endswith("STOPPING: aborting the running jobs, waiting for the images taken")
+
+
+def test_simulated_site_discounts_niced_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four busy processes at nice 10 weigh about as much as 0.43 of a job at nice 0."""
+    from lsst.ts.makecalibrations.sim import site
+
+    monkeypatch.setattr(site.os, "getloadavg", lambda: (4.0, 4.0, 4.0))
+    monkeypatch.setattr(site, "_runnable_weights", lambda: (4, 4 * 1.25**-10))
+    assert site.background_load(samples=2, interval=0.0) == pytest.approx(0.43, abs=0.01)
+    monkeypatch.setattr(site, "_runnable_weights", lambda: (0, 0.0))
+    assert site.background_load(samples=1) == 4.0  # nothing seen ready: the load average
+    simulated = site.simulated_site("default", 100.0, "pipetask")
+    assert simulated.time_scale == 100.0 and simulated.cost_model.size == "default"
+    assert simulated.cost_model.max_processes == 1 and simulated.cost_model.background_load == 4.0
+    assert site.simulated_site("tiny", 10.0, "bps").cost_model.max_processes == (site.os.cpu_count() or 1)
+
+
+def test_time_left_waits_for_the_oods_and_counts_the_load() -> None:
+    """The progress line's time left agrees with the plan at the start (same schedule, the other
+    processes' load included) and waits for the images the OODS has not announced yet."""
+    model = ProcessingCostModel(
+        job_overhead=10,
+        per_image_detector=0,
+        certification=0,
+        cores=1,
+        wrap_up=0,
+        ingest_per_image_detector=2.0,
+        background_load=1.0,
+    )
+    plan = plan_of("script_mode: BIAS\nn_bias: 4\ndetectors: [0]\n", model, 1e6)
+    # One image of one detector takes 2 s x (1 + 1 busy process) / 1 core to be announced.
+    assert model.ingest_wall(1) == 4.0
+    state = ProgressState.from_plan(plan)
+    assert state.time_scale == 1e6 and state.background == 1.0
+    state.on_script_state("RUNNING", 0.0)
+    for _ in range(5):
+        state.on_image_started("BIAS", 0.0)
+        state.on_image_read("BIAS", 0.0)
+    # 5 images to announce (20 s), then the job sharing the core with the other process (20 s).
+    left, complete = state.remaining(0.0)
+    assert complete and left == pytest.approx(40.0, rel=1e-3)
+    assert left == pytest.approx(plan.estimated_duration(), rel=1e-3)

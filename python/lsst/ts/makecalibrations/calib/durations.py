@@ -69,7 +69,10 @@ class MeasuredCost:
     image_cpu : `float`
         CPU seconds per processed detector-image.
     ingest_wall : `float`
-        Wall seconds the OODS takes per detector-image to announce it.
+        Wall seconds the OODS takes per detector-image to announce it, with the CPUs to itself.
+    check_image_cpu : `float`
+        CPU seconds per detector-image of a gain check (``verifyGainFromFlatPairs`` reads the
+        per-pair gains of the PTC or gain job, not the images: a small fraction of ``image_cpu``).
     measured : `str`
         When, at which commit and on which runs the figures were measured.
     """
@@ -77,6 +80,7 @@ class MeasuredCost:
     job_cpu: float
     image_cpu: float
     ingest_wall: float
+    check_image_cpu: float
     measured: str
 
 
@@ -85,19 +89,26 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         9.0,
         0.17,
         0.10,
-        "2026-12-01, before 6d8f7eb: the tiny daily default (239 s CPU, 5 jobs, 180 detector-images)",
+        0.05,
+        "2026-12-01, before commit 6d8f7eb: the tiny daily default (239 s CPU, 5 jobs, 180 "
+        "detector-images); gain check as at the default size",
     ),
     "default": MeasuredCost(
         9.0,
-        0.40,
-        0.12,
-        "2026-12-01, before 6d8f7eb: bench_daily's per-job replay (2 detectors)",
+        0.47,
+        0.25,
+        0.05,
+        "2026-12-01, commit 87cc0a5: the daily default's jobs (9 detectors, 180 detector-images each: "
+        "96.3, 81.3, 88.3 and 107.3 s CPU, gain check 17.6 s; fixed cost from bench_daily's profile); "
+        "OODS 0.83 s per detector-image at a load of 8-10 on 2 cores",
     ),
     "full": MeasuredCost(
         9.0,
         6.4,
         0.5,
-        "2026-12-01, before 6d8f7eb: the full-size one-detector daily default (585 s CPU, 80 images)",
+        0.05,
+        "2026-12-01, before commit 6d8f7eb: the full-size one-detector daily default (585 s CPU, 80 "
+        "images); gain check as at the default size",
     ),
 }
 """The measured costs per simulated image size: the one place they are written (doc/benchmarks.rst,
@@ -115,8 +126,10 @@ class ProcessingCostModel:
     at most ``min(n_processes, n_detectors)`` CPUs; certifying costs ``certification`` wall seconds,
     and the end of the run (reading the gains, drawing the plots, writing the report) ``wrap_up``.
     ``cores`` is the number of CPUs the jobs share (`math.inf`: each job has its own).
-    ``ingest_per_image_detector`` is the wall time the OODS needs per detector-image (its
-    announcements follow one another); a job starts once its images are announced.
+    ``ingest_per_image_detector`` is the wall time the OODS needs per detector-image with the CPUs to
+    itself (its announcements follow one another; on ``cores`` shared with ``background_load`` it
+    takes longer, `ingest_wall`); a job starts once its images are announced. A gain check
+    (``check_per_image_detector``) reads per-pair gains, not images (`check_cpu`).
     ``max_processes`` caps a job's processes (the simulated OCPS runs ``pipetask -j 1``); ``size``
     names the measured figures used (empty: the defaults, not measured at the observatory).
     ``background_load`` is the number of other busy processes sharing ``cores`` (`schedule`).
@@ -131,6 +144,7 @@ class ProcessingCostModel:
     max_processes: float = math.inf
     size: str = ""
     background_load: float = 0.0
+    check_per_image_detector: float = MEASURED_COSTS[OBSERVATORY_SIZE].check_image_cpu
 
     @classmethod
     def for_size(
@@ -153,6 +167,7 @@ class ProcessingCostModel:
             max_processes=float(max_processes),
             size=size,
             background_load=float(background_load),
+            check_per_image_detector=costs.check_image_cpu,
         )
 
     def describe(self) -> str:
@@ -169,6 +184,18 @@ class ProcessingCostModel:
     def job_cpu(self, n_images: int, n_detectors: int) -> float:
         """CPU seconds of one job processing ``n_images`` exposures of ``n_detectors`` detectors."""
         return self.job_overhead + self.per_image_detector * n_images * n_detectors
+
+    def check_cpu(self, n_images: int, n_detectors: int) -> float:
+        """CPU seconds of a gain check of ``n_images`` flats of ``n_detectors`` detectors."""
+        return self.job_overhead + self.check_per_image_detector * n_images * n_detectors
+
+    def ingest_wall(self, n_detectors: int) -> float:
+        """Wall seconds the OODS takes to announce one image of ``n_detectors`` detectors: its CPU
+        share shrinks as other processes (``background_load``) and itself exceed ``cores``."""
+        contention = 1.0
+        if self.cores != math.inf:
+            contention = max(1.0, (1.0 + self.background_load) / self.cores)
+        return self.ingest_per_image_detector * n_detectors * contention
 
 
 @dataclasses.dataclass(frozen=True)

@@ -206,6 +206,10 @@ class FlatPair:
     exp_time: float
 
 
+GAIN_CHECK = "GAIN verify"
+"""The name of the gain check job after a PTC or gain job (`CalibrationPlan.scheduled_jobs`)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class CalibrationPlan:
     """Everything a run will do, derived from the configuration only.
@@ -389,7 +393,7 @@ class CalibrationPlan:
                 ready[acq.image_type] = 0.0
                 continue
             clock += acq.duration(self.read_out_time, config.wait_between_exposures) / self.time_scale
-            ingest = model.ingest_per_image_detector * n_det
+            ingest = model.ingest_wall(n_det)
             announced = max(clock + ingest, announced + ingest * len(acq.exposures))
             ready[acq.image_type] = announced
         jobs: list[ScheduledJob] = []
@@ -397,7 +401,8 @@ class CalibrationPlan:
 
         def add(name: str, inputs: list[ImageType], at: float, after: tuple[int, ...], delay: float) -> int:
             n_images = sum(self.acquisition(t).n_kept for t in inputs)
-            cpu = model.job_cpu(n_images, n_det)
+            cost = model.check_cpu if name == GAIN_CHECK else model.job_cpu
+            cpu = cost(n_images, n_det)
             types = tuple(t.value for t in inputs)
             jobs.append(ScheduledJob(name, cpu, float(parallel), at, after, delay, types))
             return len(jobs) - 1
@@ -428,7 +433,7 @@ class CalibrationPlan:
             if extra.certify:
                 certified_by[extra.product] = index
             if extra.product in ("gain", "ptc"):
-                add("GAIN verify", inputs, at, (index,), 0.0)
+                add(GAIN_CHECK, inputs, at, (index,), 0.0)
         return jobs
 
     def schedule(self) -> list[tuple[float, float]]:

@@ -119,6 +119,11 @@ class ProgressState:
         CPUs the jobs share, for that schedule.
     wrap_up : `float`, optional
         Wall seconds the end of the run takes after its last job, by the model.
+    background : `float`, optional
+        Other busy processes sharing ``cores`` when the plan was made, for that schedule.
+    ingest_per_image : `float`, optional
+        Wall seconds the OODS takes to announce one image (all its detectors), by the model: a
+        type's jobs wait for its images not announced yet.
     """
 
     def __init__(
@@ -131,13 +136,17 @@ class ProgressState:
         planned_jobs: list[ScheduledJob] | None = None,
         cores: float = float("inf"),
         wrap_up: float = 0.0,
+        background: float = 0.0,
+        ingest_per_image: float = 0.0,
     ) -> None:
         self.planned_jobs = list(planned_jobs or [])
         """The plan's jobs with their modelled costs (`calib.plan.CalibrationPlan.scheduled_jobs`)."""
         self.cores = float(cores)
         self.wrap_up = float(wrap_up)
+        self.background = float(background)
+        self.ingest_per_image = float(ingest_per_image)
         self._planned_wall: list[float] = [
-            end - start for start, end in schedule(self.planned_jobs, self.cores)
+            end - start for start, end in schedule(self.planned_jobs, self.cores, self.background)
         ]
         self.totals = dict(totals)
         self.n_jobs = int(n_jobs)
@@ -191,6 +200,8 @@ class ProgressState:
             planned_jobs=jobs,
             cores=plan.cost_model.cores,
             wrap_up=plan.cost_model.wrap_up,
+            background=plan.cost_model.background_load,
+            ingest_per_image=plan.cost_model.ingest_wall(plan.config.n_detectors),
         )
 
     # --- events ----------------------------------------------------------------------------------
@@ -388,9 +399,12 @@ class ProgressState:
         # When the images of each type will all be taken, from now (wall seconds).
         ready_in: dict[str, float] = {}
         clock = 0.0
+        # The OODS announces the images in turn: a type is ready once its last image is.
+        to_announce = -len(self.announced)
         for image_type, durations in self.image_durations.items():
             clock += sum(durations[self.taken.get(image_type, 0) :]) * ratio
-            ready_in[image_type] = clock
+            to_announce += len(durations)
+            ready_in[image_type] = max(clock, max(0, to_announce) * self.ingest_per_image)
         images_left = clock
         status: dict[str, tuple[str, float]] = {}
         for job_id, start in self.jobs_started.items():
@@ -419,7 +433,7 @@ class ProgressState:
             dataclasses.replace(job, after=tuple(index_of[a] for a in job.after if a in index_of))
             for job in residual
         ]
-        ends = [end for _, end in schedule(residual, self.cores)]
+        ends = [end for _, end in schedule(residual, self.cores, self.background)]
         # The end of the run (gains, plots, report) after the last job, as slow as the jobs were.
         if ends:
             tail = max(ends) + self.wrap_up * factor

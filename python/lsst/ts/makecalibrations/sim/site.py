@@ -19,8 +19,8 @@
 plan's estimated duration (``run_script --plan``), the script's own estimate (``run_script`` gives the
 script the observatory's `SimulatedObservatory.run_site` before configure) and ``run_script``'s
 progress line: the costs measured at its image size (`calib.durations.MEASURED_COSTS`), this
-machine's CPUs (`os.cpu_count`) shared with the load other processes put on them now (the 1-minute
-load average), each job's processes (``pipetask -j 1``: the pipetask executor clamps ``-j`` to its
+machine's CPUs (`os.cpu_count`) shared with the load other processes put on them now
+(`background_load`), each job's processes (``pipetask -j 1``: the pipetask executor clamps ``-j`` to its
 ``max_processes``, 1; the bps executor uses every core) and the time scale.
 
 May import: the standard library and `calib`.
@@ -28,9 +28,11 @@ May import: the standard library and `calib`.
 
 from __future__ import annotations
 
-__all__ = ["OCPS_PROCESSES", "job_processes", "simulated_site"]
+__all__ = ["OCPS_PROCESSES", "background_load", "job_processes", "simulated_site"]
 
 import os
+import pathlib
+import time
 
 from ..calib.durations import ProcessingCostModel, RunSite
 
@@ -43,6 +45,45 @@ def job_processes(ocps_executor: str) -> int:
     return OCPS_PROCESSES.get(ocps_executor, os.cpu_count() or 1)
 
 
+def _runnable_weights() -> tuple[int, float]:
+    """Processes of other programs ready to run now, and their CPU weights (1 at nice 0)."""
+    own = os.getpid()
+    count, weight = 0, 0.0
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2 :].split()
+        if fields[0] != "R" or int(stat.parent.name) == own:
+            continue
+        count += 1
+        weight += 1.25 ** -int(fields[16])  # the kernel's CFS weight ratio per nice level
+    return count, weight
+
+
+def background_load(samples: int = 3, interval: float = 0.05) -> float:
+    """Busy processes that the jobs will share the CPUs with, in nice-0 processes.
+
+    The 1-minute load average counts niced processes (benchmarks at ``nice -n 10``) as fully as
+    others, but the kernel gives a nice-10 process about a tenth of a nice-0 job's share. So the load
+    average is scaled by the weight of the processes ready to run (``/proc/<pid>/stat``, sampled
+    ``samples`` times ``interval`` seconds apart) over their number; the load average alone where
+    ``/proc`` is missing.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 0.0
+    count, weight = 0, 0.0
+    for i in range(samples):
+        if i:
+            time.sleep(interval)
+        n, w = _runnable_weights()
+        count, weight = count + n, weight + w
+    return load * weight / count if count else load
+
+
 def simulated_site(
     size: str,
     time_scale: float,
@@ -53,10 +94,7 @@ def simulated_site(
 
     ``max_processes`` (the executor's own, when it is running) overrides `job_processes`.
     """
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
+    load = background_load()
     processes = max_processes if max_processes is not None else job_processes(ocps_executor)
     model = ProcessingCostModel.for_size(
         size, cores=os.cpu_count() or 1, max_processes=processes, background_load=load
