@@ -58,7 +58,7 @@ def test_reasons_grouped_by_kind() -> None:
     text = summarise_by_reason(reasons, "of 144 amplifiers bad in the PTC")
     assert text.startswith(
         "136 of 144 amplifiers bad in the PTC (read noise not constrained by the flat pairs: 135, "
-        "gain not constrained by the flat pairs: 1); first 3: detector 0 C00 (read noise"
+        "gain not constrained by the flat pairs: 1); first 3: detector 0 C00, detector 0 C01, detector 0 C02 "
     )
     assert text.endswith(" and 133 more") and len(text) <= MAX_REASON_CHARS
     one_kind = summarise_by_reason({"a": NOISE.format(1, 1), "b": NOISE.format(2, 2)}, "bad amps")

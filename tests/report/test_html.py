@@ -60,6 +60,9 @@ def test_page_beside_the_json(tmp_path: pathlib.Path) -> None:
         JobRecord("DARK combine", "combine", "dark", "cpDark.yaml", "-j 1", "q", job_id="def",
                   status="failed", exit_code=1, log_uri="https://example.org/uws/def/log"),
     ]  # fmt: skip
+    report.add_failure(
+        "PTC", "2 of 16 amplifiers bad in the PTC", "ghi", details=["det 0 C00: x", "det 0 <C01>"]
+    )
     report.gains = [
         GainRecord([3, 4], 0, "C00", 1.5, 6.25),
         GainRecord([3, 4], 0, "C01", 1.25, 7.0),
@@ -78,6 +81,8 @@ def test_page_beside_the_json(tmp_path: pathlib.Path) -> None:
     # Everything from the report is escaped.
     assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "&lt;b&gt;not bold&lt;/b&gt;" in text
+    # A summarised failure lists its details on the page.
+    assert "<summary>all 2</summary><ul><li>det 0 C00: x</li><li>det 0 &lt;C01&gt;</li></ul>" in text
     # Logs: a local one linked relative to the page, a remote one as given.
     assert '<a href="../repo/ocps/abc/outs/ocps.log">log</a>' in text
     assert '<a href="https://example.org/uws/def/log">log</a>' in text

@@ -85,10 +85,10 @@ def summarise_items(items: Iterable[str], noun: str, first: int = FIRST_FEW, sep
 
 def summarise_by_reason(reasons: Mapping[str, str], noun: str, first: int = FIRST_FEW) -> str:
     """``item -> reason`` summarised: the count per kind of reason (`reason_kind`), most frequent
-    first, then the first few items (in the order given), with their kind when there are several.
+    first, then the first few items (in the order given).
 
     For example ``"135 amps (read noise not constrained: 130, gain at a fit bound: 5); first 3:
-    det 0 C10 (read noise not constrained), ..."``.
+    det 0 C10, det 0 C11, det 0 C12 and 132 more"``.
     """
     if not reasons:
         return f"0 {noun}"
@@ -98,7 +98,7 @@ def summarise_by_reason(reasons: Mapping[str, str], noun: str, first: int = FIRS
     if len(counts) == 1:
         by_reason = next(iter(counts))
     items = list(kinds.items())
-    shown = ", ".join(f"{item} ({reason})" if len(counts) > 1 else item for item, reason in items[:first])
+    shown = ", ".join(item for item, _ in items[:first])
     more = len(items) - first
     text = f"{len(items)} {noun} ({by_reason})"
     if more > 0:
