@@ -47,6 +47,7 @@ from lsst.images import Box
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
+from .quanta import quantum_data_id
 
 
 class CalibCombineConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
@@ -124,8 +125,7 @@ class CalibCombineTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
+        data_id = quantum_data_id(butlerQC)
         handles = inputs["inputExpHandles"]
         exposure_ids = [int(h.dataId["exposure"]) for h in handles]
         outputs = self.run(

@@ -47,6 +47,7 @@ import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 import lsst.pipe.base.connectionTypes as cT
 
 from .isr_task import IsrTask, IsrTaskConfig, IsrTaskConnections, _record_values
+from .quanta import quantum_data_id
 from .selected_isr_task import ObservationTypesConfig
 
 _EXP_DET = ("instrument", "exposure", "detector")
@@ -149,8 +150,7 @@ class DetectorIsrTask(IsrTask):
         ``after_put(exposure_id, detector_id, output)``, when given, is called with each processed
         image once it is written (before the next raw is read).
         """
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
+        data_id = quantum_data_id(butlerQC)
         detector_id = int(data_id["detector"])
         calib_refs = {
             name: getattr(inputRefs, name)

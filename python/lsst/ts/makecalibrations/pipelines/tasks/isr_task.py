@@ -41,6 +41,7 @@ from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import make_masked_image, masked_image_arrays
 from ...butler.raw_image import RawImage
 from ..isr import IsrSettings, run_isr
+from .quanta import quantum_data_id
 
 
 class IsrTaskConnections(
@@ -152,8 +153,7 @@ class IsrTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
+        data_id = quantum_data_id(butlerQC)
         inputs["exposure_id"] = int(data_id["exposure"])
         inputs["detector_id"] = int(data_id["detector"])
         inputs["instrument"] = str(data_id["instrument"])

@@ -76,6 +76,7 @@ from ..ptc import (
     scaled_edge_width,
 )
 from ..ptc_covariance import FullCovarianceFit, fit_full_covariance
+from .quanta import quantum_data_id
 
 _EXP_DET = ("instrument", "exposure", "detector")
 _OVERSCAN_NOISE_KEY = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp}"
@@ -345,8 +346,7 @@ class PtcExtractTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
+        data_id = quantum_data_id(butlerQC)
         handles = {int(handle.dataId["exposure"]): handle for handle in inputs["inputExp"]}
         output_refs: dict[int, DatasetRef] = {
             int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances

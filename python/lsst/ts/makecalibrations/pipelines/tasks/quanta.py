@@ -20,22 +20,33 @@ May import: lsst.pipe.base.
 
 from __future__ import annotations
 
-__all__ = ["detector_args", "quantum_instrument"]
+__all__ = ["detector_args", "quantum_data_id", "quantum_instrument"]
 
 from typing import Any
 
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
 
 
+def quantum_data_id(butlerQC: pipeBase.QuantumContext) -> Any:
+    """The data ID of the quantum being run (a `lsst.daf.butler.DataCoordinate`).
+
+    Raises
+    ------
+    RuntimeError
+        If the quantum has none (never for a quantum of a pipeline graph).
+    """
+    data_id = butlerQC.quantum.dataId
+    if data_id is None:
+        raise RuntimeError(f"Quantum of {butlerQC.quantum.taskName} has no data ID.")
+    return data_id
+
+
 def quantum_instrument(butlerQC: pipeBase.QuantumContext) -> str:
     """The instrument of the quantum's data ID (selects `butler.camera.get_camera`'s camera)."""
-    data_id = butlerQC.quantum.dataId
-    assert data_id is not None
-    return str(data_id["instrument"])
+    return str(quantum_data_id(butlerQC)["instrument"])
 
 
 def detector_args(butlerQC: pipeBase.QuantumContext) -> dict[str, Any]:
     """``detector_id`` and ``instrument`` keywords of a per-detector task's ``run``."""
-    data_id = butlerQC.quantum.dataId
-    assert data_id is not None
+    data_id = quantum_data_id(butlerQC)
     return {"detector_id": int(data_id["detector"]), "instrument": str(data_id["instrument"])}
