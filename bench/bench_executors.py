@@ -179,6 +179,7 @@ def compare(repo: Path, product: str, runs: tuple[str, str]) -> str:
 
 
 async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int]]) -> list[dict[str, Any]]:
+    from lsst.ts.makecalibrations.calib.jobs import data_query
     from lsst.ts.makecalibrations.sim.bps_executor import BpsExecutor
     from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
     from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
@@ -191,15 +192,11 @@ async def run_jobs(args: argparse.Namespace, repo: Path, ids: dict[str, list[int
         ),
     }
     executors = {name: executors[name] for name in args.executors.split(",")}
-    detectors = ", ".join(str(d) for d in args.detector_ids)
     rows = []
     for product, pipeline, _, _ in JOBS:
         if product not in args.products:
             continue
-        query = (
-            f"instrument='{args.instrument}' AND detector IN ({detectors}) "
-            f"AND exposure IN ({', '.join(map(str, ids[product]))})"
-        )
+        query = data_query(args.instrument, args.detector_ids, ids[product])
         runs = []
         for name, executor in executors.items():
             job_id = f"{product}_{name}"

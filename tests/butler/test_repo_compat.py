@@ -29,6 +29,7 @@ import pytest
 from lsst.daf.butler import Butler, DatasetType
 
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
+from lsst.ts.makecalibrations.calib.jobs import data_query
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
@@ -66,14 +67,13 @@ def test_old_repository_runs_isr_per_exposure(tmp_path: Path) -> None:
             universe=butler.dimensions,
         )
     )
-    ids = ", ".join(str(info.exposure_id) for info in exposures)
     request = JobRequest(
         job_id="old",
         run_id="1",
         pipeline=VERIFY,
         version="",
         config="-j 1 -i LSSTComCam/calib --register-dataset-types",
-        data_query=f"instrument='LSSTComCam' AND detector IN (0) AND exposure IN ({ids})",
+        data_query=data_query("LSSTComCam", (0,), [info.exposure_id for info in exposures]),
         output_collection="u/ocps/old",
     )
     executor = PipetaskExecutor(repo)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from lsst.ts.makecalibrations.calib.jobs import data_query
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
@@ -76,13 +77,6 @@ def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:
             infos.append(info)
             ids[kind].append(info.exposure_id)
     return infos, ids
-
-
-def _query(detectors: tuple[int, ...], exposures: list[int]) -> str:
-    return (
-        f"instrument='LSSTComCam' AND detector IN ({','.join(map(str, detectors))}) "
-        f"AND exposure IN ({', '.join(map(str, exposures))})"
-    )
 
 
 async def _run(
@@ -142,7 +136,7 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
             pipeline=f"${{CP_PIPE_DIR}}/pipelines/LSSTComCam/{pipeline}",
             version="",
             config=job_config,
-            data_query=_query(detectors, exposures),
+            data_query=data_query("LSSTComCam", detectors, exposures),
             output_collection=f"u/ocps/test{name}",
         )
         for i, (name, (pipeline, job_config, detectors, exposures)) in enumerate(specs.items())

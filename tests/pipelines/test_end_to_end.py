@@ -35,6 +35,7 @@ from lsst.ts.makecalibrations.butler.camera import get_camera
 from lsst.ts.makecalibrations.butler.certification import certify
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.readers import read_verify_stats
+from lsst.ts.makecalibrations.calib.jobs import data_query
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
@@ -69,8 +70,7 @@ def exposure(seq: int, kind: str, exposure_time: float) -> ExposureInfo:
 
 
 def query(exposures: list[ExposureInfo]) -> str:
-    ids = ", ".join(str(info.exposure_id) for info in exposures)
-    return f"instrument='LSSTComCam' AND detector IN (0, 1) AND exposure IN ({ids})"
+    return data_query("LSSTComCam", DETECTORS, [info.exposure_id for info in exposures])
 
 
 @dataclasses.dataclass

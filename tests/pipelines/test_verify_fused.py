@@ -35,6 +35,7 @@ import yaml
 from lsst.daf.butler import Butler, DatasetType
 from lsst.pipe.base import Pipeline
 
+from lsst.ts.makecalibrations.calib.jobs import data_query
 from lsst.ts.makecalibrations.pipelines.locations import expand_pipeline_uri
 from lsst.ts.makecalibrations.pipelines.repo_compat import (
     DET_SETTINGS_CLASS,
@@ -70,14 +71,13 @@ def test_fused_statistics_equal_the_per_exposure_task(tmp_path: Path) -> None:
         writer.close()
 
     asyncio.run(write())
-    ids = ", ".join(str(info.exposure_id) for info in darks)
     request = JobRequest(
         job_id="fused",
         run_id="1",
         pipeline=VERIFY_DARK,
         version="",
         config=f"-j 1 -i LSSTComCam/calib --register-dataset-types -c verifyDarkDet:numSigmaClip={CLIP}",
-        data_query=f"instrument='LSSTComCam' AND detector IN (0, 1) AND exposure IN ({ids})",
+        data_query=data_query("LSSTComCam", (0, 1), [info.exposure_id for info in darks]),
         output_collection="u/ocps/fused",
     )
     outcome = asyncio.run(PipetaskExecutor(repo).run(request))

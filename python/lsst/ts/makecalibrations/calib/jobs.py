@@ -42,6 +42,7 @@ __all__ = [
     "JobSpec",
     "Placeholder",
     "JobBuilder",
+    "data_query",
     "ocps_output_collection",
     "BARE_ISR_LABEL",
     "ISR_LABELS",
@@ -208,6 +209,24 @@ _VERIFY_PIPELINES = {
 ExposureIds = Sequence[int] | Placeholder
 
 
+def data_query(instrument: str, detector_ids: Sequence[int], exposure_ids: ExposureIds) -> str:
+    """The data query of a job: ``instrument='<name>' AND detector IN (0,1,2) AND exposure IN (id1, id2)``.
+
+    Raises
+    ------
+    ValueError
+        For no exposure.
+    """
+    if isinstance(exposure_ids, Placeholder):
+        exposures = f"({exposure_ids})"
+    else:
+        if not exposure_ids:
+            raise ValueError("A job needs at least one exposure")
+        exposures = "(" + ", ".join(str(int(e)) for e in exposure_ids) + ")"
+    detectors = "(" + ",".join(str(d) for d in detector_ids) + ")"
+    return f"instrument='{instrument}' AND detector IN {detectors} AND exposure IN {exposures}"
+
+
 class JobBuilder:
     """Builds the OCPS jobs of a run from its configuration.
 
@@ -230,22 +249,9 @@ class JobBuilder:
         """``${CP_VERIFY_DIR}/pipelines/<instrument>/<file_name>``."""
         return f"${{CP_VERIFY_DIR}}/pipelines/{self.config.instrument.pipeline_subdir}/{file_name}"
 
-    def detector_list(self) -> str:
-        """``(0,1,2)``: the configured detectors, or all of the instrument's."""
-        return "(" + ",".join(str(d) for d in self.config.detector_ids) + ")"
-
     def data_query(self, exposure_ids: ExposureIds) -> str:
-        """``instrument='<name>' AND detector IN (...) AND exposure IN (...)``."""
-        if isinstance(exposure_ids, Placeholder):
-            exposures = f"({exposure_ids})"
-        else:
-            if not exposure_ids:
-                raise ValueError("A job needs at least one exposure")
-            exposures = "(" + ", ".join(str(int(e)) for e in exposure_ids) + ")"
-        return (
-            f"instrument='{self.config.instrument.name}' AND detector IN {self.detector_list()} "
-            f"AND exposure IN {exposures}"
-        )
+        """`data_query` of the configured instrument and detectors (or all of the instrument's)."""
+        return data_query(self.config.instrument.name, self.config.detector_ids, exposure_ids)
 
     def inputs(self, product: str) -> str:
         """Input collections of a combine/defects/PTC job.
