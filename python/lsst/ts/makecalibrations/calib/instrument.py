@@ -158,8 +158,6 @@ COMCAM = InstrumentSpec(
     detector_ids=tuple(range(9)),
     pipeline_subdir="LSSTComCam",
     ocps_index=2,
-    read_out_time=2.0,
-    min_exptime=0.1,
     raw_collection="LSSTComCam/raw/all",
 )
 """LSSTComCam: nine ITL detectors R22_S00..R22_S22 (ids 0..8), served by OCPS:2."""
@@ -179,8 +177,6 @@ LSSTCAM = InstrumentSpec(
     detector_ids=tuple(range(189)),
     pipeline_subdir="LSSTCam",
     ocps_index=3,
-    read_out_time=2.0,
-    min_exptime=0.1,
     raw_collection="LSSTCam/raw/all",
     script="maintel/make_lsstcam_calibrations.py",
     schema_title="MakeLSSTCamCalibrations v1",
@@ -213,8 +209,6 @@ LATISS = InstrumentSpec(
     detector_ids=(0,),
     pipeline_subdir="LATISS",
     ocps_index=1,
-    read_out_time=2.0,
-    min_exptime=0.1,
     raw_collection="LATISS/raw/all",
     script="auxtel/make_latiss_calibrations.py",
     schema_title="MakeLatissCalibrations v1",

@@ -21,7 +21,9 @@ telescope, which the LSSTCam script checks before its flats). The names and indi
 (ts_xml ``SALSubsystems.xml``; OCPS:1 LATISS, OCPS:2 LSSTComCam, OCPS:3 LSSTCam). `observatory_spec`
 picks one by instrument name.
 
-May import: the standard library and `butler.instrument` (the physical filters).
+The OCPS index and the readout time are the camera's facts in `calib.instrument`, read from there.
+
+May import: the standard library, `butler.instrument` (the physical filters) and `calib.instrument`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = ["OBSERVATORIES", "ObservatorySpec", "observatory_spec"]
 import dataclasses
 
 from ..butler.instrument import LATISS_GRATINGS, LSSTCAM_FILTERS
+from ..calib.instrument import InstrumentSpec, instrument_spec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +50,6 @@ class ObservatorySpec:
         Header service CSC.
     oods : `str`
         OODS CSC (its ``imageInOODS.camera`` is the instrument name).
-    ocps_index : `int`
-        SAL index of the OCPS that serves the camera.
     obs_id_prefix : `str`
         Controller prefix of obs ids (``CC``, ``MC``, ``AT``: ``<prefix>_O_<day_obs>_<seq>``).
     filters : `tuple` [`str`, ...]
@@ -59,21 +60,32 @@ class ObservatorySpec:
         Dispersers (LATISS only; the physical filter is then ``filter~grating``).
     state_only : `tuple` [`str`, ...]
         Extra CSCs simulated only for their summary state (``MTDome``, ``MTDomeTrajectory``).
-    read_out_time : `float`
-        Simulated readout (s).
     """
 
     instrument: str
     camera: str
     header_service: str
     oods: str
-    ocps_index: int
     obs_id_prefix: str
     filters: tuple[str, ...]
     initial_filter: str
     gratings: tuple[str, ...] = ()
     state_only: tuple[str, ...] = ()
-    read_out_time: float = 2.0
+
+    @property
+    def camera_facts(self) -> InstrumentSpec:
+        """The instrument's `calib.instrument.InstrumentSpec`."""
+        return instrument_spec(self.instrument)
+
+    @property
+    def ocps_index(self) -> int:
+        """SAL index of the OCPS that serves the camera."""
+        return self.camera_facts.ocps_index
+
+    @property
+    def read_out_time(self) -> float:
+        """Simulated readout (s): the camera's."""
+        return self.camera_facts.read_out_time
 
     @property
     def has_filter_changer(self) -> bool:
@@ -86,7 +98,6 @@ COMCAM_OBSERVATORY = ObservatorySpec(
     camera="CCCamera",
     header_service="CCHeaderService",
     oods="CCOODS",
-    ocps_index=2,
     obs_id_prefix="CC",
     filters=("u_02", "g_01", "r_03", "i_06", "z_03", "y_04"),
     initial_filter="r_03",
@@ -97,7 +108,6 @@ LSSTCAM_OBSERVATORY = ObservatorySpec(
     camera="MTCamera",
     header_service="MTHeaderService",
     oods="MTOODS",
-    ocps_index=3,
     obs_id_prefix="MC",
     # The carousel holds five of the six filters; the simulation loads all six.
     filters=tuple(name for name in LSSTCAM_FILTERS if name not in ("empty", "unknown")),
@@ -110,7 +120,6 @@ LATISS_OBSERVATORY = ObservatorySpec(
     camera="ATCamera",
     header_service="ATHeaderService",
     oods="ATOODS",
-    ocps_index=1,
     obs_id_prefix="AT",
     filters=("empty", "SDSSg_65mm", "SDSSr_65mm", "SDSSi_65mm", "SDSSz_65mm"),
     initial_filter="empty",
