@@ -79,7 +79,6 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         return LSSTCam(domain=self.domain, log=self.log, intended_usage=LSSTCamUsages.TakeImage)
 
     def _checked_dome_components(self) -> list[str]:
-        assert self.config is not None
         ignored = set(self.config.extras.get("ignore", ()))
         return [name for name in DOME_FLAT_STATES if name not in ignored]
 
