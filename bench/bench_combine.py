@@ -186,6 +186,12 @@ def _worker(mode: str, root: Path, n: int, budget_mb: float, out: Path | None) -
     combine, before the median stacks the frames.
     """
     butler, refs = _refs(root, n)
+    # Import what both methods use before timing either: module imports are a per-process cost
+    # (lsst.images alone takes seconds), not part of the combine or of the median.
+    import lsst.images  # noqa: F401
+
+    import lsst.ts.makecalibrations.pipelines.tasks.combine_task  # noqa: F401
+
     rss_before = _current_rss_mb()
     figures: dict = {"mode": mode, "n": n, "rss_before_mb": rss_before}
     if mode in ("combine", "both"):

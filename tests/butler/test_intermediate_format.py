@@ -15,6 +15,8 @@
 
 """Processed images that only the next task of a job reads are written uncompressed; products are not.
 
+Both layouts read back in row bands from a file opened once (`butler.image_bands`, the combine's reads).
+
 `butler.formatters.IntermediateImageFormatter` is mapped (by `butler.repository.repo_seed_config`) to
 each dataset type of `INTERMEDIATE_IMAGE_DATASETS`; every other MaskedImage (the certified bias, dark
 and flat) keeps lsst.images' compressed default. A repository made before that mapping existed (its
@@ -33,6 +35,7 @@ from lsst.daf.butler import Butler
 from lsst.images import Box
 
 from lsst.ts.makecalibrations.butler.formatters import INTERMEDIATE_IMAGE_DATASETS
+from lsst.ts.makecalibrations.butler.image_bands import ImageBands, open_image_bands
 from lsst.ts.makecalibrations.butler.images import make_masked_image, masked_image_arrays
 from lsst.ts.makecalibrations.butler.repository import RAW_RUN, repo_seed_config
 
@@ -163,3 +166,31 @@ def test_repository_made_before_keeps_compressing_and_reads_both(repo: Path) -> 
     for ref in (old_ref, new_ref):
         check_round_trip(old, ref)
     assert RAW_RUN in old.collections.query("*")
+
+
+def test_image_bands_read_the_stored_planes(repo: Path) -> None:
+    """The combine's band reads from one open file: same pixels and excluded planes as the butler."""
+    rng = np.random.default_rng(3)
+    image = rng.normal(100.0, 8.0, (40, 48)).astype(np.float32)
+    planes = {name: rng.random(image.shape) < 0.05 for name in ("SAT", "INTRP", "DETECTED", "CR")}
+    masked = make_masked_image(image, variance=np.full(image.shape, 64.0, np.float32), masks=planes)
+    butler = Butler.from_config(str(repo), writeable=True, run=RUN)
+    data_id = {"instrument": "LSSTComCam", "detector": 0}
+    refs = [
+        butler.put(masked, "verifyBiasProc", {**data_id, "exposure": _an_exposure(butler)}),  # plain HDUs
+        butler.put(masked, "bias", data_id),  # tile-compressed HDUs
+    ]
+    wanted = ("SAT", "INTRP", "DETECTED", "NOT_A_PLANE")
+    excluded = planes["SAT"] | planes["INTRP"] | planes["DETECTED"]
+    box = Box.factory[10:23, 0:48]
+    for ref in refs:
+        with open_image_bands(butler.getURI(ref), wanted) as bands:
+            assert bands.reads_raw_mask
+            band_image, band_excluded, variance = bands.read(box, with_variance=True)
+            np.testing.assert_array_equal(band_image, image[10:23])
+            np.testing.assert_array_equal(band_excluded, excluded[10:23])
+            np.testing.assert_array_equal(variance, 64.0)
+            # The lsst.images mask (the path for other layouts) says the same.
+            slow = ImageBands(bands._reader, wanted, None)
+            np.testing.assert_array_equal(slow.read(box, with_variance=False)[1], excluded[10:23])
+            assert bands.corner().metadata == butler.get(ref).metadata

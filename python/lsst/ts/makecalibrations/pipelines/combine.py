@@ -205,7 +205,8 @@ def combine_band(
     scale_array = np.asarray(scales, dtype=np.float32)
     if scale_array.ndim == 1:
         scale_array = scale_array[:, np.newaxis, np.newaxis]
-    images /= scale_array
+    if not np.all(scale_array == 1.0):  # x / 1 is x: unit scales (biases) need no pass over the stack
+        images /= scale_array
     stats = clipped_stats_stack(images, excluded, nsigma=nsigma, niter=niter)
     n = np.asarray(stats.n)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -237,19 +237,43 @@ def _sort_columns(work: np.ndarray) -> None:
         work[i] = tmp
 
 
+def _column_counts(flags: np.ndarray) -> np.ndarray:
+    """Number of True values in each column of a 2-d boolean array (summed as bytes: fast)."""
+    n_rows = flags.shape[0]
+    dtype = np.uint8 if n_rows < 256 else np.uint16 if n_rows < 65536 else np.intp
+    return flags.view(np.uint8).sum(axis=0, dtype=dtype).astype(np.intp)
+
+
 def _sorted_quantiles(
-    ordered: np.ndarray, count: np.ndarray, quantiles: tuple[float, ...]
+    ordered: np.ndarray, count: np.ndarray, quantiles: tuple[float, ...], full: bool = False
 ) -> list[np.ndarray]:
-    """Quantiles (linear interpolation) of the first ``count`` values of each sorted column."""
-    last = np.maximum(count - 1, 0)
+    """Quantiles (linear interpolation) of the first ``count`` values of each sorted column.
+
+    ``ordered`` is a C-contiguous ``(N, pixels)`` array. ``full`` says that every column counts all
+    ``N`` values: the interpolation rows are then the same for every pixel and are read as whole
+    rows (the same arithmetic as the per-pixel gather of the general case).
+    """
+    n_rows, n_pixels = ordered.shape
     results = []
+    if full:
+        for q in quantiles:
+            position = q * (n_rows - 1)
+            lower = int(np.floor(position))
+            upper = min(lower + 1, n_rows - 1)
+            lo = ordered[lower].astype(np.float64)
+            hi = ordered[upper].astype(np.float64)
+            results.append(lo + (position - lower) * (hi - lo))
+        return results
+    last = np.maximum(count - 1, 0)
+    flat = ordered.reshape(-1)
+    columns = np.arange(n_pixels)
     for q in quantiles:
         position = q * last
         lower = np.floor(position).astype(np.intp)
         upper = np.minimum(lower + 1, last)
         frac = position - lower
-        lo = np.take_along_axis(ordered, lower[np.newaxis], axis=0)[0].astype(np.float64)
-        hi = np.take_along_axis(ordered, upper[np.newaxis], axis=0)[0].astype(np.float64)
+        lo = flat.take(lower * n_pixels + columns).astype(np.float64)
+        hi = flat.take(upper * n_pixels + columns).astype(np.float64)
         with np.errstate(invalid="ignore"):
             value = lo + frac * (hi - lo)
         value[count == 0] = np.nan
@@ -282,7 +306,7 @@ def stack_quantiles(
     shape = stack.shape[1:]
     ordered = np.where(usable, stack, np.inf).reshape(n_in, -1)  # unusable values sort last
     _sort_columns(ordered)
-    count = usable.reshape(n_in, -1).sum(axis=0)
+    count = _column_counts(usable.reshape(n_in, -1))
     values = _sorted_quantiles(ordered, count, quantiles)
     return [value.reshape(shape) for value in values], count.reshape(shape)
 
@@ -332,22 +356,64 @@ def clipped_stats_stack(
         "median": np.empty(n_pixels),
         "n_input": np.empty(n_pixels, dtype=np.intp),
     }
-    for start in range(0, n_pixels, max(1, chunk_pixels)):
-        chunk = slice(start, min(n_pixels, start + max(1, chunk_pixels)))
-        result = _clipped_chunk(values[:, chunk], None if flags is None else flags[:, chunk], nsigma, niter)
+    step = max(1, chunk_pixels)
+    scratch = _Scratch(n_in, min(step, n_pixels))
+    for start in range(0, n_pixels, step):
+        chunk = slice(start, min(n_pixels, start + step))
+        result = _clipped_chunk(
+            values[:, chunk], None if flags is None else flags[:, chunk], nsigma, niter, scratch
+        )
         for name, array in out.items():
             array[chunk] = getattr(result, name)
     return ClippedStats(**{name: array.reshape(shape) for name, array in out.items()})
 
 
-def _clipped_chunk(values: np.ndarray, bad: np.ndarray | None, nsigma: float, niter: int) -> ClippedStats:
-    """`clipped_stats_stack` of one ``(N, pixels)`` chunk."""
+class _Scratch:
+    """Working arrays of the chunk statistics, made once per `clipped_stats_stack` call."""
+
+    def __init__(self, n_rows: int, n_pixels: int) -> None:
+        self.sorted = np.empty((n_rows, n_pixels), dtype=np.float32)
+        self.deviation = np.empty((n_rows, n_pixels), dtype=np.float32)
+        self.magnitude = np.empty((n_rows, n_pixels), dtype=np.float32)
+        self.kept = np.empty((n_rows, n_pixels), dtype=bool)
+
+    def views(self, n_pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The arrays for a chunk of ``n_pixels`` (the last chunk may be narrower)."""
+        if n_pixels == self.sorted.shape[1]:
+            return self.sorted, self.deviation, self.magnitude, self.kept
+        n_rows = self.sorted.shape[0]
+        return tuple(  # type: ignore[return-value]
+            array.reshape(-1)[: n_rows * n_pixels].reshape(n_rows, n_pixels)
+            for array in (self.sorted, self.deviation, self.magnitude, self.kept)
+        )
+
+
+def _clipped_chunk(
+    values: np.ndarray, bad: np.ndarray | None, nsigma: float, niter: int, scratch: _Scratch | None = None
+) -> ClippedStats:
+    """`clipped_stats_stack` of one ``(N, pixels)`` chunk.
+
+    When every value of the chunk is usable (the common case: masked pixels are rare) the clipping
+    passes read ``values`` as they are and the quartiles come from whole rows of the sorted copy;
+    otherwise the unusable values are replaced by +inf for the sort and by 0 (never kept) for the
+    passes. The arithmetic of each pixel is the same either way.
+    """
+    n_rows, n_pixels = values.shape
+    scratch = scratch or _Scratch(n_rows, n_pixels)
+    ordered, deviation, magnitude, kept = scratch.views(n_pixels)
     usable = _usable(values, bad)
-    ordered = np.where(usable, values, np.inf)  # unusable values sort last
+    full = bool(usable.all())
+    if full:
+        np.copyto(ordered, values)
+        n_input = np.full(n_pixels, n_rows, dtype=np.intp)
+        work, flags = values, None
+    else:
+        np.copyto(ordered, np.inf)
+        np.copyto(ordered, values, where=usable)  # unusable values sort last
+        n_input = _column_counts(usable)
+        work, flags = np.where(usable, values, np.float32(0.0)), usable
     _sort_columns(ordered)
-    n_input = usable.sum(axis=0)
-    q25, median, q75 = _sorted_quantiles(ordered, n_input, (0.25, 0.5, 0.75))
-    del ordered
+    q25, median, q75 = _sorted_quantiles(ordered, n_input, (0.25, 0.5, 0.75), full)
     mean = median.copy()
     var = np.full(median.shape, np.nan)
     n = n_input.copy()
@@ -357,7 +423,7 @@ def _clipped_chunk(values: np.ndarray, bad: np.ndarray | None, nsigma: float, ni
         if iteration > 0:
             center = mean
             half_width = nsigma * np.sqrt(var)
-        new_mean, new_var, new_n = _clipped_pass(values, usable, center, half_width)
+        new_mean, new_var, new_n = _clipped_pass(work, flags, center, half_width, deviation, magnitude, kept)
         # afw stops for a pixel when nothing survives; the previous estimate stays.
         update = new_n > 0
         if iteration == 0:
@@ -365,29 +431,52 @@ def _clipped_chunk(values: np.ndarray, bad: np.ndarray | None, nsigma: float, ni
             if stuck.any():
                 # Before the first clip the estimate is the median and the plain variance (as in
                 # `clipped_stats`); only these rare pixels need that variance.
-                kept = np.where(usable[:, stuck], values[:, stuck], np.nan).astype(np.float64)
-                var[stuck] = np.nanvar(kept, axis=0, ddof=1)
+                rare = np.where(usable[:, stuck], values[:, stuck], np.nan).astype(np.float64)
+                var[stuck] = np.nanvar(rare, axis=0, ddof=1)
         mean = np.where(update, new_mean, mean)
         var = np.where(update, new_var, var)
         n = np.where(update, new_n, n)
     return ClippedStats(mean=mean, variance=var, n=n, median=median, n_input=n_input)
 
 
+def _float32_bound(limit: np.ndarray) -> np.ndarray:
+    """The smallest float32 values at or above ``limit`` (float64; NaN stays NaN).
+
+    For a float32 ``x``, ``x < limit`` exactly when ``x < _float32_bound(limit)``: the comparison can
+    then run in float32 (4x faster than promoting every value to float64) and decide the same.
+    """
+    bound = np.asarray(limit, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        below = bound < limit
+    return np.nextafter(bound, np.float32(np.inf), where=below, out=bound)
+
+
 def _clipped_pass(
-    stack: np.ndarray, usable: np.ndarray, center: np.ndarray, half_width: np.ndarray
+    work: np.ndarray,
+    usable: np.ndarray | None,
+    center: np.ndarray,
+    half_width: np.ndarray,
+    deviation: np.ndarray,
+    magnitude: np.ndarray,
+    kept: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One clipping pass: mean and ``n - 1`` variance of the usable values with ``|x - c| < w``.
 
-    The sums are taken of ``x - c`` (float64 accumulation), which keeps the variance exact without a
-    second pass: the kept values are within a few sigma of ``c``.
+    ``work`` holds the values (0 where ``usable`` is False; ``usable`` None: all usable);
+    ``deviation``, ``magnitude`` and ``kept`` are scratch arrays of its shape, overwritten. The sums
+    are taken of ``x - c`` (float32 differences, float64 accumulation), which keeps the variance
+    exact without a second pass: the kept values are within a few sigma of ``c``.
     """
-    center32 = np.asarray(center, dtype=stack.dtype)
-    deviation = stack - center32
-    with np.errstate(invalid="ignore"):
-        kept = np.abs(deviation) < half_width
-    kept &= usable
-    np.copyto(deviation, 0.0, where=~kept)
-    n = kept.sum(axis=0)
+    center32 = np.asarray(center, dtype=work.dtype)
+    np.subtract(work, center32, out=deviation)
+    np.abs(deviation, out=magnitude)
+    np.less(magnitude, _float32_bound(half_width), out=kept)
+    if usable is not None:
+        kept &= usable
+    # Zero the values not kept (a product with False; NaN only where the centre is NaN, whose pixels
+    # keep nothing and are not updated).
+    np.multiply(deviation, kept, out=deviation)
+    n = _column_counts(kept)
     s1 = deviation.sum(axis=0, dtype=np.float64)
     np.square(deviation, out=deviation)
     s2 = deviation.sum(axis=0, dtype=np.float64)

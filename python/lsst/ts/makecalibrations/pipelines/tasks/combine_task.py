@@ -17,9 +17,12 @@
 
 `CalibCombineTask` (dimensions instrument + detector; bias, dark) and `CalibCombineByFilterTask`
 (instrument + detector + physical_filter; flat) combine the ISR outputs of one detector with
-`pipelines.combine.combine_exposures`. Inputs are connected with ``deferLoad=True`` and read through
-the butler in bands of full rows (``parameters={"bbox": ...}``), so the task never holds all input
-frames: the band height is set from ``memoryBudgetMB`` and the number of inputs.
+`pipelines.combine.combine_exposures`. Inputs are connected with ``deferLoad=True`` (the quantum
+records them as it makes the handles) and read in bands of full rows, so the task never holds all
+input frames: the band height is set from ``memoryBudgetMB`` and the number of inputs. Each input's
+file, located through the handle's butler, is opened once for the whole combine
+(`butler.image_bands`); a dataset the butler cannot give as one file is read band by band through
+the handle (``parameters={"bbox": ...}``).
 
 May import: lsst.pipe.base, lsst.pex.config, lsst.daf.butler, lsst.images, `pipelines`, `butler`.
 """
@@ -34,6 +37,7 @@ __all__ = [
     "CalibCombineTask",
 ]
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,7 +48,8 @@ import numpy as np
 from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box
 
-from ...butler.camera import INSTRUMENT_NAME, get_camera
+from ...butler.camera import INSTRUMENT_NAME, Detector, get_camera
+from ...butler.image_bands import ImageBands, open_image_bands
 from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
 from .quanta import quantum_data_id
@@ -151,7 +156,9 @@ class CalibCombineTask(pipeBase.PipelineTask):
         Parameters
         ----------
         inputExpHandles : `~collections.abc.Sequence` [`lsst.daf.butler.DeferredDatasetHandle`]
-            Handles of the ISR outputs (anything with ``get(parameters={"bbox": Box})`` works).
+            Handles of the ISR outputs. Each one's file is opened once for the whole combine (see
+            `_BandReader`); anything with ``get(parameters={"bbox": Box})`` and no ``butler`` is
+            read band by band.
         exposure_ids : `~collections.abc.Sequence` [`int`]
             Exposure id of each handle.
         detector_id : `int`
@@ -177,6 +184,22 @@ class CalibCombineTask(pipeBase.PipelineTask):
             )
         shape = _full_shape(handles[0])
         sources = [_BandReader(handle, tuple(self.config.mask), shape[1]) for handle in handles]
+        with contextlib.ExitStack() as stack:
+            if len(sources) <= MAX_OPEN_INPUTS:
+                for source in sources:
+                    source.open(stack)
+            return self._combine(sources, shape, ids, listed, detector, detector_id)
+
+    def _combine(
+        self,
+        sources: list[_BandReader],
+        shape: tuple[int, int],
+        ids: list[int],
+        listed: list[Mapping[str, float] | None],
+        detector: Detector,
+        detector_id: int,
+    ) -> pipeBase.Struct:
+        """Scale and combine the inputs (`run` after the inputs are open)."""
         # Scales need the header of each input: read it from a one-pixel cut-out.
         metadata = [source.header() for source in sources]
         scales: list[float | Mapping[str, float]] = []
@@ -200,7 +223,7 @@ class CalibCombineTask(pipeBase.PipelineTask):
         )
         self.log.info(
             "Combined %d %s inputs of detector %d in %d bands of %d rows (%s scaling).",
-            len(handles),
+            len(sources),
             self.config.calibrationType,
             detector_id,
             result.n_bands,
@@ -266,34 +289,60 @@ def _full_shape(handle: DeferredDatasetHandle) -> tuple[int, int]:
     return (int(bbox.y.size), int(bbox.x.size))
 
 
+MAX_OPEN_INPUTS = 512
+"""Most inputs a combine keeps open at once; with more, each row band re-opens its inputs."""
+
+
 class _BandReader:
-    """`pipelines.combine.BandSource` reading row bands of one butler dataset."""
+    """`pipelines.combine.BandSource` reading row bands of one butler dataset.
+
+    `open` locates the dataset's file through the handle's butler (``getURI``; the quantum already
+    recorded the input when it made the handle) and opens it once for the whole combine
+    (`butler.image_bands.open_image_bands`). Without `open`, or when the butler cannot give one file
+    for the dataset, each band is a butler read with ``parameters={"bbox": ...}``.
+    """
 
     def __init__(self, handle: DeferredDatasetHandle, planes: tuple[str, ...], n_cols: int) -> None:
         self._handle = handle
         self._planes = planes
         self._n_cols = n_cols
+        self._bands: ImageBands | None = None
+
+    def open(self, stack: contextlib.ExitStack) -> None:
+        """Open the dataset's file for the rest of ``stack``'s context (see the class docstring)."""
+        butler = getattr(self._handle, "butler", None)
+        if butler is None:
+            return
+        try:
+            uri = butler.getURI(self._handle.ref)
+        except (RuntimeError, FileNotFoundError):
+            # A dataset stored as several artifacts has no single file: keep reading band by band.
+            return
+        self._bands = stack.enter_context(open_image_bands(uri, self._planes))
 
     def header(self) -> dict[str, Any]:
         """Decoded header of the dataset."""
+        if self._bands is not None:
+            return masked_image_arrays(self._bands.corner())[3]
         return masked_image_arrays(self._handle.get(parameters={"bbox": Box.factory[0:1, 0:1]}))[3]
 
     def __call__(self, start: int, stop: int, with_variance: bool) -> Band:
         box = Box.factory[start:stop, 0 : self._n_cols]
-        if with_variance:
-            sub = self._handle.get(parameters={"bbox": box})
-            image, mask, variance = sub.image, sub.mask, np.asarray(sub.variance.array, dtype=np.float32)
-        else:
-            # One file open that decompresses only the image and mask planes of the band.
-            planes = self._handle.get(
-                component="components", parameters={"bbox": box, "components": ["image", "mask"]}
-            )
-            image, mask, variance = planes["image"], planes["mask"], None
-        excluded = np.zeros(image.array.shape, dtype=bool)
+        if self._bands is not None:
+            image, excluded, variance = self._bands.read(box, with_variance)
+            return Band(image=image, excluded=excluded, variance=variance)
+        names = ["image", "mask", "variance"] if with_variance else ["image", "mask"]
+        # One file open that decompresses only the needed planes of the band.
+        planes = self._handle.get(component="components", parameters={"bbox": box, "components": names})
+        mask = planes["mask"]
+        excluded = np.zeros(planes["image"].array.shape, dtype=bool)
         for plane in self._planes:
-            if plane in mask.schema:
+            if plane in mask.schema.names:
                 excluded |= np.asarray(mask.get(plane), dtype=bool)
-        return Band(image=np.asarray(image.array, dtype=np.float32), excluded=excluded, variance=variance)
+        variance = np.asarray(planes["variance"].array, dtype=np.float32) if with_variance else None
+        return Band(
+            image=np.asarray(planes["image"].array, dtype=np.float32), excluded=excluded, variance=variance
+        )
 
 
 class CalibCombineByFilterConnections(
