@@ -68,7 +68,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..butler.calib_types import Defects
-from .stats import clipped_stats
+from .stats import border_mask, clipped_stats
 
 IMAGE_TYPES = ("bias", "dark", "flat")
 """Image types a defect measurement accepts."""
@@ -364,15 +364,7 @@ def edge_frame_mask(shape: Sequence[int], up_down: int = 5, left_right: int | No
     mask : `numpy.ndarray`
         Boolean array of ``shape``.
     """
-    left_right = up_down if left_right is None else left_right
-    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
-    if up_down > 0:
-        mask[:up_down, :] = True
-        mask[-up_down:, :] = True
-    if left_right > 0:
-        mask[:, :left_right] = True
-        mask[:, -left_right:] = True
-    return mask
+    return border_mask(shape, up_down, up_down if left_right is None else left_right)
 
 
 def merge_defect_masks(

@@ -58,7 +58,7 @@ from scipy.special import ndtr
 
 from ..calib.flat_pairs import match_pairs_by_time
 from .ptc_covariance import measure_covariances
-from .stats import clipped_stats
+from .stats import border_mask, clipped_stats
 
 GAIN_CORRECTION_TYPES = ("NONE", "SIMPLE", "FULL")
 """Estimators of the gain from one flat pair (cp_pipe ``gainCorrectionType``)."""
@@ -114,15 +114,7 @@ def scaled_edge_width(data_shape: Sequence[int], edge: int = 20) -> tuple[int, i
 
 def amp_edge_mask(data_shape: Sequence[int], widths: tuple[int, int]) -> np.ndarray:
     """Return a boolean mask (True = masked) of the edge bands ``widths = (rows, cols)`` of an amp."""
-    mask = np.zeros((int(data_shape[0]), int(data_shape[1])), dtype=bool)
-    wy, wx = widths
-    if wy > 0:
-        mask[:wy, :] = True
-        mask[-wy:, :] = True
-    if wx > 0:
-        mask[:, :wx] = True
-        mask[:, -wx:] = True
-    return mask
+    return border_mask(data_shape, *widths)
 
 
 def gain_from_flat_pair(

@@ -19,7 +19,8 @@ The calibration tasks (ISR overscan residuals, combine, flat measurement, cp_ver
 defects) all need the same statistics that afw's ``Statistics.cc`` computes. This module reproduces
 them (``MEANCLIP``, ``STDEVCLIP``, ``VARIANCECLIP``, ``MEAN``, ``STDEV``, ``MEDIAN``) on numpy
 arrays, both for one set of pixels (`clipped_stats`) and vectorised pixel by pixel across a stack of
-images (`clipped_stats_stack`), which is what the calibration combine needs.
+images (`clipped_stats_stack`), which is what the calibration combine needs. `border_mask` is the
+frame of edge pixels the PTC (per amp) and the defects (per detector) leave out.
 
 Clipped statistics, as afw defines them, with ``nsigma`` and ``niter``:
 
@@ -41,6 +42,7 @@ __all__ = [
     "IQR_TO_STDEV",
     "STACK_CHUNK_PIXELS",
     "ClippedStats",
+    "border_mask",
     "clipped_stats",
     "clipped_stats_stack",
     "mean_clip",
@@ -51,6 +53,7 @@ __all__ = [
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -485,3 +488,16 @@ def _clipped_pass(
         mean = np.where(n > 0, center32.astype(np.float64) + offset, np.nan)
         var = np.where(n > 1, (s2 - s1 * offset) / np.maximum(n - 1, 1), np.nan)
     return mean, np.maximum(var, 0.0, where=np.isfinite(var), out=var), n
+
+
+def border_mask(shape: Sequence[int], rows: int, cols: int) -> np.ndarray:
+    """Boolean mask (True = masked) of the frame of an image of ``shape``: ``rows`` rows at the bottom
+    and at the top, ``cols`` columns at the left and at the right (none for a width <= 0)."""
+    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+    if rows > 0:
+        mask[:rows, :] = True
+        mask[-rows:, :] = True
+    if cols > 0:
+        mask[:, :cols] = True
+        mask[:, -cols:] = True
+    return mask
