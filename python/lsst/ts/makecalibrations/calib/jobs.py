@@ -288,21 +288,27 @@ class JobBuilder:
             input_collections=tuple(inputs.split(",")),
         )
 
+    def _cp_pipe_job(
+        self, kind: JobKind, product: str, pipeline_file: str, exposure_ids: ExposureIds, settings: str = ""
+    ) -> JobSpec:
+        """A cp_pipe job: ``${CP_PIPE_DIR}/pipelines/<instrument>/<pipeline_file>`` with the input
+        collections and ``config_options`` of ``settings`` (by default the product's own)."""
+        settings = settings or product
+        return self._job(
+            kind,
+            product,
+            self.cp_pipe_pipeline(pipeline_file),
+            self.inputs(settings),
+            exposure_ids,
+            self._options(settings, pipeline_file),
+        )
+
     # --- jobs ------------------------------------------------------------------------------------
 
     def combine(self, image_type: ImageType, exposure_ids: ExposureIds) -> JobSpec:
         """The job that builds the combined bias, dark or flat."""
-        image_type = ImageType(image_type)
-        product = image_type.key
-        pipeline = _COMBINE_PIPELINES[image_type]
-        return self._job(
-            JobKind.COMBINE,
-            product,
-            self.cp_pipe_pipeline(pipeline),
-            self.inputs(product),
-            exposure_ids,
-            self._options(product, pipeline),
-        )
+        typed = ImageType(image_type)
+        return self._cp_pipe_job(JobKind.COMBINE, typed.key, _COMBINE_PIPELINES[typed], exposure_ids)
 
     def verify(
         self, image_type: ImageType, exposure_ids: ExposureIds, calib_job_id: str | Placeholder | None
@@ -342,36 +348,17 @@ class JobBuilder:
 
     def defects(self, exposure_ids: ExposureIds) -> JobSpec:
         """The defects job (darks and flats)."""
-        return self._job(
-            JobKind.DEFECTS,
-            "defects",
-            self.cp_pipe_pipeline("cpDefects.yaml"),
-            self.inputs("defects"),
-            exposure_ids,
-            self._options("defects", "cpDefects.yaml"),
-        )
+        return self._cp_pipe_job(JobKind.DEFECTS, "defects", "cpDefects.yaml", exposure_ids)
 
     def ptc(self, exposure_ids: ExposureIds) -> JobSpec:
         """The full photon transfer curve job (flats)."""
-        return self._job(
-            JobKind.PTC,
-            "ptc",
-            self.cp_pipe_pipeline("cpPtc.yaml"),
-            self.inputs("ptc"),
-            exposure_ids,
-            self._options("ptc", "cpPtc.yaml"),
-        )
+        return self._cp_pipe_job(JobKind.PTC, "ptc", "cpPtc.yaml", exposure_ids)
 
     def gain(self, exposure_ids: ExposureIds) -> JobSpec:
         """The gain-from-flat-pairs job (the ``cpPtcGainFromFlatPairs`` subset of cpPtc)."""
-        pipeline = "cpPtc.yaml#cpPtcGainFromFlatPairs"
-        return self._job(
-            JobKind.GAIN,
-            "gain",
-            self.cp_pipe_pipeline(pipeline),
-            self.inputs("ptc"),
-            exposure_ids,
-            self._options("ptc", pipeline),
+        # The subset runs with the PTC's inputs and options.
+        return self._cp_pipe_job(
+            JobKind.GAIN, "gain", "cpPtc.yaml#cpPtcGainFromFlatPairs", exposure_ids, settings="ptc"
         )
 
     def verify_gain(
