@@ -79,6 +79,27 @@ def test_overscan_noise_and_gain(biases: list) -> None:
         assert first.variance[box].mean() == pytest.approx(amp.read_noise**2, rel=0.05)
 
 
+def test_read_noise_from_the_ptc() -> None:
+    """With a PTC the ISR records its noise (e-) as READNOISE and in the variance, as cp_pipe; amps the
+    PTC lacks keep the camera's; in bootstrap mode the overscan noise (ADU) stays."""
+    detector = get_camera()[DETECTOR]
+    amps = TRUTH.make_raw_amps(DETECTOR, 2026112500999, "BIAS", 0.0, 0.0)
+    ptc_noise = {amp.name: amp.read_noise * 1.031 for amp in detector if amp.name != "C10"}
+    result = run_isr(amps, {}, detector, IsrSettings(), exposure_id=1, read_noise=ptc_noise)
+    for amp in detector:
+        noise = result.metadata[f"LSST ISR READNOISE {amp.name}"]
+        source = result.metadata[f"LSST ISR READNOISE SOURCE {amp.name}"]
+        expected = ptc_noise.get(amp.name, amp.read_noise)
+        assert (noise, source) == (expected, "CAMERA" if amp.name == "C10" else "PTC")
+        box = amp.bbox_slices(TRUTH.geometry)
+        assert float(np.mean(result.variance[box] - result.image[box])) == pytest.approx(expected**2, rel=1e-5)
+    bootstrap = run_isr(
+        amps, {}, detector, IsrSettings(doBootstrap=True), exposure_id=1, read_noise=ptc_noise
+    )
+    key = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV C00"
+    assert bootstrap.metadata["LSST ISR READNOISE C00"] == bootstrap.metadata[key]
+
+
 def test_combined_bias_noise_is_read_noise_over_sqrt_n(biases: list) -> None:
     detector = get_camera()[DETECTOR]
     reference = TRUTH.reference_bias(DETECTOR)

@@ -109,7 +109,8 @@ def test_gain_subset(end_to_end: EndToEnd):
 
 
 def test_ptc(end_to_end: EndToEnd):
-    """cpPtc on the 5 s pairs plus a 17-pair ramp: gain within 1%, read noise within 5% of truth."""
+    """cpPtc (FULLCOVARIANCE + gain ratios) on the 5 s pairs plus a 17-pair ramp: gain within 1%, read
+    noise within 5% of truth."""
     butler = _butler(end_to_end, "ptc")
     collection = end_to_end.collections["ptc"]
     all_flats = end_to_end.gain_flats + end_to_end.ramp_flats
@@ -121,10 +122,18 @@ def test_ptc(end_to_end: EndToEnd):
     unsaturated = {pair for pair, exp_time in ramp if exp_time <= 20}
     unsaturated |= set(_pairs(end_to_end.gain_flats))
     fits = []
+    unadjusted_errors = []
     for detector in DETECTORS:
         truth = end_to_end.model.detector(detector)
         ptc = butler.get("ptc", detector=detector, exposure=all_flats[0], instrument="LSSTComCam")
-        assert ptc.fit_type == "EXPAPPROXIMATION" and not ptc.bad_amps
+        unadjusted = butler.get("ptcUnadjusted", detector=detector, instrument="LSSTComCam")
+        # cpPtc.yaml's default: FULLCOVARIANCE (27 pairs), then cpPtcAdjustGainRatios.
+        assert ptc.fit_type == "FULLCOVARIANCE" and not ptc.bad_amps
+        assert ptc.gain_unadjusted == unadjusted.gain
+        corrections = ptc.metadata["PTC GAIN RATIO CORRECTIONS"]
+        assert np.median(list(corrections.values())) == pytest.approx(1.0)
+        assert np.shape(ptc.a_matrix["C00"]) == (4, 4) and np.shape(ptc.a_matrix_no_b["C00"]) == (4, 4)
+        assert np.shape(ptc.covariances_model["C00"]) == (len(expected_pairs), 4, 4)
         # Points are ordered by the detector-average mean of their pair (cp_pipe's solve order).
         detector_means = np.mean([ptc.raw_means[amp] for amp in ptc.amp_names], axis=0)
         assert np.all(np.diff(detector_means) >= 0)
@@ -137,12 +146,15 @@ def test_ptc(end_to_end: EndToEnd):
             means = dict(zip(map(tuple, ptc.input_exp_id_pairs[amp]), ptc.raw_means[amp], strict=True))
             assert ptc.turnoff[amp] >= max(means[p] for p in unsaturated)
             a00, gain, n00 = ptc.fit_pars[amp]
-            assert gain == ptc.gain[amp] and math.sqrt(n00) == pytest.approx(ptc.noise[amp])
+            assert gain == ptc.gain_unadjusted[amp] and math.sqrt(n00) == pytest.approx(ptc.noise[amp])
+            assert ptc.gain[amp] == pytest.approx(gain / corrections[amp], rel=1e-12)
             # No brighter-fatter here (the default simulation has -2e-6); a partly saturated 30 s pair
             # kept by the outlier rejection may pull a00 slightly negative.
-            assert -5e-7 <= a00 <= 0.0
+            assert abs(a00) <= 5e-7
             assert 0 < ptc.gain_err[amp] < 0.005 * gain
         fits.append((ptc.gain, ptc.noise, truth))
+        unadjusted_errors.append(relative_errors(ptc.gain_unadjusted, truth.gain))
+    print(f"\n[PTC e2e] max |dg/g| before the gain-ratio adjustment {np.abs(unadjusted_errors).max():.4f}")
     check_gain_and_noise(f"PTC e2e, detectors {DETECTORS}", fits)
 
 

@@ -47,9 +47,10 @@ _PER_AMP_LIST_FIELDS = (
     "covariances",
     "covariances_sqrt_weights",
     "covariances_model",
+    "covariances_model_no_b",
 )
-_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "noise", "turnoff")
-_PER_AMP_MATRIX_FIELDS = ("a_matrix", "b_matrix", "noise_matrix")
+_PER_AMP_SCALAR_FIELDS = ("gain", "gain_err", "gain_unadjusted", "noise", "noise_err", "turnoff")
+_PER_AMP_MATRIX_FIELDS = ("a_matrix", "b_matrix", "noise_matrix", "a_matrix_no_b", "noise_matrix_no_b")
 
 
 def _to_builtin(value: Any) -> Any:
@@ -98,8 +99,13 @@ class PhotonTransferCurve:
         Per amp gain (e-/ADU).
     gain_err : `dict` [`str`, `float`]
         Per amp gain uncertainty (e-/ADU).
+    gain_unadjusted : `dict` [`str`, `float`]
+        Per amp gain of the PTC fit before ``cpPtcAdjustGainRatios`` rescaled it with the flats'
+        amp-to-amp ratios (cp_pipe ``gainUnadjusted``; equal to ``gain`` when no adjustment was made).
     noise : `dict` [`str`, `float`]
         Per amp read noise: the overscan noise in ADU for ``PARTIAL`` (as cp_pipe), e- for the solved PTC.
+    noise_err : `dict` [`str`, `float`]
+        Per amp 1σ uncertainty of the solved PTC's noise (e-).
     noise_list : `dict` [`str`, `list` [`float`]]
         Per amp, the overscan noise (ADU) of each pair.
     fit_pars : `dict` [`str`, `list` [`float`]]
@@ -113,10 +119,16 @@ class PhotonTransferCurve:
         Per amp, for each pair, ``L x L`` inverse 1σ errors of the covariances.
     covariances_model : `dict` [`str`, `list`]
         Per amp, for each pair, the fitted model covariances (full-covariance fits only).
+    covariances_model_no_b : `dict` [`str`, `list`]
+        The same for the ``b = 0`` fit that ``FULLCOVARIANCE`` also makes (cp_pipe ``covariancesModelNoB``).
     a_matrix, b_matrix : `dict` [`str`, `list` [`list` [`float`]]]
         Per amp, Astier+19 ``a`` (1/e-) and ``b`` matrices of a full-covariance fit (empty otherwise).
     noise_matrix : `dict` [`str`, `list` [`list` [`float`]]]
         Per amp, the noise covariances (e²) of a full-covariance fit.
+    a_matrix_no_b, noise_matrix_no_b : `dict` [`str`, `list` [`list` [`float`]]]
+        Per amp, ``a`` and noise of the ``b = 0`` fit of a ``FULLCOVARIANCE`` PTC (cp_pipe
+        ``aMatrixNoB``, ``noiseMatrixNoB``): the better-determined a00 when the amps have few pixels,
+        as ``b`` trades with a00.
     bad_amps : `list` [`str`]
         Amplifiers for which the measurement failed.
     metadata : `dict` [`str`, `typing.Any`]
@@ -134,16 +146,21 @@ class PhotonTransferCurve:
     exp_id_mask: dict[str, list[bool]] = dataclasses.field(default_factory=dict)
     gain: dict[str, float] = dataclasses.field(default_factory=dict)
     gain_err: dict[str, float] = dataclasses.field(default_factory=dict)
+    gain_unadjusted: dict[str, float] = dataclasses.field(default_factory=dict)
     noise: dict[str, float] = dataclasses.field(default_factory=dict)
+    noise_err: dict[str, float] = dataclasses.field(default_factory=dict)
     noise_list: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     fit_pars: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     turnoff: dict[str, float] = dataclasses.field(default_factory=dict)
     covariances: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     covariances_sqrt_weights: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     covariances_model: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    covariances_model_no_b: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
     a_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
     b_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
     noise_matrix: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    a_matrix_no_b: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    noise_matrix_no_b: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
     bad_amps: list[str] = dataclasses.field(default_factory=list)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 

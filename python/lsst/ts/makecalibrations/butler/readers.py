@@ -35,6 +35,7 @@ __all__ = [
     "list_certified",
     "read_pair_gains",
     "read_ptc_bad_amps",
+    "read_ptc_fit_fallbacks",
     "read_verify_exposure_stats",
     "read_verify_stats",
 ]
@@ -204,6 +205,26 @@ def read_ptc_bad_amps(repo: str | os.PathLike[str], collection: str) -> dict[int
             result[int(ref.dataId["detector"])] = {
                 amp: str(reasons.get(amp, "bad amp")) for amp in ptc.bad_amps
             }
+    return result
+
+
+def read_ptc_fit_fallbacks(repo: str | os.PathLike[str], collection: str) -> dict[int, str]:
+    """Return ``{detector: why}`` for every ``ptc`` in ``collection`` fitted with another type than the
+    configured one (``PTC FIT FALLBACK`` in its metadata: too few pairs for FULLCOVARIANCE, so
+    EXPAPPROXIMATION); detectors fitted as configured are left out."""
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        return {}
+    try:
+        refs = list(butler.registry.queryDatasets("ptc", collections=collection, findFirst=True))
+    except MissingDatasetTypeError:
+        return {}
+    result: dict[int, str] = {}
+    for ref in refs:
+        ptc: PhotonTransferCurve = butler.get(ref)
+        why = ptc.metadata.get("PTC FIT FALLBACK")
+        if why:
+            result[int(ref.dataId["detector"])] = str(why)
     return result
 
 

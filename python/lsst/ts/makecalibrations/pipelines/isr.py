@@ -27,8 +27,9 @@ the later steps read. The steps, in IsrTaskLSST order, each switched by `IsrSett
 3. saturation masking (``SAT``) on the raw values, if enabled;
 4. parallel overscan: per-column median of the parallel overscan rows, skipping 3 + 3 rows;
 5. gains: multiply by the nominal camera gain (e-), or by 1 with ``do_bootstrap`` (ADU); the
-   ``LSST ISR GAIN <amp>`` and ``LSST ISR READNOISE <amp>`` (e-; with bootstrap the overscan noise in
-   ADU) keys and ``LSST ISR UNITS`` are written;
+   ``LSST ISR GAIN <amp>`` and ``LSST ISR READNOISE <amp>`` (e-: the noise of the PTC given to the
+   ISR, else the camera's nominal value, named by ``LSST ISR READNOISE SOURCE <amp>``; with bootstrap
+   the overscan noise in ADU) keys and ``LSST ISR UNITS`` are written;
 6. assembly of the amps' data sections (C00..C07 bottom row, C10..C17 top row);
 7. bias subtraction; dark subtraction scaled by ``DARKTIME / dark DARKTIME``;
 8. defect masking (``BAD``) and NaN masking (``UNMASKEDNAN``);
@@ -246,6 +247,7 @@ def run_isr(
     dark_calib_time: float = 1.0,
     defects: np.ndarray | None = None,
     flat: np.ndarray | None = None,
+    read_noise: Mapping[str, float] | None = None,
 ) -> IsrResult:
     """Run the numpy ISR on the raw amps of one detector.
 
@@ -270,6 +272,10 @@ def run_isr(
         Dark time the dark calibration is normalised to (1 s for cp_pipe darks).
     defects : `numpy.ndarray`, optional
         Boolean defect mask of the assembled detector, required when ``doDefect``.
+    read_noise : `~collections.abc.Mapping` [`str`, `float`], optional
+        Per amp read noise (e-) of the PTC given to the ISR (cp_pipe writes the PTC noise, which
+        includes what the overscan correction adds); amps missing or non-finite use the camera's
+        nominal value. Not used in bootstrap mode (ADU, the overscan noise).
 
     Returns
     -------
@@ -308,13 +314,15 @@ def run_isr(
         md[f"LSST ISR OVERSCAN PARALLEL MEDIAN {amp.name}"] = apply_parallel_overscan(work, geometry)
         if settings.doBootstrap or not settings.doApplyGains:
             gain = 1.0
-            read_noise = residual_stdev
+            amp_noise = residual_stdev
         else:
             gain = amp.gain
-            read_noise = amp.read_noise
+            ptc_noise = math.nan if read_noise is None else float(read_noise.get(amp.name, math.nan))
+            amp_noise = ptc_noise if math.isfinite(ptc_noise) and ptc_noise > 0 else amp.read_noise
+            md[f"LSST ISR READNOISE SOURCE {amp.name}"] = "PTC" if amp_noise == ptc_noise else "CAMERA"
         md[f"LSST ISR GAIN {amp.name}"] = gain
-        md[f"LSST ISR READNOISE {amp.name}"] = read_noise
-        read_noise_units[amp.name] = read_noise
+        md[f"LSST ISR READNOISE {amp.name}"] = amp_noise
+        read_noise_units[amp.name] = amp_noise
         box = amp.bbox_slices(geometry)
         image[box] = work[geometry.data_slice] * gain
         if saturated is not None:

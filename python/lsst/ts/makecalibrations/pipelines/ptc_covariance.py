@@ -346,6 +346,7 @@ def fit_full_covariance(
     max_lag: int,
     initial_gain: float,
     fit_b: bool = True,
+    initial_fit: FullCovarianceFit | None = None,
 ) -> FullCovarianceFit:
     """Fit Astier+19 Eq. 20 to the covariances of one amplifier.
 
@@ -370,6 +371,9 @@ def fit_full_covariance(
         Start value of the gain.
     fit_b : `bool`, optional
         Fit ``b`` (``FULLCOVARIANCE``) or not (``FULLCOVARIANCE_NO_B``).
+    initial_fit : `FullCovarianceFit`, optional
+        A valid fit of the same data (the ``b = 0`` one) to start from instead of the parabolas; ``c``
+        starts at ``a b`` of it.
 
     Returns
     -------
@@ -401,7 +405,12 @@ def fit_full_covariance(
     if np.count_nonzero(used) < max(n, 3) or not (math.isfinite(initial_gain) and initial_gain > 0):
         return failed()
     mu, cov, sw = mu_all[used], cov_all[used], sw_all[used]
-    a0, c0, noise0 = _initial_parameters(mu, cov, sw, initial_gain)
+    if initial_fit is not None and initial_fit.valid and initial_fit.a_matrix.shape == (n, n):
+        a0, noise0 = initial_fit.a_matrix.copy(), initial_fit.noise_matrix.copy()
+        c0 = initial_fit.a_matrix * initial_fit.b_matrix
+        initial_gain = initial_fit.gain
+    else:
+        a0, c0, noise0 = _initial_parameters(mu, cov, sw, initial_gain)
     size = n * n
 
     def unpack(params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -1151,7 +1151,19 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         return False
 
     async def _ptc_is_usable(self, job: JobRecord) -> bool:
-        """False (and a failure naming them) if the PTC job's solver flagged bad amplifiers."""
+        """False (and a failure naming them) if the PTC job's solver flagged bad amplifiers.
+
+        A PTC fitted with EXPAPPROXIMATION because it has too few pairs for the configured
+        FULLCOVARIANCE fit is usable; that is logged as a warning and noted in the report.
+        """
+        fallbacks = await self.butler.read_ptc_fit_fallbacks(job.output_collection)
+        if fallbacks:
+            reasons = sorted(set(fallbacks.values()))
+            note = (
+                f"PTC of detector(s) {', '.join(str(d) for d in sorted(fallbacks))}: " + "; ".join(reasons)
+            )
+            self.log.warning(note)
+            self.report.notes.append(note)
         bad = await self.butler.read_ptc_bad_amps(job.output_collection)
         if not bad:
             return True

@@ -165,6 +165,16 @@ class ButlerGateway:
 
         return await self._run(call)
 
+    async def read_ptc_fit_fallbacks(self, collection: str) -> dict[int, str]:
+        """Detectors of a PTC job fitted with EXPAPPROXIMATION instead of the configured type, and why."""
+
+        def call() -> dict[int, str]:
+            from ..butler.readers import read_ptc_fit_fallbacks
+
+            return read_ptc_fit_fallbacks(self.repo, collection)
+
+        return await self._run(call)
+
     async def read_pair_gains(self, collection: str) -> list[Any]:
         """Gains per flat pair, detector and amplifier found in a PTC or gain job's collection."""
 

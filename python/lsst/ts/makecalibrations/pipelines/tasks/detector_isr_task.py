@@ -154,7 +154,7 @@ class DetectorIsrTask(IsrTask):
         detector_id = int(data_id["detector"])
         calib_refs = {
             name: getattr(inputRefs, name)
-            for name in ("bias", "dark", "flat", "defects")
+            for name in ("bias", "dark", "flat", "defects", "ptc")
             if hasattr(inputRefs, name)
         }
         loaded = {name: butlerQC.get(ref) for name, ref in calib_refs.items()}

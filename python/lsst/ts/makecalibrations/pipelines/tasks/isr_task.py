@@ -84,6 +84,16 @@ class IsrTaskConnections(
         dimensions=("instrument", "detector"),
         isCalibration=True,
     )
+    ptc = cT.PrerequisiteInput(
+        name="ptc",
+        doc="Photon transfer curve: its read noise (e-) goes to LSST ISR READNOISE and the variance, as "
+        "cp_pipe's ISR; optional (the camera's nominal noise without one), unused in bootstrap mode.",
+        storageClass="PhotonTransferCurve",
+        dimensions=("instrument", "detector"),
+        isCalibration=True,
+        multiple=True,
+        minimum=0,
+    )
     outputExposure = cT.Output(
         name="postISRCCD",
         doc="Processed exposure.",
@@ -102,6 +112,8 @@ class IsrTaskConnections(
             del self.flat
         if not config.doDefect:
             del self.defects
+        if config.doBootstrap or not config.doApplyGains:
+            del self.ptc
 
 
 class IsrTaskConfig(pipeBase.PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
@@ -172,6 +184,7 @@ class IsrTask(pipeBase.PipelineTask):
         dark: Any = None,
         flat: Any = None,
         defects: Defects | None = None,
+        ptc: Any = None,
         exposure_record: dict[str, Any] | None = None,
     ) -> pipeBase.Struct:
         """Process one raw.
@@ -188,6 +201,8 @@ class IsrTask(pipeBase.PipelineTask):
             Calibrations (required when their step is on).
         defects : `butler.calib_types.Defects`, optional
             Defect list (required when ``doDefect``).
+        ptc : `butler.calib_types.PhotonTransferCurve` or `list` of one, optional
+            PTC whose read noise the ISR records.
         exposure_record : `dict`, optional
             ``exposure_time``, ``dark_time``, ``observation_type``, ``physical_filter``, ``date_obs`` from
             the registry, used where the raw header lacks them.
@@ -198,7 +213,12 @@ class IsrTask(pipeBase.PipelineTask):
             ``outputExposure``: the processed `lsst.images.MaskedImage`.
         """
         calibs = self.prepare_calibrations(
-            bias=bias, dark=dark, flat=flat, defects=defects, shape=ccdExposure.geometry.detector_shape
+            bias=bias,
+            dark=dark,
+            flat=flat,
+            defects=defects,
+            ptc=ptc,
+            shape=ccdExposure.geometry.detector_shape,
         )
         return pipeBase.Struct(
             outputExposure=self.process(
@@ -218,6 +238,7 @@ class IsrTask(pipeBase.PipelineTask):
         dark: Any = None,
         flat: Any = None,
         defects: Defects | None = None,
+        ptc: Any = None,
         shape: tuple[int, int],
     ) -> PreparedCalibrations:
         """Decode the calibrations this config uses, once, for any number of `process` calls.
@@ -228,6 +249,8 @@ class IsrTask(pipeBase.PipelineTask):
             Calibrations (required when their step is on).
         defects : `butler.calib_types.Defects`, optional
             Defect list (``doDefect``; none given means no defect).
+        ptc : `butler.calib_types.PhotonTransferCurve` or `list` of one, optional
+            PTC (its good amps' read noise in e-, used unless in bootstrap mode or in ADU).
         shape : `tuple` [`int`, `int`]
             Detector image shape (for the defect mask).
 
@@ -251,6 +274,15 @@ class IsrTask(pipeBase.PipelineTask):
             header["LSST ISR FLAT SOURCE"] = _calib_label(flat_md)
         if self.config.doDefect:
             arrays["defects"] = defects.to_mask(shape) if defects is not None else np.zeros(shape, bool)
+        if isinstance(ptc, (list, tuple)):
+            ptc = ptc[0] if ptc else None
+        if ptc is not None and self.config.doApplyGains and not self.config.doBootstrap:
+            arrays["read_noise"] = {
+                amp: float(noise) for amp, noise in ptc.noise.items() if amp not in ptc.bad_amps
+            }
+            header["LSST ISR PTC SOURCE"] = (
+                f"PTC {ptc.fit_type} n={len(ptc.metadata.get('INPUT_EXPOSURES', []))}"
+            )
         return PreparedCalibrations(arrays=arrays, header=header)
 
     def process(

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 __all__ = [
     "PTC_BAD_AMP_REASONS_KEY",
+    "PTC_FIT_FALLBACK_KEY",
+    "PTC_FIT_TYPE_REQUESTED_KEY",
     "PtcExtractConfig",
     "PtcExtractConnections",
     "PtcExtractTask",
@@ -84,6 +86,10 @@ _N_PIXELS_KEY = "PTC N PIXELS"
 _FULL_AMP_PIXELS = 2000 * 509
 PTC_BAD_AMP_REASONS_KEY = "PTC BAD AMP REASONS"
 """PTC metadata key: ``{amp: why the amp is bad}`` for every amp in ``bad_amps``."""
+PTC_FIT_TYPE_REQUESTED_KEY = "PTC FIT TYPE REQUESTED"
+"""PTC metadata key: the configured ptcFitType, when another one was fitted (see `PTC_FIT_FALLBACK_KEY`)."""
+PTC_FIT_FALLBACK_KEY = "PTC FIT FALLBACK"
+"""PTC metadata key: why the configured full-covariance fit was replaced by EXPAPPROXIMATION."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -526,6 +532,21 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
     maxGainRelativeError = pexConfig.Field[float](
         doc="An amp whose fitted gain has a larger relative 1-sigma error is bad.", default=0.02
     )
+    doFitNoB = pexConfig.Field[bool](
+        doc="With ptcFitType=FULLCOVARIANCE, also fit Eq. 20 with b = 0 and keep its a and noise "
+        "matrices and model (a_matrix_no_b...; cp_pipe's aMatrixNoB): on amps with few pixels b is "
+        "poorly constrained and trades with a00, the b = 0 fit's a00 is the better-determined one. "
+        "The b-free fit then starts from the b = 0 solution.",
+        default=True,
+    )
+    doFallbackToExpApproximation = pexConfig.Field[bool](
+        doc="With ptcFitType=FULLCOVARIANCE[_NO_B], a detector with fewer flat pairs than "
+        "maximumRangeCovariancesAstierFullCovFit (the covariance fit needs one pair per lag) gets the "
+        "EXPAPPROXIMATION PTC instead: fit_type EXPAPPROXIMATION, the requested type and the reason "
+        "in the metadata (PTC FIT TYPE REQUESTED, PTC FIT FALLBACK) and a warning in the log. False: "
+        "every amp of such a detector is bad (cp_pipe's behaviour), so the PTC is not certified.",
+        default=True,
+    )
 
 
 def full_covariance_problem(fit: FullCovarianceFit, config: PtcSolveConfig) -> str | None:
@@ -594,7 +615,8 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         return float(np.mean(values)) if values else math.inf
 
     ordered = sorted(partials, key=detector_mean)
-    ptc = PhotonTransferCurve.from_partials(ordered, fit_type=config.ptcFitType)
+    fit_type, fallback = _effective_fit_type(len(ordered), config)
+    ptc = PhotonTransferCurve.from_partials(ordered, fit_type=fit_type)
     n_pixels: dict[str, list[float]] = {amp: [] for amp in ptc.amp_names}
     for partial in ordered:
         per_amp = partial.metadata.get(_N_PIXELS_KEY, {})
@@ -621,19 +643,31 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         ptc.gain[amp] = fit.gain
         ptc.gain_err[amp] = fit.gain_err
         ptc.noise[amp] = fit.noise
+        ptc.noise_err[amp] = fit.noise_err
         ptc.fit_pars[amp] = fit.params
         ptc.turnoff[amp] = fit.turnoff
-        if config.ptcFitType.startswith("FULLCOVARIANCE") and fit.valid:
+        problem: str | None
+        if fit_type.startswith("FULLCOVARIANCE") and fallback is not None:
+            # Too few pairs and no fallback: cp_pipe's bad amp, with the reason.
+            problem = fallback
+        elif fit_type.startswith("FULLCOVARIANCE") and fit.valid:
             problem = _solve_full_covariance(ptc, amp, fit, config)
         else:
             problem = ptc_amp_problem(fit, config)
+        ptc.gain_unadjusted[amp] = ptc.gain[amp]
         if problem is not None:
             ptc.bad_amps.append(amp)
             bad_reasons[amp] = problem
+    if fit_type != config.ptcFitType:
+        ptc.metadata[PTC_FIT_TYPE_REQUESTED_KEY] = config.ptcFitType
+        ptc.metadata[PTC_FIT_FALLBACK_KEY] = (
+            f"{len(ordered)} flat pairs, fewer than the {config.maximumRangeCovariancesAstierFullCovFit} "
+            f"that {config.ptcFitType} needs (one per fitted lag): {fit_type} fitted instead"
+        )
     ptc.metadata.update(
         {
             "OBSTYPE": "PTC",
-            "PTC_FIT_TYPE": config.ptcFitType,
+            "PTC_FIT_TYPE": fit_type,
             "PTC N PAIRS": len(ordered),
             PTC_BAD_AMP_REASONS_KEY: bad_reasons,
             "INPUT_EXPOSURES": [
@@ -645,6 +679,21 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
     ptc.metadata.pop("PTC RAW DELTAS", None)
     ptc.metadata.pop("EXPTIME", None)
     return ptc
+
+
+def _effective_fit_type(n_pairs: int, config: PtcSolveConfig) -> tuple[str, str | None]:
+    """The fit type used for a detector with ``n_pairs`` pairs, and the bad-amp reason if the requested
+    full-covariance fit cannot be made and no fallback is allowed (None otherwise)."""
+    requested = config.ptcFitType
+    needed = config.maximumRangeCovariancesAstierFullCovFit
+    if not requested.startswith("FULLCOVARIANCE") or n_pairs >= needed:
+        return requested, None
+    if config.doFallbackToExpApproximation:
+        return "EXPAPPROXIMATION", None
+    return requested, (
+        f"{requested} needs at least {needed} flat pairs (one per fitted lag), the detector has "
+        f"{n_pairs} (cpPtcSolve doFallbackToExpApproximation=True fits EXPAPPROXIMATION instead)"
+    )
 
 
 def _solve_full_covariance(
@@ -667,18 +716,35 @@ def _solve_full_covariance(
             f"maximumRangeCovariancesAstierFullCovFit={n_lags} exceeds the {cov.shape[1]} lags measured "
             "(cpPtcExtractPair maximumRangeCovariancesAstier)."
         )
-    full = fit_full_covariance(
-        ptc.raw_means[amp],
-        cov,
-        np.asarray(weights, dtype=np.float64),
-        initial.mask,
-        n_lags,
-        initial.gain,
-        fit_b=config.ptcFitType == "FULLCOVARIANCE",
-    )
+    sqrt_weights = np.asarray(weights, dtype=np.float64)
+    fit_b = config.ptcFitType == "FULLCOVARIANCE"
+    no_b: FullCovarianceFit | None = None
+    if not fit_b or config.doFitNoB:
+        no_b = fit_full_covariance(
+            ptc.raw_means[amp], cov, sqrt_weights, initial.mask, n_lags, initial.gain, fit_b=False
+        )
+    if not fit_b:
+        assert no_b is not None
+        full = no_b
+    else:
+        if no_b is not None:
+            ptc.a_matrix_no_b[amp] = no_b.a_matrix.tolist()
+            ptc.noise_matrix_no_b[amp] = no_b.noise_matrix.tolist()
+            ptc.covariances_model_no_b[amp] = no_b.model.tolist()
+        full = fit_full_covariance(
+            ptc.raw_means[amp],
+            cov,
+            sqrt_weights,
+            initial.mask,
+            n_lags,
+            initial.gain,
+            fit_b=True,
+            initial_fit=no_b if no_b is not None and no_b.valid else None,
+        )
     ptc.gain[amp] = full.gain
     ptc.gain_err[amp] = full.gain_err
     ptc.noise[amp] = full.noise
+    ptc.noise_err[amp] = full.noise_err
     ptc.a_matrix[amp] = full.a_matrix.tolist()
     ptc.b_matrix[amp] = full.b_matrix.tolist()
     ptc.noise_matrix[amp] = full.noise_matrix.tolist()
@@ -708,6 +774,8 @@ class PtcSolveTask(pipeBase.PipelineTask):
             ``outputPtcDataset``: the solved `PhotonTransferCurve`.
         """
         ptc = solve_ptc(list(inputCovariances), self.config)
+        if PTC_FIT_FALLBACK_KEY in ptc.metadata:
+            self.log.warning("Detector %d: %s.", ptc.detector, ptc.metadata[PTC_FIT_FALLBACK_KEY])
         gains = [g for g in ptc.gain.values() if math.isfinite(g)]
         self.log.info(
             "Detector %d: PTC from %d pairs, median gain %.4f e-/ADU, %d bad amps.",

@@ -1,0 +1,153 @@
+# This file is part of ts_makecalibrations.
+#
+# This program is free software: you can redistribute it and/or modify it under the terms of the GNU
+# General Public License as published by the Free Software Foundation, either version 3 of the
+# License, or (at your option) any later version.
+#
+# This program is distributed in the hope that it will be useful, but WITHOUT ANY WARRANTY; without
+# even the implied warranty of MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE. See the GNU
+# General Public License for more details.
+#
+# You should have received a copy of the GNU General Public License along with this program (the
+# LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Accuracy of the default PTC (cpPtc.yaml: FULLCOVARIANCE, then cpPtcAdjustGainRatios) against the
+simulated truth.
+
+Run with ``.venv/bin/python -m bench.bench_ptc_accuracy [--detector 0] [--size default]`` (or
+``make bench``). It simulates a 20-pair PTC of one detector with brighter-fatter on (the repository
+default): four low-flux pairs for the read noise (0.01-0.1 s, 40-400 e-) and sixteen from 1 to 24 s
+(4 to 96 ke-, below the 110 ke- full well), runs each flat through the PTC ISR (`pipelines.isr`,
+bootstrap, the true defects masked), measures every pair with cpPtcExtract's `extract_pair`, solves
+with cpPtcSolve's `solve_ptc` and adjusts the gains with cpPtcAdjustGainRatios' `adjust_gain_ratios`,
+all with the pipeline's configuration. It prints, per amp and as maxima over the amps: the gain error
+before and after the adjustment, the read noise against the amp's read noise and against the noise
+of the overscan-corrected pixels (the amp's times `pipelines.isr.OVERSCAN_NOISE_FACTOR`, what cp_pipe's
+PTC measures), and a00 of the ``b``-free fit (``a_matrix``) and of the ``b = 0`` fit
+(``a_matrix_no_b``) against the truth, with the CPU time of each step. It asserts nothing.
+
+May import: numpy and this package.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PAIR_TIMES", "main"]
+
+import argparse
+import time
+
+import numpy as np
+
+from lsst.ts.makecalibrations.butler.camera import get_camera
+from lsst.ts.makecalibrations.butler.images import make_masked_image
+from lsst.ts.makecalibrations.pipelines.isr import OVERSCAN_NOISE_FACTOR, IsrSettings, run_isr
+from lsst.ts.makecalibrations.pipelines.tasks.ptc_gain_ratio_task import (
+    PtcAdjustGainRatiosConfig,
+    adjust_gain_ratios,
+)
+from lsst.ts.makecalibrations.pipelines.tasks.ptc_tasks import (
+    PtcExtractConfig,
+    PtcSolveConfig,
+    extract_pair,
+    solve_ptc,
+)
+from lsst.ts.makecalibrations.sim.truth import TruthModel
+
+PAIR_TIMES = [0.01, 0.02, 0.05, 0.1] + [float(t) for t in np.linspace(1.0, 24.0, 16)]
+"""Exposure times (s) of the 20 pairs."""
+
+PTC_ISR = IsrSettings(doApplyGains=False, doBootstrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Simulate, measure, solve and adjust; print the errors against the truth."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--detector", type=int, default=0)
+    parser.add_argument("--size", default="default")
+    parser.add_argument("--fit-type", default="FULLCOVARIANCE")
+    args = parser.parse_args(argv)
+    model = TruthModel(size=args.size)
+    detector = get_camera()[args.detector]
+    defects = model.reference_defect_mask(args.detector)
+    extract_config = PtcExtractConfig()
+    solve_config = PtcSolveConfig()
+    solve_config.ptcFitType = args.fit_type
+    cpu = {"simulate + ISR": 0.0, "extract": 0.0, "solve": 0.0, "adjust": 0.0}
+    partials = []
+    images = {}
+    for index, exp_time in enumerate(PAIR_TIMES):
+        ids = (7000 + 2 * index, 7001 + 2 * index)
+        t0 = time.process_time()
+        results = []
+        for exp_id in ids:
+            amps = model.make_raw_amps(args.detector, exp_id, "FLAT", exp_time, exp_time)
+            results.append(run_isr(amps, {"DARKTIME": exp_time}, detector, PTC_ISR, exposure_id=exp_id))
+        t1 = time.process_time()
+        partials.append(
+            extract_pair(
+                results[0].image,
+                results[1].image,
+                defects,
+                defects,
+                results[0].metadata,
+                results[1].metadata,
+                ids,
+                exp_time,
+                detector,
+                extract_config,
+            )
+        )
+        images[ids[0]] = make_masked_image(
+            np.where(defects, np.nan, results[0].image).astype(np.float32), metadata=results[0].metadata
+        )
+        cpu["simulate + ISR"] += t1 - t0
+        cpu["extract"] += time.process_time() - t1
+    t0 = time.process_time()
+    unadjusted = solve_ptc(partials, solve_config)
+    cpu["solve"] = time.process_time() - t0
+    t0 = time.process_time()
+    ptc, note = adjust_gain_ratios(
+        unadjusted, {k: (lambda v=v: v) for k, v in images.items()}, PtcAdjustGainRatiosConfig()
+    )
+    cpu["adjust"] = time.process_time() - t0
+    truth = model.detector(args.detector)
+    print(
+        f"PTC of detector {args.detector} ({args.size} size, {len(PAIR_TIMES)} pairs, "
+        f"{ptc.fit_type}; bad amps: {ptc.bad_amps or 'none'}); {note}"
+    )
+    print(
+        f"{'amp':4} {'dg/g adj':>9} {'dg/g fit':>9} {'dn/n amp':>9} {'dn/n pix':>9} "
+        f"{'a00 truth':>10} {'da00 b':>8} {'da00 no b':>9}"
+    )
+    rows = []
+    for amp in detector.amp_names:
+        g_true = truth.gain[amp]
+        rn_true = truth.read_noise[amp]
+        a00_true = model.a_matrix(args.detector, amp)[0, 0]
+        row = (
+            ptc.gain[amp] / g_true - 1.0,
+            ptc.gain_unadjusted[amp] / g_true - 1.0,
+            ptc.noise[amp] / rn_true - 1.0,
+            ptc.noise[amp] / (rn_true * OVERSCAN_NOISE_FACTOR) - 1.0,
+            (ptc.a_matrix[amp][0][0] / a00_true - 1.0) if ptc.a_matrix[amp] else np.nan,
+            (ptc.a_matrix_no_b[amp][0][0] / a00_true - 1.0) if ptc.a_matrix_no_b[amp] else np.nan,
+        )
+        rows.append(row)
+        print(
+            f"{amp:4} {row[0]:+9.4f} {row[1]:+9.4f} {row[2]:+9.4f} {row[3]:+9.4f} {a00_true:10.3e} "
+            f"{row[4]:+8.3f} {row[5]:+9.3f}"
+        )
+    errors = np.abs(np.array(rows))
+    names = ("gain (adjusted)", "gain (fit, unadjusted)", "noise vs amp", "noise vs pixel", "a00 (b free)")
+    maxima = ", ".join(
+        f"{name} {value:.4f}"
+        for name, value in zip(names + ("a00 (b = 0)",), errors.max(axis=0), strict=True)
+    )
+    print(f"max |relative error| over {len(rows)} amps: {maxima}")
+    print("CPU (s): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+
+
+if __name__ == "__main__":
+    main()
