@@ -91,7 +91,11 @@ def test_gain_ratios_correct_per_amp_gain_errors() -> None:
     # One common factor is left (the median amp's error), the amp-to-amp scatter is gone.
     assert np.std(residual) < 0.0005 < 0.003 < np.std(before)
     assert abs(np.median(residual)) < 0.01
-    assert set(adjusted.metadata[PTC_GAIN_RATIO_CORRECTIONS_KEY]) == set(names)
+    corrections = adjusted.metadata[PTC_GAIN_RATIO_CORRECTIONS_KEY]
+    assert set(corrections) == set(names)
+    # The noise (measured in ADU) follows the gain into electrons.
+    for amp in names:
+        assert adjusted.noise[amp] == pytest.approx(ptc.noise[amp] / corrections[amp], rel=1e-12)
     # The input is untouched.
     assert ptc.gain == fitted
 

@@ -20,7 +20,9 @@ gain rescaled by its flat-field ratio to a reference amp (cp_pipe
 Dimensions instrument + detector. Inputs: the PTC ISR outputs (``cpPtcProc``, ADU, bootstrap) of the
 job's flats, deferred (only the first exposure of up to ``n_flat`` pairs with a mean between
 ``min_adu`` and ``max_adu`` is read), and ``ptcUnadjusted``. Output ``ptc``: a copy whose ``gain`` is
-``gain_unadjusted / correction`` per amp, ``gain_unadjusted`` kept, and the adjustment recorded in
+``gain_unadjusted / correction`` per amp (and, with ``doAdjustNoise``, the noise in e- divided by the
+same correction, as it was converted from ADU with the unadjusted gain; cp_pipe keeps the fitted
+noise), ``gain_unadjusted`` kept, and the adjustment recorded in
 the metadata (``PTC GAIN RATIO REFERENCE``, ``PTC GAIN RATIO EXPOSURES``, ``PTC GAIN RATIO
 CORRECTIONS``) instead of cp_pipe's separate ``ptc_adjustment_summary`` table.
 
@@ -122,6 +124,12 @@ class PtcAdjustGainRatiosConfig(
     max_fractional_gain_ratio = pexConfig.Field[float](
         doc="Amps whose ratio differs from 1 by more are left out of the fit and not corrected.", default=0.05
     )
+    doAdjustNoise = pexConfig.Field[bool](
+        doc="Rescale each amp's read noise (e-) with its gain correction: the PTC measures the noise in "
+        "ADU (the fitted n00 / g^2), so the noise in e- is only as good as the gain it was converted "
+        "with. cp_pipe leaves the noise as fitted.",
+        default=True,
+    )
     maskNameList = pexConfig.ListField[str](
         doc="Mask planes whose pixels are ignored.",
         default=["SUSPECT", "BAD", "NO_DATA", "SAT", "UNMASKEDNAN"],
@@ -222,6 +230,9 @@ def adjust_gain_ratios(
     corrections = gain_corrections(np.array(ratios))
     for amp, correction in zip(names, corrections, strict=True):
         output.gain[amp] = output.gain_unadjusted[amp] / float(correction)
+        if config.doAdjustNoise:
+            # The fit measures the noise in ADU (n00 / g^2): in e- it follows the gain.
+            output.noise[amp] = output.noise[amp] / float(correction)
     output.metadata[_REFERENCE_KEY] = names[reference]
     output.metadata[_EXPOSURES_KEY] = exposures
     output.metadata[PTC_GAIN_RATIO_CORRECTIONS_KEY] = {
