@@ -146,8 +146,10 @@ def test_ptc(end_to_end: EndToEnd):
             means = dict(zip(map(tuple, ptc.input_exp_id_pairs[amp]), ptc.raw_means[amp], strict=True))
             assert ptc.turnoff[amp] >= max(means[p] for p in unsaturated)
             a00, gain, n00 = ptc.fit_pars[amp]
-            assert gain == ptc.gain_unadjusted[amp] and math.sqrt(n00) == pytest.approx(ptc.noise[amp])
+            assert gain == ptc.gain_unadjusted[amp] and math.sqrt(n00) == pytest.approx(unadjusted.noise[amp])
+            # The adjustment divides the gain and the noise (measured in ADU) by the same correction.
             assert ptc.gain[amp] == pytest.approx(gain / corrections[amp], rel=1e-12)
+            assert ptc.noise[amp] == pytest.approx(unadjusted.noise[amp] / corrections[amp], rel=1e-12)
             # No brighter-fatter here (the default simulation has -2e-6); a partly saturated 30 s pair
             # kept by the outlier rejection may pull a00 slightly negative. The b-free a00 trades with
             # b on these small amps (about 2.5e-7 1-sigma); the b = 0 fit's is the tighter one.
