@@ -37,6 +37,8 @@ from lsst.ts.makecalibrations.butler.readers import (
     PairGain,
     list_certified,
     read_pair_gains,
+    read_ptc_bad_amps,
+    read_ptc_fit_fallbacks,
     read_verify_stats,
 )
 from lsst.ts.makecalibrations.butler.repository import CALIB_COLLECTION, make_butler
@@ -209,3 +211,20 @@ def test_readers_return_verify_stats_and_pair_gains(repo: Path) -> None:
         "cpPtcPartial", detector=1, exposure=2024112600003, instrument="LSSTComCam"
     )
     assert cp_cov.gain == {"C00": 1.31, "C10": 1.31} and cp_cov.noise["C00"] == 5.5
+
+
+def test_ptc_readers_name_bad_amps_and_fit_fallbacks(repo: Path) -> None:
+    """The script's PTC checks: bad amps with the solver's reasons, and a fallback fit with its reason."""
+    butler = make_butler(repo, writeable=True)
+    butler.registry.registerRun(JOB_RUN)
+    assert read_ptc_bad_amps(repo, JOB_RUN) == {} and read_ptc_fit_fallbacks(repo, JOB_RUN) == {}
+    good = PhotonTransferCurve(0, "R22_S00", "FULLCOVARIANCE", ["C00", "C10"])
+    fallback = PhotonTransferCurve(1, "R22_S01", "EXPAPPROXIMATION", ["C00", "C10"])
+    fallback.metadata["PTC FIT FALLBACK"] = "6 flat pairs, fewer than the 8 that FULLCOVARIANCE needs"
+    fallback.bad_amps.append("C10")
+    fallback.metadata["PTC BAD AMP REASONS"] = {"C10": "fit failed (fewer than 3 usable points)"}
+    for ptc in (good, fallback):
+        butler.put(ptc, "ptc", instrument="LSSTComCam", detector=ptc.detector, run=JOB_RUN)
+    assert read_ptc_fit_fallbacks(repo, JOB_RUN) == {1: fallback.metadata["PTC FIT FALLBACK"]}
+    assert read_ptc_bad_amps(repo, JOB_RUN) == {1: {"C10": "fit failed (fewer than 3 usable points)"}}
+    assert read_ptc_bad_amps(repo, "u/ocps/nope") == {}

@@ -184,27 +184,29 @@ def read_verify_exposure_stats(
     return {int(ref.dataId["exposure"]): dict(butler.get(ref)) for ref in refs}
 
 
+def _ptcs(repo: str | os.PathLike[str], collection: str) -> list[tuple[int, PhotonTransferCurve]]:
+    """``(detector, ptc)`` of every ``ptc`` in ``collection`` (empty if none or no such collection)."""
+    butler = make_butler(repo)
+    if not _collection_exists(butler, collection):
+        return []
+    try:
+        refs = list(butler.registry.queryDatasets("ptc", collections=collection, findFirst=True))
+    except MissingDatasetTypeError:
+        return []
+    return [(int(ref.dataId["detector"]), butler.get(ref)) for ref in refs]
+
+
 def read_ptc_bad_amps(repo: str | os.PathLike[str], collection: str) -> dict[int, dict[str, str]]:
     """Return ``{detector: {amp: reason}}`` for the bad amps of every ``ptc`` in ``collection``.
 
     The reason is the solver's (``PTC BAD AMP REASONS`` in the PTC metadata: fit failed, gain or
     noise at a fit bound, noise not constrained); detectors without bad amps are left out.
     """
-    butler = make_butler(repo)
-    if not _collection_exists(butler, collection):
-        return {}
-    try:
-        refs = list(butler.registry.queryDatasets("ptc", collections=collection, findFirst=True))
-    except MissingDatasetTypeError:
-        return {}
     result: dict[int, dict[str, str]] = {}
-    for ref in refs:
-        ptc: PhotonTransferCurve = butler.get(ref)
+    for detector, ptc in _ptcs(repo, collection):
         if ptc.bad_amps:
             reasons = ptc.metadata.get("PTC BAD AMP REASONS", {})
-            result[int(ref.dataId["detector"])] = {
-                amp: str(reasons.get(amp, "bad amp")) for amp in ptc.bad_amps
-            }
+            result[detector] = {amp: str(reasons.get(amp, "bad amp")) for amp in ptc.bad_amps}
     return result
 
 
@@ -212,20 +214,11 @@ def read_ptc_fit_fallbacks(repo: str | os.PathLike[str], collection: str) -> dic
     """Return ``{detector: why}`` for every ``ptc`` in ``collection`` fitted with another type than the
     configured one (``PTC FIT FALLBACK`` in its metadata: too few pairs for FULLCOVARIANCE, so
     EXPAPPROXIMATION); detectors fitted as configured are left out."""
-    butler = make_butler(repo)
-    if not _collection_exists(butler, collection):
-        return {}
-    try:
-        refs = list(butler.registry.queryDatasets("ptc", collections=collection, findFirst=True))
-    except MissingDatasetTypeError:
-        return {}
-    result: dict[int, str] = {}
-    for ref in refs:
-        ptc: PhotonTransferCurve = butler.get(ref)
-        why = ptc.metadata.get("PTC FIT FALLBACK")
-        if why:
-            result[int(ref.dataId["detector"])] = str(why)
-    return result
+    return {
+        detector: str(ptc.metadata["PTC FIT FALLBACK"])
+        for detector, ptc in _ptcs(repo, collection)
+        if ptc.metadata.get("PTC FIT FALLBACK")
+    }
 
 
 def read_pair_gains(repo: str | os.PathLike[str], collection: str) -> list[PairGain]:
