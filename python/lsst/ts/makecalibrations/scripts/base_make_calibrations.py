@@ -1158,8 +1158,8 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         """
         fallbacks = await self.butler.read_ptc_fit_fallbacks(job.output_collection)
         if fallbacks:
-            reasons = sorted(set(fallbacks.values()))
-            note = f"PTC of detector(s) {', '.join(str(d) for d in sorted(fallbacks))}: " + "; ".join(reasons)
+            why = sorted(set(fallbacks.values()))
+            note = f"PTC of detector(s) {', '.join(str(d) for d in sorted(fallbacks))}: " + "; ".join(why)
             self.log.warning(note)
             self.report.notes.append(note)
         bad = await self.butler.read_ptc_bad_amps(job.output_collection)
