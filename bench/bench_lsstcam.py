@@ -53,6 +53,9 @@ import numpy as np
 
 from .bench_daily import _run_script, run_measured
 
+IN_MAKE_BENCH = False
+"""``make bench`` (`run_all` without names) skips this one: it takes about an hour."""
+
 SCRIPT = "maintel/make_lsstcam_calibrations.py"
 PRODUCTS = ("bias", "dark", "flat")
 FILTER = "r_57"

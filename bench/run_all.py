@@ -16,7 +16,8 @@
 """Run every benchmark module in turn and print their figures.
 
 Each benchmark is a module ``bench.bench_*`` with a ``main()`` function; they print tables, they do not
-assert anything. Run with ``make bench`` (or ``python -m bench.run_all [name ...]``).
+assert anything. A module with ``IN_MAKE_BENCH = False`` (an hour-long run) is only run when named.
+Run with ``make bench`` (or ``python -m bench.run_all [name ...]``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n=== {name} ===", flush=True)
+        if not argv and not getattr(module, "IN_MAKE_BENCH", True):
+            print(f"skipped: too long for make bench; run python -m bench.{name}", flush=True)
+            continue
         t0 = time.perf_counter()
         module.main()
         print(f"--- {name} took {time.perf_counter() - t0:.1f} s", flush=True)
