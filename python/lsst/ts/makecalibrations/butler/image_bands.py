@@ -33,7 +33,7 @@ May import: numpy, astropy, lsst.images, lsst.resources.
 
 from __future__ import annotations
 
-__all__ = ["ImageBands", "open_image_bands"]
+__all__ = ["ImageBands", "excluded_pixels", "open_image_bands"]
 
 import contextlib
 from collections.abc import Iterator, Sequence
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from lsst.images import Box, MaskedImage, MaskSchema
+from lsst.images import Box, Mask, MaskedImage, MaskSchema
 from lsst.images.fits import ExtensionKey
 from lsst.images.serialization import ArrayReferenceModel, open_archive
 from lsst.resources import ResourcePath, ResourcePathExpression
@@ -95,16 +95,19 @@ class ImageBands:
             for section, bits, stored in self._raw_masks:
                 excluded |= _any_bit(section[box.slice_within(stored)], bits)
         else:
-            mask = self._reader.get_component("mask", bbox=box)
-            present = [plane for plane in self._planes if plane in mask.schema.names]
-            if present:
-                excluded = np.any(mask.array & mask.schema.bitmask(*present), axis=-1)
-            else:
-                excluded = np.zeros(image.shape, dtype=bool)
+            excluded = excluded_pixels(self._reader.get_component("mask", bbox=box), self._planes)
         variance = None
         if with_variance:
             variance = np.asarray(self._reader.get_component("variance", bbox=box).array, dtype=np.float32)
         return image, excluded, variance
+
+
+def excluded_pixels(mask: Mask, planes: Sequence[str]) -> np.ndarray:
+    """True where any of ``planes`` is set in an lsst.images ``mask`` (planes it lacks are ignored)."""
+    present = [plane for plane in planes if plane in mask.schema.names]
+    if not present:
+        return np.zeros(mask.array.shape[:-1], dtype=bool)
+    return np.any(mask.array & mask.schema.bitmask(*present), axis=-1)
 
 
 def _any_bit(values: np.ndarray, bits: int) -> np.ndarray:

@@ -49,7 +49,7 @@ from lsst.daf.butler import DeferredDatasetHandle
 from lsst.images import Box
 
 from ...butler.camera import INSTRUMENT_NAME, Detector, get_camera
-from ...butler.image_bands import ImageBands, open_image_bands
+from ...butler.image_bands import ImageBands, excluded_pixels, open_image_bands
 from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
 from .quanta import quantum_data_id
@@ -334,11 +334,7 @@ class _BandReader:
         names = ["image", "mask", "variance"] if with_variance else ["image", "mask"]
         # One file open that decompresses only the needed planes of the band.
         planes = self._handle.get(component="components", parameters={"bbox": box, "components": names})
-        mask = planes["mask"]
-        excluded = np.zeros(planes["image"].array.shape, dtype=bool)
-        for plane in self._planes:
-            if plane in mask.schema.names:
-                excluded |= np.asarray(mask.get(plane), dtype=bool)
+        excluded = excluded_pixels(planes["mask"], self._planes)
         variance = np.asarray(planes["variance"].array, dtype=np.float32) if with_variance else None
         return Band(
             image=np.asarray(planes["image"].array, dtype=np.float32), excluded=excluded, variance=variance
