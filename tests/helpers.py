@@ -22,6 +22,7 @@ __all__ = [
     "TINY_PTC_FLATS",
     "TINY_PTC_OPTIONS",
     "certified_in_repo",
+    "copy_repo",
     "load_bad_inputs",
     "wait_until",
 ]
@@ -29,6 +30,7 @@ __all__ = [
 import asyncio
 import os
 import pathlib
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -80,3 +82,11 @@ def load_bad_inputs() -> list[dict[str, Any]]:
             text = text.replace("xxxx", "x" * entry["note_chars"])
         entry["text"] = text
     return entries
+
+
+def copy_repo(template: str | os.PathLike[str], dest: str | os.PathLike[str]) -> pathlib.Path:
+    """Copy a butler repository folder (its butler.yaml roots are relative, so the copy is a repository
+    of its own) and return the copy's root."""
+    dest = pathlib.Path(dest)
+    shutil.copytree(template, dest, symlinks=True)
+    return dest

@@ -34,7 +34,6 @@ from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
-from lsst.ts.makecalibrations.sim.repository import ensure_repo
 from tests.butler.helpers import make_info
 from tests.butler.test_intermediate_format import compressed_planes, strip_intermediate_formatters
 
@@ -51,9 +50,8 @@ async def write(repo: Path, exposures: list[ExposureInfo]) -> None:
     writer.close()
 
 
-def test_old_repository_runs_isr_per_exposure(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    ensure_repo(repo, size="tiny")
+def test_old_repository_runs_isr_per_exposure(tmp_path: Path, tiny_copy) -> None:
+    repo = tiny_copy("old_repo")
     exposures = [make_info(1, detectors=(0,)), make_info(2, detectors=(0,))]
     asyncio.run(write(repo, exposures))
     strip_intermediate_formatters(repo)

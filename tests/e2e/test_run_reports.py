@@ -50,12 +50,9 @@ ScriptState = runner.ScriptState
 
 
 @pytest.fixture(scope="module")
-def report_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+def report_repo(tiny_copy) -> pathlib.Path:
     """One tiny butler repository (with curated calibrations) shared by the tests of this module."""
-    from lsst.ts.makecalibrations.sim.repository import ensure_repo
-
-    repo = tmp_path_factory.mktemp("report_runs_repo") / "repo"
-    ensure_repo(repo, size="tiny")
+    repo = tiny_copy("report_runs_repo")
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "test_report_runs")
     return repo
 

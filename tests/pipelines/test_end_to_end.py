@@ -15,10 +15,10 @@
 
 """cpBias, cpDark, cpFlat and verify* run for real (pipetask subprocesses) in a tiny tmp repo.
 
-One module fixture builds the repo (`ensure_repo` + `ButlerRawWriter` raws for detectors 0 and 1),
-then runs the calibration chain through `PipetaskExecutor` as the OCPS would: each product is
-certified with `butler.certification.certify` before the next job needs it. The tests then check
-the outcomes, the products against the simulated truth, and the verification results.
+One module fixture copies the session's tiny repository (`tiny_copy`), adds `ButlerRawWriter` raws
+(detectors 0 and 1), then runs the calibration chain through `PipetaskExecutor` as the OCPS would:
+each product is certified with `butler.certification.certify` before the next job needs it. The tests
+then check the outcomes, the products against the simulated truth, and the verification results.
 """
 
 import asyncio
@@ -40,7 +40,7 @@ from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
-from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
+from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 pytestmark = pytest.mark.slow
@@ -158,9 +158,8 @@ async def run_chain(repo: Path, exposures: dict[str, list[ExposureInfo]]) -> Cha
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    repo = tmp_path_factory.mktemp("pipelines") / "repo"
-    ensure_repo(repo, size="tiny")
+def chain(tiny_copy) -> Chain:
+    repo = tiny_copy("pipelines")
     registry = Butler(str(repo), writeable=True).registry
     for collection in (CALIB, NOISY_CALIB):
         registry.registerCollection(collection, CollectionType.CALIBRATION)

@@ -49,7 +49,6 @@ from lsst.ts.makecalibrations.pipelines.tasks.verify_tasks import CpVerifyDetCon
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
-from lsst.ts.makecalibrations.sim.repository import ensure_repo
 from tests.butler.helpers import make_info
 
 VERIFY_DARK = "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyDark.yaml"
@@ -58,9 +57,8 @@ CLIP = 3.0
 
 
 @pytest.mark.slow
-def test_fused_statistics_equal_the_per_exposure_task(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    ensure_repo(repo, size="tiny")
+def test_fused_statistics_equal_the_per_exposure_task(tmp_path: Path, tiny_copy) -> None:
+    repo = tiny_copy("fused")
     darks = [make_info(i, "DARK", 30.0, detectors=(0, 1)) for i in (1, 2)]
 
     async def write() -> None:

@@ -27,7 +27,6 @@ from matplotlib.image import imread
 from lsst.ts.makecalibrations.butler.repository import CURATED_RUN, make_butler
 from lsst.ts.makecalibrations.calib.report import JobRecord, RunReport
 from lsst.ts.makecalibrations.report import plots
-from lsst.ts.makecalibrations.sim.repository import ensure_repo
 
 VERIFY_RUN = "u/ocps/verifytest"
 RUN_STATS = {
@@ -38,10 +37,9 @@ RUN_STATS = {
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repo(tiny_copy) -> Path:
     """A tiny repository: its curated calibrations stand in for the outputs of OCPS jobs."""
-    root = tmp_path_factory.mktemp("repo")
-    ensure_repo(root, size="tiny")
+    root = tiny_copy("repo")
     butler = make_butler(root, writeable=True)
     try:
         butler.collections.register(VERIFY_RUN)

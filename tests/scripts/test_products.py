@@ -37,14 +37,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def fresh_tiny_repo(tmp_path_factory: pytest.TempPathFactory):
+def fresh_tiny_repo(tiny_copy):
     """A tiny repository of its own: the exposure ids (hence the simulated pixels) of a test using it
     do not depend on which tests ran before it on the shared one."""
-    from lsst.ts.makecalibrations.sim.repository import ensure_repo
-
-    repo = tmp_path_factory.mktemp("fresh_repo") / "repo"
-    ensure_repo(repo, size="tiny")
-    return repo
+    return tiny_copy("fresh_repo")
 
 
 async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) -> None:
