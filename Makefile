@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 PYTHON312 ?= $(shell command -v python3.12 || ls $$HOME/.pyenv/versions/3.12.*/bin/python3 2>/dev/null | head -n1 || echo python3)
 RUN_DIR ?= $(CURDIR)/run-output
 TIME_SCALE ?= 100
+# Test processes of make test (pytest-xdist): one per core; TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: install browser run run-generate test lint typecheck doc bench clean
 
@@ -43,7 +45,7 @@ test: install browser
 	$(BIN)/ruff check python tests bench
 	$(BIN)/ruff format --check python tests bench
 	$(BIN)/mypy python/lsst/ts/makecalibrations
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check python tests bench
