@@ -587,11 +587,14 @@ async def run_script(
             await driver.start()
             loop = asyncio.get_running_loop()
             finished = driver.final
+            # The simulated observatory's size, cores, load and time scale: one site for the
+            # script's estimate (given before configure) and the progress line's.
+            site = observatory.run_site()
             reporter = None
             if progress:
                 from .progress import ProgressReporter, ProgressState, build_plan
 
-                plan = build_plan(script_class, config_text, observatory.run_site())
+                plan = build_plan(script_class, config_text, site)
                 if plan is not None:
                     reporter = ProgressReporter(
                         domain,
@@ -607,7 +610,7 @@ async def run_script(
 
             say("starting the script")
             script = script_class(index=index)
-            script.site = observatory.run_site()  # the simulated observatory's size, cores and time scale
+            script.site = site
             script.log.propagate = False
             interrupts = _Interrupts()
 
