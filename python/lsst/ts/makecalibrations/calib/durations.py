@@ -94,13 +94,13 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         "detector-images); gain check as at the default size",
     ),
     "default": MeasuredCost(
-        9.0,
-        0.47,
-        0.25,
+        10.0,
+        0.44,
+        0.30,
         0.05,
-        "2026-12-01, commit 87cc0a5: the daily default's jobs (9 detectors, 180 detector-images each: "
-        "96.3, 81.3, 88.3 and 107.3 s CPU, gain check 17.6 s; fixed cost from bench_daily's profile); "
-        "OODS 0.83 s per detector-image at a load of 8-10 on 2 cores",
+        "2026-12-01, commit 87cc0a5 (daily default) and a59ec40 (demo), 9 detectors: least squares over "
+        "the 12 jobs' CPU (39-107 s for 54-216 detector-images), gain checks 17.6 and 7.3 s; OODS 0.83 "
+        "and 0.78 s per detector-image at a load average of 8-10 on 2 cores (weighted load about 4)",
     ),
     "full": MeasuredCost(
         9.0,
