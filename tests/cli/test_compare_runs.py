@@ -43,7 +43,8 @@ def test_list_and_compare(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     newer = write_run(tmp_path, "a_newer", 200.0, [GainRecord([5, 6], 0, "C00", 1.60, 8.5)])
     (tmp_path / "not_a_report.json").write_text("[]")
     assert [p for p, _ in list_runs(tmp_path)] == [older, newer]  # by start time, unreadable skipped
-    assert amp_values(RunReport.load(older)) == {(0, "C00"): (pytest.approx(1.45), 8.0)}
+    # Noise in electrons: each pair's overscan noise (ADU) times its gain, 9.8 and 13.5 e-.
+    assert amp_values(RunReport.load(older)) == {(0, "C00"): (pytest.approx(1.45), pytest.approx(11.65))}
     assert compare(amp_values(RunReport.load(older)), {}) == []
 
     assert main([str(tmp_path)]) == 0
@@ -53,7 +54,7 @@ def test_list_and_compare(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     plot = tmp_path / "diff.png"
     assert main([str(older), str(newer), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    assert "  0  C00   1.450   1.600  +0.150    8.00    8.50  +0.50" in out
+    assert "  0  C00   1.450   1.600  +0.150   11.65   13.60  +1.95" in out
     assert "1 amplifiers; |gain B-A| median 0.1500" in out
     assert plot.read_bytes().startswith(b"\x89PNG")
 
@@ -63,6 +64,6 @@ def test_list_and_compare(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     truth = {"detectors": {"0": {"gain": {"C00": 1.5, "C01": 1.2}, "read_noise": {"C00": 8.0, "C01": 6.0}}}}
     (repo / "simulation" / "truth.json").write_text(json.dumps(truth))
     assert main([str(newer), "--truth", str(repo)]) == 0
-    assert "  0  C00   1.600   1.500  -0.100    8.50    8.00  -0.50" in capsys.readouterr().out
+    assert "  0  C00   1.600   1.500  -0.100   13.60    8.00  -5.60" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([str(newer)])  # one report and no --truth: refused

@@ -23,7 +23,8 @@
     compare_runs A.json --truth REPO [--plot P]   the same against the simulated truth recorded in
                                               REPO/simulation/truth.json (simulator repositories only)
 
-The gains are those of the report's ``gains`` (per flat pair, from a PTC or gain job). The plot
+The gains are those of the report's ``gains`` (per flat pair, from a PTC or gain job), the read
+noise each pair's overscan noise times its gain (electrons, as the truth records it). The plot
 draws the differences per amplifier, detector after detector; the table ends with the median and
 largest absolute differences.
 
@@ -59,10 +60,15 @@ def list_runs(directory: str | pathlib.Path) -> list[tuple[pathlib.Path, RunRepo
 
 
 def amp_values(report: RunReport) -> AmpValues:
-    """Median gain and noise over the flat pairs, per detector and amplifier."""
+    """Median gain and read noise over the flat pairs, per detector and amplifier.
+
+    A pair's noise is the overscan noise in ADU (`calib.report.GainRecord.noise`, as cp_pipe's
+    partial PTC stores it): it is turned into electrons with that pair's gain, the unit of the
+    simulated truth's read noise.
+    """
     by_amp: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for g in report.gains:
-        by_amp.setdefault((g.detector, g.amp), []).append((g.gain, g.noise))
+        by_amp.setdefault((g.detector, g.amp), []).append((g.gain, g.noise * g.gain))
     return {
         key: (statistics.median(v[0] for v in values), statistics.median(v[1] for v in values))
         for key, values in by_amp.items()
@@ -189,5 +195,7 @@ def main(args: Sequence[str] | None = None) -> int:
     rows = compare(dict(values[0]), dict(values[1]))
     print(format_comparison(rows, (names[0], names[1])))
     if parsed.plot:
-        print(f"plot: {plot_comparison(rows, (names[0], names[1]), parsed.plot)}")
+        # The report file names identify the runs (their folders would crowd the title).
+        titles = [pathlib.Path(n).name if n.endswith(".json") else n for n in names[:2]]
+        print(f"plot: {plot_comparison(rows, (titles[0], titles[1]), parsed.plot)}")
     return 0 if rows else 1
