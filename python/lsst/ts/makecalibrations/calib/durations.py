@@ -96,11 +96,11 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
     "default": MeasuredCost(
         10.0,
         0.44,
-        0.30,
+        0.18,
         0.05,
         "2026-12-01, commit 87cc0a5 (daily default) and a59ec40 (demo), 9 detectors: least squares over "
         "the 12 jobs' CPU (39-107 s for 54-216 detector-images), gain checks 17.6 and 7.3 s; OODS 0.83 "
-        "and 0.78 s per detector-image at a load average of 8-10 on 2 cores (weighted load about 4)",
+        "and 0.78 s per detector-image at a load average of about 8 on 2 cores (/ (1 + 8) / 2)",
     ),
     "full": MeasuredCost(
         9.0,
