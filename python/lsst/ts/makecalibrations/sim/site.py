@@ -47,11 +47,12 @@ def background_load() -> float:
     """Busy processes the jobs will share the CPUs with: the 1-minute load average (0 where the
     system has none).
 
-    Niced processes count fully: on this shared machine each session runs in a control group of
-    its own, and the kernel shares the CPUs between the groups before it looks at nice levels
-    (measured 2026-12-01: other sessions' ``nice -n 10`` pipetasks got 20-32 % of a core, this run's
-    nice-0 ones 18-22 %). Weighing them by nice made the daily default's estimate 493 s for a run
-    of RUN_ACTUAL; the load average gives LOADAVG_ESTIMATE.
+    Niced processes count fully: on this shared machine they get as much CPU as nice-0 ones of
+    another session, as when each session runs in a control group of its own (measured
+    2026-12-01: other sessions' ``nice -n 10`` pipetasks got 20-32 % of a core, this run's nice-0
+    ones 18-22 %). Weighing them by nice made a daily default's estimate 493 s (load 5.0, weighted
+    2.0) for a run still far from done after 9.5 minutes; the load average gave 1041 s for one
+    that took 983 s.
     """
     try:
         return os.getloadavg()[0]
