@@ -161,4 +161,5 @@ def apply_cleanup(repo: str | os.PathLike[str], plan: CleanupPlan) -> None:
     for refs in plan.prune.values():
         butler.pruneDatasets(refs, disassociate=True, unstore=True, purge=True)
     if plan.remove_runs:
-        butler.removeRuns(list(plan.remove_runs), unstore=True)
+        # Files go with the runs (the only behaviour of daf_butler >= v29; its default before).
+        butler.removeRuns(list(plan.remove_runs))
