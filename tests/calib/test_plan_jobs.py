@@ -99,7 +99,8 @@ def test_generate_dependencies() -> None:
     assert extras["defects"].inputs == (ImageType.DARK, ImageType.FLAT)
     assert plan.certified_products == ("bias", "dark", "flat", "defects", "ptc")
     assert all(p.verify == "internal" for p in plan.processing)
-    assert plan.n_jobs == 8
+    # 3 combines, 3 verifications, defects, PTC and the gain check after the PTC.
+    assert plan.n_jobs == 9 == len(plan.planned_jobs())
 
 
 def test_resumed_plan_skips_certified_products() -> None:

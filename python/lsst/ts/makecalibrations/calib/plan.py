@@ -357,8 +357,12 @@ class CalibrationPlan:
 
     @property
     def n_jobs(self) -> int:
-        """Number of OCPS jobs."""
-        return sum(p.n_jobs for p in self.processing) + sum(not e.already_certified for e in self.extras)
+        """Number of OCPS jobs, as `planned_jobs` lists them: the combines and verifications, the
+        defects/PTC/gain jobs, and the gain check after each PTC or gain job (after a gain job the
+        script runs it only if ``input_collections_ptc`` holds a PTC: then one fewer runs)."""
+        extras = [e for e in self.extras if not e.already_certified]
+        checks = sum(e.product in ("gain", "ptc") for e in extras)
+        return sum(p.n_jobs for p in self.processing) + len(extras) + checks
 
     # --- durations -------------------------------------------------------------------------------
 
