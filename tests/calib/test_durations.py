@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -157,6 +158,12 @@ def test_simulated_site(monkeypatch: pytest.MonkeyPatch) -> None:
     from lsst.ts.makecalibrations.sim import site
 
     monkeypatch.setattr(site.os, "getloadavg", lambda: (4.0, 3.0, 2.0))
+    # The load average, or the CPUs busy right now where fewer (the average lags a run that ended).
+    monkeypatch.setattr(site, "busy_cpus_now", lambda sample=0.2: 1.5)
+    assert site.background_load() == 1.5
+    monkeypatch.setattr(site, "busy_cpus_now", lambda sample=0.2: None)
+    assert site.background_load() == 4.0
+    monkeypatch.setattr(site, "busy_cpus_now", lambda sample=0.2: 6.0)
     assert site.background_load() == 4.0
     simulated = site.simulated_site("default", 100.0, "pipetask")
     assert simulated.time_scale == 100.0 and simulated.cost_model.size == "default"
@@ -189,3 +196,33 @@ def test_time_left_waits_for_the_oods_and_counts_the_load() -> None:
     left, complete = state.remaining(0.0)
     assert complete and left == pytest.approx(40.0, rel=1e-3)
     assert left == pytest.approx(plan.estimated_duration(), rel=1e-3)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="busy_cpus_now reads Linux /proc/stat")
+def test_busy_cpus_now_does_not_count_this_process() -> None:
+    """A sample while this process only sleeps: between 0 and the CPU count, whatever else runs; a
+    busy loop of this process in a thread does not make it larger than the other processes' load."""
+    import threading
+
+    from lsst.ts.makecalibrations.sim import site
+
+    cpus = os.cpu_count() or 1
+    idle = site.busy_cpus_now(0.2)
+    assert idle is not None and 0.0 <= idle <= cpus
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        spinning = site.busy_cpus_now(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert spinning is not None and 0.0 <= spinning <= cpus
+    # This process's own spinning core is not "other load" (0.6 CPU of slack for other processes
+    # starting or stopping between the two samples on a shared machine).
+    assert spinning <= max(idle, site.busy_cpus_now(0.2) or 0.0) + 0.6
