@@ -55,6 +55,7 @@ from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..ptc import scaled_edge_width
 from ..ptc_gain_ratios import bin_flat, choose_reference_amp, fit_gain_ratios, gain_corrections
+from .quanta import quantum_instrument
 
 PTC_GAIN_RATIO_CORRECTIONS_KEY = "PTC GAIN RATIO CORRECTIONS"
 """PTC metadata key: ``{amp: correction}``; ``gain = gain_unadjusted / correction``."""
@@ -260,11 +261,9 @@ class PtcAdjustGainRatiosTask(pipeBase.PipelineTask):
         outputRefs: pipeBase.OutputQuantizedConnection,
     ) -> None:
         inputs = butlerQC.get(inputRefs)
-        data_id = butlerQC.quantum.dataId
-        assert data_id is not None
         loaders = {int(handle.dataId["exposure"]): handle.get for handle in inputs["exposures"]}
         result = self.run(
-            exposures=loaders, input_ptc=inputs["input_ptc"], instrument=str(data_id["instrument"])
+            exposures=loaders, input_ptc=inputs["input_ptc"], instrument=quantum_instrument(butlerQC)
         )
         butlerQC.put(result, outputRefs)
 
