@@ -44,7 +44,7 @@ browser:
 test: install browser
 	$(BIN)/ruff check python tests bench
 	$(BIN)/ruff format --check python tests bench
-	$(BIN)/mypy python/lsst/ts/makecalibrations
+	$(BIN)/mypy python/lsst/ts/makecalibrations bench
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/ruff format --check python tests bench
 
 typecheck: install
-	$(BIN)/mypy python/lsst/ts/makecalibrations
+	$(BIN)/mypy python/lsst/ts/makecalibrations bench
 
 doc: install
 	$(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html

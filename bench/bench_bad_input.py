@@ -56,6 +56,9 @@ async def run() -> list[tuple[str, float, str, int]]:
     salobj.set_test_topic_subname(randomize=True)
     results = []
     async with SimulatedObservatory(time_scale=500.0, size="tiny") as observatory:
+        camera = observatory.camera
+        if camera is None:
+            raise RuntimeError("the simulated observatory started without a camera")
         async with salobj.Domain() as domain:
             for index, entry in enumerate(load_corpus(), start=1):
                 remote = salobj.Remote(domain, "Script", index, evt_max_history=0, exclude=["heartbeat"])
@@ -78,7 +81,7 @@ async def run() -> list[tuple[str, float, str, int]]:
                     pass
                 state = await asyncio.wait_for(final, timeout=60)
                 elapsed = time.perf_counter() - t0
-                results.append((entry["id"], elapsed, state, observatory.camera.images_started))
+                results.append((entry["id"], elapsed, state, camera.images_started))
                 await script.close()
                 await remote.close()
     return results

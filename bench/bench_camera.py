@@ -37,6 +37,7 @@ TIME_SCALE = 100.0
 async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
     """Take the sequence and return the timings (wall seconds)."""
     from lsst.ts.makecalibrations.control.clients import ComCam
+    from lsst.ts.makecalibrations.sim.exposure import RecordingSink
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 
     announced: list[str] = []
@@ -44,7 +45,8 @@ async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
     async def count(data: object) -> None:
         announced.append(data.obsid)  # type: ignore[attr-defined]
 
-    async with SimulatedObservatory(time_scale=time_scale, shutdown_delay=0.0) as observatory:
+    sink = RecordingSink()
+    async with SimulatedObservatory(time_scale=time_scale, shutdown_delay=0.0, sink=sink):
         async with ComCam() as comcam:
             comcam.rem.ccoods.evt_imageInOODS.callback = count
             t0 = time.perf_counter()
@@ -58,7 +60,7 @@ async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
             while len(announced) < n_expected:
                 await asyncio.sleep(0.001)
             t_announced = time.perf_counter()
-            n_images = len(observatory.sink.images)
+            n_images = len(sink.images)
     ideal = N_PER_TYPE * ((0.0 + READ_OUT_TIME) + 2 * (EXPTIME + READ_OUT_TIME)) / time_scale
     return {
         "n_ids": float(len(ids)),

@@ -36,6 +36,7 @@ from __future__ import annotations
 __all__ = ["PAIR_TIMES", "main"]
 
 import argparse
+import functools
 import time
 
 import numpy as np
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     cpu["solve"] = time.process_time() - t0
     t0 = time.process_time()
     ptc, note = adjust_gain_ratios(
-        unadjusted, {k: (lambda v=v: v) for k, v in images.items()}, PtcAdjustGainRatiosConfig()
+        unadjusted, {k: functools.partial(images.__getitem__, k) for k in images}, PtcAdjustGainRatiosConfig()
     )
     cpu["adjust"] = time.process_time() - t0
     truth = model.detector(args.detector)

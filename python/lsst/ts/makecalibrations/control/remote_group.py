@@ -31,7 +31,7 @@ import dataclasses
 import logging
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 from ..sal import salobj
 
@@ -369,7 +369,7 @@ class RemoteGroup:
         if self._owns_domain:
             await self._domain.close()
 
-    async def __aenter__(self) -> RemoteGroup:
+    async def __aenter__(self) -> Self:
         if self.start_task is not None:
             await self.start_task
         return self
