@@ -63,6 +63,7 @@ from lsst.images.formatters import GenericFormatter
 from lsst.resources import ResourcePath
 
 from .calib_types import Defects, PhotonTransferCurve
+from .images import json_default
 from .raw_image import RawImage
 
 _METADATA_EXTNAME = "METADATA"
@@ -100,14 +101,6 @@ def _header_cards(metadata: dict[str, Any]) -> list[tuple[str, Any]]:
     return cards
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot serialise {value!r} to JSON.")
-
-
 class RawImageFormatter(FormatterV2):
     """Read and write `RawImage` as a multi-extension FITS file (one HDU per amp)."""
 
@@ -143,7 +136,7 @@ class RawImageFormatter(FormatterV2):
             if not np.issubdtype(array.dtype, np.integer):
                 array = np.rint(array)
             hdus.append(fits.ImageHDU(np.ascontiguousarray(array, dtype=np.int32), name=name))
-        payload = np.frombuffer(json.dumps(raw.metadata, default=_json_default).encode(), dtype=np.uint8)
+        payload = np.frombuffer(json.dumps(raw.metadata, default=json_default).encode(), dtype=np.uint8)
         hdus.append(fits.ImageHDU(payload, name=_METADATA_EXTNAME))
         fits.HDUList(hdus).writeto(uri.ospath, overwrite=True)
 

@@ -41,6 +41,7 @@ __all__ = [
     "make_masked_image",
     "masked_image_arrays",
     "masked_image_mask",
+    "json_default",
 ]
 
 import json
@@ -83,14 +84,15 @@ def _encode_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
         else:
             if isinstance(value, np.ndarray):
                 value = value.tolist()
-            encoded[str(key)] = json.dumps(value, default=_json_default)
+            encoded[str(key)] = json.dumps(value, default=json_default)
             json_keys.append(str(key))
     if json_keys:
         encoded[JSON_KEYS_KEY] = ",".join(json_keys)
     return encoded
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """The ``default`` of `json.dumps` for image metadata: numpy scalars and arrays, tuples and sets."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

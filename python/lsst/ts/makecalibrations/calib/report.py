@@ -71,6 +71,18 @@ def tai_to_iso(tai: float | None) -> str:
     return Time(tai, format="unix_tai", scale="tai").isot
 
 
+class _Timed:
+    """The ``duration`` of a record that has ``start_tai`` and ``end_tai`` (the dataclass declares them)."""
+
+    start_tai: float
+    end_tai: float
+
+    @property
+    def duration(self) -> float:
+        """Seconds from ``start_tai`` to ``end_tai``; 0 until both are set (0 is "not yet")."""
+        return max(0.0, self.end_tai - self.start_tai) if self.end_tai and self.start_tai else 0.0
+
+
 @dataclasses.dataclass
 class ExposureRecord:
     """One image used by the run.
@@ -139,7 +151,7 @@ class AcquisitionRecord:
 
 
 @dataclasses.dataclass
-class JobRecord:
+class JobRecord(_Timed):
     """One OCPS job.
 
     Attributes
@@ -190,11 +202,6 @@ class JobRecord:
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)
-
-    @property
-    def duration(self) -> float:
-        """Seconds from the command to the result (0 while running)."""
-        return max(0.0, self.end_tai - self.start_tai) if self.end_tai else 0.0
 
 
 @dataclasses.dataclass
@@ -295,7 +302,7 @@ class GainRecord:
 
 
 @dataclasses.dataclass
-class PhaseRecord:
+class PhaseRecord(_Timed):
     """Timing of one phase of the run (setup, acquisition of a type, a processing step).
 
     Attributes
@@ -309,11 +316,6 @@ class PhaseRecord:
     name: str
     start_tai: float
     end_tai: float = 0.0
-
-    @property
-    def duration(self) -> float:
-        """Seconds (0 while running)."""
-        return max(0.0, self.end_tai - self.start_tai) if self.end_tai else 0.0
 
 
 @dataclasses.dataclass
@@ -376,7 +378,7 @@ def _from_fields(cls: type, data: Mapping[str, Any]) -> Any:
 
 
 @dataclasses.dataclass
-class RunReport:
+class RunReport(_Timed):
     """Everything a run did; see the module docstring.
 
     Attributes
@@ -525,7 +527,7 @@ class RunReport:
         data = {"format_version": FORMAT_VERSION, **data}
         data["start_iso"] = tai_to_iso(self.start_tai)
         data["end_iso"] = tai_to_iso(self.end_tai)
-        data["duration"] = max(0.0, self.end_tai - self.start_tai) if self.end_tai else 0.0
+        data["duration"] = self.duration
         for job_dict, job in zip(data["jobs"], self.jobs, strict=True):
             job_dict["duration"] = job.duration
         for phase_dict, phase in zip(data["phases"], self.phases, strict=True):
@@ -575,7 +577,7 @@ class RunReport:
         """A short human summary (a dozen lines)."""
         lines = [
             f"{self.script or 'Calibration run'} {self.final_state or 'RUNNING'}"
-            + (f" after {self.end_tai - self.start_tai:.0f} s" if self.end_tai and self.start_tai else "")
+            + (f" after {self.duration:.0f} s" if self.end_tai and self.start_tai else "")
             + (f" (group {self.group_id})" if self.group_id else "")
         ]
         for acq in self.acquisitions:

@@ -138,13 +138,12 @@ def render_html_report(
     directory = Path(directory).resolve()
     stem = Path(report.report_path).stem if report.report_path else ""
     jobs = [{"job": job, "log": _log_link(job, directory)} for job in report.jobs]
-    duration = max(0.0, report.end_tai - report.start_tai) if report.end_tai and report.start_tai else 0.0
     context = {
         "report": report,
         "final_class": _FINAL_CLASSES.get(report.final_state, "warn"),
         "start_iso": tai_to_iso(report.start_tai),
         "end_iso": tai_to_iso(report.end_tai),
-        "duration": duration,
+        "duration": report.duration,
         "exposures": _exposure_rows(report),
         "jobs": jobs,
         "gains": _gain_tables(report.gains),
