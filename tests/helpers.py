@@ -19,15 +19,18 @@ from __future__ import annotations
 
 __all__ = [
     "BAD_INPUTS_PATH",
+    "SMALL_BIAS_DARK",
     "TINY_PTC_FLATS",
     "TINY_PTC_OPTIONS",
     "certified_in_repo",
+    "certifying_run",
     "copy_repo",
     "load_bad_inputs",
     "wait_until",
 ]
 
 import asyncio
+import datetime
 import os
 import pathlib
 import shutil
@@ -48,6 +51,27 @@ TINY_PTC_FLATS: dict[str, Any] = dict(
 )
 """Flats of a script test's tiny PTC: a low-flux pair, so the fit has three points and a read-noise
 lever arm (the 0.1 s pair is left out of the flat combine, `calib.flat_levels`)."""
+
+
+SMALL_BIAS_DARK: dict[str, Any] = dict(script_mode="BIAS_DARK", n_bias=2, n_dark=2, exp_times_dark=2)
+"""The images of a small bias and dark run (after the discarded ones): two biases, two 2 s darks."""
+
+
+def certifying_run(calib_collection: str, day: str, **keys: Any) -> dict[str, Any]:
+    """The configuration of a script test run that makes calibrations with one OCPS process and
+    certifies them into ``calib_collection`` for the one day from ``day`` (``YYYY-MM-DD``).
+
+    ``keys`` add the run's own keys (images, detectors, products) or override these.
+    """
+    end = datetime.date.fromisoformat(day) + datetime.timedelta(days=1)
+    return {
+        "generate_calibrations": True,
+        "n_processes": 1,
+        "calib_collection": calib_collection,
+        "certify_calib_begin_date": day,
+        "certify_calib_end_date": end.isoformat(),
+        **keys,
+    }
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.005) -> None:

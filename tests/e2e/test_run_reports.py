@@ -40,7 +40,7 @@ from lsst.ts.makecalibrations.butler.readers import list_certified
 from lsst.ts.makecalibrations.butler.repository import make_butler
 from lsst.ts.makecalibrations.calib.config import schema_defaults
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
-from tests.helpers import TINY_PTC_FLATS, TINY_PTC_OPTIONS, wait_until
+from tests.helpers import SMALL_BIAS_DARK, TINY_PTC_FLATS, TINY_PTC_OPTIONS, certifying_run, wait_until
 from tests.scripts import driver as runner
 
 pytestmark = pytest.mark.slow
@@ -229,20 +229,17 @@ class TimeLeftRecorder:
 async def test_done_run_report_and_plots(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
     """Everything requested succeeds: the report holds all of it and the PTC run draws its plots."""
     collection = "LSSTComCam/calib/test/report_done"
-    config = dict(
+    config = certifying_run(
+        collection,
+        "2024-05-01",
         script_mode="BIAS_DARK_FLAT",
         n_bias=3,
         n_dark=3,
         exp_times_dark=2,
         **TINY_PTC_FLATS,
         detectors=[0],
-        generate_calibrations=True,
         do_verify=True,
         do_ptc=True,
-        n_processes=1,
-        calib_collection=collection,
-        certify_calib_begin_date="2024-05-01",
-        certify_calib_end_date="2024-05-02",
         repo=str(report_repo),
         report_dir=str(tmp_path / "reports"),
     )
@@ -350,17 +347,11 @@ async def test_failed_run_then_resumed_from_its_report(
     """The dark combine job fails after every image was taken: FAILED with the step, job and reason;
     resumed from the report, the run takes no image, processes the darks and ends DONE."""
     collection = "LSSTComCam/calib/test/report_failed"
-    config = dict(
-        script_mode="BIAS_DARK",
-        n_bias=2,
-        n_dark=2,
-        exp_times_dark=2,
+    config = certifying_run(
+        collection,
+        "2024-06-01",
+        **SMALL_BIAS_DARK,
         detectors=[3],
-        generate_calibrations=True,
-        n_processes=1,
-        calib_collection=collection,
-        certify_calib_begin_date="2024-06-01",
-        certify_calib_end_date="2024-06-02",
         repo=str(report_repo),
         report_dir=str(tmp_path),
     )
@@ -426,16 +417,13 @@ async def test_failed_run_then_resumed_from_its_report(
 
 async def test_stopped_run_report(tmp_path: pathlib.Path, report_repo: pathlib.Path) -> None:
     """Stopped while the biases are taken: STOPPED, the images taken recorded, nothing certified."""
-    config = dict(
+    config = certifying_run(
+        "LSSTComCam/calib/test/report_stopped",
+        "2024-07-01",
         script_mode="BIAS_DARK",
         n_bias=6,
         n_dark=2,
         detectors=[5],
-        generate_calibrations=True,
-        n_processes=1,
-        calib_collection="LSSTComCam/calib/test/report_stopped",
-        certify_calib_begin_date="2024-07-01",
-        certify_calib_end_date="2024-07-02",
         repo=str(report_repo),
         report_dir=str(tmp_path),
     )

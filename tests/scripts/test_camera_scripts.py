@@ -44,6 +44,8 @@ IMAGES_ONLY = dict(do_verify=False, generate_calibrations=False, do_gain_from_fl
 SMALL = dict(IMAGES_ONLY, n_bias=1, n_discard_bias=0, n_dark=1, n_discard_dark=0, exp_times_dark=1)
 FLATS = dict(n_flat=2, n_discard_flat=0, exp_times_flat=1)
 DETECTORS = [0, 94]  # R01_S00 (ITL) and R22_S11 (e2v)
+#: Three biases, made into a bias, verified and certified.
+BIASES = dict(script_mode="BIAS", n_bias=3, n_discard_bias=0, generate_calibrations=True)
 
 
 def image_types(result) -> list[str]:
@@ -185,14 +187,7 @@ def latiss_repo(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 async def test_lsstcam_biases_verified_and_certified_on_itl_and_e2v(tmp_path, lsstcam_repo) -> None:
     from lsst.daf.butler import Butler
 
-    config = dict(
-        script_mode="BIAS",
-        n_bias=3,
-        n_discard_bias=0,
-        detectors=DETECTORS,
-        generate_calibrations=True,
-        calib_collection="LSSTCam/calib/test",
-    )
+    config = dict(BIASES, detectors=DETECTORS, calib_collection="LSSTCam/calib/test")
     result = await run_calibrations(
         config,
         report_dir=tmp_path,
@@ -219,13 +214,7 @@ async def test_lsstcam_biases_verified_and_certified_on_itl_and_e2v(tmp_path, ls
 async def test_latiss_biases_verified_and_certified(tmp_path, latiss_repo) -> None:
     from lsst.daf.butler import Butler
 
-    config = dict(
-        script_mode="BIAS",
-        n_bias=3,
-        n_discard_bias=0,
-        generate_calibrations=True,
-        calib_collection="LATISS/calib/test",
-    )
+    config = dict(BIASES, calib_collection="LATISS/calib/test")
     result = await run_calibrations(
         config, report_dir=tmp_path, repo=latiss_repo, script_class=MakeLatissCalibrations, timeout=400
     )

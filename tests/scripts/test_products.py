@@ -30,7 +30,7 @@ from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types, list_certified
 from lsst.ts.makecalibrations.sal import ScriptState
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
-from tests.helpers import TINY_PTC_FLATS, certified_in_repo
+from tests.helpers import SMALL_BIAS_DARK, TINY_PTC_FLATS, certified_in_repo, certifying_run
 from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
@@ -216,13 +216,7 @@ async def test_external_verification_and_gain_only(tmp_path, tiny_repo) -> None:
 
 async def test_certification_conflict_is_found_before_any_exposure(tmp_path, tiny_repo) -> None:
     # The repo's reference calibrations are certified in LSSTComCam/calib over [1950, 2050).
-    config = dict(
-        script_mode="BIAS_DARK",
-        generate_calibrations=True,
-        calib_collection="LSSTComCam/calib",
-        certify_calib_begin_date="2024-01-01",
-        certify_calib_end_date="2024-01-02",
-    )
+    config = certifying_run("LSSTComCam/calib", "2024-01-01", script_mode="BIAS_DARK")
     result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo)
     assert result.final_state == ScriptState.CONFIGURE_FAILED
     assert "calib_collection LSSTComCam/calib already holds" in result.reason
@@ -265,16 +259,8 @@ async def test_failed_verification_certifies_nothing(tmp_path, tiny_repo) -> Non
         sink.truth = dataclasses.replace(sink.truth, noisy_amps=noisy)
 
     collection = "LSSTComCam/calib/test/noisy"
-    config = dict(
-        script_mode="BIAS_DARK",
-        n_bias=3,
-        n_dark=2,
-        detectors=[2],
-        generate_calibrations=True,
-        n_processes=1,
-        calib_collection=collection,
-        certify_calib_begin_date="2024-02-01",
-        certify_calib_end_date="2024-02-02",
+    config = certifying_run(
+        collection, "2024-02-01", script_mode="BIAS_DARK", n_bias=3, n_dark=2, detectors=[2]
     )
     result = await run_calibrations(config, report_dir=tmp_path, repo=tiny_repo, prepare=noisy_camera)
     assert result.final_state == ScriptState.FAILED
@@ -301,17 +287,11 @@ async def test_failed_verification_certifies_nothing(tmp_path, tiny_repo) -> Non
 async def test_camera_fault_then_resume_from_the_report(tmp_path, tiny_repo) -> None:
     """A camera fault during the darks: the biases are still processed and certified; resuming from
     the report takes only the darks again and certifies them."""
-    config = dict(
-        script_mode="BIAS_DARK",
-        n_bias=2,
-        n_dark=2,
-        exp_times_dark=2,
+    config = certifying_run(
+        "LSSTComCam/calib/test/resume.{timestamp}",
+        "2024-03-01",
+        **SMALL_BIAS_DARK,
         detectors=[3],
-        generate_calibrations=True,
-        n_processes=1,
-        calib_collection="LSSTComCam/calib/test/resume.{timestamp}",
-        certify_calib_begin_date="2024-03-01",
-        certify_calib_end_date="2024-03-02",
     )
     first = await run_calibrations(
         config, report_dir=tmp_path, repo=tiny_repo, faults=FaultPlan(camera_fault_after=4)

@@ -30,23 +30,20 @@ from lsst.ts.makecalibrations.butler.repository import make_butler
 from lsst.ts.makecalibrations.calib.report import RunReport
 from lsst.ts.makecalibrations.sal import ScriptState
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
-from tests.helpers import wait_until
+from tests.helpers import certifying_run, wait_until
 from tests.scripts.driver import run_calibrations
 
 #: Wall seconds between the stop and the OODS catching up with its announcements.
 OODS_CATCH_UP = 2.0
 
-CONFIG = dict(
+CONFIG = certifying_run(
+    "LSSTComCam/calib/test/unannounced.{timestamp}",
+    "2024-05-01",
     script_mode="BIAS",
     n_bias=3,
     n_discard_bias=1,
     detectors=[0],
-    generate_calibrations=True,
     do_verify=False,
-    n_processes=1,
-    calib_collection="LSSTComCam/calib/test/unannounced.{timestamp}",
-    certify_calib_begin_date="2024-05-01",
-    certify_calib_end_date="2024-05-02",
 )
 #: Images the camera takes (kept and discarded, all in the report), and the kept ones.
 N_IMAGES = 3 + 1
