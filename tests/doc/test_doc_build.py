@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 import subprocess
@@ -287,3 +288,13 @@ def test_room_imports_follow_the_code() -> None:
     assert "scripts" not in imports.get("sim", set())
     assert not imports.get("calib")
     assert not imports.get("runtime")
+
+
+def test_every_module_says_what_it_may_import() -> None:
+    """House rule: each module's docstring says what it may import (the rooms' rule, or narrower)."""
+    silent = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "May import:" not in (ast.get_docstring(ast.parse(path.read_text())) or "")
+    ]
+    assert silent == [], f"modules whose docstring has no 'May import:' line: {silent}"

@@ -13,7 +13,7 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Make LSSTComCam combined calibrations with a SAL Script.
+"""Make LSSTComCam, LSSTCam and LATISS combined calibrations with a SAL Script.
 
 The package is split into rooms (subpackages); each says in its docstring what it may import:
 
@@ -24,8 +24,13 @@ The package is split into rooms (subpackages); each says in its docstring what i
 * `scripts`   -- the SAL Scripts (orchestration).
 * `butler`    -- the data butler gateway: repository, instrument, certification.
 * `pipelines` -- numpy calibration PipelineTasks and cp_pipe/cp_verify-named pipelines.
+* `report`    -- the run's plots and HTML page.
 * `sim`       -- simulated CSCs, raw-image truth model, fault injection.
-* `cli`       -- ``run_script`` and its progress display.
+* `cli`       -- ``run_script``, its bus driver and progress display, ``compare_runs``, ``cleanup_runs``.
+
+Their layer order is drawn in ``doc/dev/architecture.rst``.
+
+May import: nothing (this module only holds the version).
 """
 
 __all__ = ["__version__"]

@@ -16,7 +16,10 @@
 """Camera and OCPS clients compatible with ts_observatory_control (``RemoteGroup``, ``ComCam``,
 ``LSSTCam``, ``LATISS``).
 
-Used only when the real ``lsst.ts.observatory.control`` is not importable.
+Used only when the real ``lsst.ts.observatory.control`` is not importable. A mirror of the real API:
+``take_bias``, ``take_darks`` and ``take_flats`` each call ``take_imgtype`` with the real, repeated
+keyword parameters, and the client classes keep the real constructors, because the scripts must run
+unchanged on the real package (``tests/sal/test_conformance.py`` checks the signatures).
 May import: `sal` (for ``salobj``), `calib` (pure rules such as `calib.obs_id`), the standard library,
 astropy.
 """

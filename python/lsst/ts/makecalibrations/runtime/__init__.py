@@ -18,6 +18,12 @@
 Everything public is re-exported here, so this package can stand in for ``lsst.ts.salobj``
 (``salobj.Remote``, ``salobj.BaseScript``, ``salobj.State`` ...).
 
+It is a mirror of the real salobj API, not a design of its own: its classes keep the real names,
+signatures and split of responsibilities (one ``begin_*``/``end_*`` hook pair per state transition,
+``next`` and ``aget`` on every read topic, the same context-manager protocol on ``Controller`` and
+``Remote``), so the shapes it repeats are the real API's (``tests/sal/test_conformance.py`` checks it
+against the recorded real API).
+
 May import: the standard library, jsonschema, PyYAML, astropy.time. Nothing else in this package.
 """
 

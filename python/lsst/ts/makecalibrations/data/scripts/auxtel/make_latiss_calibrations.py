@@ -13,9 +13,10 @@
 # LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
-#
-# Executable loaded by the ScriptQueue (ATQueue) as auxtel/make_latiss_calibrations.py:
-#   make_latiss_calibrations.py <index> [--schema]
+
+"""ScriptQueue (ATQueue) executable ``auxtel/make_latiss_calibrations.py <index> [--schema]``.
+
+May import: `scripts` only."""
 
 import asyncio
 

@@ -13,9 +13,10 @@
 # LICENSE file at the top of the repository). If not, see <https://www.gnu.org/licenses/>.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
-#
-# Executable loaded by the ScriptQueue (MTQueue) as maintel/make_comcam_calibrations.py:
-#   make_comcam_calibrations.py <index> [--schema]
+
+"""ScriptQueue (MTQueue) executable ``maintel/make_comcam_calibrations.py <index> [--schema]``.
+
+May import: `scripts` only."""
 
 import asyncio
 
