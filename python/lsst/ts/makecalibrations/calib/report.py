@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 import dataclasses
+import enum
 import json
 import pathlib
 import statistics
@@ -69,6 +70,17 @@ def tai_to_iso(tai: float | None) -> str:
     from astropy.time import Time
 
     return Time(tai, format="unix_tai", scale="tai").isot
+
+
+class _WithStatus:
+    """A record whose ``status`` is a member of its ``_status_type`` (a `calib.statuses` enum): a string
+    is coerced to the member, an unknown one refused (`ValueError`)."""
+
+    _status_type: typing.ClassVar[type[enum.StrEnum]]
+    status: enum.StrEnum
+
+    def __post_init__(self) -> None:
+        self.status = self._status_type(self.status)
 
 
 class _Timed:
@@ -118,7 +130,7 @@ class ExposureRecord:
 
 
 @dataclasses.dataclass
-class AcquisitionRecord:
+class AcquisitionRecord(_WithStatus):
     """How the acquisition of one image type went.
 
     Attributes
@@ -146,12 +158,11 @@ class AcquisitionRecord:
     start_tai: float = 0.0
     end_tai: float = 0.0
 
-    def __post_init__(self) -> None:
-        self.status = AcquisitionStatus(self.status)
+    _status_type = AcquisitionStatus
 
 
 @dataclasses.dataclass
-class JobRecord(_Timed):
+class JobRecord(_Timed, _WithStatus):
     """One OCPS job.
 
     Attributes
@@ -200,12 +211,11 @@ class JobRecord(_Timed):
     end_tai: float = 0.0
     log_uri: str = ""
 
-    def __post_init__(self) -> None:
-        self.status = JobStatus(self.status)
+    _status_type = JobStatus
 
 
 @dataclasses.dataclass
-class VerificationRecord:
+class VerificationRecord(_WithStatus):
     """Verification of one image type.
 
     Attributes
@@ -234,12 +244,11 @@ class VerificationRecord:
     decision: dict[str, Any] | None = None
     summary: str = ""
 
-    def __post_init__(self) -> None:
-        self.status = VerificationStatus(self.status)
+    _status_type = VerificationStatus
 
 
 @dataclasses.dataclass
-class CertificationRecord:
+class CertificationRecord(_WithStatus):
     """A certification (or a refused/failed/skipped one).
 
     Attributes
@@ -272,8 +281,7 @@ class CertificationRecord:
     reason: str = ""
     tai: float = 0.0
 
-    def __post_init__(self) -> None:
-        self.status = CertificationStatus(self.status)
+    _status_type = CertificationStatus
 
 
 @dataclasses.dataclass
