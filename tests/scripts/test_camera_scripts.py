@@ -122,6 +122,27 @@ async def test_latiss_unknown_grating_fails_before_any_image(tmp_path) -> None:
     assert result.images == []
 
 
+@pytest.mark.parametrize(
+    ("script_class", "camera", "ocps", "prefix", "own_help"),
+    [
+        (MakeComCamCalibrations, "LSSTComCam", "OCPS:2", "make_comcam_calibrations", ""),
+        (MakeLSSTCamCalibrations, "LSSTCam", "OCPS:3", "make_lsstcam_calibrations", "MTDomeTrajectory"),
+        (MakeLatissCalibrations, "LATISS", "OCPS:1", "make_latiss_calibrations", "the grating"),
+    ],
+)
+async def test_each_script_describes_its_own_camera(script_class, camera, ocps, prefix, own_help) -> None:
+    """The description, help and report names come from the camera's InstrumentSpec."""
+    script = script_class(index=1)
+    try:
+        description = script.evt_description.data
+        assert description.description.startswith(f"Take {camera} biases, darks and flats;")
+        assert f"has {ocps} build and verify" in description.help
+        assert own_help in description.help and description.help.endswith("Every run writes a JSON report.")
+        assert script.report_prefix == prefix
+    finally:
+        await script.close()
+
+
 def test_schemas_hold_each_scripts_parameters_and_defaults() -> None:
     comcam, lsstcam, latiss = (
         set(schema_defaults()),

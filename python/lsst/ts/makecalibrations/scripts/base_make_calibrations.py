@@ -162,16 +162,34 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     ----------
     index : `int`
         SAL index of the script.
-    descr : `str`
-        Short description.
-    help : `str`, optional
-        Detailed help.
+    setup_help : `str`, optional
+        The help's sentence on what the script does before the images (e.g. LATISS's filter and grating).
+    flats_help : `str`, optional
+        The help's sentence on what it checks before the flats (e.g. LSSTCam's dome).
+
+    Notes
+    -----
+    The description and help say the same of every camera, with its name and OCPS index from
+    `get_instrument`; the report file names start with the stem of its ScriptQueue path
+    (`report_prefix`).
     """
 
-    report_prefix = "make_calibrations"
-    """File name prefix of the run reports."""
-
-    def __init__(self, index: int, descr: str, help: str = "") -> None:
+    def __init__(self, index: int, setup_help: str = "", flats_help: str = "") -> None:
+        spec = self.get_instrument()
+        help = " ".join(
+            part
+            for part in (
+                setup_help,
+                "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
+                f"OCPS:{spec.ocps_index} build and verify combined calibrations (cp_pipe, cp_verify), "
+                "certifies them into calib_collection when generate_calibrations is true, and optionally "
+                "makes defects, a PTC and per-pair gains.",
+                flats_help,
+                "Every run writes a JSON report.",
+            )
+            if part
+        )
+        descr = f"Take {spec.name} biases, darks and flats; make, verify and certify combined calibrations."
         super().__init__(index=index, descr=descr, help=help)
         # Duck-typed stand-in for salobj.DefaultingValidator: salobj only calls validate(dict).
         self.config_validator = _ConfigTextValidator(self)  # type: ignore[assignment]
@@ -211,6 +229,11 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     def instrument(self) -> InstrumentSpec:
         """The camera (`get_instrument`)."""
         return self.get_instrument()
+
+    @property
+    def report_prefix(self) -> str:
+        """File name prefix of the run reports: the script's name (``make_comcam_calibrations``)."""
+        return pathlib.PurePosixPath(self.instrument.script).stem
 
     @abc.abstractmethod
     def make_camera(self) -> CameraClient:

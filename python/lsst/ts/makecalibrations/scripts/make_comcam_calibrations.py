@@ -42,20 +42,6 @@ class MakeComCamCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
-    report_prefix = "make_comcam_calibrations"
-
-    def __init__(self, index: int) -> None:
-        super().__init__(
-            index=index,
-            descr="Take LSSTComCam biases, darks and flats; make, verify and certify combined calibrations.",
-            help=(
-                "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
-                "OCPS:2 build and verify combined calibrations (cp_pipe, cp_verify), certifies them into "
-                "calib_collection when generate_calibrations is true, and optionally makes defects, a "
-                "PTC and per-pair gains. Every run writes a JSON report."
-            ),
-        )
-
     @classmethod
     def get_instrument(cls) -> InstrumentSpec:
         """LSSTComCam."""

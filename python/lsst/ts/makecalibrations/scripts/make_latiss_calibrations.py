@@ -49,20 +49,8 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
-    report_prefix = "make_latiss_calibrations"
-
     def __init__(self, index: int) -> None:
-        super().__init__(
-            index=index,
-            descr="Take LATISS biases, darks and flats; make, verify and certify combined calibrations.",
-            help=(
-                "Sets the filter and the grating, takes the bias, dark and flat sequences of "
-                "script_mode (discarded images first), has OCPS:1 build and verify combined "
-                "calibrations (cp_pipe, cp_verify), certifies them into calib_collection when "
-                "generate_calibrations is true, and optionally makes defects, a PTC and per-pair gains. "
-                "Every run writes a JSON report."
-            ),
-        )
+        super().__init__(index=index, setup_help="Sets the filter and the grating.")
 
     @classmethod
     def get_instrument(cls) -> InstrumentSpec:

@@ -52,20 +52,11 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
-    report_prefix = "make_lsstcam_calibrations"
-
     def __init__(self, index: int) -> None:
         super().__init__(
             index=index,
-            descr="Take LSSTCam biases, darks and flats; make, verify and certify combined calibrations.",
-            help=(
-                "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
-                "OCPS:3 build and verify combined calibrations (cp_pipe, cp_verify), certifies them into "
-                "calib_collection when generate_calibrations is true, and optionally makes defects, a "
-                "PTC and per-pair gains. Before the flats it checks that MTDomeTrajectory is ENABLED "
-                "and MTDome DISABLED or ENABLED (components in ignore are not checked). Every run "
-                "writes a JSON report."
-            ),
+            flats_help="Before the flats it checks that MTDomeTrajectory is ENABLED and MTDome DISABLED or "
+            "ENABLED (components in ignore are not checked).",
         )
         self._dome: Any = None
 
