@@ -18,6 +18,7 @@
 import numpy as np
 import pytest
 
+from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
 from lsst.ts.makecalibrations.butler.camera import get_camera
 from lsst.ts.makecalibrations.pipelines.combine import (
     Band,
@@ -27,6 +28,7 @@ from lsst.ts.makecalibrations.pipelines.combine import (
     input_scale,
 )
 from lsst.ts.makecalibrations.pipelines.isr import IsrSettings, run_isr
+from lsst.ts.makecalibrations.pipelines.tasks.isr_task import IsrTask, IsrTaskConfig
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
 TRUTH = TruthModel(size=(64, 100))
@@ -99,6 +101,28 @@ def test_read_noise_from_the_ptc() -> None:
     )
     key = "LSST ISR OVERSCAN RESIDUAL SERIAL STDEV C00"
     assert bootstrap.metadata["LSST ISR READNOISE C00"] == bootstrap.metadata[key]
+
+
+def test_gains_from_the_ptc() -> None:
+    """With a PTC the ISR converts to electrons with the PTC's gains (header GAIN SOURCE PTC); amps the
+    PTC lacks or has no usable gain for keep the camera's; bootstrap stays in ADU."""
+    detector = get_camera()[DETECTOR]
+    amps = TRUTH.make_raw_amps(DETECTOR, 2026112500998, "FLAT", 1.0, 1.0)
+    ptc_gains = {amp.name: amp.gain * 1.05 for amp in detector if amp.name not in ("C10", "C11")}
+    ptc_gains["C11"] = float("nan")
+    nominal = run_isr(amps, {}, detector, IsrSettings(), exposure_id=2)
+    result = run_isr(amps, {}, detector, IsrSettings(), exposure_id=2, gains=ptc_gains)
+    for amp in detector:
+        from_ptc = amp.name not in ("C10", "C11")
+        expected = amp.gain * 1.05 if from_ptc else amp.gain
+        assert result.metadata[f"LSST ISR GAIN {amp.name}"] == expected
+        assert result.metadata[f"LSST ISR GAIN SOURCE {amp.name}"] == ("PTC" if from_ptc else "CAMERA")
+        assert nominal.metadata[f"LSST ISR GAIN SOURCE {amp.name}"] == "CAMERA"
+        box = amp.bbox_slices(TRUTH.geometry)
+        ratio = float(np.median(result.image[box] / nominal.image[box]))
+        assert ratio == pytest.approx(1.05 if from_ptc else 1.0, rel=1e-6)
+    bootstrap = run_isr(amps, {}, detector, IsrSettings(doBootstrap=True), exposure_id=2, gains=ptc_gains)
+    assert bootstrap.metadata["LSST ISR GAIN C00"] == 1.0
 
 
 def test_combined_bias_noise_is_read_noise_over_sqrt_n(biases: list) -> None:
@@ -204,3 +228,26 @@ def test_no_good_input_is_bad() -> None:
     assert result.n_used[0, 0] == 2 and np.all(result.image == 1.0)
     # Fewer than 5 inputs: the variance comes from the inputs, sum(var) / n^2.
     assert result.variance[0, 0] == pytest.approx(0.5)
+
+
+def test_isr_task_takes_gains_and_noise_from_the_ptc_good_amps() -> None:
+    """The ISR task hands the PTC's gains and noise of its good amps to the ISR; a bad amp keeps the
+    camera's values; bootstrap mode ignores the PTC."""
+    detector = get_camera()[DETECTOR]
+    names = detector.amp_names
+    ptc = PhotonTransferCurve(
+        detector=DETECTOR,
+        detector_name=detector.name,
+        fit_type="FULLCOVARIANCE",
+        amp_names=names,
+        gain={name: 1.5 for name in names},
+        noise={name: 6.0 for name in names},
+        bad_amps=["C03"],
+    )
+    shape = TRUTH.geometry.detector_shape
+    calibs = IsrTask(config=IsrTaskConfig()).prepare_calibrations(ptc=[ptc], shape=shape)
+    assert calibs.arrays["gains"] == {name: 1.5 for name in names if name != "C03"}
+    assert calibs.arrays["read_noise"] == {name: 6.0 for name in names if name != "C03"}
+    config = IsrTaskConfig()
+    config.doBootstrap = True
+    assert "gains" not in IsrTask(config=config).prepare_calibrations(ptc=[ptc], shape=shape).arrays

@@ -26,10 +26,11 @@ the later steps read. The steps, in IsrTaskLSST order, each switched by `IsrSett
    ``LSST ISR OVERSCAN SERIAL MEDIAN <amp>``;
 3. saturation masking (``SAT``) on the raw values, if enabled;
 4. parallel overscan: per-column median of the parallel overscan rows, skipping 3 + 3 rows;
-5. gains: multiply by the nominal camera gain (e-), or by 1 with ``do_bootstrap`` (ADU); the
-   ``LSST ISR GAIN <amp>`` and ``LSST ISR READNOISE <amp>`` (e-: the noise of the PTC given to the
-   ISR, else the camera's nominal value, named by ``LSST ISR READNOISE SOURCE <amp>``; with bootstrap
-   the overscan noise in ADU) keys and ``LSST ISR UNITS`` are written;
+5. gains: multiply by the gain of the PTC given to the ISR, else the nominal camera gain (e-), or
+   by 1 with ``do_bootstrap`` (ADU); the ``LSST ISR GAIN <amp>`` and ``LSST ISR READNOISE <amp>``
+   (e-: the noise of the PTC given to the ISR, else the camera's nominal value; with bootstrap the
+   overscan noise in ADU) keys and ``LSST ISR UNITS`` are written, and where each value came from in
+   ``LSST ISR GAIN SOURCE <amp>`` and ``LSST ISR READNOISE SOURCE <amp>`` (``PTC`` or ``CAMERA``);
 6. assembly of the amps' data sections (C00..C07 bottom row, C10..C17 top row);
 7. bias subtraction; dark subtraction scaled by ``DARKTIME / dark DARKTIME``;
 8. defect masking (``BAD``) and NaN masking (``UNMASKEDNAN``);
@@ -234,6 +235,15 @@ def interpolate_rows(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
     return changed
 
 
+def _ptc_or_camera(ptc_values: Mapping[str, float] | None, amp: str, nominal: float) -> tuple[float, str]:
+    """The PTC's value of ``amp`` if it has a positive finite one, else the camera's ``nominal``, and
+    the source name for the ``LSST ISR ... SOURCE`` header (``PTC`` or ``CAMERA``)."""
+    value = math.nan if ptc_values is None else float(ptc_values.get(amp, math.nan))
+    if math.isfinite(value) and value > 0:
+        return value, "PTC"
+    return float(nominal), "CAMERA"
+
+
 def run_isr(
     amps: Mapping[str, np.ndarray],
     metadata: Mapping[str, Any],
@@ -248,6 +258,7 @@ def run_isr(
     defects: np.ndarray | None = None,
     flat: np.ndarray | None = None,
     read_noise: Mapping[str, float] | None = None,
+    gains: Mapping[str, float] | None = None,
 ) -> IsrResult:
     """Run the numpy ISR on the raw amps of one detector.
 
@@ -276,6 +287,10 @@ def run_isr(
         Per amp read noise (e-) of the PTC given to the ISR (cp_pipe writes the PTC noise, which
         includes what the overscan correction adds); amps missing or non-finite use the camera's
         nominal value. Not used in bootstrap mode (ADU, the overscan noise).
+    gains : `~collections.abc.Mapping` [`str`, `float`], optional
+        Per amp gain (e-/ADU) of the PTC given to the ISR (cp_pipe's ISR applies the PTC's gains);
+        amps missing or non-finite use the camera's nominal gain. Not used in bootstrap mode or
+        without ``doApplyGains``.
 
     Returns
     -------
@@ -316,10 +331,10 @@ def run_isr(
             gain = 1.0
             amp_noise = residual_stdev
         else:
-            gain = amp.gain
-            ptc_noise = math.nan if read_noise is None else float(read_noise.get(amp.name, math.nan))
-            amp_noise = ptc_noise if math.isfinite(ptc_noise) and ptc_noise > 0 else amp.read_noise
-            md[f"LSST ISR READNOISE SOURCE {amp.name}"] = "PTC" if amp_noise == ptc_noise else "CAMERA"
+            gain, md[f"LSST ISR GAIN SOURCE {amp.name}"] = _ptc_or_camera(gains, amp.name, amp.gain)
+            amp_noise, md[f"LSST ISR READNOISE SOURCE {amp.name}"] = _ptc_or_camera(
+                read_noise, amp.name, amp.read_noise
+            )
         md[f"LSST ISR GAIN {amp.name}"] = gain
         md[f"LSST ISR READNOISE {amp.name}"] = amp_noise
         read_noise_units[amp.name] = amp_noise

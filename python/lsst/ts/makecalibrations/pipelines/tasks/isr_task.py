@@ -86,8 +86,9 @@ class IsrTaskConnections(
     )
     ptc = cT.PrerequisiteInput(
         name="ptc",
-        doc="Photon transfer curve: its read noise (e-) goes to LSST ISR READNOISE and the variance, as "
-        "cp_pipe's ISR; optional (the camera's nominal noise without one), unused in bootstrap mode.",
+        doc="Photon transfer curve: its gains convert to electrons and its read noise (e-) goes to LSST "
+        "ISR READNOISE and the variance, as cp_pipe's ISR; optional (the camera's nominal gains and "
+        "noise without one), unused in bootstrap mode.",
         storageClass="PhotonTransferCurve",
         dimensions=("instrument", "detector"),
         isCalibration=True,
@@ -122,7 +123,10 @@ class IsrTaskConfig(pipeBase.PipelineTaskConfig, pipelineConnections=IsrTaskConn
     doDither = pexConfig.Field[bool](doc="Dither integer raw values by U[-0.5, 0.5) ADU.", default=True)
     doSaturation = pexConfig.Field[bool](doc="Mask saturated raw values (SAT).", default=False)
     saturation = pexConfig.Field[float](doc="Saturation level (ADU).", default=142857.0)
-    doApplyGains = pexConfig.Field[bool](doc="Convert to electrons with the camera gains.", default=True)
+    doApplyGains = pexConfig.Field[bool](
+        doc="Convert to electrons with the gains of the ptc input, the camera gains without one.",
+        default=True,
+    )
     doBootstrap = pexConfig.Field[bool](
         doc="Bootstrap mode: gain 1 (ADU), overscan noise as read noise.", default=False
     )
@@ -250,7 +254,7 @@ class IsrTask(pipeBase.PipelineTask):
         defects : `butler.calib_types.Defects`, optional
             Defect list (``doDefect``; none given means no defect).
         ptc : `butler.calib_types.PhotonTransferCurve` or `list` of one, optional
-            PTC (its good amps' read noise in e-, used unless in bootstrap mode or in ADU).
+            PTC (its good amps' gains and read noise in e-, used unless in bootstrap mode or in ADU).
         shape : `tuple` [`int`, `int`]
             Detector image shape (for the defect mask).
 
@@ -280,6 +284,7 @@ class IsrTask(pipeBase.PipelineTask):
             arrays["read_noise"] = {
                 amp: float(noise) for amp, noise in ptc.noise.items() if amp not in ptc.bad_amps
             }
+            arrays["gains"] = {amp: float(gain) for amp, gain in ptc.gain.items() if amp not in ptc.bad_amps}
             header["LSST ISR PTC SOURCE"] = (
                 f"PTC {ptc.fit_type} n={len(ptc.metadata.get('INPUT_EXPOSURES', []))}"
             )
