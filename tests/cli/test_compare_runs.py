@@ -64,6 +64,8 @@ def test_list_and_compare(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[
     truth = {"detectors": {"0": {"gain": {"C00": 1.5, "C01": 1.2}, "read_noise": {"C00": 8.0, "C01": 6.0}}}}
     (repo / "simulation" / "truth.json").write_text(json.dumps(truth))
     assert main([str(newer), "--truth", str(repo)]) == 0
-    assert "  0  C00   1.600   1.500  -0.100   13.60    8.00  -5.60" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "  0  C00   1.600   1.500  -0.100   13.60    8.00  -5.60" in out
+    assert "max 0.1000 e-/ADU (B-A median -0.1000)" in out  # the run's gain is above the truth
     with pytest.raises(SystemExit):
         main([str(newer)])  # one report and no --truth: refused

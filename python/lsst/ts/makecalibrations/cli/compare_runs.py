@@ -26,7 +26,8 @@
 The gains are those of the report's ``gains`` (per flat pair, from a PTC or gain job), the read
 noise each pair's overscan noise times its gain (electrons, as the truth records it). The plot
 draws the differences per amplifier, detector after detector; the table ends with the median and
-largest absolute differences.
+largest absolute differences and the median signed difference B - A (with ``--truth``, B is the
+truth: a negative gain B - A means the run's gains are above the truth).
 
 May import: `calib`, `sim.repository`, the standard library, numpy and matplotlib.
 """
@@ -98,7 +99,8 @@ def compare(a: AmpValues, b: AmpValues) -> list[tuple[int, str, float, float, fl
 def format_comparison(
     rows: Sequence[tuple[int, str, float, float, float, float]], names: tuple[str, str]
 ) -> str:
-    """The comparison as a text table with a last line of median/largest absolute differences."""
+    """The comparison as a text table with a last line of the median and largest absolute differences
+    and the median signed difference B - A."""
     lines = [
         f"{'det':>3} {'amp':>4} {'gain A':>7} {'gain B':>7} {'B-A':>7} "
         f"{'noise A':>7} {'noise B':>7} {'B-A':>6}"
@@ -110,10 +112,13 @@ def format_comparison(
     if rows:
         dg = [abs(r[3] - r[2]) for r in rows]
         dn = [abs(r[5] - r[4]) for r in rows]
+        signed_g = statistics.median(r[3] - r[2] for r in rows)
+        signed_n = statistics.median(r[5] - r[4] for r in rows)
         lines.append(
             f"{len(rows)} amplifiers; |gain B-A| median {statistics.median(dg):.4f}, "
-            f"max {max(dg):.4f} e-/ADU; "
-            f"|noise B-A| median {statistics.median(dn):.3f}, max {max(dn):.3f} e-"
+            f"max {max(dg):.4f} e-/ADU (B-A median {signed_g:+.4f}); "
+            f"|noise B-A| median {statistics.median(dn):.3f}, max {max(dn):.3f} e- "
+            f"(B-A median {signed_n:+.3f})"
         )
     else:
         lines.append("no amplifier in common (a run without gains?)")
