@@ -181,7 +181,11 @@ def test_interfaces() -> None:
 
 
 async def test_register_component() -> None:
-    spec = salobj.register_component("RuntimeTestExtra", indexed=False, events={"ping": "count: int"})
+    spec = salobj.register_component(
+        salobj.component_spec(
+            "RuntimeTestExtra", indexed=False, generics=["csc"], events={"ping": "count: int"}
+        )
+    )
     assert "summaryState" in spec.events and "ping" in spec.events
     controller = salobj.Controller("RuntimeTestExtra", allow_missing_callbacks=True, do_callbacks=True)
     controller.shutdown_delay = 0

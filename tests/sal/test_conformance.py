@@ -652,7 +652,7 @@ def test_embedded_interfaces_match_ts_xml(
 
 
 def test_interface_checker_catches_a_wrong_field() -> None:
-    wrong = interfaces._component(
+    wrong = interfaces.component_spec(
         "OCPS", indexed=True, generics=["csc"], events={"job_result": "job_id: str, exit_code: float"}
     )
     xml = {

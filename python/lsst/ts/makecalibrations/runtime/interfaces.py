@@ -30,6 +30,7 @@ __all__ = [
     "ComponentSpec",
     "COMPONENTS",
     "get_component_spec",
+    "component_spec",
     "register_component",
     "parse_fields",
 ]
@@ -177,7 +178,7 @@ _LFOA_EVENTS = {
 }
 
 
-def _component(
+def component_spec(
     name: str,
     *,
     indexed: bool,
@@ -186,7 +187,20 @@ def _component(
     telemetry: Mapping[str, str] | None = None,
     generics: Iterable[str] = (),
 ) -> ComponentSpec:
-    """Build a `ComponentSpec` from declarations plus the named generics."""
+    """Build a `ComponentSpec` from declarations plus the named generics.
+
+    Parameters
+    ----------
+    name : `str`
+        Component name.
+    indexed : `bool`
+        Is the component indexed?
+    commands, events, telemetry : `dict` [`str`, `str`], optional
+        Topic name -> comma-separated field declarations (see `parse_fields`).
+    generics : iterable of `str`
+        Generic groups: ``csc``, ``configurable``, ``enterControl``, ``largeFileObjectAvailable``,
+        ``setLogLevel``.
+    """
     generics = set(generics)
     unknown = generics - {"csc", "configurable", "enterControl", "largeFileObjectAvailable", "setLogLevel"}
     if unknown:
@@ -220,7 +234,7 @@ _METADATA_FIELDS = (
     "dome: int, duration: float, nimages: int, instrument: str, survey: str, totalCheckpoints: int"
 )
 
-_SCRIPT = _component(
+_SCRIPT = component_spec(
     "Script",
     indexed=True,
     generics=["setLogLevel", "largeFileObjectAvailable"],
@@ -324,7 +338,7 @@ _FILTER_CHANGER_TOPICS = (
 def _camera(name: str, filter_changer: bool = True) -> ComponentSpec:
     """A camera CSC (CCCamera, MTCamera, ATCamera): the image topics, with or without the filter changer."""
     drop = () if filter_changer else _FILTER_CHANGER_TOPICS
-    return _component(
+    return component_spec(
         name,
         indexed=False,
         generics=_CAMERA_GENERICS,
@@ -338,12 +352,12 @@ _MTCAMERA = _camera("MTCamera")
 _ATCAMERA = _camera("ATCamera", filter_changer=False)
 
 _HEADER_SERVICES = tuple(
-    _component(name, indexed=False, generics=["csc", "largeFileObjectAvailable"])
+    component_spec(name, indexed=False, generics=["csc", "largeFileObjectAvailable"])
     for name in ("CCHeaderService", "MTHeaderService", "ATHeaderService")
 )
 _IMAGE_IN_OODS = "camera: str, obsid: str, raft: str, sensor: str, statusCode: int, description: str"
 _OODSES = tuple(
-    _component(
+    component_spec(
         name,
         indexed=False,
         generics=["csc"],
@@ -355,7 +369,7 @@ _OODSES = tuple(
 )
 #: The LATISS spectrograph: only the filter and disperser topics the LATISS client uses. Its XML is not
 #: among the reference ts_xml files of this project; the names follow the public ts_xml ATSpectrograph.
-_ATSPECTROGRAPH = _component(
+_ATSPECTROGRAPH = component_spec(
     "ATSpectrograph",
     indexed=False,
     generics=["csc", "configurable"],
@@ -376,11 +390,11 @@ _ATSPECTROGRAPH = _component(
 
 #: CSCs simulated (and checked by the LSSTCam script) only for their summary state.
 _STATE_ONLY = tuple(
-    _component(name, indexed=False, generics=["csc", "configurable"])
+    component_spec(name, indexed=False, generics=["csc", "configurable"])
     for name in ("MTDome", "MTDomeTrajectory")
 )
 
-_OCPS = _component(
+_OCPS = component_spec(
     "OCPS",
     indexed=True,
     generics=["csc", "configurable", "largeFileObjectAvailable"],
@@ -412,7 +426,7 @@ _NUMBERS = (
 _SCALARS = ", ".join(f"{name}: {kind}" for name, kind in _NUMBERS) + ", string0: str"
 _ARRAYS = ", ".join(f"{name}: {kind}[5]" for name, kind in _NUMBERS)
 
-_TEST = _component(
+_TEST = component_spec(
     "Test",
     indexed=True,
     generics=["csc", "configurable", "largeFileObjectAvailable"],
@@ -458,36 +472,18 @@ def get_component_spec(name: str) -> ComponentSpec:
         raise ValueError(f"Unknown SAL component {name!r}; known: {sorted(COMPONENTS)}") from None
 
 
-def register_component(
-    name: str,
-    *,
-    indexed: bool,
-    commands: Mapping[str, str] | None = None,
-    events: Mapping[str, str] | None = None,
-    telemetry: Mapping[str, str] | None = None,
-    generics: Iterable[str] = ("csc",),
-) -> ComponentSpec:
+def register_component(spec: ComponentSpec) -> ComponentSpec:
     """Add (or replace) a component definition, e.g. for a test.
 
     Parameters
     ----------
-    name : `str`
-        Component name.
-    indexed : `bool`
-        Is the component indexed?
-    commands, events, telemetry : `dict` [`str`, `str`], optional
-        Topic name -> comma-separated field declarations (see `parse_fields`).
-    generics : iterable of `str`
-        Generic groups: ``csc``, ``configurable``, ``enterControl``, ``largeFileObjectAvailable``,
-        ``setLogLevel``.
+    spec : `ComponentSpec`
+        The interface, built with `component_spec` (``generics=["csc"]`` for a CSC).
 
     Returns
     -------
     spec : `ComponentSpec`
         The registered interface.
     """
-    spec = _component(
-        name, indexed=indexed, commands=commands, events=events, telemetry=telemetry, generics=generics
-    )
-    COMPONENTS[name] = spec
+    COMPONENTS[spec.name] = spec
     return spec
