@@ -342,18 +342,11 @@ class _BandReader:
 
 
 class CalibCombineByFilterConnections(
-    pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector", "physical_filter")
+    CalibCombineConnections, dimensions=("instrument", "detector", "physical_filter")
 ):
-    """Connections of `CalibCombineByFilterTask` (flats: one output per filter)."""
+    """Connections of `CalibCombineByFilterTask` (flats: one output per filter): the inputs of
+    `CalibCombineConnections` plus the scales (as cp_pipe's, which derives from it too)."""
 
-    inputExpHandles = cT.Input(
-        name="cpInputs",
-        doc="ISR-processed exposures to combine (read in row bands).",
-        storageClass="MaskedImageV2",
-        dimensions=("instrument", "exposure", "detector"),
-        multiple=True,
-        deferLoad=True,
-    )
     inputScales = cT.Input(
         name="cpFlatNormScales",
         doc="Per-exposure scales from the flat normalisation.",
