@@ -20,8 +20,10 @@ takes the job whose name starts with ``--job`` from the run report (as written b
 ``bench.bench_daily --keep``), runs it again with the simulated OCPS's executor into a new output run,
 with ``pipetask`` under `cProfile` in its own process and `time.process_time` as the clock (CPU
 seconds, so the figures do not depend on the load of a shared machine), and prints where the CPU went
-(task work, butler reads and writes, graph building, imports) and the top functions by own time. Not
-part of ``make bench``.
+(task work, butler reads and writes, graph building, imports) and the top functions by own time.
+``--warm`` profiles the job as the warm pipetask worker runs it: the wrapper first imports what the
+worker imports before it forks a job (`sim.pipetask_server`), outside the profile. Not part of
+``make bench``.
 
 May import: the standard library and this package.
 """
@@ -72,8 +74,14 @@ def summarize(stats: pstats.Stats, top: int) -> str:
     return "\n".join(lines)
 
 
-def _wrapped_pipetask(profile_path: str, arguments: list[str]) -> int:
-    """Run ``pipetask <arguments>`` in this process under a CPU-time profile saved to ``profile_path``."""
+def _wrapped_pipetask(profile_path: str, arguments: list[str], warm: bool = False) -> int:
+    """Run ``pipetask <arguments>`` in this process under a CPU-time profile saved to ``profile_path``;
+    with ``warm``, first (not profiled) import what the warm pipetask worker imports before it forks a
+    job (`sim.pipetask_server`), so the profile is that of a job's child in the worker."""
+    if warm:
+        from lsst.ts.makecalibrations.sim import pipetask_server
+
+        pipetask_server._preload()
     script = str(Path(sys.executable).parent / "pipetask")
     profile = cProfile.Profile(time.process_time)
     sys.argv = [script, *arguments]
@@ -89,8 +97,8 @@ def _wrapped_pipetask(profile_path: str, arguments: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Profile one job (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--wrap"]:
-        return _wrapped_pipetask(argv[1], argv[2:])
+    if argv[:1] in (["--wrap"], ["--wrap-warm"]):
+        return _wrapped_pipetask(argv[1], argv[2:], warm=argv[0] == "--wrap-warm")
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -99,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", default="BIAS", help="prefix of the job name in the report")
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--output", type=Path, default=Path("job.prof"), help="raw profile file")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="profile the job as the warm pipetask worker runs it (its imports done before the profile)",
+    )
     args = parser.parse_args(argv)
 
     from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
@@ -109,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"profile{int(time.time())}"
     # The simulated OCPS's own executor builds the command (labels, -i, clamps); only the pipetask
     # it starts is this module, which profiles pipetask in its process.
-    wrapper = [sys.executable, str(Path(__file__).resolve()), "--wrap", str(args.output.resolve())]
+    wrap = "--wrap-warm" if args.warm else "--wrap"
+    wrapper = [sys.executable, str(Path(__file__).resolve()), wrap, str(args.output.resolve())]
     executor = PipetaskExecutor(args.repo, log_dir=args.output.resolve().parent / tag, pipetask=wrapper)
     request = JobRequest(
         job_id=tag,

@@ -33,6 +33,7 @@ from lsst.ts.makecalibrations.cli.run_script import (
     parse_args,
 )
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations, get_scripts_dir
+from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR
 
 ROOT = pathlib.Path(__file__).parents[2]
 SCRIPT = "maintel/make_comcam_calibrations.py"
@@ -88,7 +89,8 @@ def test_repeated_p_keeps_every_value() -> None:
 
 
 def test_ocps_executor_options(tmp_path, capsys) -> None:
-    assert parse_args([SCRIPT]).ocps_executor == "pipetask"
+    assert parse_args([SCRIPT]).ocps_executor == DEFAULT_OCPS_EXECUTOR
+    assert parse_args([SCRIPT, "--ocps-executor", "warm"]).ocps_executor == "warm"
     site = tmp_path / "site.yaml"
     site.write_text("computeSite: local\n")
     parsed = parse_args([SCRIPT, "--ocps-executor", "bps", "--bps-site-config", str(site)])

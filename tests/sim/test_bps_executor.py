@@ -53,6 +53,7 @@ from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor, Pre
 from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, is_alive, tree_guard_command
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
+from lsst.ts.makecalibrations.sim.warm_executor import WarmPipetaskExecutor
 from tests.butler.helpers import make_info
 
 DAY_OBS = 20261125
@@ -222,13 +223,16 @@ async def test_bps_and_pipetask_give_the_same_datasets(bias_repo: Path, tmp_path
 
 
 def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:
-    from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+    from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
 
     observatory = SimulatedObservatory(repo=tmp_path, ocps_executor="bps")
     assert isinstance(observatory.executor, BpsExecutor)
     assert observatory.executor.max_processes == (os.cpu_count() or 1)
+    executors = {"pipetask": PipetaskExecutor, "warm": WarmPipetaskExecutor}
+    for name, executor_class in executors.items():
+        assert type(SimulatedObservatory(repo=tmp_path, ocps_executor=name).executor) is executor_class
     default = SimulatedObservatory(repo=tmp_path)
-    assert type(default.executor) is PipetaskExecutor
+    assert type(default.executor) is executors[DEFAULT_OCPS_EXECUTOR]
     with pytest.raises(ValueError, match="ocps_executor must be one of"):
         SimulatedObservatory(repo=tmp_path, ocps_executor="condor")
     with pytest.raises(ValueError, match="for ocps_executor='bps' only"):

@@ -41,8 +41,10 @@ value that is not YAML, a file that is not UTF-8) are one line on stderr, exit c
 configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the
 configuration and prints the exposure sequence, the estimated duration and every OCPS job as it
 would be sent (ids not known before the run shown as ``<placeholders>``) without starting anything.
-``--ocps-executor bps`` has the simulated OCPS run each job through ``bps submit`` with the Parsl
-plugin instead of ``pipetask run`` (`sim.bps_executor`); ``--bps-site-config`` names the compute site.
+The simulated OCPS runs each job as a ``pipetask run`` subprocess (``--ocps-executor pipetask``);
+``--ocps-executor warm`` forks each job's ``pipetask run`` from a warm worker that imported the stack
+once (`sim.warm_executor`), and ``--ocps-executor bps`` runs each job through ``bps submit`` with the
+Parsl plugin (`sim.bps_executor`); ``--bps-site-config`` names the compute site.
 
 May import: everything in this package.
 """
@@ -129,11 +131,15 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="directory of the run report (default: the configuration's report_dir, else <repo>/reports)",
     )
+    from ..sim.observatory import DEFAULT_OCPS_EXECUTOR, OCPS_EXECUTORS
+
     parser.add_argument(
         "--ocps-executor",
-        choices=("pipetask", "bps"),
-        default="pipetask",
-        help="how the simulated OCPS runs a job: pipetask run (default) or bps submit with the Parsl plugin",
+        choices=OCPS_EXECUTORS,
+        default=DEFAULT_OCPS_EXECUTOR,
+        help=f"how the simulated OCPS runs a job (default {DEFAULT_OCPS_EXECUTOR}): pipetask (a pipetask "
+        "run subprocess per job), warm (pipetask run forked by a warm worker that imported the stack "
+        "once) or bps (bps submit with the Parsl plugin)",
     )
     parser.add_argument(
         "--bps-site-config",
@@ -510,7 +516,7 @@ async def run_script(
     out: TextIO | None = None,
     progress: bool = True,
     progress_interval: float = 5.0,
-    ocps_executor: str = "pipetask",
+    ocps_executor: str | None = None,
     bps_site_config: str | os.PathLike[str] | None = None,
     component_states: dict[str, Any] | None = None,
 ) -> int:
@@ -523,7 +529,7 @@ async def run_script(
     from astropy.time import Time
 
     from ..sal import ScriptState, salobj
-    from ..sim.observatory import SimulatedObservatory
+    from ..sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
 
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "run_script")
     from .bus_driver import FINAL_STATES, BusDriver
@@ -563,7 +569,7 @@ async def run_script(
         repo=repo,
         size=size,
         detectors=detectors,
-        ocps_executor=ocps_executor,
+        ocps_executor=ocps_executor or DEFAULT_OCPS_EXECUTOR,
         bps_site_config=bps_site_config,
         instrument=instrument.name,
         component_states=component_states,

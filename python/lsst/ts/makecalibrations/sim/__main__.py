@@ -36,7 +36,7 @@ import sys
 
 from .cameras import OBSERVATORIES
 from .faults import FaultPlan
-from .observatory import OCPS_EXECUTORS, SimulatedObservatory
+from .observatory import DEFAULT_OCPS_EXECUTOR, OCPS_EXECUTORS, SimulatedObservatory
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ocps-executor",
         choices=OCPS_EXECUTORS,
-        default="pipetask",
-        help="with --repo: run OCPS jobs with pipetask run (default) or bps submit (Parsl)",
+        default=DEFAULT_OCPS_EXECUTOR,
+        help="with --repo: run OCPS jobs with pipetask run as a subprocess per job (pipetask), in a "
+        "warm worker (warm) or with bps submit (bps, Parsl)",
     )
     parser.add_argument("--bps-site-config", default=None, help="BPS YAML of the compute site (bps only)")
     parser.add_argument("--log-level", default="INFO", help="Python log level")

@@ -22,16 +22,18 @@ ATOODS, OCPS:1 (`cameras.OBSERVATORIES`).
 `SimulatedObservatory` builds the simulated CSCs on one `SimClock`, wires the camera to its
 image sink, header service and OODS, applies a `FaultPlan`, and starts them (ENABLED unless a fault
 says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and, for OCPS jobs, the
-executor named by ``ocps_executor`` (`OCPS_EXECUTORS`): ``pipetask`` (``pipetask run``, the default)
-or ``bps`` (``bps submit`` with the Parsl plugin, `bps_executor`); they are imported lazily so this
-module works without them.
+executor named by ``ocps_executor`` (`OCPS_EXECUTORS`, default `DEFAULT_OCPS_EXECUTOR`): ``pipetask``
+(``pipetask run`` as a new subprocess per job, `pipetask_executor`), ``warm`` (``pipetask run`` forked
+by a warm worker that imported the stack once, `warm_executor`) or ``bps`` (``bps submit`` with the
+Parsl plugin, `bps_executor`); they are imported lazily so this module works without them.
+`SimulatedObservatory.close` also closes the executor it made (the warm worker ends there).
 
 May import: `sal`, `calib.durations`, the standard library and the sibling `sim` modules.
 """
 
 from __future__ import annotations
 
-__all__ = ["OCPS_EXECUTORS", "SimulatedObservatory"]
+__all__ = ["DEFAULT_OCPS_EXECUTOR", "OCPS_EXECUTORS", "SimulatedObservatory"]
 
 import asyncio
 import logging
@@ -54,8 +56,12 @@ from .site import simulated_site
 from .spectrograph import SpectrographCsc
 from .state_only import StateOnlyCsc
 
-OCPS_EXECUTORS = ("pipetask", "bps")
-"""How the simulated OCPS runs a job on a butler repo: ``pipetask run`` or ``bps submit`` (Parsl)."""
+OCPS_EXECUTORS = ("pipetask", "warm", "bps")
+"""How the simulated OCPS runs a job on a butler repo: ``pipetask run`` as a subprocess, ``pipetask
+run`` in the warm worker, or ``bps submit`` (Parsl)."""
+
+DEFAULT_OCPS_EXECUTOR = "pipetask"
+"""The simulated observatory's (and ``run_script``'s) ``ocps_executor`` when none is given."""
 
 
 def _missing_module(error: ModuleNotFoundError, module: str) -> bool:
@@ -97,8 +103,9 @@ class SimulatedObservatory:
         Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
         (1 s, as salobj) if `None`. Tests set 0.
     ocps_executor : `str`, optional
-        How OCPS jobs run when ``repo`` is given and no ``executor``: ``pipetask`` (default) or
-        ``bps`` (`OCPS_EXECUTORS`).
+        How OCPS jobs run when ``repo`` is given and no ``executor`` (`OCPS_EXECUTORS`; default
+        `DEFAULT_OCPS_EXECUTOR`): ``pipetask`` (a ``pipetask run`` subprocess per job), ``warm``
+        (`warm_executor.WarmPipetaskExecutor`) or ``bps``.
     bps_site_config : `str` or `os.PathLike`, optional
         BPS YAML file naming the compute site (``computeSite`` and ``site``) for the ``bps``
         executor; this machine (the Parsl plugin's local site) if `None`.
@@ -119,7 +126,7 @@ class SimulatedObservatory:
         camera_initial_state: salobj.State = salobj.State.ENABLED,
         detectors: Sequence[int] | None = None,
         shutdown_delay: float | None = None,
-        ocps_executor: str = "pipetask",
+        ocps_executor: str = DEFAULT_OCPS_EXECUTOR,
         bps_site_config: str | os.PathLike | None = None,
         log: logging.Logger | None = None,
         instrument: str = "LSSTComCam",
@@ -152,6 +159,7 @@ class SimulatedObservatory:
         self.shutdown_delay = shutdown_delay
         self._owns_sink = sink is None
         self.sink: ImageSink = sink if sink is not None else self._default_sink()
+        self._owns_executor = executor is None
         self.executor: JobExecutor = executor if executor is not None else self._default_executor()
         self.camera: CameraCsc | None = None
         self.header_service: HeaderServiceCsc | None = None
@@ -185,11 +193,14 @@ class SimulatedObservatory:
         if self.repo is not None:
             try:
                 from .pipetask_executor import PipetaskExecutor
+                from .warm_executor import WarmPipetaskExecutor
             except ModuleNotFoundError as e:
                 if not _missing_module(e, "pipetask_executor"):
                     raise
                 self.log.warning("sim.pipetask_executor is not available; OCPS jobs only sleep.")
             else:
+                if self.ocps_executor == "warm":
+                    return WarmPipetaskExecutor(self.repo, clock=self.clock)
                 return PipetaskExecutor(self.repo, clock=self.clock)
         return SleepExecutor(self.clock, duration=self.job_duration)
 
@@ -307,6 +318,10 @@ class SimulatedObservatory:
                 )
                 break
         await asyncio.gather(*[csc.close() for csc in self.cscs], return_exceptions=True)
+        close_executor = getattr(self.executor, "close", None)
+        if self._owns_executor and close_executor is not None:
+            # After the OCPS closed (it aborts its jobs): the warm pipetask worker ends here.
+            await close_executor()
         close_sink = getattr(self.sink, "close", None)
         if self._owns_sink and close_sink is not None:
             # The sink this observatory made (e.g. the butler raw writer) releases its resources.

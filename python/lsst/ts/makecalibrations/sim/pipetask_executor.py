@@ -68,6 +68,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "JobProcess",
     "ParsedConfig",
     "PipetaskExecutor",
     "PreparedJob",
@@ -88,7 +89,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..butler.repository import raw_run, repo_instrument
 from ..calib.options import OptionsError as ConfigError
@@ -125,6 +126,20 @@ def guarded_command(command: Sequence[str]) -> list[str]:
     if not sys.platform.startswith("linux"):
         return list(command)
     return [sys.executable, "-S", "-c", _DEATH_GUARD, str(os.getpid()), *command]
+
+
+class JobProcess(Protocol):
+    """The running program of a job: an `asyncio.subprocess.Process`, or what stands for one
+    (`sim.warm_executor`): the pid, which is also the job's process group, its exit status once
+    known (``-signal`` when killed), and a wait for it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,7 +267,7 @@ class PipetaskExecutor:
         self.max_processes = int(max_processes)
         self.log_dir = Path(log_dir).resolve() if log_dir is not None else self.repo / "ocps"
         self.pipetask = list(pipetask) if pipetask is not None else _default_pipetask()
-        self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._processes: dict[str, JobProcess] = {}
         self._aborted: set[str] = set()
         self._last_progress: dict[str, tuple[int, int, int]] = {}
         self.progress: ProgressCallback | None = None
@@ -374,20 +389,16 @@ class PipetaskExecutor:
                 # Checked here: the death-guard wrapper would start and only then fail to find it.
                 return finish(1, "error", f"Cannot start {self.tool} ({command[0]}): command not found")
             try:
-                process = await asyncio.create_subprocess_exec(
-                    *self.guard(command),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.job_environment(),
-                )
+                process = await self.start_process(job, command, log, note)
             except OSError as e:
                 return finish(1, "error", f"Cannot start {self.tool} ({command[0]}): {e}")
             self._processes[request.job_id] = process
+            _LIVE_GROUPS[process.pid] = self.exit_signal
+            if request.job_id in self._aborted:
+                # Aborted while the process was being started: it had no pid to kill then.
+                _signal_group(process, signal.SIGKILL)
             progress = self.progress_reader(job)
             watcher = asyncio.create_task(self._watch_progress(request.job_id, progress))
-            _LIVE_GROUPS[process.pid] = self.exit_signal
             try:
                 returncode = await process.wait()
             except asyncio.CancelledError:
@@ -403,9 +414,7 @@ class PipetaskExecutor:
             if request.job_id in self._aborted:
                 return finish(255, "aborted", f"Aborted: {self.tool} was killed.")
             if returncode != 0:
-                reason = _last_error_line(log_path)
-                what = f"killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
-                return finish(1, "error", f"{self.tool} {what}: {reason}".rstrip(": "))
+                return finish(1, "error", self.exit_message(process, returncode, log_path))
             problem = self.quanta_problem(job, progress)
             if problem:
                 return finish(1, "error", problem)
@@ -458,6 +467,27 @@ class PipetaskExecutor:
         if job.register_dataset_types:
             command.append("--register-dataset-types")
         return command
+
+    async def start_process(
+        self, job: PreparedJob, command: Sequence[str], log: Any, note: Callable[[str], None]
+    ) -> JobProcess:
+        """Start ``command`` (``job``'s, from `job_command`) in its own session, its output going to
+        the open job log ``log`` (``note`` writes an ``[ocps]`` line there); the pid is also its process
+        group's. Raise `OSError` when it cannot start."""
+        return await asyncio.create_subprocess_exec(
+            *self.guard(command),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            env=self.job_environment(),
+        )
+
+    def exit_message(self, process: JobProcess, returncode: int, log_path: Path) -> str:
+        """The outcome's message for a job whose process exited with ``returncode`` (not 0)."""
+        reason = _last_error_line(log_path)
+        what = f"killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+        return f"{self.tool} {what}: {reason}".rstrip(": ")
 
     def guard(self, command: Sequence[str]) -> list[str]:
         """``command`` wrapped so that it dies with this process (`guarded_command`)."""
@@ -517,7 +547,7 @@ def _default_pipetask() -> list[str]:
     ]
 
 
-def _signal_group(process: asyncio.subprocess.Process, sig: int) -> None:
+def _signal_group(process: JobProcess, sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:

@@ -35,7 +35,7 @@ import time
 
 from ..calib.durations import ProcessingCostModel, RunSite
 
-OCPS_PROCESSES = {"pipetask": 1}
+OCPS_PROCESSES = {"pipetask": 1, "warm": 1}
 """Processes one job of each simulated OCPS executor runs (``bps``, not listed: every core)."""
 
 
