@@ -18,10 +18,13 @@
 `ProcessingCostModel` gives the CPU seconds of one OCPS job from the number of processed
 detector-images (a kept exposure on one detector), plus a fixed cost per job (starting ``pipetask``,
 importing the stack, building the quantum graph), and the wall seconds the OODS takes to announce one
-detector-image. `ProcessingCostModel.for_size` returns the figures measured for an image size
-(``tiny``, ``default``, ``full``): `MEASURED_COSTS` is the one place they are written, each with the
-date, commit and run it was measured on (doc/benchmarks.rst, "Duration model", says how to measure
-them again).
+detector-image. The two figures depend on what the job does: each *kind* of job (`JOB_KINDS`:
+combine, verify, defects, PTC, gain, the gain check; `cost_kind` names the kind of a job from its
+name, ``BIAS combine``, ``GAIN verify``...) has its own `JobCost` where it was measured, the size's
+overall figures otherwise. `ProcessingCostModel.for_size` returns the figures measured for an image
+size (``tiny``, ``default``, ``full``): `MEASURED_COSTS` is the one place they are written, each with
+the date, commit and run it was measured on (``python -m bench.bench_job_costs`` measures each kind
+and prints the entry it proposes; doc/benchmarks.rst, "Duration model", has the figures).
 
 `RunSite` is where a run happens, as its estimates see it: the cost model and the time scale
 (simulated seconds per wall second). The script's default, `RunSite.observatory`, is the real
@@ -44,6 +47,10 @@ May import: the standard library.
 from __future__ import annotations
 
 __all__ = [
+    "GAIN_CHECK",
+    "JOB_KINDS",
+    "JobCost",
+    "cost_kind",
     "MeasuredCost",
     "MEASURED_COSTS",
     "OBSERVATORY_SIZE",
@@ -57,6 +64,51 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 
+GAIN_CHECK = "GAIN verify"
+"""The name of the gain check job after a PTC or gain job (`calib.plan.CalibrationPlan.scheduled_jobs`)."""
+
+JOB_KINDS = ("combine", "verify", "defects", "ptc", "gain", "gain_check")
+"""The kinds of OCPS job whose costs are measured apart (`cost_kind`)."""
+
+
+def cost_kind(job_name: str) -> str:
+    """The kind (`JOB_KINDS`) of the job named ``job_name`` (as `calib.jobs.JobSpec.name` and the
+    plan name them): ``BIAS combine`` -> ``combine``, ``FLAT verify`` -> ``verify``, `GAIN_CHECK`
+    -> ``gain_check``, ``PTC`` -> ``ptc``.
+
+    Raises
+    ------
+    ValueError
+        For a name of no known kind.
+    """
+    if job_name == GAIN_CHECK:
+        return "gain_check"
+    words = job_name.split()
+    kind = words[-1].lower() if words else ""
+    if kind not in JOB_KINDS or (len(words) > 1 and kind not in ("combine", "verify")):
+        raise ValueError(f"No job kind for the job name {job_name!r}; kinds: {JOB_KINDS}.")
+    return kind
+
+
+@dataclasses.dataclass(frozen=True)
+class JobCost:
+    """The CPU cost of one kind of job: ``fixed + per_image x detector-images`` seconds.
+
+    Attributes
+    ----------
+    fixed : `float`
+        CPU seconds of a job besides its images (start-up, imports, quantum graph).
+    per_image : `float`
+        CPU seconds per processed detector-image (a kept exposure on one detector).
+    """
+
+    fixed: float
+    per_image: float
+
+    def cpu(self, detector_images: int) -> float:
+        """CPU seconds of a job of ``detector_images`` detector-images."""
+        return self.fixed + self.per_image * detector_images
+
 
 @dataclasses.dataclass(frozen=True)
 class MeasuredCost:
@@ -65,23 +117,30 @@ class MeasuredCost:
     Attributes
     ----------
     job_cpu : `float`
-        CPU seconds of a job besides its images (start-up, imports, quantum graph).
+        CPU seconds of a job besides its images (start-up, imports, quantum graph), for a kind not
+        in ``kinds``.
     image_cpu : `float`
-        CPU seconds per processed detector-image.
+        CPU seconds per processed detector-image, for a kind not in ``kinds``.
     ingest_wall : `float`
         Wall seconds the OODS takes per detector-image to announce it, with the CPUs to itself.
-    check_image_cpu : `float`
-        CPU seconds per detector-image of a gain check (``verifyGainFromFlatPairs`` reads the
-        per-pair gains of the PTC or gain job, not the images: a small fraction of ``image_cpu``).
     measured : `str`
         When, at which commit and on which runs the figures were measured.
+    kinds : `~collections.abc.Mapping` [`str`, `JobCost`]
+        The costs of the kinds of job (`JOB_KINDS`) measured apart. A gain check
+        (``verifyGainFromFlatPairs``) reads the per-pair gains of the PTC or gain job, not the images:
+        its cost per detector-image is a small fraction of the others'.
     """
 
     job_cpu: float
     image_cpu: float
     ingest_wall: float
-    check_image_cpu: float
     measured: str
+    kinds: Mapping[str, JobCost] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(JOB_KINDS))
+        if unknown:
+            raise ValueError(f"Costs for unknown job kinds {unknown}; kinds: {JOB_KINDS}.")
 
 
 MEASURED_COSTS: Mapping[str, MeasuredCost] = {
@@ -89,26 +148,26 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         9.0,
         0.17,
         0.10,
-        0.05,
         "2026-12-01, before commit 6d8f7eb: the tiny daily default (239 s CPU, 5 jobs, 180 "
         "detector-images); gain check as at the default size",
+        {"gain_check": JobCost(9.0, 0.05)},
     ),
     "default": MeasuredCost(
         10.0,
         0.44,
         0.18,
-        0.05,
         "2026-12-01, commit 87cc0a5 (daily default) and a59ec40 (demo), 9 detectors: least squares over "
         "the 12 jobs' CPU (39-107 s for 54-216 detector-images), gain checks 17.6 and 7.3 s; OODS 0.83 "
         "and 0.78 s per detector-image at a load average of about 8 on 2 cores (/ (1 + 8) / 2)",
+        {"gain_check": JobCost(10.0, 0.05)},
     ),
     "full": MeasuredCost(
         9.0,
         6.4,
         0.5,
-        0.05,
         "2026-12-01, before commit 6d8f7eb: the full-size one-detector daily default (585 s CPU, 80 "
         "images); gain check as at the default size",
+        {"gain_check": JobCost(9.0, 0.05)},
     ),
 }
 """The measured costs per simulated image size: the one place they are written (doc/benchmarks.rst,
@@ -122,14 +181,14 @@ OBSERVATORY_SIZE = "full"
 class ProcessingCostModel:
     """The cost of the OCPS jobs of a run, for the duration estimates.
 
-    A job costs ``job_overhead + per_image_detector * n_detector_images`` CPU seconds, spread over
+    A job costs ``job_overhead + per_image_detector * n_detector_images`` CPU seconds, or its kind's
+    `JobCost` where ``kinds`` has one (`cost`), spread over
     at most ``min(n_processes, n_detectors)`` CPUs; certifying costs ``certification`` wall seconds,
     and the end of the run (reading the gains, drawing the plots, writing the report) ``wrap_up``.
     ``cores`` is the number of CPUs the jobs share (`math.inf`: each job has its own).
     ``ingest_per_image_detector`` is the wall time the OODS needs per detector-image with the CPUs to
     itself (its announcements follow one another; on ``cores`` shared with ``background_load`` it
-    takes longer, `ingest_wall`); a job starts once its images are announced. A gain check
-    (``check_per_image_detector``) reads per-pair gains, not images (`check_cpu`).
+    takes longer, `ingest_wall`); a job starts once its images are announced.
     ``max_processes`` caps a job's processes (the simulated OCPS runs ``pipetask -j 1``); ``size``
     names the measured figures used (empty: the defaults, not measured at the observatory).
     ``background_load`` is the number of other busy processes sharing ``cores`` (`schedule`).
@@ -144,7 +203,9 @@ class ProcessingCostModel:
     max_processes: float = math.inf
     size: str = ""
     background_load: float = 0.0
-    check_per_image_detector: float = MEASURED_COSTS[OBSERVATORY_SIZE].check_image_cpu
+    kinds: Mapping[str, JobCost] = dataclasses.field(
+        default_factory=lambda: dict(MEASURED_COSTS[OBSERVATORY_SIZE].kinds)
+    )
 
     @classmethod
     def for_size(
@@ -167,12 +228,21 @@ class ProcessingCostModel:
             max_processes=float(max_processes),
             size=size,
             background_load=float(background_load),
-            check_per_image_detector=costs.check_image_cpu,
+            kinds=dict(costs.kinds),
         )
 
     def describe(self) -> str:
         """The model in a few words, for the plan."""
         text = f"{self.job_overhead:g} s per job + {self.per_image_detector:g} CPU s per detector-image"
+        if self.kinds:
+            text = (
+                "CPU s per job + per detector-image: "
+                + ", ".join(
+                    f"{kind} {cost.fixed:g} + {cost.per_image:g}"
+                    for kind, cost in sorted(self.kinds.items(), key=lambda item: JOB_KINDS.index(item[0]))
+                )
+                + f", other jobs {self.job_overhead:g} + {self.per_image_detector:g}"
+            )
         if self.cores != math.inf:
             text += f" on {self.cores:g} cores"
             if self.background_load:
@@ -181,13 +251,16 @@ class ProcessingCostModel:
             f", measured at size {self.size}" if self.size else ", not measured at the observatory"
         )
 
-    def job_cpu(self, n_images: int, n_detectors: int) -> float:
-        """CPU seconds of one job processing ``n_images`` exposures of ``n_detectors`` detectors."""
-        return self.job_overhead + self.per_image_detector * n_images * n_detectors
+    def cost(self, kind: str = "") -> JobCost:
+        """The cost of a job of ``kind`` (`JOB_KINDS`; ``""``: of no particular kind)."""
+        if kind and kind not in JOB_KINDS:
+            raise ValueError(f"Unknown job kind {kind!r}; kinds: {JOB_KINDS}.")
+        return self.kinds.get(kind) or JobCost(self.job_overhead, self.per_image_detector)
 
-    def check_cpu(self, n_images: int, n_detectors: int) -> float:
-        """CPU seconds of a gain check of ``n_images`` flats of ``n_detectors`` detectors."""
-        return self.job_overhead + self.check_per_image_detector * n_images * n_detectors
+    def job_cpu(self, n_images: int, n_detectors: int, kind: str = "") -> float:
+        """CPU seconds of one job of ``kind`` processing ``n_images`` exposures of ``n_detectors``
+        detectors."""
+        return self.cost(kind).cpu(n_images * n_detectors)
 
     def ingest_wall(self, n_detectors: int) -> float:
         """Wall seconds the OODS takes to announce one image of ``n_detectors`` detectors: its CPU

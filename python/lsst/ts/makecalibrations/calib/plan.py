@@ -48,7 +48,8 @@ import dataclasses
 from collections.abc import Iterable
 
 from .config import CalibConfig, ImageType
-from .durations import OBSERVATORY_SIZE, ProcessingCostModel, ScheduledJob, schedule
+from .durations import GAIN_CHECK, OBSERVATORY_SIZE, ProcessingCostModel, ScheduledJob, cost_kind, schedule
+from .flat_levels import select_flats_for_combine
 from .jobs import JobBuilder, JobSpec, Placeholder
 
 
@@ -204,10 +205,6 @@ class FlatPair:
     first: int
     second: int
     exp_time: float
-
-
-GAIN_CHECK = "GAIN verify"
-"""The name of the gain check job after a PTC or gain job (`CalibrationPlan.scheduled_jobs`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +369,16 @@ class CalibrationPlan:
             a.duration(self.read_out_time, self.config.wait_between_exposures) for a in self.acquisitions
         )
 
+    def n_processed(self, image_type: ImageType, flat_combine: bool = False) -> int:
+        """Kept exposures of ``image_type`` a job processes: for the flat combine and its
+        verification (``flat_combine``), the flats `flat_levels.select_flats_for_combine` keeps (as
+        the script does; all of them when recovered, their exposure times not being known here)."""
+        acq = self.acquisition(image_type)
+        if not (flat_combine and image_type is ImageType.FLAT) or acq.recovered:
+            return acq.n_kept
+        combined, _ = select_flats_for_combine({i: e.exp_time for i, e in enumerate(acq.kept)})
+        return len(combined)
+
     def exposure_readout_sum(self) -> float:
         """Σ(exptime + read_out_time) over every image (s): the floor of the acquisition time."""
         return sum(a.duration(self.read_out_time) for a in self.acquisitions)
@@ -403,10 +410,16 @@ class CalibrationPlan:
         jobs: list[ScheduledJob] = []
         certified_by: dict[str, int] = {}
 
-        def add(name: str, inputs: list[ImageType], at: float, after: tuple[int, ...], delay: float) -> int:
-            n_images = sum(self.acquisition(t).n_kept for t in inputs)
-            cost = model.check_cpu if name == GAIN_CHECK else model.job_cpu
-            cpu = cost(n_images, n_det)
+        def add(
+            name: str,
+            inputs: list[ImageType],
+            at: float,
+            after: tuple[int, ...],
+            delay: float,
+            flat_combine: bool = False,
+        ) -> int:
+            n_images = sum(self.n_processed(t, flat_combine) for t in inputs)
+            cpu = model.job_cpu(n_images, n_det, cost_kind(name))
             types = tuple(t.value for t in inputs)
             jobs.append(ScheduledJob(name, cpu, float(parallel), at, after, delay, types))
             return len(jobs) - 1
@@ -422,10 +435,10 @@ class CalibrationPlan:
             at = ready[step.image_type]
             last = None
             if step.combine:
-                last = add(f"{name} combine", inputs, at, waits(step.waits_for), model.certification)
+                last = add(f"{name} combine", inputs, at, waits(step.waits_for), model.certification, True)
             if step.verify != "none":
                 after = (last,) if last is not None else ()
-                last = add(f"{name} verify", inputs, at, after, 0.0)
+                last = add(f"{name} verify", inputs, at, after, 0.0, True)
             if step.certify and last is not None:
                 certified_by[step.image_type.key] = last
         for extra in self.extras:
