@@ -310,3 +310,31 @@ def test_plot_verification_failures_with_rule_verdicts(tmp_path: Path) -> None:
     }
     stats = {"bias": RUN_LEVEL_BIAS, "dark": EXP_LEVEL_DARK}
     assert_png(plots.plot_verification_failures(stats, tmp_path / "v.png", RUN, verdicts=verdicts))
+
+
+def test_plots_need_no_font_beyond_the_default_family(tmp_path: Path, monkeypatch, caplog) -> None:
+    """The plots draw with DejaVu Sans alone: with a font list holding none of matplotlib's mathtext
+    fonts (STIX, Computer Modern), as the font cache of the machine that ran ``make run``, no
+    ``findfont`` warning is logged (mathtext labels gave 21 per run)."""
+    from matplotlib import font_manager
+
+    from lsst.ts.makecalibrations.report.ptc_covariance_plot import plot_ptc_covariances
+
+    manager = font_manager.fontManager
+    dejavu_only = [font for font in manager.ttflist if font.name == "DejaVu Sans"]
+    assert dejavu_only, "DejaVu Sans (matplotlib's default family) is not installed"
+    monkeypatch.setattr(manager, "ttflist", dejavu_only)
+    manager._findfont_cached.cache_clear()
+    ptcs = [make_ptc(0)]
+    for ptc in ptcs:
+        for amp in AMP_NAMES:
+            means = np.asarray(ptc.raw_means[amp])
+            ptc.covariances[amp] = [np.diag([m / 1.5, 0.01 * m, 0.0]).tolist() for m in means]
+    try:
+        with caplog.at_level("WARNING", logger="matplotlib.font_manager"):
+            plots.plot_ptc(ptcs, tmp_path / "ptc.png", RUN)
+            plots.plot_ptc(ptcs, tmp_path / "ptc_log.png", RUN, log_scale=True)
+            assert_png(plot_ptc_covariances(ptcs, tmp_path / "cov.png", RUN))
+    finally:
+        manager._findfont_cached.cache_clear()
+    assert [r.getMessage() for r in caplog.records if "findfont" in r.getMessage()] == []

@@ -15,6 +15,11 @@
 
 """Layout shared by the plots: where a detector and an amplifier sit, the raft grid of axes, PNG output.
 
+Text is plain (DejaVu Sans, matplotlib's default family, superscripts and subscripts as Unicode
+characters): no label goes through mathtext, which looks up the STIX and Computer Modern fonts
+besides (a font cache without them, as on the machine that ran ``make run``, printed 21
+``findfont`` warnings per run); `log_axes` sets logarithmic axes with such labels.
+
 Conventions (`butler.camera`): detector ``R22_S{r}{c}`` sits in row ``r`` (0 at the bottom) and column
 ``c`` (0 at the left) of the raft; within a detector the amplifiers ``C10..C17`` form the top row and
 ``C00..C07`` the bottom row, ``x`` increasing to the right. Figures use matplotlib's object-oriented
@@ -31,13 +36,16 @@ __all__ = [
     "AmpValues",
     "amp_position",
     "finite",
+    "log_axes",
     "normalise_amp_values",
     "ptcs_by_detector",
     "raft_axes",
     "save_png",
     "slot",
+    "subscript",
 ]
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +54,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogFormatter
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES, detector_id
@@ -76,6 +85,35 @@ def raft_axes(fig: Figure, **gridspec: Any) -> dict[int, Any]:
         row, col = slot(det)
         by_det[det] = axes[2 - row][col]
     return by_det
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPTS = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")
+
+
+def subscript(digits: str) -> str:
+    """``digits`` (and minus signs) as Unicode subscripts, for a plain-text label: ``C₀₁``."""
+    return digits.translate(_SUBSCRIPTS)
+
+
+def _decade_label(value: float, _position: int | None = None) -> str:
+    """``10³`` for a power of ten (plain text with a Unicode superscript), ``%g`` otherwise."""
+    if not value > 0:
+        return ""
+    exponent = math.log10(value)
+    if abs(exponent - round(exponent)) < 1e-9:
+        return "10" + str(round(exponent)).translate(_SUPERSCRIPTS)
+    return f"{value:g}"
+
+
+def log_axes(ax: Any, axes: str = "xy") -> None:
+    """Make the ``axes`` (``x``, ``y`` or both) of ``ax`` logarithmic, labelled in plain text: powers
+    of ten as ``10³``, the minor ticks of a range of about a decade or less as numbers."""
+    for name in axes:
+        axis = {"x": ax.xaxis, "y": ax.yaxis}[name]
+        getattr(ax, f"set_{name}scale")("log")
+        axis.set_major_formatter(FuncFormatter(_decade_label))
+        axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:

@@ -34,7 +34,7 @@ from matplotlib.lines import Line2D
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, ptcs_by_detector, save_png
+from .layout import AMPS_DISPLAY_ORDER, ptcs_by_detector, save_png, subscript
 from .ptc_plot import amp_colour
 
 PLOTTED_LAGS: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -110,7 +110,7 @@ def plot_ptc_covariances(
         suffix = ": variance / mean" if (dx, dy) == (0, 0) else ""
         ax.set_title(f"lag (dx={dx}, dy={dy}){suffix}", fontsize=10)
         ax.set_xlabel("mean signal [ADU]", fontsize=8)
-        ax.set_ylabel(f"C$_{{{dx}{dy}}}$ / mean [ADU]", fontsize=8)
+        ax.set_ylabel(f"C{subscript(f'{dx}{dy}')} / mean [ADU]", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if (dx, dy) != (0, 0):

@@ -37,7 +37,7 @@ from matplotlib.lines import Line2D
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, amp_position, finite, ptcs_by_detector, save_png, slot
+from .layout import AMPS_DISPLAY_ORDER, amp_position, finite, log_axes, ptcs_by_detector, save_png, slot
 
 
 def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> np.ndarray:
@@ -106,7 +106,7 @@ def plot_ptc(
         ax = fig.add_subplot(inner[0])
         ax_res = fig.add_subplot(inner[1], sharex=ax)
         ax.set_title(f"{DETECTOR_NAMES[det]} (detector {det})", fontsize=10)
-        ax.set_ylabel("variance [ADU$^2$]", fontsize=8)
+        ax.set_ylabel("variance [ADU²]", fontsize=8)
         ax_res.set_xlabel("mean signal [ADU]", fontsize=8)
         ax_res.set_ylabel("(data-fit)/fit [%]", fontsize=7)
         for axis in (ax, ax_res):
@@ -205,9 +205,8 @@ def _draw_ptc_panel(
     res_lim = max(0.5, 1.2 * res_max)
     ax_res.set_ylim(-res_lim, res_lim)
     if log_scale:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax_res.set_xscale("log")
+        log_axes(ax)
+        log_axes(ax_res, "x")
     else:
         ax.set_xlim(0, x_max * 1.08 if x_max > 0 else 1)
         ax.set_ylim(bottom=0)
