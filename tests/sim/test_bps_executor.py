@@ -228,6 +228,10 @@ def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:
     observatory = SimulatedObservatory(repo=tmp_path, ocps_executor="bps")
     assert isinstance(observatory.executor, BpsExecutor)
     assert observatory.executor.max_processes == (os.cpu_count() or 1)
+    # Detectors per BPS job are chosen per camera: one for ComCam's 9, 24 for LSSTCam's 189.
+    assert observatory.executor.detectors_per_job == 1
+    lsstcam = SimulatedObservatory(repo=tmp_path, ocps_executor="bps", instrument="LSSTCam").executor
+    assert isinstance(lsstcam, BpsExecutor) and lsstcam.detectors_per_job == 24
     executors = {"pipetask": PipetaskExecutor, "warm": WarmPipetaskExecutor}
     for name, executor_class in executors.items():
         assert type(SimulatedObservatory(repo=tmp_path, ocps_executor=name).executor) is executor_class

@@ -60,6 +60,12 @@ class ObservatorySpec:
         Dispersers (LATISS only; the physical filter is then ``filter~grating``).
     state_only : `tuple` [`str`, ...]
         Extra CSCs simulated only for their summary state (``MTDome``, ``MTDomeTrajectory``).
+    bps_detectors_per_job : `int`
+        Detectors of one BPS job when the OCPS runs its jobs through ``bps submit``
+        (`sim.bps_executor.BpsExecutor` ``detectors_per_job``): one for a few detectors (each
+        detector's quanta in one ``pipetask run-qbb``); for LSSTCam's 189, 24 (8 BPS jobs per stage:
+        fewer ``pipetask`` start-ups, still enough jobs to keep the workers busy; the 189-detector
+        ``cpBias`` through bps was measured so, doc/benchmarks.rst).
     """
 
     instrument: str
@@ -71,6 +77,7 @@ class ObservatorySpec:
     initial_filter: str
     gratings: tuple[str, ...] = ()
     state_only: tuple[str, ...] = ()
+    bps_detectors_per_job: int = 1
 
     @property
     def camera_facts(self) -> InstrumentSpec:
@@ -113,6 +120,7 @@ LSSTCAM_OBSERVATORY = ObservatorySpec(
     filters=tuple(name for name in LSSTCAM_FILTERS if name not in ("empty", "unknown")),
     initial_filter="r_57",
     state_only=("MTDome", "MTDomeTrajectory"),
+    bps_detectors_per_job=24,
 )
 
 LATISS_OBSERVATORY = ObservatorySpec(

@@ -105,7 +105,8 @@ class SimulatedObservatory:
     ocps_executor : `str`, optional
         How OCPS jobs run when ``repo`` is given and no ``executor`` (`OCPS_EXECUTORS`; default
         `DEFAULT_OCPS_EXECUTOR`): ``pipetask`` (a ``pipetask run`` subprocess per job), ``warm``
-        (`warm_executor.WarmPipetaskExecutor`) or ``bps``.
+        (`warm_executor.WarmPipetaskExecutor`) or ``bps`` (the camera's
+        ``ObservatorySpec.bps_detectors_per_job`` detectors in one BPS job: 24 for LSSTCam, else 1).
     bps_site_config : `str` or `os.PathLike`, optional
         BPS YAML file naming the compute site (``computeSite`` and ``site``) for the ``bps``
         executor; this machine (the Parsl plugin's local site) if `None`.
@@ -189,7 +190,13 @@ class SimulatedObservatory:
             # to 1, see pipetask_executor).
             cores = os.cpu_count() or 1
             site = self.bps_site_config
-            return BpsExecutor(self.repo, clock=self.clock, max_processes=cores, site_config=site)
+            return BpsExecutor(
+                self.repo,
+                clock=self.clock,
+                max_processes=cores,
+                site_config=site,
+                detectors_per_job=self.spec.bps_detectors_per_job,
+            )
         if self.repo is not None:
             try:
                 from .pipetask_executor import PipetaskExecutor
