@@ -41,7 +41,7 @@ May import: the standard library, numpy, yaml, lsst.daf.butler and this package.
 
 from __future__ import annotations
 
-__all__ = ["compare_outputs", "main", "replay", "run_measured"]
+__all__ = ["compare_outputs", "main", "replay", "run_measured", "script_command"]
 
 import argparse
 import asyncio
@@ -162,23 +162,29 @@ def run_daily(
         f"n_dark={n_dark}",
         f"n_flat={n_flat}",
     ]
-    command = [
-        _run_script(),
-        SCRIPT,
-        "--repo",
-        str(repo),
-        "--size",
-        size,
-        "--time-scale",
-        "100",
-        "--report-dir",
-        str(report_dir),
-        "--no-progress",
-        *(["--ocps-executor", ocps_executor] if ocps_executor else []),
-        "-p",
-        *params,
-    ]
-    return run_measured(command, report_dir)
+    return run_measured(
+        script_command(repo, report_dir, size, params, ocps_executor=ocps_executor), report_dir
+    )
+
+
+def script_command(
+    repo: Path,
+    report_dir: Path,
+    size: str,
+    params: list[str],
+    config: Path | None = None,
+    ocps_executor: str | None = None,
+) -> list[str]:
+    """The ``run_script`` command line of the ComCam script at ``size`` and time scale 100, without
+    progress lines, with the OCPS executor ``ocps_executor`` (the default if `None`), the
+    configuration file ``config`` (if any) and the ``-p`` ``params``."""
+    command = [_run_script(), SCRIPT, "--repo", str(repo), "--size", size, "--time-scale", "100"]
+    command += ["--report-dir", str(report_dir), "--no-progress"]
+    if ocps_executor:
+        command += ["--ocps-executor", ocps_executor]
+    if config is not None:
+        command += ["-c", str(config)]
+    return command + ["-p", *params]
 
 
 def run_measured(command: list[str], report_dir: Path) -> dict[str, Any]:

@@ -54,7 +54,6 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -63,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from .bench_daily import ROOT, SCRIPT, make_repo, run_measured
+from .bench_daily import ROOT, make_repo, run_measured, script_command
 
 CONFIGS = ("examples/demo_generate_and_certify.yaml", "examples/daily_default.yaml")
 """``make run``'s configurations, whose jobs are measured."""
@@ -108,23 +107,8 @@ def run_sources(work: Path, size: str, n_detectors: int) -> list[Path]:
     print(f"repository {repo} (size {size}, {n_detectors} detectors): {created['cpu_s']:.1f} s CPU")
     paths = []
     for config in CONFIGS:
-        command = [
-            str(Path(sys.executable).parent / "run_script"),
-            SCRIPT,
-            "--repo",
-            str(repo),
-            "--size",
-            size,
-            "--time-scale",
-            "100",
-            "--report-dir",
-            str(reports),
-            "--no-progress",
-            "-c",
-            str(ROOT / config),
-            "-p",
-            f"detectors={json.dumps(detectors)}",
-        ]
+        params = [f"detectors={json.dumps(detectors)}"]
+        command = script_command(repo, reports, size, params, ROOT / config)
         result = run_measured(command, reports)
         figures = f"{result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} s CPU"
         print(f"{config}: {figures}, report {result['report']}", flush=True)
