@@ -41,7 +41,7 @@ May import: the standard library, numpy, yaml, lsst.daf.butler and this package.
 
 from __future__ import annotations
 
-__all__ = ["compare_outputs", "main", "replay", "run_measured", "script_command"]
+__all__ = ["compare_outputs", "main", "replay", "replay_request", "run_measured", "script_command"]
 
 import argparse
 import asyncio
@@ -241,6 +241,22 @@ def copy_raws(source: Path, target: Path, report: dict[str, Any]) -> int:
     return len(refs)
 
 
+def replay_request(job: dict[str, Any], tag: str, data_query: str | None = None) -> Any:
+    """The `sim.ocps_jobs.JobRequest` that runs a report's ``job`` again (on ``data_query``, the job's
+    own by default), as job ``<job_id>-<tag>`` into ``<output_collection>/<tag>``."""
+    from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
+
+    return JobRequest(
+        job_id=f"{job['job_id']}-{tag}",
+        run_id=f"bench-{tag}",
+        pipeline=job["pipeline"],
+        version="",
+        config=job["config"],
+        data_query=job["data_query"] if data_query is None else data_query,
+        output_collection=f"{job['output_collection']}/{tag}",
+    )
+
+
 def replay(repo: Path, report_path: Path, tag: str, executor: str = "pipetask") -> list[dict[str, Any]]:
     """Run every successful job of a report again, in turn, into ``<output>/<tag>``; return figures.
 
@@ -249,7 +265,6 @@ def replay(repo: Path, report_path: Path, tag: str, executor: str = "pipetask") 
     the worker measured it; the worker's own start, its imports, is the extra row ``warm worker
     start``, measured when it is closed and reaped).
     """
-    from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
     from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
     from lsst.ts.makecalibrations.sim.warm_executor import WarmPipetaskExecutor
 
@@ -266,15 +281,7 @@ def replay(repo: Path, report_path: Path, tag: str, executor: str = "pipetask") 
         cpu_start = _children_cpu()
         for job in _jobs(report):
             output = f"{job['output_collection']}/{tag}"
-            request = JobRequest(
-                job_id=f"{job['job_id']}-{tag}",
-                run_id=f"bench-{tag}",
-                pipeline=job["pipeline"],
-                version="",
-                config=job["config"],
-                data_query=job["data_query"],
-                output_collection=output,
-            )
+            request = replay_request(job, tag)
             cpu0, t0 = _children_cpu(), time.perf_counter()
             outcome = await runner.run(request)
             cpu = (

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from .bench_daily import ROOT, make_repo, run_measured, script_command
+from .bench_daily import ROOT, make_repo, replay_request, run_measured, script_command
 
 CONFIGS = ("examples/demo_generate_and_certify.yaml", "examples/daily_default.yaml")
 """``make run``'s configurations, whose jobs are measured."""
@@ -126,20 +126,11 @@ def _count(pattern: re.Pattern[str], query: str) -> list[str]:
 def replay_at(executor: Any, job: dict[str, Any], n_detectors: int, tag: str) -> dict[str, Any]:
     """Run a report's ``job`` again on its first ``n_detectors`` detectors; return its figures."""
     from lsst.ts.makecalibrations.calib.durations import cost_kind
-    from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 
     detectors = _count(_DETECTORS, job["data_query"])[:n_detectors]
     query = _DETECTORS.sub(f"detector IN ({','.join(detectors)})", job["data_query"])
     n_exposures = len(_count(_EXPOSURES, query))
-    request = JobRequest(
-        job_id=f"{job['job_id']}-{tag}-{n_detectors}",
-        run_id=f"bench-{tag}",
-        pipeline=job["pipeline"],
-        version="",
-        config=job["config"],
-        data_query=query,
-        output_collection=f"{job['output_collection']}/{tag}-{n_detectors}",
-    )
+    request = replay_request(job, f"{tag}-{n_detectors}", query)
     cpu0, t0 = tree_cpu(), time.perf_counter()
     outcome = asyncio.run(executor.run(request))
     return {
