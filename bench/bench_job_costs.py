@@ -123,7 +123,7 @@ def _count(pattern: re.Pattern[str], query: str) -> list[str]:
     return [item.strip() for item in match.group(1).split(",") if item.strip()]
 
 
-def replay_at(executor: Any, job: dict[str, Any], n_detectors: int, tag: str) -> dict[str, Any]:
+async def replay_at(executor: Any, job: dict[str, Any], n_detectors: int, tag: str) -> dict[str, Any]:
     """Run a report's ``job`` again on its first ``n_detectors`` detectors; return its figures."""
     from lsst.ts.makecalibrations.calib.durations import cost_kind
 
@@ -132,7 +132,7 @@ def replay_at(executor: Any, job: dict[str, Any], n_detectors: int, tag: str) ->
     n_exposures = len(_count(_EXPOSURES, query))
     request = replay_request(job, f"{tag}-{n_detectors}", query)
     cpu0, t0 = tree_cpu(), time.perf_counter()
-    outcome = asyncio.run(executor.run(request))
+    outcome = await executor.run(request)
     return {
         "name": job["name"],
         "kind": cost_kind(job["name"]),
@@ -144,6 +144,34 @@ def replay_at(executor: Any, job: dict[str, Any], n_detectors: int, tag: str) ->
         "exit_code": outcome.exit_code,
         "message": outcome.message,
     }
+
+
+async def measure(
+    executor: Any, reports: Sequence[Path], detector_counts: Sequence[int], tag: str
+) -> list[dict[str, Any]]:
+    """Replay every successful job of ``reports`` at each of ``detector_counts`` (in one event loop: a
+    warm worker lives across the jobs), printing a line per job; close the executor; return the rows."""
+    rows = []
+    print(f"{'job':<14} {'kind':<11} {'exp':>4} {'det':>4} {'det-img':>8} {'CPU s':>8} {'wall s':>8}")
+    try:
+        for report in reports:
+            for job in json.loads(report.read_text())["jobs"]:
+                if job.get("status") != "succeeded":
+                    continue
+                for n in detector_counts:
+                    row = await replay_at(executor, job, n, tag)
+                    rows.append(row)
+                    print(
+                        f"{row['name']:<14} {row['kind']:<11} {row['exposures']:>4} {row['detectors']:>4} "
+                        f"{row['detector_images']:>8} {row['cpu_s']:>8.1f} {row['wall_s']:>8.1f}"
+                        + ("" if row["exit_code"] == 0 else f"  FAILED {row['message'][:100]}"),
+                        flush=True,
+                    )
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None and asyncio.iscoroutinefunction(close):
+            await close()
+    return rows
 
 
 def fit_costs(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
@@ -230,28 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
         executor = SimulatedObservatory(repo=work / "repo", size=args.size).executor
         print(f"executor: {type(executor).__name__}", flush=True)
-        tag = f"cost{int(time.time())}"
-        rows = []
-        print(f"{'job':<14} {'kind':<11} {'exp':>4} {'det':>4} {'det-img':>8} {'CPU s':>8} {'wall s':>8}")
-        for report in reports:
-            jobs = json.loads(report.read_text())["jobs"]
-            for job in jobs:
-                if job.get("status") != "succeeded":
-                    continue
-                for n in args.replay_detectors:
-                    row = replay_at(executor, job, n, tag)
-                    rows.append(row)
-                    print(
-                        f"{row['name']:<14} {row['kind']:<11} {row['exposures']:>4} {row['detectors']:>4} "
-                        f"{row['detector_images']:>8} {row['cpu_s']:>8.1f} {row['wall_s']:>8.1f}"
-                        + ("" if row["exit_code"] == 0 else f"  FAILED {row['message'][:100]}"),
-                        flush=True,
-                    )
-        close = getattr(executor, "close", None)
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                asyncio.run(result)
+        rows = asyncio.run(measure(executor, reports, args.replay_detectors, f"cost{int(time.time())}"))
         load1 = os.getloadavg()
         fits = fit_costs(rows)
         print("\nFit (CPU s = fixed + per_image x detector-images):")
