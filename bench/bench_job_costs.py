@@ -34,17 +34,20 @@ estimated duration and ``run_script``'s time left take their figures from.
    (``RUSAGE_CHILDREN``) plus the user + system time the live ones gained (``/proc``: a worker that
    outlives the job is counted too); its wall time is printed but not fitted (the machine is shared).
 3. **The fit.** Per kind of job (`calib.durations.cost_kind`: combine, verify, defects, PTC, gain, gain
-   check), least squares of CPU seconds = fixed + per_image x detector-images over its jobs; the
-   detector-images are the kept exposures of the job's data query times its detectors, as the plan
-   counts them (`calib.plan.CalibrationPlan.n_processed`). The overall fit (every job but the gain
-   checks) is the entry's figure for a kind not measured.
+   check) and per image type's combine and verification (``flat_combine``...), least squares of CPU
+   seconds = fixed + per_image x detector-images over its jobs; the detector-images are the kept
+   exposures of the job's data query times its detectors, as the plan counts them
+   (`calib.plan.CalibrationPlan.n_processed`). The proposed entry has every kind, and an image type's
+   own figures where they differ from its kind's by more than `SPECIFIC_DIFFERENCE` at the largest
+   size measured; the overall fit (every job but the gain checks) is its figure for a job of a kind
+   not measured.
 
 May import: the standard library, numpy and this package.
 """
 
 from __future__ import annotations
 
-__all__ = ["fit_costs", "main", "replay_at", "tree_cpu"]
+__all__ = ["fit_costs", "main", "measure", "replay_at", "tree_cpu"]
 
 import argparse
 import asyncio
@@ -174,44 +177,72 @@ async def measure(
     return rows
 
 
-def fit_costs(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
-    """``{kind: (fixed, per_image, n_jobs)}`` by least squares over the successful rows of each kind,
-    and ``"all"`` over every kind but the gain check (a kind with a single size gets its mean CPU
-    as fixed cost, per_image NaN)."""
-    groups: dict[str, list[tuple[int, float]]] = {}
-    for row in rows:
-        if row["exit_code"] != 0:
+SPECIFIC_DIFFERENCE = 0.2
+"""An image type's combine or verification gets an entry of its own when its fit and its kind's differ
+by more than this fraction at the largest size it was measured at."""
+
+
+def _fit(points: Sequence[tuple[int, float]]) -> tuple[float, float, int, int]:
+    x = np.array([p[0] for p in points], dtype=float)
+    y = np.array([p[1] for p in points], dtype=float)
+    if len(set(x)) < 2:
+        return (float(y.mean()), float("nan"), len(points), int(x.max()))
+    (fixed, per_image), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), x]), y, rcond=None)
+    return (float(fixed), float(per_image), len(points), int(x.max()))
+
+
+def fit_costs(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float, int, int]]:
+    """``{key: (fixed, per_image, n_jobs, largest detector-images)}`` by least squares over the
+    successful rows of each cost key of the proposed entry (`calib.durations.cost_keys` of the job's
+    name): an image type's combine or verification where it differs from the rest of its kind by
+    more than `SPECIFIC_DIFFERENCE` at its largest size, else its kind, fitted over the jobs not split
+    off; and ``"all"`` over every job but the gain checks. A key measured at a single size gets its
+    mean CPU as fixed cost, per_image NaN."""
+    from lsst.ts.makecalibrations.calib.durations import cost_keys
+
+    good = [row for row in rows if row["exit_code"] == 0]
+
+    def points(key: str, split: frozenset[str] = frozenset()) -> list[tuple[int, float]]:
+        return [
+            (row["detector_images"], row["cpu_s"])
+            for row in good
+            if key in cost_keys(row["name"]) and not split.intersection(cost_keys(row["name"]))
+        ]
+
+    typed = {key for row in good for key in cost_keys(row["name"])[:-1]}
+    split: set[str] = set()
+    for key in sorted(typed):
+        own = _fit(points(key))
+        rest = points(key.split("_", 1)[1], frozenset({key}))
+        if not np.isfinite(own[1]) or len({x for x, _ in rest}) < 2:
             continue
-        point = (row["detector_images"], row["cpu_s"])
-        groups.setdefault(row["kind"], []).append(point)
-        if row["kind"] != "gain_check":
-            groups.setdefault("all", []).append(point)
-    fits = {}
-    for kind, points in groups.items():
-        x = np.array([p[0] for p in points], dtype=float)
-        y = np.array([p[1] for p in points], dtype=float)
-        if len(set(x)) < 2:
-            fits[kind] = (float(y.mean()), float("nan"), len(points))
-            continue
-        (fixed, per_image), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(x), x]), y, rcond=None)
-        fits[kind] = (float(fixed), float(per_image), len(points))
+        others = _fit(rest)
+        predicted, kinds = own[0] + own[1] * own[3], others[0] + others[1] * own[3]
+        if abs(predicted - kinds) > SPECIFIC_DIFFERENCE * kinds:
+            split.add(key)
+    fits = {key: _fit(points(key)) for key in sorted(split)}
+    for kind in sorted({row["kind"] for row in good}):
+        if points(kind, frozenset(split)):
+            fits[kind] = _fit(points(kind, frozenset(split)))
+    fits["all"] = _fit(
+        [(row["detector_images"], row["cpu_s"]) for row in good if row["kind"] != "gain_check"]
+    )
     return fits
 
 
-def _proposal(fits: dict[str, tuple[float, float, int]], size: str, what: str) -> str:
+def _proposal(fits: dict[str, tuple[float, float, int, int]], size: str, what: str) -> str:
     """The ``MEASURED_COSTS`` entry of ``fits``, as Python."""
-    from lsst.ts.makecalibrations.calib.durations import JOB_KINDS, MEASURED_COSTS
+    from lsst.ts.makecalibrations.calib.durations import MEASURED_COSTS
 
-    fixed, per_image, _ = fits["all"]
-    kinds = ", ".join(
-        f'"{kind}": JobCost({fits[kind][0]:.1f}, {fits[kind][1]:.3f})'
-        for kind in JOB_KINDS
-        if kind in fits and np.isfinite(fits[kind][1])
-    )
+    fixed, per_image, *_ = fits["all"]
+    from lsst.ts.makecalibrations.calib.durations import COST_KEYS
+
+    keys = [key for key in COST_KEYS if key in fits and np.isfinite(fits[key][1])]
+    kinds = ",\n        ".join(f'"{key}": JobCost({fits[key][0]:.1f}, {fits[key][1]:.3f})' for key in keys)
     ingest = MEASURED_COSTS[size].ingest_wall if size in MEASURED_COSTS else float("nan")
     return (
         f'"{size}": MeasuredCost(\n    {fixed:.1f},\n    {per_image:.3f},\n    {ingest:g},  # OODS: not '
-        f'measured here (kept)\n    "{what}",\n    {{{kinds}}},\n),'
+        f'measured here (kept)\n    "{what}",\n    {{\n        {kinds},\n    }},\n),'
     )
 
 
@@ -262,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         load1 = os.getloadavg()
         fits = fit_costs(rows)
         print("\nFit (CPU s = fixed + per_image x detector-images):")
-        print(f"{'kind':<11} {'jobs':>5} {'fixed s':>8} {'per image s':>12}")
-        for kind, (fixed, per_image, n_jobs) in fits.items():
-            print(f"{kind:<11} {n_jobs:>5} {fixed:>8.1f} {per_image:>12.3f}")
+        print(f"{'key':<13} {'jobs':>5} {'fixed s':>8} {'per image s':>12} {'largest':>8}")
+        for key, (fixed, per_image, n_jobs, largest) in fits.items():
+            print(f"{key:<13} {n_jobs:>5} {fixed:>8.1f} {per_image:>12.3f} {largest:>8}")
         what = (
             f"{time.strftime('%Y-%m-%d')}, commit {_commit()}: bench.bench_job_costs, "
             f"{type(executor).__name__}, "

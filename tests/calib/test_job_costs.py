@@ -22,12 +22,14 @@ import pytest
 
 from lsst.ts.makecalibrations.calib.config import parse_config_text
 from lsst.ts.makecalibrations.calib.durations import (
+    COST_KEYS,
     GAIN_CHECK,
     JOB_KINDS,
     MEASURED_COSTS,
     JobCost,
     MeasuredCost,
     ProcessingCostModel,
+    cost_keys,
     cost_kind,
 )
 from lsst.ts.makecalibrations.calib.plan import CalibrationPlan
@@ -56,7 +58,8 @@ def test_cost_kind_of_every_job_name() -> None:
             cost_kind(name)
     with pytest.raises(ValueError, match="unknown job kinds"):
         MeasuredCost(1.0, 1.0, 0.1, "today", {"combined": JobCost(1.0, 1.0)})
-    assert all(set(costs.kinds) <= set(JOB_KINDS) for costs in MEASURED_COSTS.values())
+    assert all(set(costs.kinds) <= set(COST_KEYS) for costs in MEASURED_COSTS.values())
+    assert set(JOB_KINDS) < set(COST_KEYS)
 
 
 def test_each_kind_costs_its_own() -> None:
@@ -84,8 +87,12 @@ def test_each_kind_costs_its_own() -> None:
     # A kind without a measured cost takes the overall figures.
     daily = CalibrationPlan.from_config(parse_config_text("detectors: [0]\n"), cost_model=model)
     assert {job.name: job.cpu for job in daily.scheduled_jobs()}["GAIN"] == 7.0 + 0.5 * 20
-    with pytest.raises(ValueError, match="Unknown job kind"):
-        model.cost("combined")
+    with pytest.raises(ValueError, match="No job kind"):
+        model.cost("BIAS combined")
+    # An image type's own cost comes first, its kind's otherwise.
+    typed = ProcessingCostModel(kinds={**KIND_COSTS, "flat_combine": JobCost(0.0, 2.0)})
+    assert typed.job_cpu(6, 2, "FLAT combine") == 24.0 and typed.job_cpu(6, 2, "DARK combine") == 13.0
+    assert cost_keys("FLAT combine") == ("flat_combine", "combine") and cost_keys("PTC") == ("ptc",)
 
 
 @pytest.mark.parametrize("example", ["daily_default.yaml", "demo_generate_and_certify.yaml"])

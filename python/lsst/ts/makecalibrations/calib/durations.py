@@ -20,8 +20,10 @@ detector-images (a kept exposure on one detector), plus a fixed cost per job (st
 importing the stack, building the quantum graph), and the wall seconds the OODS takes to announce one
 detector-image. The two figures depend on what the job does: each *kind* of job (`JOB_KINDS`:
 combine, verify, defects, PTC, gain, the gain check; `cost_kind` names the kind of a job from its
-name, ``BIAS combine``, ``GAIN verify``...) has its own `JobCost` where it was measured, the size's
-overall figures otherwise. `ProcessingCostModel.for_size` returns the figures measured for an image
+name, ``BIAS combine``, ``GAIN verify``...) has its own `JobCost` where it was measured, and a
+combine or verification of one image type its own (``flat_combine``: `COST_KEYS`, `cost_keys`)
+where the benchmark found it to differ from its kind's; the size's overall figures otherwise.
+`ProcessingCostModel.for_size` returns the figures measured for an image
 size (``tiny``, ``default``, ``full``): `MEASURED_COSTS` is the one place they are written, each with
 the date, commit and run it was measured on (``python -m bench.bench_job_costs`` measures each kind
 and prints the entry it proposes; doc/benchmarks.rst, "Duration model", has the figures).
@@ -50,6 +52,8 @@ __all__ = [
     "GAIN_CHECK",
     "JOB_KINDS",
     "JobCost",
+    "COST_KEYS",
+    "cost_keys",
     "cost_kind",
     "MeasuredCost",
     "MEASURED_COSTS",
@@ -70,6 +74,11 @@ GAIN_CHECK = "GAIN verify"
 JOB_KINDS = ("combine", "verify", "defects", "ptc", "gain", "gain_check")
 """The kinds of OCPS job whose costs are measured apart (`cost_kind`)."""
 
+_TYPED_KINDS = ("combine", "verify")
+COST_KEYS = JOB_KINDS + tuple(f"{t}_{k}" for t in ("bias", "dark", "flat") for k in _TYPED_KINDS)
+"""The keys of the measured job costs: the kinds, and the combine and verification of each image
+type (``bias_combine``...), most specific first in `cost_keys`."""
+
 
 def cost_kind(job_name: str) -> str:
     """The kind (`JOB_KINDS`) of the job named ``job_name`` (as `calib.jobs.JobSpec.name` and the
@@ -88,6 +97,16 @@ def cost_kind(job_name: str) -> str:
     if kind not in JOB_KINDS or (len(words) > 1 and kind not in ("combine", "verify")):
         raise ValueError(f"No job kind for the job name {job_name!r}; kinds: {JOB_KINDS}.")
     return kind
+
+
+def cost_keys(job_name: str) -> tuple[str, ...]:
+    """The `COST_KEYS` of the job named ``job_name``, most specific first: ``FLAT combine`` ->
+    ``("flat_combine", "combine")``, ``PTC`` -> ``("ptc",)`` (`cost_kind` for a name of no kind)."""
+    kind = cost_kind(job_name)
+    words = job_name.split()
+    if kind in _TYPED_KINDS and len(words) == 2 and f"{words[0].lower()}_{kind}" in COST_KEYS:
+        return (f"{words[0].lower()}_{kind}", kind)
+    return (kind,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +145,8 @@ class MeasuredCost:
     measured : `str`
         When, at which commit and on which runs the figures were measured.
     kinds : `~collections.abc.Mapping` [`str`, `JobCost`]
-        The costs of the kinds of job (`JOB_KINDS`) measured apart. A gain check
+        The costs of the kinds of job (`COST_KEYS`: `JOB_KINDS` and per image type) measured apart.
+        A gain check
         (``verifyGainFromFlatPairs``) reads the per-pair gains of the PTC or gain job, not the images:
         its cost per detector-image is a small fraction of the others'.
     """
@@ -138,9 +158,9 @@ class MeasuredCost:
     kinds: Mapping[str, JobCost] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.kinds) - set(JOB_KINDS))
+        unknown = sorted(set(self.kinds) - set(COST_KEYS))
         if unknown:
-            raise ValueError(f"Costs for unknown job kinds {unknown}; kinds: {JOB_KINDS}.")
+            raise ValueError(f"Costs for unknown job kinds {unknown}; kinds: {COST_KEYS}.")
 
 
 MEASURED_COSTS: Mapping[str, MeasuredCost] = {
@@ -239,7 +259,7 @@ class ProcessingCostModel:
                 "CPU s per job + per detector-image: "
                 + ", ".join(
                     f"{kind} {cost.fixed:g} + {cost.per_image:g}"
-                    for kind, cost in sorted(self.kinds.items(), key=lambda item: JOB_KINDS.index(item[0]))
+                    for kind, cost in sorted(self.kinds.items(), key=lambda item: COST_KEYS.index(item[0]))
                 )
                 + f", other jobs {self.job_overhead:g} + {self.per_image_detector:g}"
             )
@@ -251,16 +271,18 @@ class ProcessingCostModel:
             f", measured at size {self.size}" if self.size else ", not measured at the observatory"
         )
 
-    def cost(self, kind: str = "") -> JobCost:
-        """The cost of a job of ``kind`` (`JOB_KINDS`; ``""``: of no particular kind)."""
-        if kind and kind not in JOB_KINDS:
-            raise ValueError(f"Unknown job kind {kind!r}; kinds: {JOB_KINDS}.")
-        return self.kinds.get(kind) or JobCost(self.job_overhead, self.per_image_detector)
+    def cost(self, job_name: str = "") -> JobCost:
+        """The cost of the job named ``job_name`` (``FLAT combine``...; ``""``: of no particular kind):
+        its most specific measured `cost_keys`, else the overall figures."""
+        for key in cost_keys(job_name) if job_name else ():
+            if key in self.kinds:
+                return self.kinds[key]
+        return JobCost(self.job_overhead, self.per_image_detector)
 
-    def job_cpu(self, n_images: int, n_detectors: int, kind: str = "") -> float:
-        """CPU seconds of one job of ``kind`` processing ``n_images`` exposures of ``n_detectors``
-        detectors."""
-        return self.cost(kind).cpu(n_images * n_detectors)
+    def job_cpu(self, n_images: int, n_detectors: int, job_name: str = "") -> float:
+        """CPU seconds of the job named ``job_name`` processing ``n_images`` exposures of
+        ``n_detectors`` detectors."""
+        return self.cost(job_name).cpu(n_images * n_detectors)
 
     def ingest_wall(self, n_detectors: int) -> float:
         """Wall seconds the OODS takes to announce one image of ``n_detectors`` detectors: its CPU

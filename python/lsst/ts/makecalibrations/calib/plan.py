@@ -48,7 +48,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from .config import CalibConfig, ImageType
-from .durations import GAIN_CHECK, OBSERVATORY_SIZE, ProcessingCostModel, ScheduledJob, cost_kind, schedule
+from .durations import GAIN_CHECK, OBSERVATORY_SIZE, ProcessingCostModel, ScheduledJob, schedule
 from .flat_levels import select_flats_for_combine
 from .jobs import JobBuilder, JobSpec, Placeholder
 
@@ -419,7 +419,7 @@ class CalibrationPlan:
             flat_combine: bool = False,
         ) -> int:
             n_images = sum(self.n_processed(t, flat_combine) for t in inputs)
-            cpu = model.job_cpu(n_images, n_det, cost_kind(name))
+            cpu = model.job_cpu(n_images, n_det, name)
             types = tuple(t.value for t in inputs)
             jobs.append(ScheduledJob(name, cpu, float(parallel), at, after, delay, types))
             return len(jobs) - 1
