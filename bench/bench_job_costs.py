@@ -155,8 +155,15 @@ async def measure(
     """Replay every successful job of ``reports`` at each of ``detector_counts`` (in one event loop: a
     warm worker lives across the jobs), printing a line per job; close the executor; return the rows."""
     rows = []
-    print(f"{'job':<14} {'kind':<11} {'exp':>4} {'det':>4} {'det-img':>8} {'CPU s':>8} {'wall s':>8}")
     try:
+        # A job first, unmeasured: it starts the executor's worker, if it has one (a warm worker starts
+        # once per OCPS, its imports are not a cost of each job).
+        first = next(
+            j for r in reports for j in json.loads(r.read_text())["jobs"] if j.get("status") == "succeeded"
+        )
+        warm_up = await replay_at(executor, first, 1, f"{tag}-warmup")
+        print(f"warm-up job ({first['name']}, 1 detector): {warm_up['cpu_s']:.1f} s CPU, not fitted")
+        print(f"{'job':<14} {'kind':<11} {'exp':>4} {'det':>4} {'det-img':>8} {'CPU s':>8} {'wall s':>8}")
         for report in reports:
             for job in json.loads(report.read_text())["jobs"]:
                 if job.get("status") != "succeeded":
@@ -230,8 +237,9 @@ def fit_costs(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[float, float, i
     return fits
 
 
-def _proposal(fits: dict[str, tuple[float, float, int, int]], size: str, what: str) -> str:
-    """The ``MEASURED_COSTS`` entry of ``fits``, as Python."""
+def _proposal(fits: dict[str, tuple[float, float, int, int]], size: str, executor: str, what: str) -> str:
+    """The ``MEASURED_COSTS`` entry of ``fits``, as Python: ``size`` for the ``pipetask`` executor,
+    ``size/executor`` for another (`calib.durations.ProcessingCostModel.for_size`)."""
     from lsst.ts.makecalibrations.calib.durations import MEASURED_COSTS
 
     fixed, per_image, *_ = fits["all"]
@@ -240,8 +248,9 @@ def _proposal(fits: dict[str, tuple[float, float, int, int]], size: str, what: s
     keys = [key for key in COST_KEYS if key in fits and np.isfinite(fits[key][1])]
     kinds = ",\n        ".join(f'"{key}": JobCost({fits[key][0]:.1f}, {fits[key][1]:.3f})' for key in keys)
     ingest = MEASURED_COSTS[size].ingest_wall if size in MEASURED_COSTS else float("nan")
+    key = size if executor == "pipetask" else f"{size}/{executor}"
     return (
-        f'"{size}": MeasuredCost(\n    {fixed:.1f},\n    {per_image:.3f},\n    {ingest:g},  # OODS: not '
+        f'"{key}": MeasuredCost(\n    {fixed:.1f},\n    {per_image:.3f},\n    {ingest:g},  # OODS: not '
         f'measured here (kept)\n    "{what}",\n    {{\n        {kinds},\n    }},\n),'
     )
 
@@ -268,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[1, 3],
         help="detector counts each job is run again with (default: 1 3)",
     )
+    parser.add_argument(
+        "--ocps-executor",
+        default=None,
+        help="the simulated OCPS's executor to measure (default: the simulated observatory's default)",
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse the repository and reports in --work")
     parser.add_argument("--keep", action="store_true", help="keep --work (to --reuse it later)")
     args = parser.parse_args(argv)
@@ -285,9 +299,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"No report in {work / 'reports'} to reuse.")
         else:
             reports = run_sources(work, args.size, args.detectors)
-        from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+        from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
 
-        executor = SimulatedObservatory(repo=work / "repo", size=args.size).executor
+        executor_name = args.ocps_executor or DEFAULT_OCPS_EXECUTOR
+        executor = SimulatedObservatory(
+            repo=work / "repo", size=args.size, ocps_executor=executor_name
+        ).executor
         print(f"executor: {type(executor).__name__}", flush=True)
         rows = asyncio.run(measure(executor, reports, args.replay_detectors, f"cost{int(time.time())}"))
         load1 = os.getloadavg()
@@ -302,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(rows)} jobs of make run's two configurations on {args.replay_detectors} of "
             f"{args.detectors} detectors, load {load0[0]:.1f} -> {load1[0]:.1f} on {os.cpu_count()} cores"
         )
-        print("\nProposed MEASURED_COSTS entry:\n" + _proposal(fits, args.size, what))
+        print("\nProposed MEASURED_COSTS entry:\n" + _proposal(fits, args.size, executor_name, what))
     finally:
         if args.work is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
