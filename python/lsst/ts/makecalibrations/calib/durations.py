@@ -173,13 +173,22 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         {"gain_check": JobCost(9.0, 0.05)},
     ),
     "default": MeasuredCost(
-        10.0,
-        0.44,
+        6.5,
+        0.471,
         0.18,
-        "2026-12-01, commit 87cc0a5 (daily default) and a59ec40 (demo), 9 detectors: least squares over "
-        "the 12 jobs' CPU (39-107 s for 54-216 detector-images), gain checks 17.6 and 7.3 s; OODS 0.83 "
-        "and 0.78 s per detector-image at a load average of about 8 on 2 cores (/ (1 + 8) / 2)",
-        {"gain_check": JobCost(10.0, 0.05)},
+        "2026-12-01, main c68420f (bench at 0f6142f): bench.bench_job_costs, PipetaskExecutor, 28 jobs of "
+        "make run's two configurations replayed on 1 and 3 detectors, load 6.1 -> 7.8 on 2 cores; OODS "
+        "from commit 87cc0a5's daily default and a59ec40's demo (0.83 and 0.78 s per detector-image at a "
+        "load of about 8, / (1 + 8) / 2)",
+        {
+            "combine": JobCost(5.0, 0.323),
+            "verify": JobCost(6.7, 0.510),
+            "defects": JobCost(4.3, 0.358),
+            "ptc": JobCost(2.5, 0.796),
+            "gain": JobCost(5.1, 0.600),
+            "gain_check": JobCost(7.1, 0.064),
+            "flat_combine": JobCost(5.0, 0.717),
+        },
     ),
     "full": MeasuredCost(
         9.0,
@@ -190,8 +199,10 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         {"gain_check": JobCost(9.0, 0.05)},
     ),
 }
-"""The measured costs per simulated image size: the one place they are written (doc/benchmarks.rst,
-"Duration model", has the runs and how to measure them again)."""
+"""The measured costs per simulated image size (``<size>``: OCPS jobs as one ``pipetask`` process
+each), and per size and executor where an executor's jobs cost otherwise (``<size>/<executor>``):
+the one place they are written (doc/benchmarks.rst, "Duration model", has the runs and how to
+measure them again with ``python -m bench.bench_job_costs``)."""
 
 OBSERVATORY_SIZE = "full"
 """The image size of the real cameras (the costs `RunSite.observatory` uses)."""
@@ -234,12 +245,16 @@ class ProcessingCostModel:
         cores: float = math.inf,
         max_processes: float = math.inf,
         background_load: float = 0.0,
+        executor: str = "",
     ) -> ProcessingCostModel:
         """The measured model of a simulated image size (`MEASURED_COSTS`), on ``cores`` CPUs that
-        ``background_load`` other busy processes share."""
-        if size not in MEASURED_COSTS:
-            raise ValueError(f"No measured costs for size {size!r}; known: {sorted(MEASURED_COSTS)}.")
-        costs = MEASURED_COSTS[size]
+        ``background_load`` other busy processes share, for the jobs of ``executor``: the entry
+        ``<size>/<executor>`` where there is one (the simulated OCPS's warm worker, ``default/warm``),
+        else ``<size>`` (measured with a ``pipetask`` process per job)."""
+        sizes = {key.split("/")[0] for key in MEASURED_COSTS}
+        if size not in sizes:
+            raise ValueError(f"No measured costs for size {size!r}; known: {sorted(sizes)}.")
+        costs = MEASURED_COSTS.get(f"{size}/{executor}", MEASURED_COSTS[size])
         return cls(
             job_overhead=costs.job_cpu,
             per_image_detector=costs.image_cpu,

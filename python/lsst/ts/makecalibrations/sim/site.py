@@ -18,7 +18,8 @@
 `simulated_site` is the one place that says how the simulated observatory runs its jobs, for the
 plan's estimated duration (``run_script --plan``), the script's own estimate (``run_script`` gives the
 script the observatory's `SimulatedObservatory.run_site` before configure) and ``run_script``'s
-progress line: the costs measured at its image size (`calib.durations.MEASURED_COSTS`), this
+progress line: the costs measured at its image size for its OCPS executor
+(`calib.durations.MEASURED_COSTS`), this
 machine's CPUs (`os.cpu_count`) shared with the load other processes put on them now
 (`background_load`), each job's processes (``pipetask -j 1``: the pipetask executor clamps ``-j`` to its
 ``max_processes``, 1; the bps executor uses every core) and the time scale.
@@ -115,6 +116,10 @@ def simulated_site(
     load = background_load()
     processes = max_processes if max_processes is not None else job_processes(ocps_executor)
     model = ProcessingCostModel.for_size(
-        size, cores=os.cpu_count() or 1, max_processes=processes, background_load=load
+        size,
+        cores=os.cpu_count() or 1,
+        max_processes=processes,
+        background_load=load,
+        executor=ocps_executor,
     )
     return RunSite(cost_model=model, time_scale=float(time_scale))
