@@ -169,6 +169,12 @@ def test_simulated_site(monkeypatch: pytest.MonkeyPatch) -> None:
     assert simulated.time_scale == 100.0 and simulated.cost_model.size == "default"
     assert simulated.cost_model.max_processes == 1 and simulated.cost_model.background_load == 4.0
     assert site.simulated_site("tiny", 10.0, "bps").cost_model.max_processes == (site.os.cpu_count() or 1)
+    # Every CPU busy: the sample cannot count the processes waiting for them; the average can.
+    monkeypatch.setattr(site.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(site, "busy_cpus_now", lambda sample=0.2: 1.95)
+    assert site.background_load() == 4.0
+    monkeypatch.setattr(site, "busy_cpus_now", lambda sample=0.2: 1.5)
+    assert site.background_load() == 1.5
 
 
 def test_time_left_waits_for_the_oods_and_counts_the_load() -> None:

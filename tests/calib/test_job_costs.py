@@ -84,6 +84,10 @@ def test_each_kind_costs_its_own() -> None:
         GAIN_CHECK: 5,
     }
     assert "combine 1 + 1" in model.describe() and "other jobs 7 + 0.5" in model.describe()
+    # The plan line names the costs of its own jobs only.
+    line = plan.describe().splitlines()[-1]
+    assert "combine 1 + 1, verify 2 + 10, defects 3 + 100, ptc 4 + 1000, gain_check 5 + 0" in line
+    assert "other jobs" not in line
     # A kind without a measured cost takes the overall figures.
     daily = CalibrationPlan.from_config(parse_config_text("detectors: [0]\n"), cost_model=model)
     assert {job.name: job.cpu for job in daily.scheduled_jobs()}["GAIN"] == 7.0 + 0.5 * 20

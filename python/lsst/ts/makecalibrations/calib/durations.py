@@ -266,17 +266,19 @@ class ProcessingCostModel:
             kinds=dict(costs.kinds),
         )
 
-    def describe(self) -> str:
-        """The model in a few words, for the plan."""
+    def describe(self, job_names: Sequence[str] | None = None) -> str:
+        """The model in a few words, for the plan: the costs of the jobs named ``job_names`` (every
+        cost when `None`)."""
         text = f"{self.job_overhead:g} s per job + {self.per_image_detector:g} CPU s per detector-image"
         if self.kinds:
-            text = (
-                "CPU s per job + per detector-image: "
-                + ", ".join(
-                    f"{kind} {cost.fixed:g} + {cost.per_image:g}"
-                    for kind, cost in sorted(self.kinds.items(), key=lambda item: COST_KEYS.index(item[0]))
-                )
-                + f", other jobs {self.job_overhead:g} + {self.per_image_detector:g}"
+            if job_names is None:
+                used = sorted(self.kinds, key=COST_KEYS.index) + [""]
+            else:
+                keys = {next((k for k in cost_keys(name) if k in self.kinds), "") for name in job_names}
+                used = sorted(keys - {""}, key=COST_KEYS.index) + ([""] if "" in keys else [])
+            text = "CPU s per job + per detector-image: " + ", ".join(
+                f"{key or 'other jobs'} {cost.fixed:g} + {cost.per_image:g}"
+                for key, cost in ((key, self.kinds.get(key) or self.cost()) for key in used)
             )
         if self.cores != math.inf:
             text += f" on {self.cores:g} cores"

@@ -608,6 +608,7 @@ class CalibrationPlan:
             f"Estimated duration: {self.estimated_duration():.0f} s = acquisition "
             f"{self.acquisition_duration() / self.time_scale:.0f} s ({self.n_images} images, Σ(exptime + "
             f"{self.read_out_time:g} s readout){scale}) + processing after the last image "
-            f"~{self.processing_tail():.0f} s ({self.n_jobs} OCPS jobs in all; {model.describe()})"
+            f"~{self.processing_tail():.0f} s ({self.n_jobs} OCPS jobs in all; "
+            f"{model.describe([job.name for job in self.scheduled_jobs()])})"
         )
         return "\n".join(lines)

@@ -29,12 +29,22 @@ May import: the standard library and `calib`.
 
 from __future__ import annotations
 
-__all__ = ["OCPS_PROCESSES", "background_load", "busy_cpus_now", "job_processes", "simulated_site"]
+__all__ = [
+    "OCPS_PROCESSES",
+    "SATURATED",
+    "background_load",
+    "busy_cpus_now",
+    "job_processes",
+    "simulated_site",
+]
 
 import os
 import time
 
 from ..calib.durations import ProcessingCostModel, RunSite
+
+SATURATED = 0.9
+"""A CPU sample at least this fraction of the CPUs busy is saturated (`background_load`)."""
 
 OCPS_PROCESSES = {"pipetask": 1, "warm": 1}
 """Processes one job of each simulated OCPS executor runs (``bps``, not listed: every core)."""
@@ -53,7 +63,9 @@ def background_load(sample: float = 0.2) -> float:
     The load average lags by about a minute: just after a run ends it still counts that run's jobs
     (``make run``'s demo, started as the daily default ended, was planned at 665 s with a load of 1.7
     and took 361 s on an idle machine), so a drop is taken from the sample at once; a rise is taken
-    as the load average follows it.
+    as the load average follows it. A sample with every CPU busy (`SATURATED`) says nothing of the
+    processes waiting for them and is not used: ``make run``'s daily default was planned at 471 s
+    with a load of 2.0 (the sample of 2 busy CPUs) when the load average was 7 to 10.
 
     Niced processes count fully: on this shared machine they get as much CPU as nice-0 ones of
     another session, as when each session runs in a control group of its own (measured
@@ -67,6 +79,9 @@ def background_load(sample: float = 0.2) -> float:
     except OSError:
         average = None
     now = busy_cpus_now(sample)
+    if now is not None and now >= SATURATED * (os.cpu_count() or 1):
+        # Every CPU busy: the sample cannot tell how many processes wait for them, the average can.
+        now = None
     known = [value for value in (average, now) if value is not None]
     return min(known) if known else 0.0
 
