@@ -26,7 +26,10 @@ all with the pipeline's configuration. It prints, per amp and as maxima over the
 before and after the adjustment, the read noise against the amp's read noise and against the noise
 of the overscan-corrected pixels (the amp's times `pipelines.isr.OVERSCAN_NOISE_FACTOR`, what cp_pipe's
 PTC measures), and a00 of the ``b``-free fit (``a_matrix``) and of the ``b = 0`` fit
-(``a_matrix_no_b``) against the truth, with the CPU time of each step. It asserts nothing.
+(``a_matrix_no_b``) against the truth, with the a00 error that each weighted fit can reach at best
+(``CRB``: the Cramér-Rao bound from the fit's Jacobian at the true parameters, with the measured
+weights), and the CPU time of each step. ``--seed`` draws another sensor and other noise, ``--size
+full`` the real 509 x 2000 amps. It asserts nothing.
 
 May import: numpy and this package.
 """
@@ -44,6 +47,7 @@ import numpy as np
 from lsst.ts.makecalibrations.butler.camera import get_camera
 from lsst.ts.makecalibrations.butler.images import make_masked_image
 from lsst.ts.makecalibrations.pipelines.isr import OVERSCAN_NOISE_FACTOR, IsrSettings, run_isr
+from lsst.ts.makecalibrations.pipelines.ptc_covariance import covariance_model
 from lsst.ts.makecalibrations.pipelines.tasks.ptc_gain_ratio_task import (
     PtcAdjustGainRatiosConfig,
     adjust_gain_ratios,
@@ -54,12 +58,48 @@ from lsst.ts.makecalibrations.pipelines.tasks.ptc_tasks import (
     extract_pair,
     solve_ptc,
 )
-from lsst.ts.makecalibrations.sim.truth import TruthModel
+from lsst.ts.makecalibrations.sim.truth import DEFAULT_TRUTH_SEED, TruthModel
 
 PAIR_TIMES = [0.002, 0.005, 0.01, 0.02] + [float(t) for t in np.linspace(1.0, 24.0, 16)]
 """Exposure times (s) of the 20 pairs."""
 
 PTC_ISR = IsrSettings(doApplyGains=False, doBootstrap=True)
+
+
+def expected_a00_error(
+    means: np.ndarray,
+    sqrt_weights: np.ndarray,
+    a: np.ndarray,
+    noise: np.ndarray,
+    gain: float,
+    fit_b: bool,
+) -> float:
+    """Relative 1σ error of a00 that the weighted Eq. 20 fit reaches at best (Cramér-Rao bound):
+    ``sqrt((JᵀJ)⁻¹)`` of the weighted model's Jacobian at the true parameters (``c = 0``), taken by
+    central differences over every fitted parameter (a, c if ``fit_b``, noise, gain)."""
+    n = a.shape[0]
+    size = n * n
+    start = np.concatenate([a.ravel()] + ([np.zeros(size)] if fit_b else []) + [noise.ravel(), [gain]])
+    steps = np.concatenate(
+        [np.full(size, 1e-9)] + ([np.full(size, 1e-13)] if fit_b else []) + [np.full(size, 0.1), [1e-5]]
+    )
+
+    def weighted_model(params: np.ndarray) -> np.ndarray:
+        c = params[size : 2 * size].reshape(n, n) if fit_b else np.zeros((n, n))
+        noise_params = params[(2 if fit_b else 1) * size : -1].reshape(n, n)
+        model = covariance_model(means, params[:size].reshape(n, n), c, noise_params, float(params[-1]))
+        return (model * sqrt_weights).ravel()
+
+    columns = []
+    for k, step in enumerate(steps):
+        delta = np.zeros_like(start)
+        delta[k] = step
+        columns.append((weighted_model(start + delta) - weighted_model(start - delta)) / (2.0 * step))
+    jac = np.stack(columns, axis=1)
+    norm = np.linalg.norm(jac, axis=0)
+    norm[norm == 0] = 1.0
+    covariance = np.linalg.inv((jac / norm).T @ (jac / norm)) / np.outer(norm, norm)
+    return float(np.sqrt(covariance[0, 0]) / abs(a[0, 0]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,8 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detector", type=int, default=0)
     parser.add_argument("--size", default="default")
     parser.add_argument("--fit-type", default="FULLCOVARIANCE")
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_TRUTH_SEED, help="truth seed (another sensor and other noise)"
+    )
     args = parser.parse_args(argv)
-    model = TruthModel(size=args.size)
+    model = TruthModel(size=args.size, seed=args.seed)
     detector = get_camera()[args.detector]
     defects = model.reference_defect_mask(args.detector)
     extract_config = PtcExtractConfig()
@@ -115,14 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     cpu["adjust"] = time.process_time() - t0
     truth = model.detector(args.detector)
     print(
-        f"PTC of detector {args.detector} ({args.size} size, {len(PAIR_TIMES)} pairs, "
+        f"PTC of detector {args.detector} ({args.size} size, seed {args.seed}, {len(PAIR_TIMES)} pairs, "
         f"{ptc.fit_type}; bad amps: {ptc.bad_amps or 'none'}); {note}"
     )
     print(
         f"{'amp':4} {'dg/g adj':>9} {'dg/g fit':>9} {'dn/n amp':>9} {'dn/n pix':>9} "
-        f"{'a00 truth':>10} {'da00 b':>8} {'da00 no b':>9}"
+        f"{'a00 truth':>10} {'da00 b':>8} {'da00 no b':>9} {'CRB b':>6} {'CRB no b':>8}"
     )
     rows = []
+    bounds = []
+    n_lags = solve_config.maximumRangeCovariancesAstierFullCovFit
     for amp in detector.amp_names:
         g_true = truth.gain[amp]
         rn_true = truth.read_noise[amp]
@@ -136,9 +181,22 @@ def main(argv: list[str] | None = None) -> None:
             (ptc.a_matrix_no_b[amp][0][0] / a00_true - 1.0) if ptc.a_matrix_no_b[amp] else np.nan,
         )
         rows.append(row)
+        mask = np.asarray(ptc.exp_id_mask[amp], dtype=bool)
+        if ptc.covariances[amp] and mask.sum() >= n_lags:
+            means = np.asarray(ptc.raw_means[amp])[mask]
+            weights = np.asarray(ptc.covariances_sqrt_weights[amp])[mask][:, :n_lags, :n_lags]
+            noise = np.zeros((n_lags, n_lags))
+            noise[0, 0] = (rn_true * OVERSCAN_NOISE_FACTOR) ** 2
+            a_true = model.a_matrix(args.detector, amp)[:n_lags, :n_lags]
+            bound = tuple(
+                expected_a00_error(means, weights, a_true, noise, g_true, fit_b) for fit_b in (True, False)
+            )
+        else:
+            bound = (np.nan, np.nan)
+        bounds.append(bound)
         print(
             f"{amp:4} {row[0]:+9.4f} {row[1]:+9.4f} {row[2]:+9.4f} {row[3]:+9.4f} {a00_true:10.3e} "
-            f"{row[4]:+8.3f} {row[5]:+9.3f}"
+            f"{row[4]:+8.3f} {row[5]:+9.3f} {bound[0]:6.3f} {bound[1]:8.3f}"
         )
     errors = np.abs(np.array(rows))
     names = ("gain (adjusted)", "gain (fit, unadjusted)", "noise vs amp", "noise vs pixel", "a00 (b free)")
@@ -147,6 +205,14 @@ def main(argv: list[str] | None = None) -> None:
         for name, value in zip(names + ("a00 (b = 0)",), errors.max(axis=0), strict=True)
     )
     print(f"max |relative error| over {len(rows)} amps: {maxima}")
+    signed = np.array(rows)[:, 4:]
+    print(
+        "a00 relative error over the amps, mean / rms: "
+        f"b free {np.nanmean(signed[:, 0]):+.3f} / {np.sqrt(np.nanmean(signed[:, 0] ** 2)):.3f}, "
+        f"b = 0 {np.nanmean(signed[:, 1]):+.3f} / {np.sqrt(np.nanmean(signed[:, 1] ** 2)):.3f}; "
+        "expected 1-sigma (Cramer-Rao bound of the weighted fit, median over the amps): "
+        f"b free {np.nanmedian(np.array(bounds)[:, 0]):.3f}, b = 0 {np.nanmedian(np.array(bounds)[:, 1]):.3f}"
+    )
     print("CPU (s): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
 
 
