@@ -41,10 +41,11 @@ value that is not YAML, a file that is not UTF-8) are one line on stderr, exit c
 configure is printed once, without the traceback (shown at ``-l DEBUG``). ``--plan`` validates the
 configuration and prints the exposure sequence, the estimated duration and every OCPS job as it
 would be sent (ids not known before the run shown as ``<placeholders>``) without starting anything.
-The simulated OCPS runs each job as a ``pipetask run`` subprocess (``--ocps-executor pipetask``);
-``--ocps-executor warm`` forks each job's ``pipetask run`` from a warm worker that imported the stack
-once (`sim.warm_executor`), and ``--ocps-executor bps`` runs each job through ``bps submit`` with the
-Parsl plugin (`sim.bps_executor`); ``--bps-site-config`` names the compute site.
+The simulated OCPS forks each job's ``pipetask run`` from a warm worker that imported the stack once
+(``--ocps-executor warm``, the default: `sim.warm_executor`); ``--ocps-executor pipetask`` starts a
+``pipetask run`` subprocess per job instead, and ``--ocps-executor bps`` runs each job through
+``bps submit`` with the Parsl plugin (`sim.bps_executor`); ``--bps-site-config`` names the compute
+site.
 
 May import: everything in this package.
 """

@@ -60,7 +60,7 @@ OCPS_EXECUTORS = ("pipetask", "warm", "bps")
 """How the simulated OCPS runs a job on a butler repo: ``pipetask run`` as a subprocess, ``pipetask
 run`` in the warm worker, or ``bps submit`` (Parsl)."""
 
-DEFAULT_OCPS_EXECUTOR = "pipetask"
+DEFAULT_OCPS_EXECUTOR = "warm"
 """The simulated observatory's (and ``run_script``'s) ``ocps_executor`` when none is given."""
 
 
