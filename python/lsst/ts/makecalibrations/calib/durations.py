@@ -190,6 +190,25 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
             "flat_combine": JobCost(5.0, 0.717),
         },
     ),
+    "default/warm": MeasuredCost(
+        2.8,
+        0.420,
+        0.18,  # OODS: not measured by bench_job_costs (the "default" entry's figure)
+        "2026-12-01, commit e77be3a: bench.bench_job_costs, WarmPipetaskExecutor, 28 jobs of make run's "
+        "two configurations replayed on 1 and 3 of 3 detectors, load 0.6 -> 1.2 on 2 cores (the "
+        "worker's own start, about 5 s once per OCPS, is in the unfitted warm-up job)",
+        {
+            "combine": JobCost(2.6, 0.306),
+            "verify": JobCost(1.9, 0.462),
+            "defects": JobCost(2.6, 0.285),
+            "ptc": JobCost(0.5, 0.692),
+            "gain": JobCost(1.1, 0.575),
+            "gain_check": JobCost(2.7, 0.026),
+            "bias_combine": JobCost(2.1, 0.281),
+            # Two points: the intercept is the fit's, within its error of zero.
+            "flat_combine": JobCost(-0.4, 0.855),
+        },
+    ),
     "full": MeasuredCost(
         9.0,
         6.4,
