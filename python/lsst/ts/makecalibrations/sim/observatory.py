@@ -52,16 +52,13 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
-from .site import simulated_site
+from .site import DEFAULT_OCPS_EXECUTOR, simulated_site
 from .spectrograph import SpectrographCsc
 from .state_only import StateOnlyCsc
 
 OCPS_EXECUTORS = ("pipetask", "warm", "bps")
 """How the simulated OCPS runs a job on a butler repo: ``pipetask run`` as a subprocess, ``pipetask
 run`` in the warm worker, or ``bps submit`` (Parsl)."""
-
-DEFAULT_OCPS_EXECUTOR = "warm"
-"""The simulated observatory's (and ``run_script``'s) ``ocps_executor`` when none is given."""
 
 
 def _missing_module(error: ModuleNotFoundError, module: str) -> bool:

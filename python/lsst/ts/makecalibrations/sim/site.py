@@ -30,6 +30,7 @@ May import: the standard library and `calib`.
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_OCPS_EXECUTOR",
     "OCPS_PROCESSES",
     "SATURATED",
     "background_load",
@@ -42,6 +43,10 @@ import os
 import time
 
 from ..calib.durations import ProcessingCostModel, RunSite
+
+DEFAULT_OCPS_EXECUTOR = "warm"
+"""The simulated OCPS's executor when none is given: of the observatory
+(`observatory.SimulatedObservatory`, which exports it), ``run_script`` and `simulated_site`."""
 
 SATURATED = 0.9
 """A CPU sample at least this fraction of the CPUs busy is saturated (`background_load`)."""
@@ -121,7 +126,7 @@ def busy_cpus_now(sample: float = 0.2) -> float | None:
 def simulated_site(
     size: str,
     time_scale: float,
-    ocps_executor: str = "pipetask",
+    ocps_executor: str = DEFAULT_OCPS_EXECUTOR,
     max_processes: int | None = None,
 ) -> RunSite:
     """The simulated observatory at image ``size`` and ``time_scale`` on this machine, now.
