@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests import watchdog
 from tests.helpers import copy_repo
 
 
@@ -59,3 +60,8 @@ def tiny_repo(tiny_copy: Callable[[str], pathlib.Path]) -> pathlib.Path:
     repo = tiny_copy("scripts_repo")
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "test_scripts")
     return repo
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the hung-test watchdog (`tests.watchdog`)."""
+    watchdog.install(config)
