@@ -27,7 +27,7 @@ last image of the series has finished integrating; its readout completes in the 
 the real camera. All durations go through the `SimClock`; the reported times stay true.
 
 May import: `sal`, `calib.obs_id`, `butler.camera`, the standard library and the sibling modules
-`cameras`, `clock`, `exposure` and `faults`.
+`cameras`, `clock`, `csc`, `exposure` and `faults`.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .. import __version__
 from ..butler.camera import get_camera
 from ..calib.obs_id import make_obs_id
 from ..sal import salobj
 from .cameras import COMCAM_OBSERVATORY, ObservatorySpec
 from .clock import SimClock, day_obs_from_tai
+from .csc import SimulatedCsc
 from .exposure import ExposureInfo, ImageSink, RecordingSink
 from .faults import FaultPlan
 
@@ -118,7 +118,7 @@ def parse_sensors(sensors: str, instrument: str = "LSSTComCam") -> tuple[int, ..
     return tuple(sorted({camera.detector_id(name) for name in names}))
 
 
-class CameraCsc(salobj.BaseCsc):
+class CameraCsc(SimulatedCsc):
     """A simulated camera control system (LSSTComCam's CCCamera unless ``spec`` says otherwise).
 
     Parameters
@@ -150,9 +150,6 @@ class CameraCsc(salobj.BaseCsc):
     spec : `cameras.ObservatorySpec`, optional
         Which camera (component name, detectors, filters, obs id prefix); LSSTComCam by default.
     """
-
-    valid_simulation_modes = (0,)
-    version = __version__
 
     def __init__(
         self,
@@ -202,7 +199,7 @@ class CameraCsc(salobj.BaseCsc):
         self._pending: list[str] = []
         self._delivery_idle = asyncio.Event()
         self._delivery_idle.set()
-        super().__init__(spec.camera, initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(spec.camera, initial_state=initial_state)
 
     # -- wiring ---------------------------------------------------------------------------------------
 

@@ -16,22 +16,22 @@
 """Simulated header service CSC (CCHeaderService, MTHeaderService, ATHeaderService): announces a header
 file for every image the camera reads out.
 
-May import: `sal`, the standard library and the sibling modules `clock` and `exposure`.
+May import: `sal`, the standard library and the sibling modules `clock`, `csc` and `exposure`.
 """
 
 from __future__ import annotations
 
 __all__ = ["HeaderServiceCsc"]
 
-from .. import __version__
 from ..sal import salobj
+from .csc import SimulatedCsc
 from .exposure import ExposureInfo
 
 HEADER_BYTES_PER_DETECTOR = 28_800
 """Nominal size of one detector's FITS header (10 blocks of 2880 bytes)."""
 
 
-class HeaderServiceCsc(salobj.BaseCsc):
+class HeaderServiceCsc(SimulatedCsc):
     """A header service: writes ``largeFileObjectAvailable`` once per image.
 
     Parameters
@@ -44,16 +44,13 @@ class HeaderServiceCsc(salobj.BaseCsc):
         Root of the announced header URLs.
     """
 
-    valid_simulation_modes = (0,)
-    version = __version__
-
     def __init__(
         self,
         initial_state: salobj.State = salobj.State.ENABLED,
         url_root: str = "file:///sim/headers",
         name: str = "CCHeaderService",
     ) -> None:
-        super().__init__(name, initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(name, initial_state=initial_state)
         self.component = name
         self.url_root = url_root.rstrip("/")
         self.headers_written: list[str] = []

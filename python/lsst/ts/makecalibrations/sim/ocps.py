@@ -25,7 +25,7 @@ reproducing a real broker's timing: a client learns the job id only that much la
 with a ``progress`` attribute (`ocps_jobs.ProgressCallback`) has each job's quanta done published as
 an INFO ``logMessage`` (`ocps_jobs.format_quanta_progress`).
 
-May import: `sal`, the standard library and the sibling modules `clock` and `ocps_jobs`.
+May import: `sal`, the standard library and the sibling modules `clock`, `csc` and `ocps_jobs`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ import re
 import uuid
 from collections.abc import Mapping
 
-from .. import __version__
 from ..sal import salobj
 from .clock import SimClock
+from .csc import SimulatedCsc
 from .ocps_jobs import JobExecutor, JobOutcome, JobRequest, format_quanta_progress
 
 OCPS_COMCAM_INDEX = 2
@@ -121,7 +121,7 @@ class _Job:
     reported: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
 
-class OcpsCsc(salobj.BaseCsc):
+class OcpsCsc(SimulatedCsc):
     """The simulated OCPS.
 
     Parameters
@@ -141,9 +141,6 @@ class OcpsCsc(salobj.BaseCsc):
         Wall seconds between the start of a job and its in-progress ack (default 0).
     """
 
-    valid_simulation_modes = (0,)
-    version = __version__
-
     def __init__(
         self,
         clock: SimClock,
@@ -158,7 +155,7 @@ class OcpsCsc(salobj.BaseCsc):
         self.ack_timeout = float(ack_timeout)
         self.in_progress_ack_delay = float(in_progress_ack_delay)
         self.jobs: dict[str, _Job] = {}
-        super().__init__("OCPS", index=index, initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__("OCPS", index=index, initial_state=initial_state)
         self.cmd_execute.allow_multiple_callbacks = True
         if hasattr(self.executor, "progress"):
             self.executor.progress = self._log_progress

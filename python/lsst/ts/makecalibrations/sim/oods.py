@@ -18,8 +18,8 @@
 The camera hands each image to `OodsCsc.handle_image` after the sink wrote it; after a simulated
 ingest delay the OODS writes one ``imageInOODS`` per detector, unless the `FaultPlan` drops the image.
 
-May import: `sal`, `butler.camera`, the standard library and the sibling modules `clock`, `exposure`
-and `faults`.
+May import: `sal`, `butler.camera`, the standard library and the sibling modules `clock`, `csc`,
+`exposure` and `faults`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ __all__ = ["OodsCsc", "detector_raft_sensor"]
 
 import asyncio
 
-from .. import __version__
 from ..butler.camera import get_camera
 from ..sal import salobj
 from .clock import SimClock
+from .csc import SimulatedCsc
 from .exposure import ExposureInfo
 from .faults import FaultPlan
 
@@ -51,7 +51,7 @@ def detector_raft_sensor(detector: int, instrument: str = "LSSTComCam") -> tuple
     return det.raft, det.slot
 
 
-class OodsCsc(salobj.BaseCsc):
+class OodsCsc(SimulatedCsc):
     """An OODS (CCOODS unless ``name`` says otherwise): writes ``imageInOODS`` for each detector of each
     image.
 
@@ -71,9 +71,6 @@ class OodsCsc(salobj.BaseCsc):
         Camera (the ``camera`` field and the detector names).
     """
 
-    valid_simulation_modes = (0,)
-    version = __version__
-
     def __init__(
         self,
         clock: SimClock,
@@ -83,7 +80,7 @@ class OodsCsc(salobj.BaseCsc):
         name: str = "CCOODS",
         instrument: str = "LSSTComCam",
     ) -> None:
-        super().__init__(name, initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__(name, initial_state=initial_state)
         self.instrument = instrument
         self.clock = clock
         self.faults = faults if faults is not None else FaultPlan()

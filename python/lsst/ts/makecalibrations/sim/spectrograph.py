@@ -19,7 +19,7 @@
 simulated clock and write ``reportedFilterPosition`` / ``reportedDisperserPosition``. The simulated
 ATCamera asks `SpectrographCsc.physical_filter` for the ``filter~grating`` of each image.
 
-May import: `sal`, the standard library, `calib.instrument` and the sibling module `clock`.
+May import: `sal`, the standard library, `calib.instrument` and the sibling modules `clock` and `csc`.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ __all__ = ["SpectrographCsc"]
 
 from collections.abc import Sequence
 
-from .. import __version__
 from ..calib.instrument import LATISS
 from ..sal import salobj
 from .clock import SimClock
+from .csc import SimulatedCsc
 
 
-class SpectrographCsc(salobj.BaseCsc):
+class SpectrographCsc(SimulatedCsc):
     """The simulated ATSpectrograph.
 
     Parameters
@@ -48,9 +48,6 @@ class SpectrographCsc(salobj.BaseCsc):
     initial_state : ``salobj.State``, optional
         State to start in.
     """
-
-    valid_simulation_modes = (0,)
-    version = __version__
 
     def __init__(
         self,
@@ -68,7 +65,7 @@ class SpectrographCsc(salobj.BaseCsc):
         self.move_time = float(move_time)
         self.filter = self.filters[0]
         self.grating = self.gratings[0]
-        super().__init__("ATSpectrograph", initial_state=initial_state, allow_missing_callbacks=True)
+        super().__init__("ATSpectrograph", initial_state=initial_state)
 
     def physical_filter(self) -> str:
         """The butler physical filter now in the beam: ``filter~grating``."""

@@ -18,18 +18,18 @@
 The LSSTCam script checks their states before taking flats (MTDomeTrajectory ENABLED, MTDome DISABLED
 or ENABLED); nothing else of them is simulated. Their interfaces are the generic CSC topics only.
 
-May import: `sal` and the standard library.
+May import: `sal`, the standard library and the sibling module `csc`.
 """
 
 from __future__ import annotations
 
 __all__ = ["StateOnlyCsc"]
 
-from .. import __version__
 from ..sal import salobj
+from .csc import SimulatedCsc
 
 
-class StateOnlyCsc(salobj.BaseCsc):
+class StateOnlyCsc(SimulatedCsc):
     """A CSC whose only behaviour is its summary state (the standard state commands).
 
     Parameters
@@ -40,13 +40,10 @@ class StateOnlyCsc(salobj.BaseCsc):
         State to start in; FAULT (which a CSC cannot start in) starts in STANDBY and goes to FAULT.
     """
 
-    valid_simulation_modes = (0,)
-    version = __version__
-
     def __init__(self, name: str, initial_state: salobj.State = salobj.State.ENABLED) -> None:
         self._start_in_fault = initial_state == salobj.State.FAULT
         start_state = salobj.State.STANDBY if self._start_in_fault else initial_state
-        super().__init__(name, initial_state=start_state, allow_missing_callbacks=True)
+        super().__init__(name, initial_state=start_state)
 
     async def start(self) -> None:
         await super().start()
