@@ -46,17 +46,12 @@ class InstrumentSpec:
         Butler instrument name, used in the data queries (``LSSTComCam``).
     detector_ids : `tuple` [`int`, ...]
         Every detector of the camera; an empty ``detectors`` configuration means all of them.
-    pipeline_subdir : `str`
-        Directory under ``${CP_PIPE_DIR}/pipelines`` and ``${CP_VERIFY_DIR}/pipelines`` that holds
-        the instrument's pipelines.
     ocps_index : `int`
         SAL index of the OCPS that serves this camera.
     read_out_time : `float`
         Readout time of one image (s), used to estimate durations.
     min_exptime : `float`
         Shortest exposure time (s) of a shutter-open image (flat).
-    raw_collection : `str`
-        RUN collection of the raw images (the OCPS adds it to every job's inputs).
     script : `str`
         ScriptQueue path of the script (``maintel/make_comcam_calibrations.py``).
     schema_title : `str`
@@ -74,11 +69,9 @@ class InstrumentSpec:
 
     name: str
     detector_ids: tuple[int, ...]
-    pipeline_subdir: str
     ocps_index: int
     read_out_time: float = 2.0
     min_exptime: float = 0.1
-    raw_collection: str = ""
     script: str = "maintel/make_comcam_calibrations.py"
     schema_title: str = ""
     schema_description: str = ""
@@ -148,6 +141,14 @@ class InstrumentSpec:
         return schema
 
     @property
+    def pipeline_subdir(self) -> str:
+        """Directory of the instrument's pipelines in cp_pipe and cp_verify: its name.
+
+        ``${CP_PIPE_DIR}/pipelines/<name>`` and ``${CP_VERIFY_DIR}/pipelines/<name>``.
+        """
+        return self.name
+
+    @property
     def n_detectors(self) -> int:
         """Number of detectors of the camera."""
         return len(self.detector_ids)
@@ -156,9 +157,7 @@ class InstrumentSpec:
 COMCAM = InstrumentSpec(
     name="LSSTComCam",
     detector_ids=tuple(range(9)),
-    pipeline_subdir="LSSTComCam",
     ocps_index=2,
-    raw_collection="LSSTComCam/raw/all",
 )
 """LSSTComCam: nine ITL detectors R22_S00..R22_S22 (ids 0..8), served by OCPS:2."""
 
@@ -175,9 +174,7 @@ def _collection_defaults(instrument: str, repo: str) -> dict[str, Any]:
 LSSTCAM = InstrumentSpec(
     name="LSSTCam",
     detector_ids=tuple(range(189)),
-    pipeline_subdir="LSSTCam",
     ocps_index=3,
-    raw_collection="LSSTCam/raw/all",
     script="maintel/make_lsstcam_calibrations.py",
     schema_title="MakeLSSTCamCalibrations v1",
     schema_description=(
@@ -207,9 +204,7 @@ LSSTCAM = InstrumentSpec(
 LATISS = InstrumentSpec(
     name="LATISS",
     detector_ids=(0,),
-    pipeline_subdir="LATISS",
     ocps_index=1,
-    raw_collection="LATISS/raw/all",
     script="auxtel/make_latiss_calibrations.py",
     schema_title="MakeLatissCalibrations v1",
     schema_description=(

@@ -44,12 +44,9 @@ class ObservatorySpec:
     ----------
     instrument : `str`
         Butler instrument name.
-    camera : `str`
-        Camera CSC (``CCCamera``, ``MTCamera``, ``ATCamera``).
-    header_service : `str`
-        Header service CSC.
-    oods : `str`
-        OODS CSC (its ``imageInOODS.camera`` is the instrument name).
+    csc_prefix : `str`
+        Subsystem prefix of the camera's CSCs (``CC``, ``MT``, ``AT``): `camera`, `header_service`
+        and `oods` are ``<prefix>Camera``, ``<prefix>HeaderService`` and ``<prefix>OODS``.
     obs_id_prefix : `str`
         Controller prefix of obs ids (``CC``, ``MC``, ``AT``: ``<prefix>_O_<day_obs>_<seq>``).
     filters : `tuple` [`str`, ...]
@@ -69,15 +66,28 @@ class ObservatorySpec:
     """
 
     instrument: str
-    camera: str
-    header_service: str
-    oods: str
+    csc_prefix: str
     obs_id_prefix: str
     filters: tuple[str, ...]
     initial_filter: str
     gratings: tuple[str, ...] = ()
     state_only: tuple[str, ...] = ()
     bps_detectors_per_job: int = 1
+
+    @property
+    def camera(self) -> str:
+        """Camera CSC (``CCCamera``, ``MTCamera``, ``ATCamera``)."""
+        return f"{self.csc_prefix}Camera"
+
+    @property
+    def header_service(self) -> str:
+        """Header service CSC."""
+        return f"{self.csc_prefix}HeaderService"
+
+    @property
+    def oods(self) -> str:
+        """OODS CSC (its ``imageInOODS.camera`` is the instrument name)."""
+        return f"{self.csc_prefix}OODS"
 
     @property
     def camera_facts(self) -> InstrumentSpec:
@@ -102,9 +112,7 @@ class ObservatorySpec:
 
 COMCAM_OBSERVATORY = ObservatorySpec(
     instrument="LSSTComCam",
-    camera="CCCamera",
-    header_service="CCHeaderService",
-    oods="CCOODS",
+    csc_prefix="CC",
     obs_id_prefix="CC",
     filters=("u_02", "g_01", "r_03", "i_06", "z_03", "y_04"),
     initial_filter="r_03",
@@ -112,9 +120,7 @@ COMCAM_OBSERVATORY = ObservatorySpec(
 
 LSSTCAM_OBSERVATORY = ObservatorySpec(
     instrument="LSSTCam",
-    camera="MTCamera",
-    header_service="MTHeaderService",
-    oods="MTOODS",
+    csc_prefix="MT",
     obs_id_prefix="MC",
     # The carousel holds five of the six filters; the simulation loads all six.
     filters=tuple(name for name in LSSTCAM_FILTERS if name not in ("empty", "unknown")),
@@ -125,9 +131,7 @@ LSSTCAM_OBSERVATORY = ObservatorySpec(
 
 LATISS_OBSERVATORY = ObservatorySpec(
     instrument="LATISS",
-    camera="ATCamera",
-    header_service="ATHeaderService",
-    oods="ATOODS",
+    csc_prefix="AT",
     obs_id_prefix="AT",
     filters=("empty", "SDSSg_65mm", "SDSSr_65mm", "SDSSi_65mm", "SDSSz_65mm"),
     initial_filter="empty",
