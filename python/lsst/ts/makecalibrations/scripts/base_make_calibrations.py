@@ -70,7 +70,6 @@ from __future__ import annotations
 
 __all__ = ["BaseMakeCalibrations", "AcquisitionError"]
 
-import abc
 import asyncio
 import contextlib
 import datetime
@@ -78,8 +77,8 @@ import math
 import pathlib
 import time
 import types
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
 import yaml
 
@@ -155,17 +154,17 @@ def _made[T](value: T | None, what: str, when: str) -> T:
     return value
 
 
-class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-defined,misc]
+class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc]
     """Base class of calibration-making scripts; subclasses name the camera.
+
+    A subclass sets the class attributes `instrument_spec`, `camera_client` and `camera_usage` (and
+    optionally `setup_help`, `flats_help`), and overrides the hooks its camera needs
+    (`instrument_setup`, `flat_physical_filter`, `flat_feasibility_problem`).
 
     Parameters
     ----------
     index : `int`
         SAL index of the script.
-    setup_help : `str`, optional
-        The help's sentence on what the script does before the images (e.g. LATISS's filter and grating).
-    flats_help : `str`, optional
-        The help's sentence on what it checks before the flats (e.g. LSSTCam's dome).
 
     Notes
     -----
@@ -174,17 +173,33 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     (`report_prefix`).
     """
 
-    def __init__(self, index: int, setup_help: str = "", flats_help: str = "") -> None:
+    instrument_spec: ClassVar[InstrumentSpec]
+    """The camera: name, detectors, OCPS index and pipeline directory (`calib.instrument`)."""
+
+    camera_client: ClassVar[Callable[..., Any]]
+    """The ts_observatory_control camera class (``ComCam``, ``LSSTCam``, ``LATISS``; LATISS has no
+    ``get_current_filter`` and overrides `flat_physical_filter`)."""
+
+    camera_usage: ClassVar[int]
+    """Its ``intended_usage`` for taking images (``ComCamUsages.TakeImage`` ...)."""
+
+    setup_help: ClassVar[str] = ""
+    """The help's sentence on what the script does before the images (e.g. LATISS's filter and grating)."""
+
+    flats_help: ClassVar[str] = ""
+    """The help's sentence on what it checks before the flats (e.g. LSSTCam's dome)."""
+
+    def __init__(self, index: int) -> None:
         spec = self.get_instrument()
         help = " ".join(
             part
             for part in (
-                setup_help,
+                self.setup_help,
                 "Takes the bias, dark and flat sequences of script_mode (discarded images first), has "
                 f"OCPS:{spec.ocps_index} build and verify combined calibrations (cp_pipe, cp_verify), "
                 "certifies them into calib_collection when generate_calibrations is true, and optionally "
                 "makes defects, a PTC and per-pair gains.",
-                flats_help,
+                self.flats_help,
                 "Every run writes a JSON report.",
             )
             if part
@@ -220,10 +235,9 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
     # --- what a camera subclass provides ---------------------------------------------------------
 
     @classmethod
-    @abc.abstractmethod
     def get_instrument(cls) -> InstrumentSpec:
-        """Name, detectors, OCPS index and pipeline directory of the camera."""
-        raise NotImplementedError()
+        """Name, detectors, OCPS index and pipeline directory of the camera (`instrument_spec`)."""
+        return cls.instrument_spec
 
     @property
     def instrument(self) -> InstrumentSpec:
@@ -235,10 +249,13 @@ class BaseMakeCalibrations(salobj.BaseScript, abc.ABC):  # type: ignore[name-def
         """File name prefix of the run reports: the script's name (``make_comcam_calibrations``)."""
         return pathlib.PurePosixPath(self.instrument.script).stem
 
-    @abc.abstractmethod
     def make_camera(self) -> CameraClient:
-        """Make the camera client (a ``BaseCamera``, e.g. ``ComCam(domain=self.domain, log=self.log)``)."""
-        raise NotImplementedError()
+        """The camera client (`camera_client`) on the script's domain, with the topics taking images needs.
+
+        Its ``TakeImage`` usage (`camera_usage`) leaves out the topics nobody reads (heartbeats...),
+        whose queues would otherwise overflow and warn during a long run.
+        """
+        return self.camera_client(domain=self.domain, log=self.log, intended_usage=self.camera_usage)
 
     def detector_of(self, raft: str, sensor: str) -> int | None:
         """Detector id of an ``imageInOODS`` (raft, sensor), or `None` if the camera has no such detector.

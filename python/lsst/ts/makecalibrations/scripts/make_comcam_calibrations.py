@@ -26,9 +26,7 @@ from __future__ import annotations
 
 __all__ = ["MakeComCamCalibrations"]
 
-from typing import Any
-
-from ..calib.instrument import COMCAM, InstrumentSpec
+from ..calib.instrument import COMCAM
 from ..control.clients import ComCam, ComCamUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
@@ -42,15 +40,6 @@ class MakeComCamCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
-    @classmethod
-    def get_instrument(cls) -> InstrumentSpec:
-        """LSSTComCam."""
-        return COMCAM
-
-    def make_camera(self) -> Any:
-        """The ``ComCam`` client on the script's domain, with the topics taking images needs.
-
-        ``ComCamUsages.TakeImage`` leaves out the topics nobody reads (heartbeats...), whose queues
-        would otherwise overflow and warn during a long run.
-        """
-        return ComCam(domain=self.domain, log=self.log, intended_usage=ComCamUsages.TakeImage)
+    instrument_spec = COMCAM
+    camera_client = ComCam
+    camera_usage = ComCamUsages.TakeImage

@@ -35,7 +35,6 @@ from typing import Any, cast
 
 from ..calib.config import CalibConfig
 from ..calib.instrument import LATISS as LATISS_SPEC
-from ..calib.instrument import InstrumentSpec
 from ..control.clients import LATISS, LATISSUsages
 from .base_make_calibrations import BaseMakeCalibrations
 
@@ -49,17 +48,10 @@ class MakeLatissCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
-    def __init__(self, index: int) -> None:
-        super().__init__(index=index, setup_help="Sets the filter and the grating.")
-
-    @classmethod
-    def get_instrument(cls) -> InstrumentSpec:
-        """LATISS."""
-        return LATISS_SPEC
-
-    def make_camera(self) -> Any:
-        """The ``LATISS`` client on the script's domain, with the topics taking images needs."""
-        return LATISS(domain=self.domain, log=self.log, intended_usage=LATISSUsages.TakeImage)
+    instrument_spec = LATISS_SPEC
+    camera_client = LATISS
+    camera_usage = LATISSUsages.TakeImage
+    setup_help = "Sets the filter and the grating."
 
     def instrument_setup(self, cfg: CalibConfig) -> dict[str, Any]:
         """The filter and the grating."""

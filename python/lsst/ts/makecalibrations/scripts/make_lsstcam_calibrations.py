@@ -31,7 +31,7 @@ __all__ = ["DOME_FLAT_STATES", "MakeLSSTCamCalibrations"]
 
 from typing import Any
 
-from ..calib.instrument import LSSTCAM, InstrumentSpec
+from ..calib.instrument import LSSTCAM
 from ..control.clients import LSSTCam, LSSTCamUsages, RemoteGroup, Usages
 from ..sal import salobj
 from .base_make_calibrations import BaseMakeCalibrations
@@ -52,22 +52,17 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         SAL index of the script.
     """
 
+    instrument_spec = LSSTCAM
+    camera_client = LSSTCam
+    camera_usage = LSSTCamUsages.TakeImage
+    flats_help = (
+        "Before the flats it checks that MTDomeTrajectory is ENABLED and MTDome DISABLED or ENABLED "
+        "(components in ignore are not checked)."
+    )
+
     def __init__(self, index: int) -> None:
-        super().__init__(
-            index=index,
-            flats_help="Before the flats it checks that MTDomeTrajectory is ENABLED and MTDome DISABLED or "
-            "ENABLED (components in ignore are not checked).",
-        )
+        super().__init__(index=index)
         self._dome: Any = None
-
-    @classmethod
-    def get_instrument(cls) -> InstrumentSpec:
-        """LSSTCam."""
-        return LSSTCAM
-
-    def make_camera(self) -> Any:
-        """The ``LSSTCam`` client on the script's domain, with the topics taking images needs."""
-        return LSSTCam(domain=self.domain, log=self.log, intended_usage=LSSTCamUsages.TakeImage)
 
     def _checked_dome_components(self) -> list[str]:
         ignored = set(self.config.extras.get("ignore", ()))
