@@ -23,6 +23,7 @@ Real ``cpBias`` jobs on a tiny one-detector repository (three biases); the worke
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import signal
 import sys
@@ -35,6 +36,7 @@ from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.readers import datasets_in_run
+from lsst.ts.makecalibrations.sim import pipetask_server
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.process_tree_guard import is_alive
@@ -127,11 +129,18 @@ async def test_warm_jobs_write_what_pipetask_writes_and_abort_kills_the_child(
         packages = ("packages", ())
         assert butler.get(found[packages]).difference(butler.get(expected[packages])) == {}
         assert butler.get(found[packages]).missing(butler.get(expected[packages])) == {}
+        # Beyond the subprocess's record, only what the worker imported for every job (e.g. the task
+        # modules' jsonschema); every job forked by the worker records the same packages (below).
+        assert "jsonschema" in butler.get(found[packages]).extra(butler.get(expected[packages]))
         log = warm.log_path("warm").read_text()
         assert "[ocps] run by the warm pipetask worker" in log and "QuantumGraph contains 2 quanta" in log
         assert log.rstrip().endswith("[ocps] exit_code=0 phase=completed")
         assert progress and progress[-1] == ("warm", 2, 0, 2)
         assert warm.job_cpu["warm"] > 0
+        again = await warm.run(request("warm-again"))
+        assert again.exit_code == 0, again.message
+        found_again = datasets_in_run(bias_repo, "u/ocps/warm-again")
+        assert dict(butler.get(found_again[packages])) == dict(butler.get(found[packages]))
 
         # Abort: the child and its group are killed; the worker stays for the next job.
         job = asyncio.create_task(warm.run(request("aborted")))
@@ -145,6 +154,20 @@ async def test_warm_jobs_write_what_pipetask_writes_and_abort_kills_the_child(
     finally:
         await warm.close()
     assert warm.worker.process is None
+
+
+def test_the_worker_caches_the_distribution_map_lsst_utils_asks_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The map the worker hands to lsst.utils is the standard library's, as a new copy each call."""
+    from lsst.utils import packages
+
+    monkeypatch.setattr(packages, "packages_distributions", packages.packages_distributions)
+    cached = pipetask_server.cache_package_distributions()
+    assert packages.packages_distributions is cached
+    first = packages.packages_distributions()
+    assert first == importlib.metadata.packages_distributions() and "yaml" in first
+    first["yaml"].append("changed by the caller")
+    del first["numpy"]
+    assert packages.packages_distributions() == importlib.metadata.packages_distributions()
 
 
 async def test_a_crashed_worker_fails_its_job_and_the_next_job_starts_another(

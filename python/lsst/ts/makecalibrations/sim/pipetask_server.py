@@ -16,15 +16,24 @@
 """The warm pipetask worker: one process that imports the stack once and forks one child per job.
 
 Run as ``python -m lsst.ts.makecalibrations.sim.pipetask_server [LABEL]`` (LABEL, the repository it
-serves, is only shown by ``ps``; by `sim.warm_executor`, which
+serves, is shown by ``ps`` and opened once, see below; by `sim.warm_executor`, which
 spawns it with a fresh interpreter: it is never forked from the asyncio process of the OCPS). At start
 it imports what every ``pipetask run`` of the simulated OCPS imports before its first quantum
 (`PRELOADED`: lsst.daf.butler, lsst.pipe.base, lsst.ctrl.mpexec and its ``run`` command, lsst.images,
 this package's pipeline task modules) and asks lsst.utils once for the package versions
 (`lsst.utils.packages.Packages.fromSystem`, which imports the modules it reports on and fills the
 metadata caches of `importlib.metadata`; every job still records its own ``packages`` dataset, computed
-by pipetask in the job itself). Then it reads requests, one JSON object a line, from its standard
-input and answers on its standard output, one JSON object a line:
+by pipetask in the job itself from the modules the job has imported). The one part of that record
+that is the same for every job, the standard library's map of import names to the installed
+distributions (`importlib.metadata.packages_distributions`, which reads the metadata and ``RECORD``
+of every installed distribution at each call: 0.5 s of CPU a job, 2.6 s profiled), is computed
+once here and handed to lsst.utils as a cached copy (`cache_package_distributions`; the children
+share the worker's interpreter and ``sys.path``, so the map is the one they would compute). If LABEL
+is a butler repository, the worker also opens its butler once and closes it again before it forks
+anything (no connection is inherited): what daf_butler keeps from that (the storage classes it read
+from the configuration) makes each job's own ``Butler.from_config`` calls cheaper (0.37 s for the
+first call in a process, 0.11 s for the next). Then it reads requests, one JSON object a line, from
+its standard input and answers on its standard output, one JSON object a line:
 
 * at start: ``{"ready": true, "pid": P, "cpu_s": C, "wall_s": W, "threads": T}`` (CPU and wall seconds
   the imports took; the threads alive at that point, 1 when forking is safe);
@@ -48,11 +57,12 @@ and this package's task modules when the server starts.
 
 from __future__ import annotations
 
-__all__ = ["PRELOADED", "main"]
+__all__ = ["PRELOADED", "cache_package_distributions", "main"]
 
 import atexit
 import ctypes
 import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -64,6 +74,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 PRELOADED = (
@@ -88,8 +99,41 @@ TASK_PACKAGE = "lsst.ts.makecalibrations.pipelines.tasks"
 _PR_SET_PDEATHSIG = 1
 
 
-def _preload() -> None:
-    """Import `PRELOADED`, this package's task modules, and ask lsst.utils for the package versions."""
+def cache_package_distributions() -> Callable[[], dict[str, list[str]]]:
+    """Compute `importlib.metadata.packages_distributions` once and make lsst.utils use that map.
+
+    Returns
+    -------
+    cached : callable
+        What `lsst.utils.packages` now calls for the map: a new copy of the map computed here at each
+        call (the caller may change it), so the forked jobs' ``packages`` records are what the
+        uncached call would have given in the same interpreter. Call it in the worker only: a process
+        that installs or removes distributions while it runs would keep the old map.
+    """
+    from lsst.utils import packages
+
+    computed = importlib.metadata.packages_distributions()
+
+    def cached() -> dict[str, list[str]]:
+        return {name: list(distributions) for name, distributions in computed.items()}
+
+    packages.packages_distributions = cached
+    return cached
+
+
+def _open_repository(label: str) -> None:
+    """Open the butler of repository ``label`` once and close it (nothing if it is not a repository)."""
+    if not label or not os.path.isfile(os.path.join(label, "butler.yaml")):
+        return
+    from lsst.daf.butler import Butler
+
+    butler = Butler.from_config(label)
+    butler.close()
+
+
+def _preload(label: str = "") -> None:
+    """Import `PRELOADED`, this package's task modules, ask lsst.utils for the package versions and
+    open the repository ``label`` names."""
     for name in PRELOADED:
         importlib.import_module(name)
     package = importlib.import_module(TASK_PACKAGE)
@@ -97,7 +141,9 @@ def _preload() -> None:
         importlib.import_module(f"{TASK_PACKAGE}.{info.name}")
     from lsst.utils.packages import Packages
 
+    cache_package_distributions()
     Packages.fromSystem()
+    _open_repository(label)
 
 
 def _send(reply_fd: int, message: dict[str, Any]) -> None:
@@ -248,7 +294,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
-        _preload()
+        _preload(sys.argv[1] if len(sys.argv) > 1 else "")
     except Exception:
         traceback.print_exc()
         return 1
