@@ -30,7 +30,6 @@ from lsst.ts.makecalibrations.pipelines.verify import (
     detector_stats,
     merge_exposure,
     merge_run,
-    repair_cosmic_rays,
 )
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 
@@ -185,44 +184,6 @@ def test_flat_detector_tests() -> None:
     failed = detector_stats("FLAT", noisy, np.zeros(image.shape, bool), detector, {})
     assert failed["VERIFY"]["AMP"]["C00"] == {"NOISE": False, "SUCCESS": False}
     assert failed["SUCCESS"] is False
-
-
-def test_cosmic_ray_repair_restores_noise() -> None:
-    rng = np.random.default_rng(11)
-    image = rng.normal(0.0, 8.0, size=(100, 64)).astype(np.float32)
-    clean_std = image.std(ddof=1)
-    hit = image.copy()
-    positions = [(10, 10), (40, 30), (70, 50), (90, 5)]
-    for y, x in positions:
-        hit[y, x] += 2000.0
-        hit[y, x + 1] += 300.0
-    excluded = np.zeros(image.shape, bool)
-    repaired, mask = repair_cosmic_rays(hit, excluded, sigma=8.0, background=0.0)
-    for y, x in positions:
-        assert mask[y, x] and mask[y, x + 1]
-    assert mask.sum() < 4 * len(positions)
-    assert repaired.std(ddof=1) == pytest.approx(clean_std, rel=0.03)
-    assert hit.std(ddof=1) > 3 * clean_std
-    # With cosmic rays, NOISE (clipped) and CR_NOISE agree while the plain stdev does not.
-    detector = get_camera()[0]
-    big = np.tile(hit, (2, 8))
-    stats = detector_stats("BIAS", big, np.zeros(big.shape, bool), detector, {})
-    c00 = stats["AMP"]["C00"]
-    assert c00["CR_NOISE"] == pytest.approx(c00["NOISE"], rel=0.05)
-    assert stats["VERIFY"]["AMP"]["C00"]["CR_NOISE"] is True
-
-
-def test_too_many_cosmic_rays_is_a_processing_failure() -> None:
-    detector = get_camera()[0]
-    rng = np.random.default_rng(2)
-    image = rng.normal(0.0, 8.0, size=(100, 512)).astype(np.float32)
-    image[::3, ::3] += 1000.0
-    stats = detector_stats(
-        "DARK", image, np.zeros(image.shape, bool), detector, {}, VerifyThresholds(cr_max_pixels=100)
-    )
-    assert all(
-        amp["PROCESSING"] is False and amp["SUCCESS"] is False for amp in stats["VERIFY"]["AMP"].values()
-    )
 
 
 def test_exposure_scatter_limit_is_absolute_on_full_size_frames() -> None:

@@ -71,6 +71,7 @@ import numpy as np
 from ...butler.calib_types import PhotonTransferCurve
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
+from ..cosmic_rays import CosmicRaySettings
 from ..verify import VerifyThresholds, detector_stats, merge_exposure, merge_run
 from ..verify_gain import ITL_FLUX_SLOPE, gain_pair_stats
 from .quanta import detector_args, quantum_instrument
@@ -98,6 +99,7 @@ class _ThresholdConfig(pexConfig.Config):
     crMinSigma = pexConfig.Field[float](doc="CR detection threshold (sigma).", default=6.0)
     crMinDn = pexConfig.Field[float](doc="CR detection threshold (image units).", default=150.0)
     crMaxPixels = pexConfig.Field[int](doc="More CR pixels is a processing failure.", default=10000)
+    psfFwhm = pexConfig.Field[float](doc="FWHM (pixels) of the Gaussian PSF of the CR finder.", default=3.0)
 
 
 def _thresholds(config: Any) -> VerifyThresholds:
@@ -110,9 +112,12 @@ def _thresholds(config: Any) -> VerifyThresholds:
         det_scatter_tolerance=config.detScatterTolerance,
         exp_scatter_threshold=config.expScatterThreshold,
         exp_scatter_scale_with_size=config.expScatterScaleWithSize,
-        cr_min_sigma=config.crMinSigma,
-        cr_min_dn=config.crMinDn,
-        cr_max_pixels=config.crMaxPixels,
+        cosmic_rays=CosmicRaySettings(
+            min_sigma=config.crMinSigma,
+            min_dn=config.crMinDn,
+            n_cr_pixel_max=config.crMaxPixels,
+            psf_fwhm=config.psfFwhm,
+        ),
     )
 
 
