@@ -15,6 +15,8 @@
 
 """Flat normalisation and cp_verify statistics / merges."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -186,17 +188,51 @@ def test_flat_detector_tests() -> None:
     assert failed["SUCCESS"] is False
 
 
+def flat_exposure_stats(means: list[float], pixels: int) -> dict[str, dict]:
+    """Passing flat detector stats of one exposure with these detector means and pixel counts."""
+    return {
+        f"R22_S{i // 3}{i % 3}": {
+            "DET": {"MEAN": mean},
+            "ISR": {"DETECTOR_PIXELS": pixels},
+            "VERIFY": {"DET": {"SCATTER": True, "SUCCESS": True}},
+            "SUCCESS": True,
+        }
+        for i, mean in enumerate(means)
+    }
+
+
 def test_exposure_scatter_limit_is_absolute_on_full_size_frames() -> None:
-    """cp_verify's 0.05 e- applies unchanged on 4072 x 4000 detectors; only smaller frames scale it."""
+    """cp_verify's 0.05 e- applies unchanged on full-size detectors (ITL 4072 x 4000 and the larger
+    e2v 4096 x 4004); only smaller frames scale it, and only with the small-frame switch on."""
+    from lsst.ts.makecalibrations.butler.camera import E2V_LAYOUT, amp_geometry
     from lsst.ts.makecalibrations.pipelines.verify import (
         FULL_DETECTOR_PIXELS,
         VerifyThresholds,
         exp_scatter_limit,
     )
 
-    full = {"R22_S00": {"ISR": {"DETECTOR_PIXELS": FULL_DETECTOR_PIXELS}}}
-    assert exp_scatter_limit(full, VerifyThresholds()) == 0.05
-    small = {"R22_S00": {"ISR": {"DETECTOR_PIXELS": FULL_DETECTOR_PIXELS // 100}}}
-    assert exp_scatter_limit(small, VerifyThresholds()) == pytest.approx(0.5)
+    assert FULL_DETECTOR_PIXELS == 4072 * 4000
+    e2v_pixels = int(np.prod(amp_geometry("full", E2V_LAYOUT).detector_shape))
+    assert e2v_pixels == 4096 * 4004
+    default_pixels = int(np.prod(amp_geometry("default").detector_shape))
     fixed = VerifyThresholds(exp_scatter_scale_with_size=False)
-    assert exp_scatter_limit(small, fixed) == 0.05
+    for pixels in (FULL_DETECTOR_PIXELS, e2v_pixels):
+        stats = flat_exposure_stats([20000.0], pixels)
+        assert exp_scatter_limit(stats, VerifyThresholds()) == 0.05
+        assert exp_scatter_limit(stats, fixed) == 0.05
+    default = flat_exposure_stats([20000.0], default_pixels)
+    assert exp_scatter_limit(default, VerifyThresholds()) == pytest.approx(
+        0.05 * math.sqrt(FULL_DETECTOR_PIXELS / default_pixels)
+    )
+    assert exp_scatter_limit(default, VerifyThresholds()) == pytest.approx(0.2256, abs=1e-4)
+    assert exp_scatter_limit(default, fixed) == 0.05
+    small = flat_exposure_stats([20000.0], FULL_DETECTOR_PIXELS // 100)
+    assert exp_scatter_limit(small, VerifyThresholds()) == pytest.approx(0.5)
+    # The same exposure scatter (0.08 e-, np.std of the detector means) fails on full-size frames and
+    # passes at the default size under the switch.
+    means = [20000.0 + 0.08 * (-1) ** i for i in range(8)]
+    for pixels, passed in ((FULL_DETECTOR_PIXELS, False), (e2v_pixels, False), (default_pixels, True)):
+        merged = merge_exposure(flat_exposure_stats(means, pixels), "FLAT")
+        assert merged["EXP"]["SCATTER"] == pytest.approx(0.08, rel=1e-3)
+        assert merged["VERIFY"]["EXP"]["SCATTER"] is passed and merged["SUCCESS"] is passed
+    assert merge_exposure(flat_exposure_stats(means, default_pixels), "FLAT", fixed)["SUCCESS"] is False

@@ -85,9 +85,10 @@ class VerifyThresholds:
         Flat: SCATTER/MEAN of the amp means of a detector.
     exp_scatter_threshold : `float`
         Flat: absolute stdev of the detector means of an exposure (image units, e-), for full-size
-        detectors.
+        detectors (cp_verify's limit; see `exp_scatter_limit`).
     exp_scatter_scale_with_size : `bool`
-        Flat: scale ``exp_scatter_threshold`` by ``sqrt(full-size pixels / detector pixels)``. The
+        Flat, small-frame switch: on detectors with fewer pixels than a full-size one, scale
+        ``exp_scatter_threshold`` by ``sqrt(full-size pixels / detector pixels)``. The
         statistical floor of the exposure scatter is ``~sqrt(mean / pixels)``, so cp_verify's absolute
         0.05 e- (calibrated, with a margin of ~1.7, on 16.3 Mpx ComCam detectors) would fail every
         exposure of a scaled-down simulation; scaling keeps the test's full-size margin.
@@ -365,7 +366,27 @@ def _success_entries(
 
 
 def exp_scatter_limit(det_stats: Mapping[str, Mapping[str, Any]], thresholds: VerifyThresholds) -> float:
-    """Flat exposure-scatter threshold for these detectors (see `VerifyThresholds`)."""
+    """Flat exposure-scatter threshold for these detectors.
+
+    cp_verify's absolute ``exp_scatter_threshold`` (0.05 e-) for frames of a full-size detector or
+    larger (an e2v detector has more pixels than `FULL_DETECTOR_PIXELS`, the ITL one). With
+    ``exp_scatter_scale_with_size`` (the small-frame switch), detectors with fewer pixels (the
+    scaled-down simulations) get it times ``sqrt(FULL_DETECTOR_PIXELS / pixels)`` (median pixels of the
+    detectors): the statistical floor of the test grows as ``1 / sqrt(pixels)``. Never below the
+    absolute threshold.
+
+    Parameters
+    ----------
+    det_stats : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
+        ``verifyFlatDetStats`` by detector (``ISR.DETECTOR_PIXELS``).
+    thresholds : `VerifyThresholds`
+        ``exp_scatter_threshold`` and ``exp_scatter_scale_with_size``.
+
+    Returns
+    -------
+    limit : `float`
+        Largest passing ``EXP.SCATTER`` (image units).
+    """
     limit = thresholds.exp_scatter_threshold
     if not thresholds.exp_scatter_scale_with_size:
         return limit
@@ -373,7 +394,7 @@ def exp_scatter_limit(det_stats: Mapping[str, Mapping[str, Any]], thresholds: Ve
     pixels = [int(p) for p in pixels if p]
     if not pixels:
         return limit
-    return limit * math.sqrt(FULL_DETECTOR_PIXELS / float(np.median(pixels)))
+    return limit * max(1.0, math.sqrt(FULL_DETECTOR_PIXELS / float(np.median(pixels))))
 
 
 def merge_run(exp_stats: Mapping[int, Mapping[str, Any]]) -> dict[Any, Any]:

@@ -92,8 +92,9 @@ class _ThresholdConfig(pexConfig.Config):
         doc="Flat: allowed stdev of the detector means of an exposure (absolute, e-).", default=0.05
     )
     expScatterScaleWithSize = pexConfig.Field[bool](
-        doc="Flat: scale expScatterThreshold by sqrt(full-size pixels / detector pixels) for scaled-down "
-        "simulations (keeps the full-size statistical margin of the test).",
+        doc="Flat, small-frame switch: on detectors with fewer pixels than a full-size one (scaled-down "
+        "simulations) scale expScatterThreshold by sqrt(full-size pixels / detector pixels), keeping the "
+        "full-size statistical margin of the test; full-size frames always use expScatterThreshold.",
         default=True,
     )
     crMinSigma = pexConfig.Field[float](doc="CR detection threshold (sigma).", default=6.0)
