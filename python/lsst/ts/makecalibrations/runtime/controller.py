@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import ExpectedError
 from .domain import Domain
-from .sal_info import SalInfo
+from .sal_info import SalComponent, SalInfo
 from .sal_log_handler import SalLogHandler
 from .topics import ControllerCommand, ControllerEvent, ControllerTelemetry
 
@@ -41,7 +41,7 @@ SHUTDOWN_DELAY = 1.0
 _OPTIONAL_GENERIC_COMMANDS = frozenset({"enterControl"})
 
 
-class Controller:
+class Controller(SalComponent):
     """A SAL component: ``cmd_<name>`` readers, ``evt_<name>`` and ``tel_<name>`` writers.
 
     Parameters
@@ -226,13 +226,3 @@ class Controller:
                     self.done_task.set_result(None)
             if not self._close_done.done():
                 self._close_done.set_result(None)
-
-    async def __aenter__(self) -> Controller:
-        await self.start_task
-        return self
-
-    async def __aexit__(self, *args: Any) -> None:
-        await self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.salinfo.name_index})"

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from .base import make_done_future
 from .domain import Domain
-from .sal_info import SalInfo
+from .sal_info import SalComponent, SalInfo
 from .topics import DEFAULT_QUEUE_LEN, RemoteCommand, RemoteEvent, RemoteTelemetry
 
 
-class Remote:
+class Remote(SalComponent):
     """A remote for a SAL component: ``cmd_<name>``, ``evt_<name>`` and ``tel_<name>`` attributes.
 
     Parameters
@@ -132,13 +132,3 @@ class Remote:
     async def close(self) -> None:
         """Close the SalInfo (not the domain)."""
         await self.salinfo.close()
-
-    async def __aenter__(self) -> Remote:
-        await self.start_task
-        return self
-
-    async def __aexit__(self, *args: Any) -> None:
-        await self.close()
-
-    def __repr__(self) -> str:
-        return f"Remote({self.salinfo.name_index})"

@@ -21,11 +21,11 @@ May import: the standard library and the runtime modules `base`, `enums`, `inter
 
 from __future__ import annotations
 
-__all__ = ["SalInfo"]
+__all__ = ["SalInfo", "SalComponent"]
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .base import MAX_SAL_INDEX, current_tai
 from .data_types import coerce_message, get_ackcmd_type
@@ -230,3 +230,29 @@ class SalInfo:
 
     def __repr__(self) -> str:
         return f"SalInfo({self.name_index}, identity={self.identity!r})"
+
+
+class SalComponent:
+    """Base of `Controller` and `Remote` (this runtime's own; salobj has none): one component's
+    `SalInfo` and the task that starts it.
+
+    ``async with`` waits for ``start_task`` and closes at exit; the repr names the class and the
+    component.
+    """
+
+    salinfo: SalInfo
+    start_task: asyncio.Future
+
+    async def close(self) -> None:
+        """Release what the component holds (each subclass says what)."""
+        raise NotImplementedError()
+
+    async def __aenter__(self) -> Self:
+        await self.start_task
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.salinfo.name_index})"
