@@ -32,13 +32,7 @@ from .base_make_calibrations import BaseMakeCalibrations
 
 
 class MakeComCamCalibrations(BaseMakeCalibrations):
-    """Take LSSTComCam biases, darks and flats and have OCPS:2 make, verify and certify calibrations.
-
-    Parameters
-    ----------
-    index : `int`
-        SAL index of the script.
-    """
+    """Take LSSTComCam biases, darks and flats and have OCPS:2 make, verify and certify calibrations."""
 
     instrument_spec = COMCAM
     camera_client = ComCam

@@ -40,13 +40,7 @@ from .base_make_calibrations import BaseMakeCalibrations
 
 
 class MakeLatissCalibrations(BaseMakeCalibrations):
-    """Take LATISS biases, darks and flats and have OCPS:1 make, verify and certify calibrations.
-
-    Parameters
-    ----------
-    index : `int`
-        SAL index of the script.
-    """
+    """Take LATISS biases, darks and flats and have OCPS:1 make, verify and certify calibrations."""
 
     instrument_spec = LATISS_SPEC
     camera_client = LATISS

@@ -44,13 +44,7 @@ DOME_FLAT_STATES: dict[str, tuple[salobj.State, ...]] = {
 
 
 class MakeLSSTCamCalibrations(BaseMakeCalibrations):
-    """Take LSSTCam biases, darks and flats and have OCPS:3 make, verify and certify calibrations.
-
-    Parameters
-    ----------
-    index : `int`
-        SAL index of the script.
-    """
+    """Take LSSTCam biases, darks and flats and have OCPS:3 make, verify and certify calibrations."""
 
     instrument_spec = LSSTCAM
     camera_client = LSSTCam
@@ -59,10 +53,8 @@ class MakeLSSTCamCalibrations(BaseMakeCalibrations):
         "Before the flats it checks that MTDomeTrajectory is ENABLED and MTDome DISABLED or ENABLED "
         "(components in ignore are not checked)."
     )
-
-    def __init__(self, index: int) -> None:
-        super().__init__(index=index)
-        self._dome: Any = None
+    _dome: Any = None
+    """State monitor of the dome components (made by `start_remotes`)."""
 
     def _checked_dome_components(self) -> list[str]:
         ignored = set(self.config.extras.get("ignore", ()))
