@@ -216,7 +216,11 @@ def _pipeline_labels(pipeline_uri: str) -> list[str]:
 
 
 def _output_dataset_types(repo: str, run: str) -> list[str] | None:
-    """Names of the dataset types with datasets in ``run`` (bookkeeping excluded); None if no run."""
+    """Names of the dataset types with datasets in ``run`` (bookkeeping excluded); None if no run.
+
+    Only the dataset types of the run's collection summary are queried (the registry adds a type to a
+    collection's summary when it inserts a dataset of that type; it may keep a type whose datasets
+    were removed, hence the query of each), not every dataset type of the repository."""
     from lsst.daf.butler import Butler, MissingCollectionError
 
     butler = Butler.from_config(repo)
@@ -225,7 +229,7 @@ def _output_dataset_types(repo: str, run: str) -> list[str] | None:
     except MissingCollectionError:
         return None
     names = set()
-    for dataset_type in butler.registry.queryDatasetTypes():
+    for dataset_type in butler.registry.getCollectionSummary(run).dataset_types:
         name = dataset_type.name
         if name in _BOOKKEEPING_NAMES or name.endswith(_BOOKKEEPING_SUFFIXES):
             continue
