@@ -111,7 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_TRUTH_SEED, help="truth seed (another sensor and other noise)"
     )
+    parser.add_argument(
+        "--pair-times",
+        type=lambda text: [float(t) for t in text.split(",")],
+        default=PAIR_TIMES,
+        help="comma-separated exposure times (s), one per flat pair (default: the 20-pair PTC); "
+        "the demo's flats are 0.1,0.5,1,2.5,5,5",
+    )
     args = parser.parse_args(argv)
+    pair_times = args.pair_times
     model = TruthModel(size=args.size, seed=args.seed)
     detector = get_camera()[args.detector]
     defects = model.reference_defect_mask(args.detector)
@@ -121,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     cpu = {"simulate + ISR": 0.0, "extract": 0.0, "solve": 0.0, "adjust": 0.0}
     partials = []
     images = {}
-    for index, exp_time in enumerate(PAIR_TIMES):
+    for index, exp_time in enumerate(pair_times):
         ids = (7000 + 2 * index, 7001 + 2 * index)
         t0 = time.process_time()
         results = []
@@ -158,8 +166,16 @@ def main(argv: list[str] | None = None) -> None:
     cpu["adjust"] = time.process_time() - t0
     truth = model.detector(args.detector)
     print(
-        f"PTC of detector {args.detector} ({args.size} size, seed {args.seed}, {len(PAIR_TIMES)} pairs, "
+        f"PTC of detector {args.detector} ({args.size} size, seed {args.seed}, {len(pair_times)} pairs, "
         f"{ptc.fit_type}; bad amps: {ptc.bad_amps or 'none'}); {note}"
+    )
+    for amp, reason in ptc.metadata.get("PTC BAD AMP REASONS", {}).items():
+        print(f"  bad amp {amp}: {reason}")
+    truth_noise = list(model.detector(args.detector).read_noise.values())
+    n00 = [ptc.fit_pars[amp][2] for amp in detector.amp_names if len(ptc.fit_pars.get(amp, [])) == 3]
+    print(
+        f"read noise {min(ptc.noise.values()):.2f} .. {max(ptc.noise.values()):.2f} e- (truth "
+        f"{min(truth_noise):.2f} .. {max(truth_noise):.2f}); fitted n00 {min(n00):.1f} .. {max(n00):.1f} e^2"
     )
     print(
         f"{'amp':4} {'dg/g adj':>9} {'dg/g fit':>9} {'dn/n amp':>9} {'dn/n pix':>9} "

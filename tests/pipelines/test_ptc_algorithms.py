@@ -237,7 +237,9 @@ def test_unconstrained_or_bounded_noise_makes_a_bad_amp():
     assert any("not constrained" in p or "at a bound" in p for p in problems)
     # n00 = 0 sits at the bound of the fit: named as such.
     zero_noise = ptc.fit_exp_approximation(high_only, high_only / 1.4 * (1 - 2e-6 * 1.4 * high_only))
-    if zero_noise.valid and "n00" in zero_noise.at_bound:
-        assert "at a bound" in ptc_amp_problem(zero_noise, config)
+    assert zero_noise.valid and zero_noise.at_bound == ("n00",)
+    assert ptc_amp_problem(zero_noise, config) == (
+        f"read noise {zero_noise.noise:.3g} e- at a bound of the fit (n00 = {zero_noise.n00:.4g} e^2)"
+    )
     failed = ptc.fit_exp_approximation(high_only[:2], high_only[:2] / 1.4)
     assert ptc_amp_problem(failed, config) == "fit failed (fewer than 3 usable points)"

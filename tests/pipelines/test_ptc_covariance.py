@@ -210,8 +210,25 @@ def test_full_covariance_needs_the_covariances(simulated_partials) -> None:
         solve_ptc(stripped, config)
 
 
-def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path) -> None:
-    from lsst.ts.makecalibrations.report.ptc_covariance_plot import has_covariances, plot_ptc_covariances
+def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path, monkeypatch) -> None:
+    """The covariance plot draws, in each of its first-lag panels, the measured points and the Eq. 20
+    fit (a line) of every amp; a PTC without the model gets the points only."""
+    from matplotlib.axes import Axes
+
+    from lsst.ts.makecalibrations.report.ptc_covariance_plot import (
+        PLOTTED_LAGS,
+        has_covariances,
+        plot_ptc_covariances,
+    )
+
+    drawn: list[tuple[int, str]] = []
+    plot = Axes.plot
+
+    def recording_plot(ax, *args, **kwargs):
+        drawn.append((id(ax), next((a for a in args if isinstance(a, str)), "")))
+        return plot(ax, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "plot", recording_plot)
 
     _, partials = simulated_partials
     config = PtcSolveConfig()
@@ -225,3 +242,15 @@ def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path) 
         {0: PhotonTransferCurve.from_dict(result.to_dict())}, tmp_path / "ptc_covariances.png", "test run"
     )
     assert path.stat().st_size > 20000
+    assert PLOTTED_LAGS == ((0, 0), (0, 1), (1, 0), (1, 1))
+    fits: dict[int, int] = {}
+    for ax, fmt in drawn:
+        fits[ax] = fits.get(ax, 0) + (fmt == "-")
+    good = len(AMPS) - len(result.bad_amps)
+    assert good > 0 and sorted(fits.values()) == [good] * len(PLOTTED_LAGS)
+    drawn.clear()
+    no_model = PhotonTransferCurve.from_dict(result.to_dict())
+    no_model.covariances_model = {}
+    plot_ptc_covariances({0: no_model}, tmp_path / "points_only.png", "test run")
+    assert [fmt for _, fmt in drawn if fmt == "-"] == []
+    assert sum(fmt == "o" for _, fmt in drawn) == len(AMPS) * len(PLOTTED_LAGS)

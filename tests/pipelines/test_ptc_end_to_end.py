@@ -134,6 +134,11 @@ def test_ptc(end_to_end: EndToEnd):
         assert np.median(list(corrections.values())) == pytest.approx(1.0)
         assert np.shape(ptc.a_matrix["C00"]) == (4, 4) and np.shape(ptc.a_matrix_no_b["C00"]) == (4, 4)
         assert np.shape(ptc.covariances_model["C00"]) == (len(expected_pairs), 4, 4)
+        # The rest of cp_pipe's FULLCOVARIANCE model: b, the measured covariances and their weights.
+        assert np.shape(ptc.b_matrix["C00"]) == (4, 4)
+        assert np.shape(ptc.covariances["C00"]) == np.shape(ptc.covariances_sqrt_weights["C00"])
+        assert np.shape(ptc.covariances["C00"])[0] == len(expected_pairs)
+        assert np.shape(ptc.covariances["C00"])[1:] >= (4, 4)
         # Points are ordered by the detector-average mean of their pair (cp_pipe's solve order).
         detector_means = np.mean([ptc.raw_means[amp] for amp in ptc.amp_names], axis=0)
         assert np.all(np.diff(detector_means) >= 0)
