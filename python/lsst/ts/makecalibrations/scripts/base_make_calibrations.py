@@ -157,7 +157,7 @@ def _made[T](value: T | None, what: str, when: str) -> T:
 class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc]
     """Base class of calibration-making scripts; subclasses name the camera.
 
-    A subclass sets the class attributes `instrument_spec`, `camera_client` and `camera_usage` (and
+    A subclass sets the class attributes `instrument`, `camera_client` and `camera_usage` (and
     optionally `setup_help`, `flats_help`), and overrides the hooks its camera needs
     (`instrument_setup`, `flat_physical_filter`, `flat_feasibility_problem`).
 
@@ -173,7 +173,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
     (`report_prefix`).
     """
 
-    instrument_spec: ClassVar[InstrumentSpec]
+    instrument: ClassVar[InstrumentSpec]
     """The camera: name, detectors, OCPS index and pipeline directory (`calib.instrument`)."""
 
     camera_client: ClassVar[Callable[..., Any]]
@@ -236,13 +236,8 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
 
     @classmethod
     def get_instrument(cls) -> InstrumentSpec:
-        """Name, detectors, OCPS index and pipeline directory of the camera (`instrument_spec`)."""
-        return cls.instrument_spec
-
-    @property
-    def instrument(self) -> InstrumentSpec:
-        """The camera (`get_instrument`)."""
-        return self.get_instrument()
+        """The camera (`instrument`), asked of a script class by ``run_script`` and the progress display."""
+        return cls.instrument
 
     @property
     def report_prefix(self) -> str:

@@ -34,6 +34,6 @@ from .base_make_calibrations import BaseMakeCalibrations
 class MakeComCamCalibrations(BaseMakeCalibrations):
     """Take LSSTComCam biases, darks and flats and have OCPS:2 make, verify and certify calibrations."""
 
-    instrument_spec = COMCAM
+    instrument = COMCAM
     camera_client = ComCam
     camera_usage = ComCamUsages.TakeImage

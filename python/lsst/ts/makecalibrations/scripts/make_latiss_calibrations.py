@@ -42,7 +42,7 @@ from .base_make_calibrations import BaseMakeCalibrations
 class MakeLatissCalibrations(BaseMakeCalibrations):
     """Take LATISS biases, darks and flats and have OCPS:1 make, verify and certify calibrations."""
 
-    instrument_spec = LATISS_SPEC
+    instrument = LATISS_SPEC
     camera_client = LATISS
     camera_usage = LATISSUsages.TakeImage
     setup_help = "Sets the filter and the grating."

@@ -46,7 +46,7 @@ DOME_FLAT_STATES: dict[str, tuple[salobj.State, ...]] = {
 class MakeLSSTCamCalibrations(BaseMakeCalibrations):
     """Take LSSTCam biases, darks and flats and have OCPS:3 make, verify and certify calibrations."""
 
-    instrument_spec = LSSTCAM
+    instrument = LSSTCAM
     camera_client = LSSTCam
     camera_usage = LSSTCamUsages.TakeImage
     flats_help = (
