@@ -47,6 +47,14 @@ def test_lsstcam_has_189_science_detectors_numbered_as_obs_lsst() -> None:
     assert INSTRUMENTS["LSSTCam"].detector_ids == camera.detector_ids
 
 
+def test_one_shared_camera_per_instrument_however_it_is_asked_for() -> None:
+    # Tasks pass the instrument name, module-level code asks for the default: one camera for both.
+    assert get_camera() is get_camera("LSSTComCam")
+    assert get_camera("LATISS") is get_camera("LATISS") is not get_camera()
+    with pytest.raises(KeyError, match="No camera description for instrument 'HSC'"):
+        get_camera("HSC")
+
+
 def test_latiss_is_one_itl_detector() -> None:
     camera = get_camera("LATISS")
     assert [(det.id, det.name, det.vendor) for det in camera] == [(0, "RXX_S00", "ITL")]

@@ -622,7 +622,6 @@ CAMERA_NAMES: tuple[str, ...] = tuple(_CAMERA_FACTORIES)
 """Instruments with a camera description."""
 
 
-@functools.cache
 def get_camera(instrument: str = INSTRUMENT_NAME) -> Camera:
     """Return the shared `Camera` of ``instrument`` (LSSTComCam by default).
 
@@ -631,6 +630,13 @@ def get_camera(instrument: str = INSTRUMENT_NAME) -> Camera:
     KeyError
         For an instrument without a camera description.
     """
+    # One cache key per instrument: ``get_camera()`` and ``get_camera("LSSTComCam")`` share the
+    # camera (a cache on this function would read the raft YAML once for each spelling).
+    return _camera(str(instrument))
+
+
+@functools.cache
+def _camera(instrument: str) -> Camera:
     try:
         factory = _CAMERA_FACTORIES[instrument]
     except KeyError:
