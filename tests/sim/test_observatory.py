@@ -93,6 +93,22 @@ def test_parse_args() -> None:
         parse_args(["--time-scale", "0"])
 
 
+def test_parse_args_checks_the_observatory_options_as_run_script(tmp_path, capsys) -> None:
+    """The simulator's command line shares sim.options with run_script: the same choices and checks."""
+    site = tmp_path / "site.yaml"
+    site.write_text("computeSite: local\n")
+    args = parse_args(["--size", "tiny", "--ocps-executor", "bps", "--bps-site-config", str(site)])
+    assert (args.size, args.ocps_executor, args.bps_site_config) == ("tiny", "bps", site)
+    for bad, words in (
+        (["--size", "huge"], "invalid choice: 'huge'"),
+        (["--bps-site-config", str(site)], "--bps-site-config needs --ocps-executor bps"),
+        (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+        assert words in capsys.readouterr().err
+
+
 def test_command_line_runs_until_interrupted() -> None:
     env = dict(os.environ, TS_MAKECALIBRATIONS_SAL_BACKEND="embedded")
     process = subprocess.Popen(

@@ -83,8 +83,6 @@ if TYPE_CHECKING:
     from ..calib.durations import RunSite
     from .bus_driver import BusDriver
 
-SIZES = ("tiny", "default", "full")
-
 
 def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
@@ -123,32 +121,13 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         help="initial state of a state-only simulated CSC, e.g. MTDome=FAULT (LSSTCam: MTDome, "
         "MTDomeTrajectory); repeatable",
     )
-    parser.add_argument(
-        "--time-scale", type=float, default=100.0, help="simulated seconds per wall second (default 100)"
-    )
-    parser.add_argument("--size", choices=SIZES, default="default", help="simulated image size (default)")
+    from ..sim.options import add_observatory_options, check_observatory_options
+
+    add_observatory_options(parser)
     parser.add_argument(
         "--report-dir",
         default=None,
         help="directory of the run report (default: the configuration's report_dir, else <repo>/reports)",
-    )
-    from ..sim.observatory import DEFAULT_OCPS_EXECUTOR, OCPS_EXECUTORS
-
-    parser.add_argument(
-        "--ocps-executor",
-        choices=OCPS_EXECUTORS,
-        default=DEFAULT_OCPS_EXECUTOR,
-        help=f"how the simulated OCPS runs a job (default {DEFAULT_OCPS_EXECUTOR}): pipetask (a pipetask "
-        "run subprocess per job), warm (pipetask run forked by a warm worker that imported the stack "
-        "once) or bps (bps submit with the Parsl plugin)",
-    )
-    parser.add_argument(
-        "--bps-site-config",
-        type=pathlib.Path,
-        default=None,
-        metavar="FILE",
-        help="BPS YAML naming computeSite and its site section, for --ocps-executor bps "
-        "(default: this machine, the Parsl plugin's local site)",
     )
     parser.add_argument("--plan", action="store_true", help="print the plan and the OCPS jobs; take no data")
     parser.add_argument(
@@ -176,13 +155,7 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
                 f"-p {item!r}: the value {value!r} of {key.strip()} is not valid YAML ({what or e}); "
                 "e.g. detectors=[0,1], exp_times_dark=5, filter=r_03"
             )
-    if parsed.time_scale <= 0:
-        parser.error("--time-scale must be positive")
-    if parsed.bps_site_config is not None:
-        if parsed.ocps_executor != "bps":
-            parser.error("--bps-site-config needs --ocps-executor bps")
-        if not parsed.bps_site_config.is_file():
-            parser.error(f"cannot find the BPS site configuration {parsed.bps_site_config}")
+    check_observatory_options(parser, parsed)
     if parsed.loglevel is not None:
         level = parsed.loglevel
         parsed.loglevel = (

@@ -36,7 +36,8 @@ import sys
 
 from .cameras import OBSERVATORIES
 from .faults import FaultPlan
-from .observatory import DEFAULT_OCPS_EXECUTOR, OCPS_EXECUTORS, SimulatedObservatory
+from .observatory import SimulatedObservatory
+from .options import add_observatory_options, check_observatory_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,23 +52,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(OBSERVATORIES),
         help="camera whose observatory to simulate (default LSSTComCam)",
     )
-    parser.add_argument("--time-scale", type=float, default=100.0, help="simulated seconds per wall second")
     parser.add_argument("--repo", default=None, help="butler repository for raws and OCPS jobs")
-    parser.add_argument("--size", default="default", help="raw image size preset (full, default, tiny)")
+    add_observatory_options(parser)
     parser.add_argument("--ingest-delay", type=float, default=2.0, help="simulated seconds to imageInOODS")
     parser.add_argument("--job-duration", type=float, default=10.0, help="simulated seconds per OCPS job")
-    parser.add_argument(
-        "--ocps-executor",
-        choices=OCPS_EXECUTORS,
-        default=DEFAULT_OCPS_EXECUTOR,
-        help="with --repo: run OCPS jobs with pipetask run as a subprocess per job (pipetask), in a "
-        "warm worker (warm) or with bps submit (bps, Parsl)",
-    )
-    parser.add_argument("--bps-site-config", default=None, help="BPS YAML of the compute site (bps only)")
     parser.add_argument("--log-level", default="INFO", help="Python log level")
     args = parser.parse_args(argv)
-    if not args.time_scale > 0:
-        parser.error("--time-scale must be > 0")
+    check_observatory_options(parser, args)
     return args
 
 
