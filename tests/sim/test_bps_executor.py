@@ -159,6 +159,9 @@ def test_tree_guard_kills_processes_outside_the_group(tmp_path: Path, how: str) 
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     escaped = int(pid_file.read_text())
+    # The pid is written as soon as bash forks, maybe before setsid has made the new session.
+    while is_alive(escaped) and os.getsid(escaped) != escaped and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert is_alive(escaped) and os.getpgid(escaped) != guard.pid
     if how == "guard terminated":
         assert escaped in descendants(guard.pid)  # re-parented to the guard, not to init
