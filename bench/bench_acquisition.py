@@ -49,6 +49,7 @@ async def run(time_scale: float) -> dict[str, float]:
     from lsst.ts.makecalibrations.sal import ScriptState, salobj
     from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+    from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
     salobj.set_test_topic_subname(randomize=True)
     starts: dict[str, float] = {}
@@ -56,7 +57,7 @@ async def run(time_scale: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as report_dir:
         config = {"do_verify": False, "do_gain_from_flat_pairs": False, "report_dir": report_dir}
         plan = CalibrationPlan.from_config(parse_config_text(yaml.safe_dump(config)))
-        async with SimulatedObservatory(time_scale=time_scale) as observatory:
+        async with SimulatedObservatory(ObservatoryOptions(time_scale=time_scale)) as observatory:
             async with salobj.Domain() as domain:
                 camera = salobj.Remote(
                     domain,

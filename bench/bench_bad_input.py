@@ -52,10 +52,11 @@ async def run() -> list[tuple[str, float, str, int]]:
     from lsst.ts.makecalibrations.sal import ScriptState, salobj
     from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+    from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
     salobj.set_test_topic_subname(randomize=True)
     results = []
-    async with SimulatedObservatory(time_scale=500.0, size="tiny") as observatory:
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=500.0, size="tiny")) as observatory:
         camera = observatory.camera
         if camera is None:
             raise RuntimeError("the simulated observatory started without a camera")

@@ -39,6 +39,7 @@ async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
     from lsst.ts.makecalibrations.control.clients import ComCam
     from lsst.ts.makecalibrations.sim.exposure import RecordingSink
     from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+    from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
     announced: list[str] = []
 
@@ -46,7 +47,7 @@ async def run(time_scale: float = TIME_SCALE) -> dict[str, float]:
         announced.append(data.obsid)  # type: ignore[attr-defined]
 
     sink = RecordingSink()
-    async with SimulatedObservatory(time_scale=time_scale, shutdown_delay=0.0, sink=sink):
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=time_scale), shutdown_delay=0.0, sink=sink):
         async with ComCam() as comcam:
             comcam.rem.ccoods.evt_imageInOODS.callback = count
             t0 = time.perf_counter()

@@ -300,10 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             reports = run_sources(work, args.size, args.detectors)
         from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
+        from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
         executor_name = args.ocps_executor or DEFAULT_OCPS_EXECUTOR
         executor = SimulatedObservatory(
-            repo=work / "repo", size=args.size, ocps_executor=executor_name
+            ObservatoryOptions(size=args.size, ocps_executor=executor_name), repo=work / "repo"
         ).executor
         print(f"executor: {type(executor).__name__}", flush=True)
         rows = asyncio.run(measure(executor, reports, args.replay_detectors, f"cost{int(time.time())}"))

@@ -34,6 +34,7 @@ from lsst.ts.makecalibrations.cli.run_script import (
 )
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations, get_scripts_dir
 from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
 ROOT = pathlib.Path(__file__).parents[2]
 SCRIPT = "maintel/make_comcam_calibrations.py"
@@ -94,9 +95,9 @@ def test_ocps_executor_options(tmp_path, capsys) -> None:
     site = tmp_path / "site.yaml"
     site.write_text("computeSite: local\n")
     parsed = parse_args([SCRIPT, "--ocps-executor", "bps", "--bps-site-config", str(site)])
-    assert (parsed.ocps_executor, parsed.bps_site_config) == ("bps", site)
+    assert parsed.observatory == ObservatoryOptions(ocps_executor="bps", bps_site_config=site)
     for args, words in (
-        (["--bps-site-config", str(site)], "--bps-site-config needs --ocps-executor bps"),
+        (["--bps-site-config", str(site)], "bps_site_config is for ocps_executor='bps' only"),
         (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
         (["--ocps-executor", "condor"], "invalid choice: 'condor'"),
     ):

@@ -30,6 +30,7 @@ from lsst.ts.makecalibrations.sal import salobj
 from lsst.ts.makecalibrations.sim.exposure import RecordingSink
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
 TIME_SCALE = 100.0
 
@@ -55,7 +56,9 @@ async def wait_for_count(counter: Recorder, n: int, timeout: float = 5.0) -> Non
 
 
 def make_observatory(**kwargs: Any) -> SimulatedObservatory:
-    return SimulatedObservatory(time_scale=TIME_SCALE, shutdown_delay=0.0, ingest_delay=1.0, **kwargs)
+    return SimulatedObservatory(
+        ObservatoryOptions(time_scale=TIME_SCALE), shutdown_delay=0.0, ingest_delay=1.0, **kwargs
+    )
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from lsst.ts.makecalibrations.control.remote_group import component_attr_name
 from lsst.ts.makecalibrations.sal import salobj
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
 
 def test_component_attr_name() -> None:
@@ -34,7 +35,7 @@ def test_component_attr_name() -> None:
 
 
 async def test_naming_and_state_queries() -> None:
-    async with SimulatedObservatory(time_scale=100.0, shutdown_delay=0.0):
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=100.0), shutdown_delay=0.0):
         log = logging.getLogger("parent")
         async with RemoteGroup(["OCPS:2", "CCCamera"], log=log) as group:
             assert group.log.name == "parent.RemoteGroup"
@@ -83,7 +84,7 @@ async def test_unknown_component_times_out() -> None:
 
 async def test_ocps_not_enabled() -> None:
     faults = FaultPlan(ocps_initial_state=salobj.State.STANDBY)
-    async with SimulatedObservatory(time_scale=100.0, faults=faults, shutdown_delay=0.0):
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=100.0), faults=faults, shutdown_delay=0.0):
         async with RemoteGroup(["OCPS:2"]) as ocps_group:
             with pytest.raises(AssertionError, match=r"not enabled: \['OCPS:2'\]"):
                 await ocps_group.assert_all_enabled()
@@ -94,7 +95,7 @@ async def test_ocps_not_enabled() -> None:
 
 
 async def test_usages() -> None:
-    async with SimulatedObservatory(time_scale=100.0, shutdown_delay=0.0):
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=100.0), shutdown_delay=0.0):
         dry = RemoteGroup(["OCPS:2"], intended_usage=Usages.DryTest)
         assert dry.rem.ocps_2 is None and dry.check.ocps_2 is False
         assert dry.start_task is None

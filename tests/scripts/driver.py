@@ -45,6 +45,7 @@ from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.scripts import BaseMakeCalibrations, MakeComCamCalibrations
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
 
 @dataclasses.dataclass
@@ -145,10 +146,9 @@ async def run_calibrations(
             if observatory is None:
                 observatory = await stack.enter_async_context(
                     SimulatedObservatory(
-                        time_scale=time_scale,
+                        ObservatoryOptions(time_scale=time_scale, size="tiny"),
                         faults=faults,
                         repo=repo,
-                        size="tiny",
                         job_duration=job_duration,
                         camera_initial_state=camera_initial_state,
                         instrument=instrument.name,

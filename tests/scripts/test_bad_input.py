@@ -36,6 +36,7 @@ from lsst.ts.makecalibrations.calib.config import MAX_CONFIG_CHARS
 from lsst.ts.makecalibrations.cli.run_script import main
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 from tests.helpers import load_bad_inputs
 from tests.scripts.driver import bare_repo, run_calibrations
 
@@ -60,7 +61,7 @@ def assert_refused(result: Any, key: str | None, fragment: str) -> None:
 async def observatory() -> Any:
     """One simulated observatory (no repository) for the whole corpus: each case is a new script."""
     salobj.set_test_topic_subname(randomize=True)
-    async with SimulatedObservatory(time_scale=500.0, size="tiny") as observatory:
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=500.0, size="tiny")) as observatory:
         yield observatory
 
 

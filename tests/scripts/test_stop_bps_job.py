@@ -30,6 +30,7 @@ import pytest
 
 from lsst.ts.makecalibrations.sal import ScriptState, salobj
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 from lsst.ts.makecalibrations.sim.process_tree_guard import descendants, is_alive
 from tests.scripts.driver import run_calibrations
 
@@ -65,7 +66,10 @@ async def test_stop_aborts_the_bps_job_and_its_processes(tmp_path: Path, tiny_re
         repo=str(tiny_repo),
     )
     async with SimulatedObservatory(
-        time_scale=500.0, repo=tiny_repo, size="tiny", detectors=(0,), ocps_executor="bps", shutdown_delay=0
+        ObservatoryOptions(time_scale=500.0, size="tiny", ocps_executor="bps"),
+        repo=tiny_repo,
+        detectors=(0,),
+        shutdown_delay=0,
     ) as observatory:
         result = await run_calibrations(
             config, report_dir=tmp_path, observatory=observatory, stop_when=quantum_running, timeout=300

@@ -227,20 +227,28 @@ async def test_bps_and_pipetask_give_the_same_datasets(bias_repo: Path, tmp_path
 
 def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:
     from lsst.ts.makecalibrations.sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
+    from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
-    observatory = SimulatedObservatory(repo=tmp_path, ocps_executor="bps")
+    observatory = SimulatedObservatory(ObservatoryOptions(ocps_executor="bps"), repo=tmp_path)
     assert isinstance(observatory.executor, BpsExecutor)
     assert observatory.executor.max_processes == (os.cpu_count() or 1)
     # Detectors per BPS job are chosen per camera: one for ComCam's 9, 24 for LSSTCam's 189.
     assert observatory.executor.detectors_per_job == 1
-    lsstcam = SimulatedObservatory(repo=tmp_path, ocps_executor="bps", instrument="LSSTCam").executor
+    lsstcam = SimulatedObservatory(
+        ObservatoryOptions(ocps_executor="bps"), repo=tmp_path, instrument="LSSTCam"
+    ).executor
     assert isinstance(lsstcam, BpsExecutor) and lsstcam.detectors_per_job == 24
     executors = {"pipetask": PipetaskExecutor, "warm": WarmPipetaskExecutor}
     for name, executor_class in executors.items():
-        assert type(SimulatedObservatory(repo=tmp_path, ocps_executor=name).executor) is executor_class
+        assert (
+            type(SimulatedObservatory(ObservatoryOptions(ocps_executor=name), repo=tmp_path).executor)
+            is executor_class
+        )
     default = SimulatedObservatory(repo=tmp_path)
     assert type(default.executor) is executors[DEFAULT_OCPS_EXECUTOR]
     with pytest.raises(ValueError, match="ocps_executor must be one of"):
-        SimulatedObservatory(repo=tmp_path, ocps_executor="condor")
+        ObservatoryOptions(ocps_executor="condor")
     with pytest.raises(ValueError, match="for ocps_executor='bps' only"):
-        SimulatedObservatory(repo=tmp_path, bps_site_config=tmp_path / "site.yaml")
+        ObservatoryOptions(bps_site_config=tmp_path / "site.yaml")
+    with pytest.raises(ValueError, match="cannot find the BPS site configuration"):
+        ObservatoryOptions(ocps_executor="bps", bps_site_config=tmp_path / "site.yaml")

@@ -34,12 +34,13 @@ from lsst.ts.makecalibrations.sim.exposure import RecordingSink
 from lsst.ts.makecalibrations.sim.faults import FailingExecutor, FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 from lsst.ts.makecalibrations.sim.ocps import SleepExecutor
+from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
 
 COMPONENTS = ["CCCamera", "CCHeaderService", "CCOODS", "OCPS:2"]
 
 
 async def test_all_enabled_by_default() -> None:
-    async with SimulatedObservatory(time_scale=100.0, shutdown_delay=0.0) as observatory:
+    async with SimulatedObservatory(ObservatoryOptions(time_scale=100.0), shutdown_delay=0.0) as observatory:
         assert isinstance(observatory.sink, RecordingSink)
         assert isinstance(observatory.executor, SleepExecutor)
         assert observatory.clock.time_scale == 100.0
@@ -53,7 +54,10 @@ async def test_all_enabled_by_default() -> None:
 async def test_fault_plan_initial_states_and_failing_jobs() -> None:
     faults = FaultPlan(ocps_initial_state=salobj.State.DISABLED, ocps_fail_pipeline="cpFlat")
     async with SimulatedObservatory(
-        time_scale=100.0, faults=faults, camera_initial_state=salobj.State.STANDBY, shutdown_delay=0.0
+        ObservatoryOptions(time_scale=100.0),
+        faults=faults,
+        camera_initial_state=salobj.State.STANDBY,
+        shutdown_delay=0.0,
     ) as observatory:
         async with RemoteGroup(COMPONENTS) as group:
             assert await group.get_state("ocps_2") == salobj.State.DISABLED
@@ -75,7 +79,9 @@ def test_repo_selects_butler_sink_and_pipetask_executor(tmp_path: Path) -> None:
     from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
     from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 
-    observatory = SimulatedObservatory(time_scale=50.0, repo=tmp_path / "repo", size="tiny")
+    observatory = SimulatedObservatory(
+        ObservatoryOptions(time_scale=50.0, size="tiny"), repo=tmp_path / "repo"
+    )
     assert isinstance(observatory.sink, ButlerRawWriter)
     assert observatory.sink.size == "tiny"
     assert observatory.sink.clock is observatory.clock
@@ -98,10 +104,10 @@ def test_parse_args_checks_the_observatory_options_as_run_script(tmp_path, capsy
     site = tmp_path / "site.yaml"
     site.write_text("computeSite: local\n")
     args = parse_args(["--size", "tiny", "--ocps-executor", "bps", "--bps-site-config", str(site)])
-    assert (args.size, args.ocps_executor, args.bps_site_config) == ("tiny", "bps", site)
+    assert args.observatory == ObservatoryOptions(size="tiny", ocps_executor="bps", bps_site_config=site)
     for bad, words in (
         (["--size", "huge"], "invalid choice: 'huge'"),
-        (["--bps-site-config", str(site)], "--bps-site-config needs --ocps-executor bps"),
+        (["--bps-site-config", str(site)], "bps_site_config is for ocps_executor='bps' only"),
         (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
     ):
         with pytest.raises(SystemExit):

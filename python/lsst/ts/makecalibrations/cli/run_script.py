@@ -81,11 +81,13 @@ import yaml
 
 if TYPE_CHECKING:
     from ..calib.durations import RunSite
+    from ..sim.options import ObservatoryOptions
     from .bus_driver import BusDriver
 
 
 def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+    """Parse the command line; ``observatory`` is the simulated observatory's
+    `sim.options.ObservatoryOptions`."""
     parser = argparse.ArgumentParser(
         prog="run_script",
         description="Run a SAL Script against the simulated observatory (in one process), "
@@ -121,7 +123,7 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         help="initial state of a state-only simulated CSC, e.g. MTDome=FAULT (LSSTCam: MTDome, "
         "MTDomeTrajectory); repeatable",
     )
-    from ..sim.options import add_observatory_options, check_observatory_options
+    from ..sim.options import add_observatory_options, observatory_options
 
     add_observatory_options(parser)
     parser.add_argument(
@@ -155,7 +157,7 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
                 f"-p {item!r}: the value {value!r} of {key.strip()} is not valid YAML ({what or e}); "
                 "e.g. detectors=[0,1], exp_times_dark=5, filter=r_03"
             )
-    check_observatory_options(parser, parsed)
+    parsed.observatory = observatory_options(parser, parsed)
     if parsed.loglevel is not None:
         level = parsed.loglevel
         parsed.loglevel = (
@@ -484,26 +486,24 @@ async def run_script(
     index: int,
     config_text: str,
     repo: str,
-    time_scale: float,
-    size: str,
+    options: ObservatoryOptions,
     loglevel: int | None = None,
     out: TextIO | None = None,
     progress: bool = True,
     progress_interval: float = 5.0,
-    ocps_executor: str | None = None,
-    bps_site_config: str | os.PathLike[str] | None = None,
     component_states: dict[str, Any] | None = None,
 ) -> int:
     """Start the simulated observatory, run the script over the bus; return 0 only if DONE.
 
     The observatory is the one of the script's instrument (``get_instrument``: LSSTComCam, LSSTCam or
-    LATISS); ``component_states`` sets the initial states of its state-only CSCs (the dome).
+    LATISS), run as ``options`` say; ``component_states`` sets the initial states of its state-only
+    CSCs (the dome).
     """
     stream = out if out is not None else sys.stdout
     from astropy.time import Time
 
     from ..sal import ScriptState, salobj
-    from ..sim.observatory import DEFAULT_OCPS_EXECUTOR, SimulatedObservatory
+    from ..sim.observatory import SimulatedObservatory
 
     os.environ.setdefault("LSST_TOPIC_SUBNAME", "run_script")
     from .bus_driver import FINAL_STATES, BusDriver
@@ -518,7 +518,7 @@ async def run_script(
         return 1
     instrument = _script_instrument(script_class)
     detectors = _effective_detectors(config_text, instrument)
-    say(f"preparing the butler repository {repo} (size {size})")
+    say(f"preparing the butler repository {repo} (size {options.size})")
     loop = asyncio.get_running_loop()
 
     def creation_step(line: str) -> None:
@@ -528,7 +528,7 @@ async def run_script(
         await asyncio.to_thread(
             ensure_repo,
             repo,
-            size=size,
+            size=options.size,
             detectors=detectors,
             filters=[_effective_filter(config_text, instrument.name)],
             progress=creation_step,
@@ -539,12 +539,9 @@ async def run_script(
         return 1
 
     async with SimulatedObservatory(
-        time_scale=time_scale,
+        options,
         repo=repo,
-        size=size,
         detectors=detectors,
-        ocps_executor=ocps_executor or DEFAULT_OCPS_EXECUTOR,
-        bps_site_config=bps_site_config,
         instrument=instrument.name,
         component_states=component_states,
     ) as observatory:
@@ -674,10 +671,7 @@ def main(args: Sequence[str] | None = None) -> int:
     overrides = {"repo": parsed.repo, "report_dir": parsed.report_dir}
     text = build_config_text(config_text, parsed.parameters, overrides)
     if parsed.plan:
-        from ..sim.site import simulated_site
-
-        site = simulated_site(parsed.size, parsed.time_scale, parsed.ocps_executor)
-        code = print_plan(script_class, text, check_repo=True, site=site)
+        code = print_plan(script_class, text, check_repo=True, site=parsed.observatory.run_site())
         sys.exit(code)
     repo = parsed.repo or _effective_repo(text, _script_instrument(script_class))
     try:
@@ -696,12 +690,9 @@ def main(args: Sequence[str] | None = None) -> int:
             parsed.index,
             text,
             repo=repo,
-            time_scale=parsed.time_scale,
-            size=parsed.size,
+            options=parsed.observatory,
             loglevel=parsed.loglevel,
             progress=parsed.progress,
-            ocps_executor=parsed.ocps_executor,
-            bps_site_config=parsed.bps_site_config,
             component_states=component_states,
         )
     )

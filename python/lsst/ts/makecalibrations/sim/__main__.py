@@ -35,13 +35,12 @@ import signal
 import sys
 
 from .cameras import OBSERVATORIES
-from .faults import FaultPlan
 from .observatory import SimulatedObservatory
-from .options import add_observatory_options, check_observatory_options
+from .options import add_observatory_options, observatory_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+    """Parse the command line; ``observatory`` is its `options.ObservatoryOptions`."""
     parser = argparse.ArgumentParser(
         prog="python -m lsst.ts.makecalibrations.sim",
         description="Run the simulated CSCs of one camera and its OCPS until Ctrl-C.",
@@ -58,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--job-duration", type=float, default=10.0, help="simulated seconds per OCPS job")
     parser.add_argument("--log-level", default="INFO", help="Python log level")
     args = parser.parse_args(argv)
-    check_observatory_options(parser, args)
+    args.observatory = observatory_options(parser, args)
     return args
 
 
@@ -70,14 +69,10 @@ async def amain(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with SimulatedObservatory(
-        time_scale=args.time_scale,
-        faults=FaultPlan(),
+        args.observatory,
         repo=args.repo,
-        size=args.size,
         ingest_delay=args.ingest_delay,
         job_duration=args.job_duration,
-        ocps_executor=args.ocps_executor,
-        bps_site_config=args.bps_site_config,
         instrument=args.instrument,
     ):
         print(f"Simulated observatory running at time scale {args.time_scale}; Ctrl-C to stop.", flush=True)

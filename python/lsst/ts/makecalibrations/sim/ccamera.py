@@ -132,7 +132,7 @@ class CameraCsc(SimulatedCsc):
     initial_state : ``salobj.State``, optional
         State to start in (OFFLINE is allowed: use ``enterControl``).
     read_out_time : `float`, optional
-        Simulated readout duration in seconds.
+        Simulated readout duration in seconds; the camera's (``spec.read_out_time``) if `None`.
     shutter_time : `float`, optional
         Simulated time the shutter takes to open plus close, added to shutter-open exposures (and to
         their dark time); the reported exposure time stays the requested one.
@@ -157,7 +157,7 @@ class CameraCsc(SimulatedCsc):
         sink: ImageSink | None = None,
         faults: FaultPlan | None = None,
         initial_state: salobj.State = salobj.State.ENABLED,
-        read_out_time: float = 2.0,
+        read_out_time: float | None = None,
         shutter_time: float = 0.0,
         filter_change_time: float = 1.0,
         available_filters: Sequence[str] | None = None,
@@ -175,7 +175,7 @@ class CameraCsc(SimulatedCsc):
         self.clock = clock
         self.sink: ImageSink = sink if sink is not None else RecordingSink()
         self.faults = faults if faults is not None else FaultPlan()
-        self.read_out_time = float(read_out_time)
+        self.read_out_time = float(spec.read_out_time if read_out_time is None else read_out_time)
         self.shutter_time = float(shutter_time)
         self.filter_change_time = float(filter_change_time)
         self.available_filters = tuple(available_filters)

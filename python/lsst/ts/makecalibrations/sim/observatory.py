@@ -21,8 +21,9 @@ ATOODS, OCPS:1 (`cameras.OBSERVATORIES`).
 
 `SimulatedObservatory` builds the simulated CSCs on one `SimClock`, wires the camera to its
 image sink, header service and OODS, applies a `FaultPlan`, and starts them (ENABLED unless a fault
-says otherwise). With a butler ``repo`` it uses the butler raw writer as sink and, for OCPS jobs, the
-executor named by ``ocps_executor`` (`OCPS_EXECUTORS`, default `DEFAULT_OCPS_EXECUTOR`): ``pipetask``
+says otherwise). How it runs (time scale, image size, OCPS executor, BPS site) is one
+`options.ObservatoryOptions`. With a butler ``repo`` it uses the butler raw writer as sink and, for
+OCPS jobs, the executor the options name (`OCPS_EXECUTORS`, default `DEFAULT_OCPS_EXECUTOR`): ``pipetask``
 (``pipetask run`` as a new subprocess per job, `pipetask_executor`), ``warm`` (``pipetask run`` forked
 by a warm worker that imported the stack once, `warm_executor`) or ``bps`` (``bps submit`` with the
 Parsl plugin, `bps_executor`); they are imported lazily so this module works without them.
@@ -52,13 +53,10 @@ from .header_service import HeaderServiceCsc
 from .ocps import OcpsCsc, SleepExecutor
 from .ocps_jobs import JobExecutor
 from .oods import OodsCsc
-from .site import DEFAULT_OCPS_EXECUTOR, simulated_site
+from .options import OCPS_EXECUTORS, ObservatoryOptions
+from .site import DEFAULT_OCPS_EXECUTOR
 from .spectrograph import SpectrographCsc
 from .state_only import StateOnlyCsc
-
-OCPS_EXECUTORS = ("pipetask", "warm", "bps")
-"""How the simulated OCPS runs a job on a butler repo: ``pipetask run`` as a subprocess, ``pipetask
-run`` in the warm worker, or ``bps submit`` (Parsl)."""
 
 
 def _missing_module(error: ModuleNotFoundError, module: str) -> bool:
@@ -71,12 +69,14 @@ class SimulatedObservatory:
 
     Parameters
     ----------
+    options : `options.ObservatoryOptions`, optional
+        Time scale, raw image size (of the butler raw writer), OCPS executor (when ``repo`` is given
+        and no ``executor``; ``bps`` puts the camera's ``ObservatorySpec.bps_detectors_per_job``
+        detectors in one BPS job: 24 for LSSTCam, else 1) and BPS site; the defaults if `None`.
     instrument : `str`, optional
         ``LSSTComCam`` (default), ``LSSTCam`` or ``LATISS``: which observatory (`cameras.OBSERVATORIES`).
     component_states : `dict` [`str`, ``salobj.State``], optional
         Initial states of the state-only CSCs (``MTDome``, ``MTDomeTrajectory``); ENABLED otherwise.
-    time_scale : `float`, optional
-        Simulated seconds per wall second.
     faults : `FaultPlan`, optional
         Faults to inject; none by default.
     sink : `ImageSink`, optional
@@ -86,8 +86,6 @@ class SimulatedObservatory:
         Runs OCPS jobs. Default: the pipetask executor if ``repo`` is given, else a `SleepExecutor`.
     repo : `str` or `os.PathLike`, optional
         Butler repository for the default sink and executor.
-    size : `str`, optional
-        Raw image size preset for the butler raw writer.
     ingest_delay : `float`, optional
         Simulated seconds between readout and ``imageInOODS``.
     job_duration : `float`, optional
@@ -99,43 +97,27 @@ class SimulatedObservatory:
     shutdown_delay : `float`, optional
         Wall seconds each CSC waits in ``close`` before closing its domain; the runtime's default
         (1 s, as salobj) if `None`. Tests set 0.
-    ocps_executor : `str`, optional
-        How OCPS jobs run when ``repo`` is given and no ``executor`` (`OCPS_EXECUTORS`; default
-        `DEFAULT_OCPS_EXECUTOR`): ``pipetask`` (a ``pipetask run`` subprocess per job), ``warm``
-        (`warm_executor.WarmPipetaskExecutor`) or ``bps`` (the camera's
-        ``ObservatorySpec.bps_detectors_per_job`` detectors in one BPS job: 24 for LSSTCam, else 1).
-    bps_site_config : `str` or `os.PathLike`, optional
-        BPS YAML file naming the compute site (``computeSite`` and ``site``) for the ``bps``
-        executor; this machine (the Parsl plugin's local site) if `None`.
     log : `logging.Logger`, optional
         Logger.
     """
 
     def __init__(
         self,
-        time_scale: float = 100.0,
+        options: ObservatoryOptions | None = None,
         faults: FaultPlan | None = None,
         sink: ImageSink | None = None,
         executor: JobExecutor | None = None,
         repo: str | os.PathLike | None = None,
-        size: str = "default",
         ingest_delay: float = 2.0,
         job_duration: float = 10.0,
         camera_initial_state: salobj.State = salobj.State.ENABLED,
         detectors: Sequence[int] | None = None,
         shutdown_delay: float | None = None,
-        ocps_executor: str = DEFAULT_OCPS_EXECUTOR,
-        bps_site_config: str | os.PathLike | None = None,
         log: logging.Logger | None = None,
         instrument: str = "LSSTComCam",
         component_states: dict[str, salobj.State] | None = None,
     ) -> None:
-        if ocps_executor not in OCPS_EXECUTORS:
-            raise ValueError(f"ocps_executor must be one of {OCPS_EXECUTORS}, not {ocps_executor!r}.")
-        if bps_site_config is not None and ocps_executor != "bps":
-            raise ValueError("bps_site_config is for ocps_executor='bps' only.")
-        self.ocps_executor = ocps_executor
-        self.bps_site_config = bps_site_config
+        self.options = options if options is not None else ObservatoryOptions()
         self.log = log if log is not None else logging.getLogger(type(self).__name__)
         self.spec: ObservatorySpec = observatory_spec(instrument)
         self.instrument = instrument
@@ -146,10 +128,9 @@ class SimulatedObservatory:
                 f"{list(self.spec.state_only)}."
             )
         self.component_states = dict(component_states or {})
-        self.clock = SimClock(time_scale)
+        self.clock = SimClock(self.options.time_scale)
         self.faults = faults if faults is not None else FaultPlan()
         self.repo = repo
-        self.size = size
         self.ingest_delay = ingest_delay
         self.job_duration = job_duration
         self.camera_initial_state = camera_initial_state
@@ -177,21 +158,21 @@ class SimulatedObservatory:
                 raise
             self.log.warning("sim.raw_writer is not available; images are only recorded, not written.")
             return RecordingSink()
-        return ButlerRawWriter(self.repo, size=self.size, clock=self.clock, instrument=self.instrument)
+        size = self.options.size
+        return ButlerRawWriter(self.repo, size=size, clock=self.clock, instrument=self.instrument)
 
     def _default_executor(self) -> JobExecutor:
-        if self.repo is not None and self.ocps_executor == "bps":
+        if self.repo is not None and self.options.ocps_executor == "bps":
             from .bps_executor import BpsExecutor
 
             # Each BPS job is a process of its own anyway: use every core (pipetask's -j is clamped
             # to 1, see pipetask_executor).
             cores = os.cpu_count() or 1
-            site = self.bps_site_config
             return BpsExecutor(
                 self.repo,
                 clock=self.clock,
                 max_processes=cores,
-                site_config=site,
+                site_config=self.options.bps_site_config,
                 detectors_per_job=self.spec.bps_detectors_per_job,
             )
         if self.repo is not None:
@@ -203,7 +184,7 @@ class SimulatedObservatory:
                     raise
                 self.log.warning("sim.pipetask_executor is not available; OCPS jobs only sleep.")
             else:
-                if self.ocps_executor == "warm":
+                if self.options.ocps_executor == "warm":
                     return WarmPipetaskExecutor(self.repo, clock=self.clock)
                 return PipetaskExecutor(self.repo, clock=self.clock)
         return SleepExecutor(self.clock, duration=self.job_duration)
@@ -219,16 +200,11 @@ class SimulatedObservatory:
         return main + list(self.state_only.values())
 
     def run_site(self) -> RunSite:
-        """This observatory as its runs' duration estimates see it (`site.simulated_site`): its
-        image size, time scale and OCPS executor's processes, on this machine's cores and load now.
-        ``run_script`` gives it to the script (``BaseMakeCalibrations.site``) before configure."""
+        """This observatory as its runs' duration estimates see it (`ObservatoryOptions.run_site`):
+        its image size, time scale and OCPS executor's processes, on this machine's cores and load
+        now. ``run_script`` gives it to the script (``BaseMakeCalibrations.site``) before configure."""
         processes = getattr(self.executor, "max_processes", None)
-        return simulated_site(
-            self.size,
-            self.clock.time_scale,
-            self.ocps_executor,
-            max_processes=int(processes) if isinstance(processes, int) else None,
-        )
+        return self.options.run_site(max_processes=processes if isinstance(processes, int) else None)
 
     async def start(self) -> None:
         """Create and start the CSCs; return when all are in their initial state."""
@@ -252,7 +228,6 @@ class SimulatedObservatory:
             faults=self.faults,
             initial_state=self.camera_initial_state,
             installed_detectors=self.detectors,
-            read_out_time=spec.read_out_time,
         )
         if spec.gratings:
             self.spectrograph = SpectrographCsc(self.clock, filters=spec.filters, gratings=spec.gratings)
