@@ -51,7 +51,6 @@ class HeaderServiceCsc(SimulatedCsc):
         name: str = "CCHeaderService",
     ) -> None:
         super().__init__(name, initial_state=initial_state)
-        self.component = name
         self.url_root = url_root.rstrip("/")
         self.headers_written: list[str] = []
 
@@ -68,7 +67,7 @@ class HeaderServiceCsc(SimulatedCsc):
             return
         await self.evt_largeFileObjectAvailable.set_write(
             url=f"{self.url_root}/{info.day_obs}/{info.obs_id}.yaml",
-            generator=self.component,
+            generator=self.salinfo.name,
             version=1.0,
             byteSize=HEADER_BYTES_PER_DETECTOR * len(info.detectors),
             checkSum="",
