@@ -25,6 +25,7 @@ __all__ = [
     "certified_in_repo",
     "certifying_run",
     "copy_repo",
+    "finished_job",
     "load_bad_inputs",
     "wait_until",
 ]
@@ -38,6 +39,8 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+
+from lsst.ts.makecalibrations.calib.report import JobRecord
 
 BAD_INPUTS_PATH = pathlib.Path(__file__).parent / "data" / "bad_inputs.yaml"
 """The bad-input corpus: configurations the script must refuse, each naming the key at fault."""
@@ -55,6 +58,24 @@ lever arm (the 0.1 s pair is left out of the flat combine, `calib.flat_levels`).
 
 SMALL_BIAS_DARK: dict[str, Any] = dict(script_mode="BIAS_DARK", n_bias=2, n_dark=2, exp_times_dark=2)
 """The images of a small bias and dark run (after the discarded ones): two biases, two 2 s darks."""
+
+
+def finished_job(
+    kind: str, product: str, collection: str, status: str = "succeeded", **keys: Any
+) -> JobRecord:
+    """The `JobRecord` of an OCPS job of ``kind`` (``combine``, ``verify``, ``ptc`` ...) and ``product``
+    that ended ``status`` with its outputs in ``collection`` (the job id: its last part), as the
+    script records it; ``keys`` set the other fields (``name`` is ``"<product> <kind>"`` otherwise)."""
+    fields: dict[str, Any] = dict(
+        name=f"{product} {kind}",
+        pipeline="",
+        config="",
+        data_query="",
+        job_id=collection.rsplit("/", 1)[-1],
+        exit_code=0 if status == "succeeded" else 1,
+    )
+    fields.update(keys)
+    return JobRecord(kind=kind, product=product, output_collection=collection, status=status, **fields)
 
 
 def certifying_run(calib_collection: str, day: str, **keys: Any) -> dict[str, Any]:

@@ -25,8 +25,9 @@ import pytest
 from matplotlib.image import imread
 
 from lsst.ts.makecalibrations.butler.repository import CURATED_RUN, make_butler
-from lsst.ts.makecalibrations.calib.report import JobRecord, RunReport
+from lsst.ts.makecalibrations.calib.report import RunReport
 from lsst.ts.makecalibrations.report import plots
+from tests.helpers import finished_job
 
 VERIFY_RUN = "u/ocps/verifytest"
 RUN_STATS = {
@@ -49,31 +50,16 @@ def repo(tiny_copy) -> Path:
     return root
 
 
-def job(kind: str, product: str, collection: str, status: str = "succeeded") -> JobRecord:
-    return JobRecord(
-        name=f"{product} {kind}",
-        kind=kind,
-        product=product,
-        pipeline="",
-        config="",
-        data_query="",
-        job_id=collection.rsplit("/", 1)[-1],
-        output_collection=collection,
-        status=status,
-        exit_code=0 if status == "succeeded" else 1,
-    )
-
-
 def test_make_run_plots_from_butler(repo: Path, tmp_path: Path) -> None:
     report = RunReport(script="MakeComCamCalibrations", script_index=3, final_state="DONE")
     report.report_path = str(tmp_path / "run3.json")
     report.jobs = [
-        job("combine", "bias", CURATED_RUN),
-        job("combine", "dark", CURATED_RUN),
-        job("ptc", "ptc", CURATED_RUN),
-        job("verify", "bias", VERIFY_RUN),
-        job("verify", "dark", "u/ocps/does-not-exist"),  # read error: skipped, not raised
-        job("combine", "defects", CURATED_RUN, status="failed"),  # failed job: ignored
+        finished_job("combine", "bias", CURATED_RUN),
+        finished_job("combine", "dark", CURATED_RUN),
+        finished_job("ptc", "ptc", CURATED_RUN),
+        finished_job("verify", "bias", VERIFY_RUN),
+        finished_job("verify", "dark", "u/ocps/does-not-exist"),  # read error: skipped, not raised
+        finished_job("combine", "defects", CURATED_RUN, status="failed"),  # failed job: ignored
     ]
     paths = plots.make_run_plots(report.to_dict(), repo, tmp_path)
     names = sorted(p.name for p in paths)

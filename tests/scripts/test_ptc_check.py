@@ -24,12 +24,12 @@ from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
 from lsst.ts.makecalibrations.butler.repository import create_repo, make_butler
 from lsst.ts.makecalibrations.calib.jobs import JobBuilder
 from lsst.ts.makecalibrations.calib.prepare import prepare_run
-from lsst.ts.makecalibrations.calib.report import JobRecord
 from lsst.ts.makecalibrations.pipelines.tasks.ptc_tasks import PtcSolveConfig, solve_ptc
 from lsst.ts.makecalibrations.sal import current_tai
 from lsst.ts.makecalibrations.scripts import MakeComCamCalibrations
 from lsst.ts.makecalibrations.scripts.butler_gateway import ButlerGateway
 from lsst.ts.makecalibrations.scripts.run_context import RunContext
+from tests.helpers import finished_job
 
 RUN = "u/ocps/ptc_check"
 
@@ -75,16 +75,7 @@ async def test_a_ptc_with_an_amp_at_a_fit_bound_is_not_usable(tmp_path) -> None:
             job_builder=JobBuilder(prepared.config),
             butler=ButlerGateway(str(repo)),
         )
-        job = JobRecord(
-            name="PTC",
-            kind="ptc",
-            product="ptc",
-            pipeline="cpPtc.yaml",
-            config="",
-            data_query="",
-            job_id="ptc_check",
-            output_collection=RUN,
-        )
+        job = finished_job("ptc", "ptc", RUN, name="PTC", pipeline="cpPtc.yaml")
         assert await script._ptc_is_usable(job) is False
         (failure,) = script.report.failures
         assert failure.step == "PTC" and failure.collection == RUN
