@@ -69,11 +69,6 @@ class Domain:
         self._bus: Bus | None = None
 
     @property
-    def identity(self) -> str:
-        """Deprecated alias of `default_identity`."""
-        return self.default_identity
-
-    @property
     def bus(self) -> Bus:
         """The bus of the running event loop."""
         if self._bus is None:
