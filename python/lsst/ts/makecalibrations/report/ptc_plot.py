@@ -158,22 +158,16 @@ def amp_colour(amp: str) -> tuple[float, float, float, float]:
 def _draw_ptc_panel(
     ax: Any, ax_res: Any, ptc: PhotonTransferCurve, colours: Mapping[str, Any], log_scale: bool
 ) -> None:
-    means_by_amp = ptc.raw_means
-    vars_by_amp = ptc.raw_vars
-    masks = ptc.exp_id_mask
-    fit_pars = ptc.fit_pars
-    gains = ptc.gain
-    noises = ptc.noise
     bad = set(ptc.bad_amps)
-    amp_names = [a for a in AMPS_DISPLAY_ORDER if a in means_by_amp] or sorted(means_by_amp)
+    amp_names = [a for a in AMPS_DISPLAY_ORDER if a in ptc.raw_means] or sorted(ptc.raw_means)
     x_max = 0.0
     res_max = 0.0
     for amp in amp_names:
-        means = np.asarray(means_by_amp.get(amp, []), dtype=float)
-        variances = np.asarray(vars_by_amp.get(amp, []), dtype=float)
+        means = np.asarray(ptc.raw_means.get(amp, []), dtype=float)
+        variances = np.asarray(ptc.raw_vars.get(amp, []), dtype=float)
         if means.size == 0:
             continue
-        mask = np.asarray(masks.get(amp, [True] * means.size), dtype=bool)
+        mask = np.asarray(ptc.exp_id_mask.get(amp, [True] * means.size), dtype=bool)
         if mask.size != means.size or variances.size != means.size:
             mask = np.ones(means.size, dtype=bool)
             variances = np.resize(variances, means.size) if variances.size else np.full(means.size, np.nan)
@@ -185,7 +179,7 @@ def _draw_ptc_panel(
             ax.plot(means[~mask], variances[~mask], "x", ms=4, color="grey")
         if np.isfinite(means).any():
             x_max = max(x_max, float(np.nanmax(means)))
-        pars = fit_pars.get(amp)
+        pars = ptc.fit_pars.get(amp)
         if pars is not None and len(pars) == 3 and amp not in bad and np.all(np.isfinite(pars)):
             a00, gain, n00 = (float(p) for p in pars)
             if gain > 0:
@@ -210,8 +204,8 @@ def _draw_ptc_panel(
     else:
         ax.set_xlim(0, x_max * 1.08 if x_max > 0 else 1)
         ax.set_ylim(bottom=0)
-    good_gains = finite(v for a, v in gains.items() if a not in bad)
-    good_noise = finite(v for a, v in noises.items() if a not in bad)
+    good_gains = finite(v for a, v in ptc.gain.items() if a not in bad)
+    good_noise = finite(v for a, v in ptc.noise.items() if a not in bad)
     lines = []
     if good_gains.size:
         lines.append(
