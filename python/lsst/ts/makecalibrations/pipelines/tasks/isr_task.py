@@ -117,36 +117,52 @@ class IsrTaskConnections(
             del self.ptc
 
 
-class IsrTaskConfig(pipeBase.PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
-    """Switches of the numpy ISR; names and defaults follow cp_pipe's calibration baseline."""
+_ISR_DEFAULTS = IsrSettings()
 
-    doDither = pexConfig.Field[bool](doc="Dither integer raw values by U[-0.5, 0.5) ADU.", default=True)
-    doSaturation = pexConfig.Field[bool](doc="Mask saturated raw values (SAT).", default=False)
-    saturation = pexConfig.Field[float](doc="Saturation level (ADU).", default=142857.0)
+
+class IsrTaskConfig(pipeBase.PipelineTaskConfig, pipelineConnections=IsrTaskConnections):
+    """Switches of the numpy ISR; names follow cp_pipe's calibration baseline, defaults are those of
+    `pipelines.isr.IsrSettings` (`settings` makes one of this config)."""
+
+    doDither = pexConfig.Field[bool](
+        doc="Dither integer raw values by U[-0.5, 0.5) ADU.", default=_ISR_DEFAULTS.doDither
+    )
+    doSaturation = pexConfig.Field[bool](
+        doc="Mask saturated raw values (SAT).", default=_ISR_DEFAULTS.doSaturation
+    )
+    saturation = pexConfig.Field[float](doc="Saturation level (ADU).", default=_ISR_DEFAULTS.saturation)
     doApplyGains = pexConfig.Field[bool](
         doc="Convert to electrons with the gains of the ptc input, the camera gains without one.",
-        default=True,
+        default=_ISR_DEFAULTS.doApplyGains,
     )
     doBootstrap = pexConfig.Field[bool](
-        doc="Bootstrap mode: gain 1 (ADU), overscan noise as read noise.", default=False
+        doc="Bootstrap mode: gain 1 (ADU), overscan noise as read noise.", default=_ISR_DEFAULTS.doBootstrap
     )
     doCrosstalk = pexConfig.Field[bool](
         doc="Crosstalk correction (accepted; the simulated camera has no crosstalk, so nothing is done).",
-        default=False,
+        default=_ISR_DEFAULTS.doCrosstalk,
     )
     doLinearize = pexConfig.Field[bool](
-        doc="Linearity correction (accepted; the simulated sensors are linear).", default=False
+        doc="Linearity correction (accepted; the simulated sensors are linear).",
+        default=_ISR_DEFAULTS.doLinearize,
     )
     doDeferredCharge = pexConfig.Field[bool](
-        doc="Deferred-charge (CTI) correction (accepted; the simulation has perfect CTE).", default=False
+        doc="Deferred-charge (CTI) correction (accepted; the simulation has perfect CTE).",
+        default=_ISR_DEFAULTS.doDeferredCharge,
     )
-    doBias = pexConfig.Field[bool](doc="Subtract the combined bias.", default=False)
-    doDark = pexConfig.Field[bool](doc="Subtract the combined dark scaled by dark time.", default=False)
-    doDefect = pexConfig.Field[bool](doc="Mask defects as BAD.", default=False)
-    doFlat = pexConfig.Field[bool](doc="Divide by the combined flat.", default=False)
-    doVariance = pexConfig.Field[bool](doc="Compute the variance plane.", default=True)
-    doInterpolate = pexConfig.Field[bool](doc="Interpolate over BAD/SAT/NaN pixels.", default=False)
-    doStandardStatistics = pexConfig.Field[bool](doc="Record per-amp final statistics.", default=True)
+    doBias = pexConfig.Field[bool](doc="Subtract the combined bias.", default=_ISR_DEFAULTS.doBias)
+    doDark = pexConfig.Field[bool](
+        doc="Subtract the combined dark scaled by dark time.", default=_ISR_DEFAULTS.doDark
+    )
+    doDefect = pexConfig.Field[bool](doc="Mask defects as BAD.", default=_ISR_DEFAULTS.doDefect)
+    doFlat = pexConfig.Field[bool](doc="Divide by the combined flat.", default=_ISR_DEFAULTS.doFlat)
+    doVariance = pexConfig.Field[bool](doc="Compute the variance plane.", default=_ISR_DEFAULTS.doVariance)
+    doInterpolate = pexConfig.Field[bool](
+        doc="Interpolate over BAD/SAT/NaN pixels.", default=_ISR_DEFAULTS.doInterpolate
+    )
+    doStandardStatistics = pexConfig.Field[bool](
+        doc="Record per-amp final statistics.", default=_ISR_DEFAULTS.doStandardStatistics
+    )
 
     def settings(self) -> IsrSettings:
         """Return the `IsrSettings` matching this config."""

@@ -79,28 +79,52 @@ from .quanta import detector_args, quantum_instrument
 _STAGES = {"BIAS": "Bias", "DARK": "Dark", "FLAT": "Flat"}
 
 
-class _ThresholdConfig(pexConfig.Config):
-    """Thresholds shared by the verify tasks (cp_verify defaults)."""
+_VERIFY_DEFAULTS = VerifyThresholds()
 
-    numSigmaClip = pexConfig.Field[float](doc="Clip of the NOISE statistic.", default=5.0)
-    clipMaxIter = pexConfig.Field[int](doc="Clipping iterations.", default=3)
-    noiseTolerance = pexConfig.Field[float](doc="Allowed (NOISE - RN) / RN.", default=0.05)
-    crNoiseTolerance = pexConfig.Field[float](doc="Allowed |NOISE - CR_NOISE| / CR_NOISE.", default=0.05)
-    readNoiseTolerance = pexConfig.Field[float](doc="Allowed (overscan noise - RN) / RN.", default=0.05)
-    detScatterTolerance = pexConfig.Field[float](doc="Flat: allowed SCATTER / MEAN.", default=0.05)
+
+class _ThresholdConfig(pexConfig.Config):
+    """Thresholds shared by the verify tasks: cp_verify's names, the defaults of
+    `pipelines.verify.VerifyThresholds` (`_thresholds` makes one of this config)."""
+
+    numSigmaClip = pexConfig.Field[float](
+        doc="Clip of the NOISE statistic.", default=_VERIFY_DEFAULTS.num_sigma_clip
+    )
+    clipMaxIter = pexConfig.Field[int](doc="Clipping iterations.", default=_VERIFY_DEFAULTS.clip_max_iter)
+    noiseTolerance = pexConfig.Field[float](
+        doc="Allowed (NOISE - RN) / RN.", default=_VERIFY_DEFAULTS.noise_tolerance
+    )
+    crNoiseTolerance = pexConfig.Field[float](
+        doc="Allowed |NOISE - CR_NOISE| / CR_NOISE.", default=_VERIFY_DEFAULTS.cr_noise_tolerance
+    )
+    readNoiseTolerance = pexConfig.Field[float](
+        doc="Allowed (overscan noise - RN) / RN.", default=_VERIFY_DEFAULTS.read_noise_tolerance
+    )
+    detScatterTolerance = pexConfig.Field[float](
+        doc="Flat: allowed SCATTER / MEAN.", default=_VERIFY_DEFAULTS.det_scatter_tolerance
+    )
     expScatterThreshold = pexConfig.Field[float](
-        doc="Flat: allowed stdev of the detector means of an exposure (absolute, e-).", default=0.05
+        doc="Flat: allowed stdev of the detector means of an exposure (absolute, e-).",
+        default=_VERIFY_DEFAULTS.exp_scatter_threshold,
     )
     expScatterScaleWithSize = pexConfig.Field[bool](
         doc="Flat, small-frame switch: on detectors with fewer pixels than a full-size one (scaled-down "
         "simulations) scale expScatterThreshold by sqrt(full-size pixels / detector pixels), keeping the "
         "full-size statistical margin of the test; full-size frames always use expScatterThreshold.",
-        default=True,
+        default=_VERIFY_DEFAULTS.exp_scatter_scale_with_size,
     )
-    crMinSigma = pexConfig.Field[float](doc="CR detection threshold (sigma).", default=6.0)
-    crMinDn = pexConfig.Field[float](doc="CR detection threshold (image units).", default=150.0)
-    crMaxPixels = pexConfig.Field[int](doc="More CR pixels is a processing failure.", default=10000)
-    psfFwhm = pexConfig.Field[float](doc="FWHM (pixels) of the Gaussian PSF of the CR finder.", default=3.0)
+    crMinSigma = pexConfig.Field[float](
+        doc="CR detection threshold (sigma).", default=_VERIFY_DEFAULTS.cosmic_rays.min_sigma
+    )
+    crMinDn = pexConfig.Field[float](
+        doc="CR detection threshold (image units).", default=_VERIFY_DEFAULTS.cosmic_rays.min_dn
+    )
+    crMaxPixels = pexConfig.Field[int](
+        doc="More CR pixels is a processing failure.", default=_VERIFY_DEFAULTS.cosmic_rays.n_cr_pixel_max
+    )
+    psfFwhm = pexConfig.Field[float](
+        doc="FWHM (pixels) of the Gaussian PSF of the CR finder.",
+        default=_VERIFY_DEFAULTS.cosmic_rays.psf_fwhm,
+    )
 
 
 def _thresholds(config: Any) -> VerifyThresholds:
