@@ -38,6 +38,7 @@ from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.butler.helpers import make_info
 from tests.pipelines.ptc_helpers import (
     DARK_TIMES,
     DAY_OBS,
@@ -53,7 +54,6 @@ from tests.pipelines.ptc_helpers import (
 
 
 def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:
-    t0 = 1_732_622_400.0 + 37.0  # 2024-11-26T12:00 UTC in TAI unix seconds
     infos: list[ExposureInfo] = []
     ids: dict[str, list[int]] = {"gain": [], "ramp": [], "dark": []}
     seq = 0
@@ -64,16 +64,7 @@ def _infos() -> tuple[list[ExposureInfo], dict[str, list[int]]]:
     ):
         for exp_time in times:
             seq += 1
-            info = ExposureInfo.make(
-                day_obs=DAY_OBS,
-                seq_num=seq,
-                image_type=image_type,
-                exposure_time=exp_time,
-                dark_time=exp_time,
-                start_tai=t0 + 60.0 * seq,
-                detectors=tuple(detectors),
-                group_id=f"{kind}-{seq}",
-            )
+            info = make_info(seq, image_type, exp_time, detectors=tuple(detectors), day_obs=DAY_OBS)
             infos.append(info)
             ids[kind].append(info.exposure_id)
     return infos, ids
