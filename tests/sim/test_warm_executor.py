@@ -137,6 +137,8 @@ async def test_warm_jobs_write_what_pipetask_writes_and_abort_kills_the_child(
         assert log.rstrip().endswith("[ocps] exit_code=0 phase=completed")
         assert progress and progress[-1] == ("warm", 2, 0, 2)
         assert warm.job_cpu["warm"] > 0
+        # The imported stack is in the collector's permanent generation before any fork.
+        assert warm.worker.ready["frozen"] > 100_000
         again = await warm.run(request("warm-again"))
         assert again.exit_code == 0, again.message
         found_again = datasets_in_run(bias_repo, "u/ocps/warm-again")
@@ -168,6 +170,15 @@ def test_the_worker_caches_the_distribution_map_lsst_utils_asks_for(monkeypatch:
     first["yaml"].append("changed by the caller")
     del first["numpy"]
     assert packages.packages_distributions() == importlib.metadata.packages_distributions()
+
+
+def test_every_module_the_worker_imports_for_the_jobs_exists() -> None:
+    """`pipetask_server.JOB_IMPORTS` names modules of the pinned stack (a name a later stack no longer
+    has would be skipped silently by the worker, so this is where it shows)."""
+    import importlib.util
+
+    missing = [name for name in pipetask_server.JOB_IMPORTS if importlib.util.find_spec(name) is None]
+    assert not missing
 
 
 async def test_a_crashed_worker_fails_its_job_and_the_next_job_starts_another(
