@@ -45,7 +45,7 @@ The storage classes and these formatters are declared in ``data/seed_config.yaml
   the pure-Python loader took 0.83 s and the dumper 0.49 s, libyaml 0.14 s and 0.10 s. Without libyaml
   (a PyYAML built without it) it falls back to the pure-Python classes.
 
-May import: lsst.daf.butler, lsst.resources, numpy, astropy and this package's `butler` modules.
+May import: lsst.daf.butler, lsst.resources, numpy, astropy, yaml and this package's `butler` modules.
 """
 
 from __future__ import annotations
