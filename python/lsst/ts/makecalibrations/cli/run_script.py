@@ -684,18 +684,21 @@ def main(args: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         # The simulated CSCs log at INFO; only their warnings and errors are worth showing here.
         handler.setLevel(logging.WARNING)
-    code = asyncio.run(
-        run_script(
-            script_class,
-            parsed.index,
-            text,
-            repo=repo,
-            options=parsed.observatory,
-            loglevel=parsed.loglevel,
-            progress=parsed.progress,
-            component_states=component_states,
+    from ..butler.repository import shared_butlers
+
+    with shared_butlers():  # one butler per repository for the script's and the OCPS's many reads
+        code = asyncio.run(
+            run_script(
+                script_class,
+                parsed.index,
+                text,
+                repo=repo,
+                options=parsed.observatory,
+                loglevel=parsed.loglevel,
+                progress=parsed.progress,
+                component_states=component_states,
+            )
         )
-    )
     sys.exit(code)
 
 

@@ -35,7 +35,7 @@ a later definition with other dimensions is refused. Two changes matter:
 and what was changed, for the job log. The outputs (``verify*Proc``, ``verify*DetStats``,
 ``verify*Stats``, ...) are the same dataset types either way, and so are the statistics.
 
-May import: the standard library, yaml, lsst.daf.butler, `.locations`.
+May import: the standard library, yaml, lsst.daf.butler, `.locations`, `butler.repository` (lazily).
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ def pipeline_for_repo(repo: str, pipeline_uri: str, directory: Path) -> tuple[st
         What was changed and why.
     """
     import yaml
-    from lsst.daf.butler import Butler
+
+    from ..butler.repository import make_butler
 
     path = pipeline_path(pipeline_uri)
     document = yaml.safe_load(path.read_text())
@@ -142,7 +143,7 @@ def pipeline_for_repo(repo: str, pipeline_uri: str, directory: Path) -> tuple[st
     ]
     if not isr_labels:
         return pipeline_uri, []
-    butler = Butler.from_config(repo)
+    butler = make_butler(repo)
     per_exposure_isr = [label for label in isr_labels if _per_exposure(butler, label)]
     notes = []
     for isr, det in _fused_pairs(tasks).items():

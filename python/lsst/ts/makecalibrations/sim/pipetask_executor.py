@@ -91,7 +91,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..butler.repository import raw_run, repo_instrument
+from ..butler.repository import make_butler, raw_run, repo_instrument
 from ..calib.options import OptionsError as ConfigError
 from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
@@ -221,9 +221,9 @@ def _output_dataset_types(repo: str, run: str) -> list[str] | None:
     Only the dataset types of the run's collection summary are queried (the registry adds a type to a
     collection's summary when it inserts a dataset of that type; it may keep a type whose datasets
     were removed, hence the query of each), not every dataset type of the repository."""
-    from lsst.daf.butler import Butler, MissingCollectionError
+    from lsst.daf.butler import MissingCollectionError
 
-    butler = Butler.from_config(repo)
+    butler = make_butler(repo)
     try:
         butler.registry.getCollectionType(run)
     except MissingCollectionError:
