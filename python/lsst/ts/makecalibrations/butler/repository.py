@@ -180,9 +180,9 @@ def make_butler(
             base = None
         elif (base := _SHARED.get(key)) is None:
             base = _SHARED[key] = Butler.from_config(str(repo), writeable=writeable, instrument=instrument)
-    if base is None:
-        return Butler.from_config(str(repo), writeable=writeable, collections=collections, instrument=instrument)
-    return base.clone(collections=collections)
+    if base is not None:
+        return base.clone(collections=collections)
+    return Butler.from_config(str(repo), writeable=writeable, collections=collections, instrument=instrument)
 
 
 _SHARED_LOCK = threading.Lock()
