@@ -102,4 +102,3 @@ def test_clones_see_what_other_processes_register_after_the_opening(repo: Path) 
         assert [t.name for t in make_butler(repo).registry.queryDatasetTypes("verify*Second*")] == [
             "verifySecondStats"
         ]
-
