@@ -21,6 +21,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.camera import amp_geometry
@@ -33,7 +34,7 @@ from lsst.ts.makecalibrations.sim.truth import TruthModel
 from tests.butler.helpers import DAY_OBS, make_info
 
 
-async def test_raws_and_exposure_records_round_trip(repo: Path) -> None:
+async def test_raws_and_exposure_records_round_trip(repo: Path, tmp_path: Path) -> None:
     writer = ButlerRawWriter(repo, size="tiny")
     assert writer.last_seq_num(DAY_OBS) == 0
     infos = [
@@ -74,6 +75,17 @@ async def test_raws_and_exposure_records_round_trip(repo: Path) -> None:
     assert md["FILTER"] == "empty" and md["LSST_NUM"] == "ITL-3800C-283"
     metadata_only = butler.get("raw.metadata", detector=4, exposure=infos[1].exposure_id)
     assert metadata_only == md
+    # The raw file is valid FITS, byte for byte what astropy's verified write of it gives (the
+    # formatter skips the output verification) and with a header card per scalar metadata entry.
+    path = butler.getURI("raw", detector=4, exposure=infos[1].exposure_id).ospath
+    with fits.open(path) as hdus:
+        hdus.verify("exception")
+        assert [hdu.name for hdu in hdus[1:]] == [*raw.amps, "METADATA"]
+        header = hdus[0].header
+        numbers = {key: value for key, value in md.items() if isinstance(value, int | float)}
+        assert numbers and all(header[key.upper()] == value for key, value in numbers.items())
+        hdus.writeto(tmp_path / "verified.fits", output_verify="exception")
+    assert (tmp_path / "verified.fits").read_bytes() == Path(path).read_bytes()
 
     # The pixels are the truth model's, exactly.
     truth = TruthModel.from_simulation_config(read_simulation_config(repo))

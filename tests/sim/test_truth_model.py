@@ -21,7 +21,13 @@ import numpy as np
 import pytest
 
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES, DETECTOR_IDS, get_camera
-from lsst.ts.makecalibrations.sim.truth import DEFAULT_A00, TruthModel, bf_variance
+from lsst.ts.makecalibrations.sim.truth import (
+    DEFAULT_A00,
+    TruthModel,
+    bf_noise_kernel,
+    bf_variance,
+    valid_convolution,
+)
 
 EXPOSURE = 2024112600010
 
@@ -167,3 +173,16 @@ def test_bf_variance_limits() -> None:
     assert bf_variance(1000.0, 0.0) == 1000.0
     assert float(bf_variance(1.0, DEFAULT_A00)) == pytest.approx(1.0, rel=1e-5)
     assert float(bf_variance(20000.0, DEFAULT_A00)) == pytest.approx(19220.0, rel=1e-3)
+
+
+def test_valid_convolution_is_scipy_signal_fftconvolve_value_for_value() -> None:
+    from scipy.signal import fftconvolve
+
+    rng = np.random.default_rng(5)
+    kernel = bf_noise_kernel(np.full((8, 8), 1e-7) * np.exp(-np.arange(8))[:, None], 20000.0)
+    for shape in [(298 + kernel.shape[0] - 1, 267 + kernel.shape[1] - 1), (61, 40), kernel.shape]:
+        white = rng.standard_normal(shape)
+        expected = fftconvolve(white, kernel, mode="valid")
+        np.testing.assert_array_equal(valid_convolution(white, kernel), expected)
+    with pytest.raises(ValueError, match="larger than the image"):
+        valid_convolution(np.ones((3, 3)), kernel)

@@ -60,6 +60,7 @@ __all__ = [
     "bf_a_matrix",
     "bf_noise_kernel",
     "bf_variance",
+    "valid_convolution",
 ]
 
 import dataclasses
@@ -67,7 +68,7 @@ import functools
 from typing import Any
 
 import numpy as np
-from scipy.signal import fftconvolve
+import scipy.fft
 
 from ..butler.camera import (
     AMP_NAMES,
@@ -226,6 +227,23 @@ class DetectorTruth:
             mask[:, :border] = True
             mask[:, -border:] = True
         return mask
+
+
+def valid_convolution(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The part of the convolution of ``image`` with ``kernel`` that needs no padding (the "valid"
+    mode), through real FFTs of a fast length: what ``scipy.signal.fftconvolve(image, kernel,
+    mode="valid")`` computes, value for value (tests/sim compares them), without importing
+    scipy.signal (about 0.8-1.1 s of CPU in every ``run_script``; scipy.fft alone is a quarter).
+    """
+    if any(k > n for n, k in zip(image.shape, kernel.shape, strict=True)):
+        raise ValueError(f"Kernel {kernel.shape} is larger than the image {image.shape}.")
+    full = [n + k - 1 for n, k in zip(image.shape, kernel.shape, strict=True)]
+    valid = [n - k + 1 for n, k in zip(image.shape, kernel.shape, strict=True)]
+    lengths = [scipy.fft.next_fast_len(n, True) for n in full]
+    spectrum = scipy.fft.rfftn(image, lengths) * scipy.fft.rfftn(kernel, lengths)
+    result = scipy.fft.irfftn(spectrum, lengths)
+    # The valid part is centred in the full convolution (as scipy.signal crops it).
+    return result[tuple(slice((f - v) // 2, (f - v) // 2 + v) for f, v in zip(full, valid, strict=True))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,7 +459,7 @@ class TruthModel:
             half = kernel.shape[0] // 2
             white = rng.standard_normal((level.shape[0] + 2 * half, level.shape[1] + 2 * half))
             # kernel is [dx, dy]; images are [row = y, col = x].
-            field = fftconvolve(white, kernel, mode="valid").astype(np.float32)
+            field = valid_convolution(white, kernel).astype(np.float32)
             electrons[box] = level + np.sqrt(level) * field
         return electrons
 
