@@ -72,6 +72,19 @@ def test_mask_excludes_values() -> None:
     assert stats.plain_stats(values)["MEAN"] == pytest.approx(np.mean(values))
 
 
+def test_plain_moments_are_plain_stats_mean_and_stdev_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(50.0, 4.0, (30, 40)).astype(np.float32)
+    values[2, 3] = np.nan
+    bad = rng.random(values.shape) < 0.2
+    everything = np.ones(values.shape, bool)
+    for args in ((values, bad), (values, None), (values[:1, :1], None), (values, everything)):
+        full = stats.plain_stats(*args)
+        mean, stdev = stats.plain_moments(*args)
+        np.testing.assert_array_equal([mean, stdev], [full["MEAN"], full["STDEV"]])
+    assert np.isfinite(stats.plain_moments(values, bad)).all()
+
+
 def test_stack_matches_single_set_per_pixel() -> None:
     rng = np.random.default_rng(7)
     stack = rng.normal(0.0, 1.0, size=(15, 6, 9)).astype(np.float32)

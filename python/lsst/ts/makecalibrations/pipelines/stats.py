@@ -46,6 +46,7 @@ __all__ = [
     "clipped_stats",
     "clipped_stats_stack",
     "mean_clip",
+    "plain_moments",
     "plain_stats",
     "stdev_clip",
     "stack_quantiles",
@@ -137,9 +138,7 @@ def clipped_stats(
     stats : `ClippedStats`
         Scalar statistics; NaN when no usable pixel exists.
     """
-    array = np.asarray(values)
-    usable = _usable(array, bad)
-    x = array[usable].astype(np.float64, copy=False).ravel()
+    x = _usable_values(values, bad)
     n_input = x.size
     if n_input == 0:
         return ClippedStats(mean=np.nan, variance=np.nan, n=0, median=np.nan, n_input=0)
@@ -192,12 +191,27 @@ def plain_stats(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> dict
     stats : `dict` [`str`, `float`]
         Keys ``MEAN``, ``STDEV``, ``MEDIAN``, ``NPOINT``.
     """
-    array = np.asarray(values)
-    x = array[_usable(array, bad)].astype(np.float64, copy=False).ravel()
+    x = _usable_values(values, bad)
     if x.size == 0:
         return {"MEAN": np.nan, "STDEV": np.nan, "MEDIAN": np.nan, "NPOINT": 0}
     mean, var = _mean_var(x)
     return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": float(np.median(x)), "NPOINT": x.size}
+
+
+def plain_moments(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> tuple[float, float]:
+    """Return afw ``MEAN`` and ``STDEV`` (``n - 1``) of the usable pixels: `plain_stats` without the
+    median (a partition of every value, the dearest part), for callers that need only these two.
+
+    The values are `plain_stats`'s, bit for bit (NaN when undefined).
+    """
+    mean, var = _mean_var(_usable_values(values, bad))
+    return mean, float(np.sqrt(var))
+
+
+def _usable_values(values: npt.ArrayLike, bad: npt.ArrayLike | None) -> np.ndarray:
+    """The usable pixels (`_usable`) of ``values`` as a flat float64 array."""
+    array = np.asarray(values)
+    return array[_usable(array, bad)].astype(np.float64, copy=False).ravel()
 
 
 STACK_CHUNK_PIXELS = 16384

@@ -56,7 +56,7 @@ from astropy.time import Time
 
 from ..butler.camera import AmpGeometry, Detector, amp_geometry
 from .cosmic_rays import CosmicRaySettings, TooManyCosmicRaysError, find_cosmic_rays
-from .stats import clipped_stats, plain_stats
+from .stats import clipped_stats, plain_moments
 
 STAGES = ("BIAS", "DARK", "FLAT")
 """Verification stages (cp_verify ``stageName``)."""
@@ -172,7 +172,7 @@ def detector_stats(
         box = slices[amp.name]
         values, bad = image[box], excluded[box]
         clipped = clipped_stats(values, bad, nsig, niter)
-        amp_stats[amp.name] = {"MEAN": float(plain_stats(values, bad)["MEAN"]), "NOISE": float(clipped.stdev)}
+        amp_stats[amp.name] = {"MEAN": float(plain_moments(values, bad)[0]), "NOISE": float(clipped.stdev)}
         key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"
         read_noise_adu[amp.name] = float(metadata.get(key, math.nan))
     cr_pixels, force_failure = 0, False
@@ -181,7 +181,7 @@ def detector_stats(
     if stage == "BIAS":
         for amp in detector:
             corner = amp.corner_slices(geometry, thresholds.corner_size)
-            amp_stats[amp.name]["AMP_CORNER"] = float(plain_stats(image[corner], excluded[corner])["MEAN"])
+            amp_stats[amp.name]["AMP_CORNER"] = float(plain_moments(image[corner], excluded[corner])[0])
 
     result: dict[str, Any] = {
         "AMP": amp_stats,
@@ -226,7 +226,7 @@ def _cr_noise(
     except TooManyCosmicRaysError as error:
         repaired, cr_pixels, too_many = image, error.n_pixels, True
     for name, box in slices.items():
-        amp_stats[name]["CR_NOISE"] = float(plain_stats(repaired[box], excluded[box])["STDEV"])
+        amp_stats[name]["CR_NOISE"] = float(plain_moments(repaired[box], excluded[box])[1])
     return cr_pixels, too_many
 
 
