@@ -27,6 +27,7 @@ __all__ = [
     "copy_repo",
     "finished_job",
     "load_bad_inputs",
+    "ocps_request",
     "wait_until",
 ]
 
@@ -41,6 +42,7 @@ from typing import Any
 import yaml
 
 from lsst.ts.makecalibrations.calib.report import JobRecord
+from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 
 BAD_INPUTS_PATH = pathlib.Path(__file__).parent / "data" / "bad_inputs.yaml"
 """The bad-input corpus: configurations the script must refuse, each naming the key at fault."""
@@ -76,6 +78,20 @@ def finished_job(
     )
     fields.update(keys)
     return JobRecord(kind=kind, product=product, output_collection=collection, status=status, **fields)
+
+
+def ocps_request(job_id: str, pipeline: str, config: str, data_query: str, run_id: str = "1") -> JobRequest:
+    """The ``execute`` command of an OCPS job as a test sends it to an executor: no version, the outputs
+    in ``u/ocps/<job_id>``."""
+    return JobRequest(
+        job_id=job_id,
+        run_id=run_id,
+        pipeline=pipeline,
+        version="",
+        config=config,
+        data_query=data_query,
+        output_collection=f"u/ocps/{job_id}",
+    )
 
 
 def certifying_run(calib_collection: str, day: str, **keys: Any) -> dict[str, Any]:

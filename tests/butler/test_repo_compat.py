@@ -31,11 +31,11 @@ from lsst.daf.butler import Butler, DatasetType
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.calib.jobs import data_query
 from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
-from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from tests.butler.helpers import make_info
 from tests.butler.test_intermediate_format import compressed_planes, strip_intermediate_formatters
+from tests.helpers import ocps_request
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +65,11 @@ def test_old_repository_runs_isr_per_exposure(tmp_path: Path, tiny_copy) -> None
             universe=butler.dimensions,
         )
     )
-    request = JobRequest(
-        job_id="old",
-        run_id="1",
-        pipeline=VERIFY,
-        version="",
-        config="-j 1 -i LSSTComCam/calib --register-dataset-types",
-        data_query=data_query("LSSTComCam", (0,), [info.exposure_id for info in exposures]),
-        output_collection="u/ocps/old",
+    request = ocps_request(
+        "old",
+        VERIFY,
+        "-j 1 -i LSSTComCam/calib --register-dataset-types",
+        data_query("LSSTComCam", (0,), [info.exposure_id for info in exposures]),
     )
     executor = PipetaskExecutor(repo)
     outcome = asyncio.run(executor.run(request))

@@ -39,6 +39,7 @@ from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo, read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 from tests.butler.helpers import make_info
+from tests.helpers import ocps_request
 from tests.pipelines.ptc_helpers import (
     DARK_TIMES,
     DAY_OBS,
@@ -127,14 +128,12 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
         ),
     }
     jobs = {
-        name: JobRequest(
-            job_id=f"test{name}",
+        name: ocps_request(
+            f"test{name}",
+            f"${{CP_PIPE_DIR}}/pipelines/LSSTComCam/{pipeline}",
+            job_config,
+            data_query("LSSTComCam", detectors, exposures),
             run_id=str(i),
-            pipeline=f"${{CP_PIPE_DIR}}/pipelines/LSSTComCam/{pipeline}",
-            version="",
-            config=job_config,
-            data_query=data_query("LSSTComCam", detectors, exposures),
-            output_collection=f"u/ocps/test{name}",
         )
         for i, (name, (pipeline, job_config, detectors, exposures)) in enumerate(specs.items())
     }

@@ -42,6 +42,7 @@ from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.helpers import ocps_request
 
 pytestmark = pytest.mark.slow
 
@@ -114,15 +115,7 @@ async def run_chain(repo: Path, exposures: dict[str, list[ExposureInfo]]) -> Cha
     requests: dict[str, JobRequest] = {}
 
     async def job(name: str, pipeline: str, exps: list[ExposureInfo], config: str) -> JobOutcome:
-        request = JobRequest(
-            job_id=f"job{name}",
-            run_id="1",
-            pipeline=pipeline,
-            version="",
-            config=config,
-            data_query=query(exps),
-            output_collection=f"u/ocps/job{name}",
-        )
+        request = ocps_request(f"job{name}", pipeline, config, query(exps))
         requests[name] = request
         outcomes[name] = await executor.run(request)
         return outcomes[name]
@@ -271,15 +264,8 @@ def test_verification_fails_on_noisy_amp(chain: Chain) -> None:
 
 
 def run_job(executor: PipetaskExecutor, job_id: str, config: str, pipeline: str = f"{CP}/cpBias.yaml") -> Any:
-    request = JobRequest(
-        job_id=job_id,
-        run_id="9",
-        pipeline=pipeline,
-        version="",
-        config=config,
-        data_query="instrument='LSSTComCam' AND detector IN (0) AND exposure IN (2026112500001)",
-        output_collection=f"u/ocps/{job_id}",
-    )
+    query = "instrument='LSSTComCam' AND detector IN (0) AND exposure IN (2026112500001)"
+    request = ocps_request(job_id, pipeline, config, query, run_id="9")
     return executor.run(request)
 
 
@@ -342,15 +328,8 @@ async def test_success_without_outputs_is_a_failure(tmp_path: Path, chain: Chain
 
 async def test_empty_query_fails(chain: Chain, tmp_path: Path) -> None:
     executor = PipetaskExecutor(chain.repo, log_dir=tmp_path / "logs")
-    request = JobRequest(
-        job_id="empty",
-        run_id="3",
-        pipeline=f"{CP}/cpBias.yaml",
-        version="",
-        config="-j 1 --register-dataset-types",
-        data_query="instrument='LSSTComCam' AND exposure IN (2026112599999)",
-        output_collection="u/ocps/empty",
-    )
+    query = "instrument='LSSTComCam' AND exposure IN (2026112599999)"
+    request = ocps_request("empty", f"{CP}/cpBias.yaml", "-j 1 --register-dataset-types", query, run_id="3")
     outcome = await executor.run(request)
     assert outcome.exit_code == 1 and "QuantumGraph was empty" in outcome.message
 

@@ -46,10 +46,10 @@ from lsst.ts.makecalibrations.pipelines.repo_compat import (
     pipeline_for_repo,
 )
 from lsst.ts.makecalibrations.pipelines.tasks.verify_tasks import CpVerifyDetConfig, CpVerifyDetTask
-from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from tests.butler.helpers import make_info
+from tests.helpers import ocps_request
 
 VERIFY_DARK = "${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyDark.yaml"
 VERIFY_BIAS = expand_pipeline_uri("${CP_VERIFY_DIR}/pipelines/LSSTComCam/verifyBias.yaml")
@@ -69,14 +69,11 @@ def test_fused_statistics_equal_the_per_exposure_task(tmp_path: Path, tiny_copy)
         writer.close()
 
     asyncio.run(write())
-    request = JobRequest(
-        job_id="fused",
-        run_id="1",
-        pipeline=VERIFY_DARK,
-        version="",
-        config=f"-j 1 -i LSSTComCam/calib --register-dataset-types -c verifyDarkDet:numSigmaClip={CLIP}",
-        data_query=data_query("LSSTComCam", (0, 1), [info.exposure_id for info in darks]),
-        output_collection="u/ocps/fused",
+    request = ocps_request(
+        "fused",
+        VERIFY_DARK,
+        f"-j 1 -i LSSTComCam/calib --register-dataset-types -c verifyDarkDet:numSigmaClip={CLIP}",
+        data_query("LSSTComCam", (0, 1), [info.exposure_id for info in darks]),
     )
     outcome = asyncio.run(PipetaskExecutor(repo).run(request))
     assert outcome.exit_code == 0, outcome.message

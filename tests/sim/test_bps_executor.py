@@ -55,6 +55,7 @@ from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import ensure_repo
 from lsst.ts.makecalibrations.sim.warm_executor import WarmPipetaskExecutor
 from tests.butler.helpers import make_info
+from tests.helpers import ocps_request
 
 DAY_OBS = 20261125
 DETECTORS = (0, 1)
@@ -67,15 +68,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="th
 
 
 def request(job_id: str, pipeline: str = f"{CP}/cpBias.yaml", query: str = QUERY) -> JobRequest:
-    return JobRequest(
-        job_id=job_id,
-        run_id="1",
-        pipeline=pipeline,
-        version="",
-        config=CONFIG,
-        data_query=query,
-        output_collection=f"u/ocps/{job_id}",
-    )
+    return ocps_request(job_id, pipeline, CONFIG, query)
 
 
 def test_detector_clusters_end_at_tasks_without_detector() -> None:

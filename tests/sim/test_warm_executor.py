@@ -43,6 +43,7 @@ from lsst.ts.makecalibrations.sim.process_tree_guard import is_alive
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.warm_executor import WarmJob, WarmPipetaskExecutor
 from tests.butler.helpers import make_info
+from tests.helpers import ocps_request
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the warm worker needs Linux")
 
@@ -53,15 +54,7 @@ CONFIG = "-j 1 -i LSSTComCam/calib --register-dataset-types -c cpBiasIsr:doDefec
 
 
 def request(job_id: str) -> JobRequest:
-    return JobRequest(
-        job_id=job_id,
-        run_id="1",
-        pipeline="${CP_PIPE_DIR}/pipelines/LSSTComCam/cpBias.yaml",
-        version="",
-        config=CONFIG,
-        data_query=QUERY,
-        output_collection=f"u/ocps/{job_id}",
-    )
+    return ocps_request(job_id, "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpBias.yaml", CONFIG, QUERY)
 
 
 @pytest.fixture(scope="module")
