@@ -168,21 +168,23 @@ def make_butler(
     collections: Any = None,
     instrument: str | None = None,
 ) -> Butler:
-    """Open the butler of ``repo`` with ``instrument`` as default data ID (`repo_instrument` if `None`).
+    """Open the butler of ``repo`` with ``instrument`` as default data ID (`repo_instrument` if `None`;
+    no default data ID if ``""``, for code that must also open a repository without instrument records).
 
     Inside `shared_butlers` this is a clone of one butler per repository, mode and instrument.
     """
     if instrument is None:
         instrument = repo_instrument(repo)
+    defaults: dict[str, Any] = {"instrument": instrument} if instrument else {}
     with _SHARED_LOCK:
         key = _shared_key(repo, writeable, instrument) if _SHARED is not None else None
         if _SHARED is None or key is None:
             base = None
         elif (base := _SHARED.get(key)) is None:
-            base = _SHARED[key] = Butler.from_config(str(repo), writeable=writeable, instrument=instrument)
+            base = _SHARED[key] = Butler.from_config(str(repo), writeable=writeable, **defaults)
     if base is not None:
         return base.clone(collections=collections)
-    return Butler.from_config(str(repo), writeable=writeable, collections=collections, instrument=instrument)
+    return Butler.from_config(str(repo), writeable=writeable, collections=collections, **defaults)
 
 
 _SHARED_LOCK = threading.Lock()

@@ -143,7 +143,7 @@ def pipeline_for_repo(repo: str, pipeline_uri: str, directory: Path) -> tuple[st
     ]
     if not isr_labels:
         return pipeline_uri, []
-    butler = make_butler(repo)
+    butler = make_butler(repo, instrument="")  # also a repository without instrument records
     per_exposure_isr = [label for label in isr_labels if _per_exposure(butler, label)]
     notes = []
     for isr, det in _fused_pairs(tasks).items():

@@ -223,7 +223,7 @@ def _output_dataset_types(repo: str, run: str) -> list[str] | None:
     were removed, hence the query of each), not every dataset type of the repository."""
     from lsst.daf.butler import MissingCollectionError
 
-    butler = make_butler(repo)
+    butler = make_butler(repo, instrument="")  # every instrument's outputs, as before
     try:
         butler.registry.getCollectionType(run)
     except MissingCollectionError:
