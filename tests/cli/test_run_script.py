@@ -97,9 +97,13 @@ def test_ocps_executor_options(tmp_path, capsys) -> None:
     parsed = parse_args([SCRIPT, "--ocps-executor", "bps", "--bps-site-config", str(site)])
     assert parsed.observatory == ObservatoryOptions(ocps_executor="bps", bps_site_config=site)
     for args, words in (
-        (["--bps-site-config", str(site)], "bps_site_config is for ocps_executor='bps' only"),
-        (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
+        (["--bps-site-config", str(site)], "--bps-site-config is for --ocps-executor bps only."),
+        (
+            ["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")],
+            "--bps-site-config: cannot find the BPS site configuration",
+        ),
         (["--ocps-executor", "condor"], "invalid choice: 'condor'"),
+        (["--time-scale", "0"], "--time-scale must be > 0, not 0.0."),
     ):
         with pytest.raises(SystemExit):
             parse_args([SCRIPT, *args])

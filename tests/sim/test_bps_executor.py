@@ -241,7 +241,9 @@ def test_the_observatory_chooses_the_executor(tmp_path: Path) -> None:
     assert type(default.executor) is executors[DEFAULT_OCPS_EXECUTOR]
     with pytest.raises(ValueError, match="ocps_executor must be one of"):
         ObservatoryOptions(ocps_executor="condor")
-    with pytest.raises(ValueError, match="for ocps_executor='bps' only"):
+    with pytest.raises(ValueError, match="time_scale must be > 0, not 0"):
+        ObservatoryOptions(time_scale=0)
+    with pytest.raises(ValueError, match="bps_site_config is for ocps_executor='bps' only"):
         ObservatoryOptions(bps_site_config=tmp_path / "site.yaml")
-    with pytest.raises(ValueError, match="cannot find the BPS site configuration"):
+    with pytest.raises(ValueError, match="bps_site_config: cannot find the BPS site configuration"):
         ObservatoryOptions(ocps_executor="bps", bps_site_config=tmp_path / "site.yaml")

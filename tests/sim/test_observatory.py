@@ -107,8 +107,12 @@ def test_parse_args_checks_the_observatory_options_as_run_script(tmp_path, capsy
     assert args.observatory == ObservatoryOptions(size="tiny", ocps_executor="bps", bps_site_config=site)
     for bad, words in (
         (["--size", "huge"], "invalid choice: 'huge'"),
-        (["--bps-site-config", str(site)], "bps_site_config is for ocps_executor='bps' only"),
-        (["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")], "cannot find the BPS"),
+        (["--bps-site-config", str(site)], "--bps-site-config is for --ocps-executor bps only."),
+        (
+            ["--ocps-executor", "bps", "--bps-site-config", str(tmp_path / "no.yaml")],
+            "--bps-site-config: cannot find the BPS site configuration",
+        ),
+        (["--time-scale", "-1"], "--time-scale must be > 0, not -1.0."),
     ):
         with pytest.raises(SystemExit):
             parse_args(bad)

@@ -123,9 +123,9 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
         help="initial state of a state-only simulated CSC, e.g. MTDome=FAULT (LSSTCam: MTDome, "
         "MTDomeTrajectory); repeatable",
     )
-    from ..sim.options import add_observatory_options, observatory_options
+    from ..sim.options import ObservatoryArguments
 
-    add_observatory_options(parser)
+    observatory = ObservatoryArguments(parser)
     parser.add_argument(
         "--report-dir",
         default=None,
@@ -157,7 +157,7 @@ def parse_args(args: Sequence[str] | None = None) -> argparse.Namespace:
                 f"-p {item!r}: the value {value!r} of {key.strip()} is not valid YAML ({what or e}); "
                 "e.g. detectors=[0,1], exp_times_dark=5, filter=r_03"
             )
-    parsed.observatory = observatory_options(parser, parsed)
+    parsed.observatory = observatory.options(parsed)
     if parsed.loglevel is not None:
         level = parsed.loglevel
         parsed.loglevel = (

@@ -36,7 +36,7 @@ import sys
 
 from .cameras import OBSERVATORIES
 from .observatory import SimulatedObservatory
-from .options import add_observatory_options, observatory_options
+from .options import ObservatoryArguments
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,12 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="camera whose observatory to simulate (default LSSTComCam)",
     )
     parser.add_argument("--repo", default=None, help="butler repository for raws and OCPS jobs")
-    add_observatory_options(parser)
+    observatory = ObservatoryArguments(parser)
     parser.add_argument("--ingest-delay", type=float, default=2.0, help="simulated seconds to imageInOODS")
     parser.add_argument("--job-duration", type=float, default=10.0, help="simulated seconds per OCPS job")
     parser.add_argument("--log-level", default="INFO", help="Python log level")
     args = parser.parse_args(argv)
-    args.observatory = observatory_options(parser, args)
+    args.observatory = observatory.options(args)
     return args
 
 

@@ -16,20 +16,23 @@
 """How a simulated observatory runs, as one value: `ObservatoryOptions` (time scale, image size, OCPS
 executor, BPS site), taken by `observatory.SimulatedObservatory` and ``run_script``, and the
 command-line options that make it, one statement for the two commands that start an observatory:
-``python -m lsst.ts.makecalibrations.sim`` and ``run_script`` (`add_observatory_options`, then
-`observatory_options`).
+``python -m lsst.ts.makecalibrations.sim`` and ``run_script`` (`ObservatoryArguments`). The checks
+are `ObservatoryOptions.problem`'s; a command line only says them with its flags
+(``--bps-site-config is for --ocps-executor bps only``).
 
 May import: the standard library, `calib.durations`, `butler.camera` and the sibling module `site`.
 """
 
 from __future__ import annotations
 
-__all__ = ["OCPS_EXECUTORS", "ObservatoryOptions", "add_observatory_options", "observatory_options"]
+__all__ = ["OCPS_EXECUTORS", "ObservatoryArguments", "ObservatoryOptions"]
 
 import argparse
 import dataclasses
 import os
 import pathlib
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..butler.camera import SIZE_PRESETS
 from ..calib.durations import RunSite
@@ -71,30 +74,41 @@ class ObservatoryOptions:
     bps_site_config: pathlib.Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.time_scale > 0:
-            raise ValueError(f"time_scale must be > 0, not {self.time_scale}.")
-        if self.size not in SIZE_PRESETS:
-            raise ValueError(f"size must be one of {tuple(SIZE_PRESETS)}, not {self.size!r}.")
-        if self.ocps_executor not in OCPS_EXECUTORS:
-            raise ValueError(f"ocps_executor must be one of {OCPS_EXECUTORS}, not {self.ocps_executor!r}.")
-        if self.bps_site_config is None:
-            return
-        if self.ocps_executor != "bps":
-            raise ValueError("bps_site_config is for ocps_executor='bps' only.")
-        site = pathlib.Path(os.fspath(self.bps_site_config))
-        if not site.is_file():
-            raise ValueError(f"cannot find the BPS site configuration {site}.")
-        object.__setattr__(self, "bps_site_config", site)
+        problem = self.problem({field.name: getattr(self, field.name) for field in dataclasses.fields(self)})
+        if problem is not None:
+            raise ValueError(problem)
+        if self.bps_site_config is not None:
+            object.__setattr__(self, "bps_site_config", pathlib.Path(os.fspath(self.bps_site_config)))
 
-    @classmethod
-    def from_args(cls, parsed: argparse.Namespace) -> ObservatoryOptions:
-        """The options of a command line parsed with `add_observatory_options`'s arguments."""
-        return cls(
-            time_scale=parsed.time_scale,
-            size=parsed.size,
-            ocps_executor=parsed.ocps_executor,
-            bps_site_config=parsed.bps_site_config,
-        )
+    @staticmethod
+    def problem(values: Mapping[str, Any], say: Callable[..., str] | None = None) -> str | None:
+        """Why ``values`` (a value per field) make no `ObservatoryOptions`; `None` if they make one.
+
+        Parameters
+        ----------
+        values : `~collections.abc.Mapping` [`str`, `~typing.Any`]
+            A value for each field.
+        say : callable, optional
+            ``say(field)`` and ``say(field, value)`` name a field, and a value of it, in the caller's
+            words (a command line's flags: `ObservatoryArguments`); by default the field's name and
+            ``field='value'``.
+        """
+        name = say if say is not None else _field_words
+        if not values["time_scale"] > 0:
+            return f"{name('time_scale')} must be > 0, not {values['time_scale']}."
+        if values["size"] not in SIZE_PRESETS:
+            return f"{name('size')} must be one of {tuple(SIZE_PRESETS)}, not {values['size']!r}."
+        if values["ocps_executor"] not in OCPS_EXECUTORS:
+            executor = values["ocps_executor"]
+            return f"{name('ocps_executor')} must be one of {OCPS_EXECUTORS}, not {executor!r}."
+        site = values["bps_site_config"]
+        if site is None:
+            return None
+        if values["ocps_executor"] != "bps":
+            return f"{name('bps_site_config')} is for {name('ocps_executor', 'bps')} only."
+        if not pathlib.Path(os.fspath(site)).is_file():
+            return f"{name('bps_site_config')}: cannot find the BPS site configuration {site}."
+        return None
 
     def run_site(self, max_processes: int | None = None) -> RunSite:
         """The observatory as its runs' duration estimates see it (`site.simulated_site`), on this
@@ -102,46 +116,69 @@ class ObservatoryOptions:
         return simulated_site(self.size, self.time_scale, self.ocps_executor, max_processes=max_processes)
 
 
-def add_observatory_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--time-scale``, ``--size``, ``--ocps-executor`` and ``--bps-site-config`` to ``parser``.
+def _field_words(field: str, value: str | None = None) -> str:
+    """A field of `ObservatoryOptions` (and a value of it) as its own errors name them."""
+    return field if value is None else f"{field}={value!r}"
 
-    Make the `ObservatoryOptions` of the parsed command line with `observatory_options`.
+
+class ObservatoryArguments:
+    """The command-line options of an `ObservatoryOptions`, added to ``parser``: ``--time-scale``,
+    ``--size``, ``--ocps-executor`` and ``--bps-site-config``.
+
+    Parameters
+    ----------
+    parser : `argparse.ArgumentParser`
+        The command line.
+
+    Attributes
+    ----------
+    flags : `dict` [`str`, `str`]
+        The flag of each field (the field is the option's ``dest``).
     """
-    defaults = ObservatoryOptions()
-    parser.add_argument(
-        "--time-scale",
-        type=float,
-        default=defaults.time_scale,
-        help=f"simulated seconds per wall second (default {defaults.time_scale:g})",
-    )
-    parser.add_argument(
-        "--size",
-        choices=tuple(SIZE_PRESETS),
-        default=defaults.size,
-        help=f"simulated image size (default: {defaults.size})",
-    )
-    parser.add_argument(
-        "--ocps-executor",
-        choices=OCPS_EXECUTORS,
-        default=defaults.ocps_executor,
-        help=f"how the simulated OCPS runs a job (default {defaults.ocps_executor}): pipetask (a pipetask "
-        "run subprocess per job), warm (pipetask run forked by a warm worker that imported the stack "
-        "once) or bps (bps submit with the Parsl plugin)",
-    )
-    parser.add_argument(
-        "--bps-site-config",
-        type=pathlib.Path,
-        default=None,
-        metavar="FILE",
-        help="BPS YAML naming computeSite and its site section, for --ocps-executor bps "
-        "(default: this machine, the Parsl plugin's local site)",
-    )
 
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+        defaults = ObservatoryOptions()
+        actions = (
+            parser.add_argument(
+                "--time-scale",
+                type=float,
+                default=defaults.time_scale,
+                help=f"simulated seconds per wall second (default {defaults.time_scale:g})",
+            ),
+            parser.add_argument(
+                "--size",
+                choices=tuple(SIZE_PRESETS),
+                default=defaults.size,
+                help=f"simulated image size (default: {defaults.size})",
+            ),
+            parser.add_argument(
+                "--ocps-executor",
+                choices=OCPS_EXECUTORS,
+                default=defaults.ocps_executor,
+                help=f"how the simulated OCPS runs a job (default {defaults.ocps_executor}): pipetask (a "
+                "pipetask run subprocess per job), warm (pipetask run forked by a warm worker that "
+                "imported the stack once) or bps (bps submit with the Parsl plugin)",
+            ),
+            parser.add_argument(
+                "--bps-site-config",
+                type=pathlib.Path,
+                default=None,
+                metavar="FILE",
+                help="BPS YAML naming computeSite and its site section, for --ocps-executor bps "
+                "(default: this machine, the Parsl plugin's local site)",
+            ),
+        )
+        self.flags = {action.dest: action.option_strings[0] for action in actions}
 
-def observatory_options(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> ObservatoryOptions:
-    """The `ObservatoryOptions` of ``parsed``; exit through ``parser.error`` (status 2, the problem
-    named) if they cannot work together."""
-    try:
-        return ObservatoryOptions.from_args(parsed)
-    except ValueError as e:
-        parser.error(str(e))
+    def options(self, parsed: argparse.Namespace) -> ObservatoryOptions:
+        """The `ObservatoryOptions` of ``parsed``; exit through ``parser.error`` (status 2) with
+        `ObservatoryOptions.problem` said with the flags if they cannot work together."""
+        values = {field: getattr(parsed, field) for field in self.flags}
+        problem = ObservatoryOptions.problem(values, say=self._flag_words)
+        if problem is not None:
+            self.parser.error(problem)
+        return ObservatoryOptions(**values)
+
+    def _flag_words(self, field: str, value: str | None = None) -> str:
+        return self.flags[field] if value is None else f"{self.flags[field]} {value}"
