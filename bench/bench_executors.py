@@ -94,27 +94,12 @@ def _detector_ids(instrument: str, detectors: str) -> tuple[int, ...]:
     return wanted
 
 
-def _exposure(instrument: str, seq: int, kind: str, exposure_time: float, detectors: tuple[int, ...]) -> Any:
-    from lsst.ts.makecalibrations.sim.cameras import observatory_spec
-    from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
-
-    return ExposureInfo.make(
-        day_obs=DAY_OBS,
-        seq_num=seq,
-        image_type=kind,
-        exposure_time=exposure_time,
-        dark_time=exposure_time,
-        start_tai=1795608000.0 + 60.0 * seq,
-        detectors=detectors,
-        obs_id_prefix=observatory_spec(instrument).obs_id_prefix,
-        group_id=f"{DAY_OBS}_{kind.lower()}",
-    )
-
-
 async def make_repo(
     repo: Path, instrument: str, detectors: tuple[int, ...], n_exposures: int, products: list[str]
 ) -> dict[str, list[int]]:
     """Reference calibrations and ``n_exposures`` raws of each type; exposure ids per product."""
+    from lsst.ts.makecalibrations.sim.cameras import observatory_spec
+    from lsst.ts.makecalibrations.sim.exposure import evening_exposure
     from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
     from lsst.ts.makecalibrations.sim.repository import ensure_repo
 
@@ -126,13 +111,16 @@ async def make_repo(
     writer = ButlerRawWriter(repo, size="tiny", **_instrument_kwargs(instrument, ButlerRawWriter, False))
     await writer.start()
     ids: dict[str, list[int]] = {}
+    prefix = observatory_spec(instrument).obs_id_prefix
     seq = 1
     for product, _, kind, exposure_time in JOBS:
         ids[product] = []
         if product not in products:
             continue
         for _ in range(n_exposures):
-            info = _exposure(instrument, seq, kind, exposure_time, detectors)
+            info = evening_exposure(
+                seq, kind, exposure_time, day_obs=DAY_OBS, detectors=detectors, obs_id_prefix=prefix
+            )
             await writer.write_image(info)
             ids[product].append(info.exposure_id)
             seq += 1

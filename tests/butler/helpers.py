@@ -17,9 +17,7 @@
 
 from __future__ import annotations
 
-import astropy.time
-
-from lsst.ts.makecalibrations.sim.exposure import ExposureInfo
+from lsst.ts.makecalibrations.sim.exposure import ExposureInfo, evening_exposure
 
 DAY_OBS = 20241126
 
@@ -32,20 +30,12 @@ def make_info(
     detectors: tuple[int, ...] = (0, 4),
     day_obs: int = DAY_OBS,
 ) -> ExposureInfo:
-    """An ExposureInfo as the simulated camera would make it: 20:00 TAI on ``day_obs`` + 60 s per seq."""
-    text = str(day_obs)
-    evening = astropy.time.Time(f"{text[:4]}-{text[4:6]}-{text[6:]}T20:00:00", scale="tai").unix_tai
-    start = evening + 60.0 * seq_num
-    return ExposureInfo.make(
+    """`sim.exposure.evening_exposure` on the butler tests' day and detectors by default."""
+    return evening_exposure(
+        seq_num,
+        image_type,
+        exposure_time,
         day_obs=day_obs,
-        seq_num=seq_num,
-        image_type=image_type,
-        exposure_time=exposure_time,
-        dark_time=exposure_time + 0.5,
-        start_tai=start,
         detectors=detectors,
         physical_filter=physical_filter,
-        group_id=f"{day_obs}_{image_type.lower()}",
-        reason=image_type.lower(),
-        program="test",
     )

@@ -42,6 +42,7 @@ from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
+from tests.butler.helpers import make_info
 from tests.helpers import ocps_request
 
 pytestmark = pytest.mark.slow
@@ -54,20 +55,6 @@ BEGIN, END = "2026-11-01", "2026-12-01"
 NOISY = (1, "C17", 25.0)
 CP = "${CP_PIPE_DIR}/pipelines/LSSTComCam"
 VERIFY = "${CP_VERIFY_DIR}/pipelines/LSSTComCam"
-
-
-def exposure(seq: int, kind: str, exposure_time: float) -> ExposureInfo:
-    start = 1795608000.0 + 60.0 * seq  # 2026-11-25, TAI
-    return ExposureInfo.make(
-        day_obs=DAY_OBS,
-        seq_num=seq,
-        image_type=kind,
-        exposure_time=0.0 if kind == "BIAS" else exposure_time,
-        dark_time=exposure_time,
-        start_tai=start,
-        detectors=DETECTORS,
-        group_id=f"{DAY_OBS}_{kind.lower()}",
-    )
 
 
 def query(exposures: list[ExposureInfo]) -> str:
@@ -92,7 +79,7 @@ async def write_raws(repo: Path) -> dict[str, list[ExposureInfo]]:
     for name, (kind, count, exposure_time) in plan.items():
         exposures[name] = []
         for _ in range(count):
-            info = exposure(seq, kind, exposure_time)
+            info = make_info(seq, kind, exposure_time, detectors=DETECTORS, day_obs=DAY_OBS)
             await writer.write_image(info)
             exposures[name].append(info)
             seq += 1
@@ -101,7 +88,7 @@ async def write_raws(repo: Path) -> dict[str, list[ExposureInfo]]:
     writer.truth = dataclasses.replace(writer.truth, noisy_amps=(NOISY,))
     exposures["noisy_bias"] = []
     for _ in range(4):
-        info = exposure(seq, "BIAS", 0.0)
+        info = make_info(seq, "BIAS", detectors=DETECTORS, day_obs=DAY_OBS)
         await writer.write_image(info)
         exposures["noisy_bias"].append(info)
         seq += 1

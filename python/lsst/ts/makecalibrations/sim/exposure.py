@@ -18,16 +18,19 @@
 The simulated CCCamera builds one `ExposureInfo` per image and hands it to an `ImageSink` after the
 readout; the simulated CCOODS then announces the image. The sink is where pixels are made and
 ingested (a butler-backed sink lives in `raw_writer`); the default `RecordingSink` only keeps the
-list, which is all the camera-protocol tests need.
+list, which is all the camera-protocol tests need. `evening_exposure` describes an image as the
+camera would take it, without a camera: the one builder of the tests' and benchmarks' raws (they may
+import this module; the benchmarks do not import the tests).
 
 May import: `calib.obs_id` and the standard library.
 """
 
 from __future__ import annotations
 
-__all__ = ["ExposureInfo", "ImageSink", "RecordingSink"]
+__all__ = ["ExposureInfo", "ImageSink", "RecordingSink", "evening_exposure"]
 
 import dataclasses
+import datetime
 from typing import Protocol
 
 from ..calib.obs_id import exposure_id, make_obs_id
@@ -140,6 +143,58 @@ class ExposureInfo:
             program=program,
             note=note,
         )
+
+
+def evening_exposure(
+    seq_num: int,
+    image_type: str,
+    exposure_time: float,
+    *,
+    day_obs: int,
+    detectors: tuple[int, ...],
+    physical_filter: str = "empty",
+    obs_id_prefix: str = "CC",
+) -> ExposureInfo:
+    """Describe image ``seq_num`` of ``day_obs`` as the simulated camera would take it, without a camera.
+
+    The integration starts at 20:00 TAI of ``day_obs`` plus 60 s per sequence number; the dark time is
+    the exposure time plus a 0.5 s shutter; the group id is ``{day_obs}_{image type}`` and the reason
+    the image type (lower case).
+
+    Parameters
+    ----------
+    seq_num : `int`
+        Sequence number within ``day_obs``.
+    image_type : `str`
+        ``BIAS``, ``DARK``, ``FLAT``...
+    exposure_time : `float`
+        Requested exposure time (s).
+    day_obs : `int`
+        Observing day ``YYYYMMDD``.
+    detectors : `tuple` [`int`, ...]
+        Detectors read out.
+    physical_filter : `str`, optional
+        Filter in the beam.
+    obs_id_prefix : `str`, optional
+        Camera code of the obs id (`ExposureInfo.make`).
+    """
+    text = str(day_obs)
+    # TAI unix seconds count calendar seconds of the TAI date (astropy's unix_tai, as sim.clock).
+    evening = datetime.datetime(int(text[:4]), int(text[4:6]), int(text[6:]), 20, tzinfo=datetime.UTC)
+    return ExposureInfo.make(
+        day_obs=day_obs,
+        seq_num=seq_num,
+        image_type=image_type,
+        exposure_time=exposure_time,
+        dark_time=exposure_time + 0.5,
+        start_tai=evening.timestamp() + 60.0 * seq_num,
+        detectors=detectors,
+        obs_id_prefix=obs_id_prefix,
+        physical_filter=physical_filter,
+        group_id=f"{day_obs}_{image_type.lower()}",
+        reason=image_type.lower(),
+        program="test",
+    )
 
 
 class ImageSink(Protocol):
