@@ -43,7 +43,10 @@ def measure_pairs(model: TruthModel, detector: int, exposure_times, first_id: in
     """Simulate one pair per exposure time and measure every amp; returns {amp: [PairMeasurement]}."""
     det = get_camera()[detector]
     geometry = model.geometry
-    edges = ptc.amp_edge_mask(geometry.data_shape, ptc.scaled_edge_width(geometry.data_shape))
+    settings = ptc.PairSettings(max_lag=0)  # cpPtcExtract's measurement, without the covariances
+    edges = ptc.amp_edge_mask(
+        geometry.data_shape, ptc.scaled_edge_width(geometry.data_shape, settings.num_edge_suspect)
+    )
     result: dict[str, list[ptc.PairMeasurement]] = {amp.name: [] for amp in det}
     exposure_id = first_id
     for exp_time in exposure_times:
@@ -54,7 +57,7 @@ def measure_pairs(model: TruthModel, detector: int, exposure_times, first_id: in
             box = amp.bbox_slices(geometry)
             key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"
             read_noise = 0.5 * (first.metadata[key] + second.metadata[key])
-            measured = ptc.measure_pair(first.image[box], second.image[box], read_noise, mask=edges)
+            measured = ptc.measure_pair(first.image[box], second.image[box], read_noise, edges, settings)
             result[amp.name].append(measured)
     return result
 

@@ -29,13 +29,13 @@ def _amp_boxes(model: TruthModel, detector: int) -> dict[str, tuple[slice, slice
 
 
 def test_column_thresholds_scale_with_amp_height():
-    full = defects.ColumnThresholds.for_amp_rows(2000)
+    full = defects.ColumnThresholds().for_amp_rows(2000)
     assert (full.bad_on_off, full.good_gap, full.fill_column) == (50, 30, 1000)
-    default = defects.ColumnThresholds.for_amp_rows(250)
+    default = defects.ColumnThresholds().for_amp_rows(250)
     assert (default.bad_on_off, default.good_gap, default.fill_column) == (6, 4, 125)
-    tiny = defects.ColumnThresholds.for_amp_rows(40)
+    tiny = defects.ColumnThresholds().for_amp_rows(40)
     assert (tiny.bad_on_off, tiny.good_gap, tiny.fill_column) == (3, 2, 20)
-    assert defects.ColumnThresholds.for_amp_rows(250, fill_column=-1).fill_column == -1
+    assert defects.ColumnThresholds(fill_column=-1).for_amp_rows(250).fill_column == -1
 
 
 def test_blinking_and_full_columns():
@@ -102,7 +102,7 @@ def test_edge_frame_and_merge():
     merged = defects.merge_defect_masks([a, b], (50, 80), 5)
     assert merged[20, 30] and merged[25, 40] and merged.sum() == frame.sum() + 2
     with pytest.raises(ValueError):
-        defects.merge_defect_masks([np.zeros((10, 10), dtype=bool)], (50, 80))
+        defects.merge_defect_masks([np.zeros((10, 10), dtype=bool)], (50, 80), 5)
     result = defects.mask_to_defects(merged, 3, {"X": 1})
     assert result.detector == 3 and result.metadata["OBSTYPE"] == "defects"
     assert np.array_equal(result.to_mask((50, 80)), merged)

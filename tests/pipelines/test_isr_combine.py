@@ -251,16 +251,3 @@ def test_isr_task_takes_gains_and_noise_from_the_ptc_good_amps() -> None:
     config = IsrTaskConfig()
     config.doBootstrap = True
     assert "gains" not in IsrTask(config=config).prepare_calibrations(ptc=[ptc], shape=shape).arrays
-
-
-def test_the_task_configs_default_to_the_settings() -> None:
-    """The ISR and verify task configurations take their defaults from the settings they make (one
-    place for cp_pipe's and cp_verify's defaults)."""
-    from lsst.ts.makecalibrations.pipelines.tasks.verify_tasks import CpVerifyDetConfig, _thresholds
-    from lsst.ts.makecalibrations.pipelines.verify import VerifyThresholds
-
-    assert IsrTaskConfig().settings() == IsrSettings()
-    assert _thresholds(CpVerifyDetConfig()) == VerifyThresholds()
-    changed = CpVerifyDetConfig()
-    changed.crMaxPixels = 7
-    assert _thresholds(changed).cosmic_rays.n_cr_pixel_max == 7

@@ -15,6 +15,7 @@
 
 """Unit tests of the numpy PTC kernel (`pipelines.ptc`) on synthetic draws with known truth."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -26,6 +27,10 @@ from lsst.ts.makecalibrations.pipelines import ptc
 GAIN = 1.4
 READ_NOISE_E = 7.0
 SHAPE = (2000, 509)
+MEANS_ONLY = ptc.PairSettings(max_lag=0)
+"""cpPtcExtract's pair measurement without the covariances (not looked at here)."""
+UNWEIGHTED = ptc.ExpApproxSettings(use_measurement_errors=False)
+"""cpPtcSolve's point selection with cp_pipe's unweighted outlier rejection (full-size amps)."""
 
 
 def _flat(rng: np.random.Generator, signal_e: float, shape=SHAPE) -> np.ndarray:
@@ -65,8 +70,9 @@ def test_sigma_clip_correction_matches_truncated_normal():
 
 
 def test_scaled_edge_width_keeps_full_size_fraction():
-    assert ptc.scaled_edge_width((2000, 509)) == (20, 20)
-    wy, wx = ptc.scaled_edge_width((250, 200))
+    edge = ptc.PairSettings().num_edge_suspect
+    assert ptc.scaled_edge_width((2000, 509), edge) == (20, 20)
+    wy, wx = ptc.scaled_edge_width((250, 200), edge)
     assert (wy, wx) == (2, 8)
     mask = ptc.amp_edge_mask((250, 200), (wy, wx))
     full_fraction = 1 - (1960 * 469) / (2000 * 509)
@@ -83,7 +89,8 @@ def test_pair_mean_variance_and_gain_estimators(signal_e):
     rn_adu = READ_NOISE_E / GAIN
     mu_true = signal_e / GAIN
     var_true = mu_true / GAIN + rn_adu**2
-    full = ptc.measure_pair(im1, im2, rn_adu, gain_correction_type="FULL")
+    full = ptc.measure_pair(im1, im2, rn_adu, settings=MEANS_ONLY)
+    assert MEANS_ONLY.gain_correction_type == "FULL"
     assert full.valid
     assert full.n_pixels == im1.size
     # cp_pipe's own acceptance: |mean - mu| < 1 ADU and |sigma - sqrt(var)| < 1 ADU.
@@ -94,8 +101,12 @@ def test_pair_mean_variance_and_gain_estimators(signal_e):
     # FULL is unbiased within 1% for S >= 1000 e- (the bias of the SIMPLE and NONE corrections grows below
     # that).
     assert full.gain == pytest.approx(GAIN, rel=0.01)
-    none = ptc.measure_pair(im1, im2, rn_adu, gain_correction_type="NONE")
-    simple = ptc.measure_pair(im1, im2, rn_adu, gain_correction_type="SIMPLE")
+    none = ptc.measure_pair(
+        im1, im2, rn_adu, settings=dataclasses.replace(MEANS_ONLY, gain_correction_type="NONE")
+    )
+    simple = ptc.measure_pair(
+        im1, im2, rn_adu, settings=dataclasses.replace(MEANS_ONLY, gain_correction_type="SIMPLE")
+    )
     # NONE is biased low by ~ 1 / (1 + g sigma^2 / mu); the expected bias must be seen.
     expected_none = GAIN / (1.0 + GAIN * rn_adu**2 / mu_true)
     assert none.gain == pytest.approx(expected_none, rel=0.005)
@@ -119,12 +130,12 @@ def test_pair_mask_and_invalid_pairs():
     im1[10:20, 10:20] = 1e6  # garbage, masked
     mask = np.zeros(im1.shape, dtype=bool)
     mask[10:20, 10:20] = True
-    measured = ptc.measure_pair(im1, im2, READ_NOISE_E / GAIN, mask=mask)
+    measured = ptc.measure_pair(im1, im2, READ_NOISE_E / GAIN, mask=mask, settings=MEANS_ONLY)
     assert measured.n_pixels == im1.size - 100
     assert measured.gain == pytest.approx(GAIN, rel=0.03)
     # A dark "flat" has a non-positive mean: the pair is flagged, not fitted.
     zeros = rng.normal(0.0, 5.0, (100, 100))
-    bad = ptc.measure_pair(zeros - 50, zeros + 1, 5.0)
+    bad = ptc.measure_pair(zeros - 50, zeros + 1, 5.0, settings=MEANS_ONLY)
     assert not bad.valid
 
 
@@ -149,7 +160,8 @@ def test_exp_approximation_fit_recovers_truth():
     n_pix = 1.02e6
     gains, a00s, noises = [], [], []
     for _ in range(5):
-        fit = ptc.fit_exp_approximation(means, _ptc_points(rng, means, truth, n_pix), [n_pix] * 25)
+        variances = _ptc_points(rng, means, truth, n_pix)
+        fit = ptc.fit_exp_approximation(means, variances, [n_pix] * 25, settings=UNWEIGHTED)
         assert fit.valid and fit.mask.all()
         assert fit.turnoff == pytest.approx(60000.0)
         gains.append(fit.gain)
@@ -170,7 +182,7 @@ def test_exp_approximation_rejects_outliers_and_finds_turnoff():
     saturated = means > 60000
     variances[saturated] *= np.linspace(0.6, 0.05, saturated.sum())  # roll-off past the full well
     variances[5] *= 1.3  # one wild point
-    fit = ptc.fit_exp_approximation(means, variances, [1e6] * means.size)
+    fit = ptc.fit_exp_approximation(means, variances, [1e6] * means.size, settings=UNWEIGHTED)
     assert not fit.mask[5]
     assert not fit.mask[saturated].any()
     assert fit.mask[~saturated].sum() == (~saturated).sum() - 1
@@ -186,7 +198,7 @@ def test_exp_approximation_input_mask_and_too_few_points():
     valid = np.ones(10, dtype=bool)
     valid[3] = False
     variances[3] = -1.0
-    fit = ptc.fit_exp_approximation(means, variances, [1e6] * 10, valid=valid)
+    fit = ptc.fit_exp_approximation(means, variances, [1e6] * 10, valid=valid, settings=UNWEIGHTED)
     assert fit.valid and not fit.mask[3]
     assert fit.gain == pytest.approx(1.2, rel=3e-3)
     bad = ptc.fit_exp_approximation(means[:2], variances[:2])
@@ -204,7 +216,8 @@ def test_exp_approximation_with_measurement_errors_on_small_amps():
         rng = np.random.default_rng(100 + seed)
         variances = _ptc_points(rng, means, truth, n_pix)
         variances[-1] *= 0.9  # the 30 s pair is past the full well
-        fit = ptc.fit_exp_approximation(means, variances, [n_pix] * means.size, use_measurement_errors=True)
+        fit = ptc.fit_exp_approximation(means, variances, [n_pix] * means.size)
+        assert ptc.ExpApproxSettings().use_measurement_errors
         assert not fit.mask[-1]
         assert fit.mask[:-1].all()
         gains.append(fit.gain)
@@ -224,13 +237,9 @@ def test_unconstrained_or_bounded_noise_makes_a_bad_amp():
     problems = []
     for seed in range(20):
         rng = np.random.default_rng(300 + seed)
-        fit = ptc.fit_exp_approximation(
-            high_only, _ptc_points(rng, high_only, truth, n_pix), [n_pix] * 4, use_measurement_errors=True
-        )
+        fit = ptc.fit_exp_approximation(high_only, _ptc_points(rng, high_only, truth, n_pix), [n_pix] * 4)
         problems.append(ptc_amp_problem(fit, config))
-        good = ptc.fit_exp_approximation(
-            with_low, _ptc_points(rng, with_low, truth, n_pix), [n_pix] * 6, use_measurement_errors=True
-        )
+        good = ptc.fit_exp_approximation(with_low, _ptc_points(rng, with_low, truth, n_pix), [n_pix] * 6)
         assert ptc_amp_problem(good, config) is None, (good.noise, good.noise_err, good.at_bound)
     # Most realisations are flagged (the rest happen to land near the truth, within 20 %).
     assert sum(p is not None for p in problems) >= 15, problems

@@ -113,7 +113,10 @@ def simulated_partials() -> tuple[TruthModel, list[PhotonTransferCurve]]:
     model = TruthModel(size="default")
     det = get_camera()[0]
     geometry = model.geometry
-    edges = ptc.amp_edge_mask(geometry.data_shape, ptc.scaled_edge_width(geometry.data_shape))
+    settings = ptc.PairSettings(max_lag=N_LAGS, min_pixels_covariance=50)
+    edges = ptc.amp_edge_mask(
+        geometry.data_shape, ptc.scaled_edge_width(geometry.data_shape, settings.num_edge_suspect)
+    )
     partials = []
     for index, exp_time in enumerate(PAIR_TIMES):
         first_id = 5000 + 2 * index
@@ -125,14 +128,7 @@ def simulated_partials() -> tuple[TruthModel, list[PhotonTransferCurve]]:
             box = det[name].bbox_slices(geometry)
             key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {name}"
             read_noise = 0.5 * (first.metadata[key] + second.metadata[key])
-            measured = ptc.measure_pair(
-                first.image[box],
-                second.image[box],
-                read_noise,
-                mask=edges,
-                max_lag=N_LAGS,
-                min_pixels_covariance=50,
-            )
+            measured = ptc.measure_pair(first.image[box], second.image[box], read_noise, edges, settings)
             partial.input_exp_id_pairs[name] = [[first_id, first_id + 1]]
             partial.raw_means[name] = [measured.mean]
             partial.raw_vars[name] = [measured.variance]

@@ -69,7 +69,6 @@ def test_ptc_fit_gain_and_noise(model):
             [m.variance for m in measurements],
             [m.n_pixels for m in measurements],
             [m.valid for m in measurements],
-            use_measurement_errors=True,
         )
         assert fit.valid
         gains[amp], noises[amp], turnoffs[amp] = fit.gain, fit.noise, fit.turnoff

@@ -22,7 +22,7 @@ from lsst.ts.makecalibrations.butler.calib_types import PhotonTransferCurve
 from lsst.ts.makecalibrations.butler.camera import AMP_NAMES, get_camera
 from lsst.ts.makecalibrations.calib.verification import decide_gain_check
 from lsst.ts.makecalibrations.pipelines.isr import apply_parallel_overscan, apply_serial_overscan
-from lsst.ts.makecalibrations.pipelines.ptc import measure_pair
+from lsst.ts.makecalibrations.pipelines.ptc import PairSettings, measure_pair
 from lsst.ts.makecalibrations.pipelines.tasks.verify_tasks import CpVerifyGainMergeTask
 from lsst.ts.makecalibrations.pipelines.verify_gain import gain_pair_stats
 from lsst.ts.makecalibrations.sim.truth import TruthModel
@@ -51,7 +51,7 @@ def _partial(model: TruthModel) -> PhotonTransferCurve:
     )
     for amp in AMP_NAMES:
         (image1, noise1), (image2, noise2) = first[amp], second[amp]
-        measurement = measure_pair(image1, image2, 0.5 * (noise1 + noise2))
+        measurement = measure_pair(image1, image2, 0.5 * (noise1 + noise2), settings=PairSettings(max_lag=0))
         partial.gain[amp] = measurement.gain
         partial.raw_means[amp] = [measurement.mean]
         partial.noise[amp] = measurement.read_noise

@@ -103,20 +103,19 @@ class ColumnThresholds:
     good_gap: int = 30
     fill_column: int = 1000
 
-    @classmethod
-    def for_amp_rows(
-        cls, rows: int, bad_on_off: int = 50, good_gap: int = 30, fill_column: int = 1000
-    ) -> ColumnThresholds:
-        """Scale thresholds given for a 2000-row amp to an amp of ``rows`` rows.
+    def for_amp_rows(self, rows: int) -> ColumnThresholds:
+        """Scale these thresholds, given for a 2000-row amp, to an amp of ``rows`` rows.
 
         Each threshold is multiplied by ``rows / 2000`` and rounded, with floors of 3 (``bad_on_off``),
         2 (``good_gap``) and 2 (``fill_column``) pixels; a non-positive ``fill_column`` stays disabled.
         """
         factor = rows / _FULL_AMP_ROWS
-        return cls(
-            bad_on_off=max(3, round(bad_on_off * factor)),
-            good_gap=max(2, round(good_gap * factor)),
-            fill_column=max(2, round(fill_column * factor)) if fill_column > 0 else fill_column,
+        return ColumnThresholds(
+            bad_on_off=max(3, round(self.bad_on_off * factor)),
+            good_gap=max(2, round(self.good_gap * factor)),
+            fill_column=max(2, round(self.fill_column * factor))
+            if self.fill_column > 0
+            else self.fill_column,
         )
 
 
@@ -330,7 +329,7 @@ def measure_defects(
     n_bad_columns = 0
     for amp_name, box in amp_boxes.items():
         amp = array[box]
-        columns = column_thresholds or ColumnThresholds.for_amp_rows(amp.shape[0])
+        columns = column_thresholds or ColumnThresholds().for_amp_rows(amp.shape[0])
         gain = 1.0 if gains is None else float(gains[amp_name])
         hot, cold = find_amp_defects(
             amp, image_type, thresholds, gain, exp_time, units, None if bad is None else bad[box]
@@ -347,14 +346,14 @@ def measure_defects(
     return mask, metadata
 
 
-def edge_frame_mask(shape: Sequence[int], up_down: int = 5, left_right: int | None = None) -> np.ndarray:
+def edge_frame_mask(shape: Sequence[int], up_down: int, left_right: int | None = None) -> np.ndarray:
     """Boolean mask of the frame around a detector (ComCam ``edgesAsDefects``).
 
     Parameters
     ----------
     shape : sequence of `int`
         Detector shape ``(rows, cols)``.
-    up_down : `int`, optional
+    up_down : `int`
         Rows flagged at the bottom and at the top (``nPixBorderUpDown``).
     left_right : `int`, optional
         Columns flagged at the left and right (``nPixBorderLeftRight``); defaults to ``up_down``.
@@ -368,7 +367,7 @@ def edge_frame_mask(shape: Sequence[int], up_down: int = 5, left_right: int | No
 
 
 def merge_defect_masks(
-    masks: Iterable[np.ndarray], shape: Sequence[int], up_down: int = 5, left_right: int | None = None
+    masks: Iterable[np.ndarray], shape: Sequence[int], up_down: int, left_right: int | None = None
 ) -> np.ndarray:
     """OR the defect masks of the inputs and add the detector edge frame.
 
@@ -381,8 +380,8 @@ def merge_defect_masks(
         Boolean masks of the detector (e.g. from the dark and the flat).
     shape : sequence of `int`
         Detector shape.
-    up_down, left_right : `int`, optional
-        Width of the frame (`edge_frame_mask`); 0 disables it.
+    up_down, left_right : `int`
+        Width of the frame (`edge_frame_mask`; ``left_right`` defaults to ``up_down``); 0 disables it.
 
     Returns
     -------

@@ -24,6 +24,10 @@ pairing is the
 project's one rule, `calib.flat_pairs.match_pairs_by_time`: every two consecutive exposures (sorted by
 id) with the same exposure time form a pair, so twenty 5 s flats give ten pairs.
 
+The settings of the two steps, `PairSettings` and `ExpApproxSettings`, hold cp_pipe's defaults (and the
+project's, where it differs) once: the ``cpPtcExtract`` and ``cpPtcSolve`` configurations take their
+field defaults from them.
+
 Units: images in ADU (the PTC ISR does not apply gains), variances in ADU², gains in e-/ADU, the
 per-pair read noise in ADU (overscan residual, as cp_pipe) and the solved PTC noise in electrons.
 
@@ -36,7 +40,9 @@ from __future__ import annotations
 __all__ = [
     "GAIN_CORRECTION_TYPES",
     "ExpApproxFit",
+    "ExpApproxSettings",
     "PairMeasurement",
+    "PairSettings",
     "amp_edge_mask",
     "exp_approximation_model",
     "fit_exp_approximation",
@@ -83,7 +89,7 @@ def sigma_clip_correction(n_sigma: float) -> float:
     return 1.0 / (1.0 - 2.0 * n * phi / inside)
 
 
-def scaled_edge_width(data_shape: Sequence[int], edge: int = 20) -> tuple[int, int]:
+def scaled_edge_width(data_shape: Sequence[int], edge: int) -> tuple[int, int]:
     """Scale cp_pipe's amp-edge mask width to a (possibly shrunken) simulated amp.
 
     cp_pipe masks ``numEdgeSuspect = 20`` px at every edge of a 2000 x 509 ITL amp, about 10 % of its
@@ -94,8 +100,8 @@ def scaled_edge_width(data_shape: Sequence[int], edge: int = 20) -> tuple[int, i
     ----------
     data_shape : sequence of `int`
         ``(rows, cols)`` of the amp data section.
-    edge : `int`, optional
-        Edge width (px) on a full-size amp.
+    edge : `int`
+        Edge width (px) on a full-size amp (`PairSettings.num_edge_suspect`).
 
     Returns
     -------
@@ -176,6 +182,37 @@ def gain_from_flat_pair(
     return (mean + math.sqrt(discriminant)) / (2.0 * quadratic)
 
 
+@dataclasses.dataclass(frozen=True)
+class PairSettings:
+    """How `measure_pair` measures a flat pair: cp_pipe ``PhotonTransferCurveExtractPairConfig``'s
+    fields, whose defaults the ``cpPtcExtract`` configuration takes from here.
+
+    Attributes
+    ----------
+    n_sigma : `float`
+        Clipping threshold of the means and the variance (``nSigmaClipPtc``).
+    n_iter : `int`
+        Clipping iterations (``nIterSigmaClipPtc``).
+    gain_correction_type : `str`
+        Gain-from-pair estimator, one of `GAIN_CORRECTION_TYPES` (``gainCorrectionType``).
+    max_lag : `int`
+        Measure the covariances of the difference at lags ``0 <= dx, dy < max_lag``
+        (``maximumRangeCovariancesAstier``; cp_pipe's default is 10, 8 covers the simulated
+        brighter-fatter kernel and keeps the datasets smaller); 0 measures none.
+    min_pixels_covariance : `int`
+        Fewer usable pixels than this give NaN covariances (``minNumberGoodPixelsForCovariance``).
+    num_edge_suspect : `int`
+        Pixels masked at every edge of a full-size amp (``numEdgeSuspect``, `scaled_edge_width`).
+    """
+
+    n_sigma: float = 5.5
+    n_iter: int = 3
+    gain_correction_type: str = "FULL"
+    max_lag: int = 8
+    min_pixels_covariance: int = 10000
+    num_edge_suspect: int = 20
+
+
 @dataclasses.dataclass
 class PairMeasurement:
     """Measurement of one amplifier on one flat pair.
@@ -225,17 +262,14 @@ def measure_pair(
     image2: np.ndarray,
     read_noise: float,
     mask: np.ndarray | None = None,
-    n_sigma: float = 5.5,
-    n_iter: int = 3,
-    gain_correction_type: str = "FULL",
-    max_lag: int = 0,
-    min_pixels_covariance: int = 10000,
+    settings: PairSettings = PairSettings(),
 ) -> PairMeasurement:
     """Measure mean, variance, gain (and covariances) of one amplifier region on a flat pair.
 
     Follows cp_pipe's ``measureMeanVarCov`` and ``getGainFromFlatPair``: clipped means (5.5σ, 3
-    iterations), flux-matched difference ``D = (μ2 I1 - μ1 I2) / μ``, ``rawVar = ½ VARIANCECLIP(D)``
-    times the sigma-clip correction, and the gain from the raw (unmatched) pair.
+    iterations by default), flux-matched difference ``D = (μ2 I1 - μ1 I2) / μ``,
+    ``rawVar = ½ VARIANCECLIP(D)`` times the sigma-clip correction, and the gain from the raw
+    (unmatched) pair.
 
     Parameters
     ----------
@@ -245,18 +279,10 @@ def measure_pair(
         Read noise of the pair (ADU), the mean of the two exposures' overscan noise; NaN allowed.
     mask : `numpy.ndarray`, optional
         Boolean array, True for pixels to ignore (edges, defects, NaNs are always ignored).
-    n_sigma : `float`, optional
-        Clipping threshold (cp_pipe ``nSigmaClipPtc``).
-    n_iter : `int`, optional
-        Clipping iterations (cp_pipe ``nIterSigmaClipPtc``).
-    gain_correction_type : `str`, optional
-        ``NONE``, ``SIMPLE`` or ``FULL``.
-    max_lag : `int`, optional
-        Measure the covariances of the difference at lags ``0 <= dx, dy < max_lag`` (cp_pipe
-        ``maximumRangeCovariancesAstier``); 0 skips them. Pixels beyond ``n_sigma`` clipped sigmas of
-        the difference are left out (weight 0).
-    min_pixels_covariance : `int`, optional
-        Fewer usable pixels than this give NaN covariances (``minNumberGoodPixelsForCovariance``).
+    settings : `PairSettings`, optional
+        Clipping, gain estimator and covariance lags (``max_lag=0`` measures no covariances); the
+        covariances leave out the pixels beyond ``n_sigma`` clipped sigmas of the difference
+        (weight 0). The amp edges (``num_edge_suspect``) are the caller's, in ``mask``.
 
     Returns
     -------
@@ -273,6 +299,7 @@ def measure_pair(
     values1, values2 = im1[good], im2[good]
     n_pixels = int(values1.size)
     nan = math.nan
+    n_sigma, n_iter, max_lag = settings.n_sigma, settings.n_iter, settings.max_lag
     if n_pixels == 0:
         return PairMeasurement(nan, nan, nan, float(read_noise), nan, nan, 0, False)
     mu1 = clipped_stats(values1, nsigma=n_sigma, niter=n_iter).mean
@@ -283,7 +310,7 @@ def measure_pair(
     difference = (mu2 * values1 - mu1 * values2) / mu
     diff_var = clipped_stats(difference, nsigma=n_sigma, niter=n_iter).variance
     variance = 0.5 * diff_var * sigma_clip_correction(n_sigma)
-    gain = gain_from_flat_pair(values1, values2, mu, read_noise, gain_correction_type)
+    gain = gain_from_flat_pair(values1, values2, mu, read_noise, settings.gain_correction_type)
     covariances = sqrt_weights = None
     if max_lag > 0:
         covariances = np.full((max_lag, max_lag), math.nan)
@@ -293,7 +320,7 @@ def measure_pair(
         image[good] = difference
         weights = good.copy()
         weights[good] = np.abs(difference - clipped.mean) <= n_sigma * math.sqrt(clipped.variance)
-        if np.count_nonzero(weights) >= min_pixels_covariance:
+        if np.count_nonzero(weights) >= settings.min_pixels_covariance:
             covariances, n_pairs = measure_covariances(image, weights, max_lag)
             correction = sigma_clip_correction(n_sigma)
             covariances[0, 0] *= correction
@@ -347,6 +374,42 @@ def exp_approximation_model(params: npt.ArrayLike, means: npt.ArrayLike) -> np.n
     a00, gain, n00 = (float(p) for p in np.asarray(params, dtype=np.float64))
     mu = np.asarray(means, dtype=np.float64)
     return (mu / gain) * _expm1_over_x(2.0 * a00 * gain * mu) + n00 / gain**2
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpApproxSettings:
+    """How `fit_exp_approximation` selects the points of a PTC: cp_pipe
+    ``PhotonTransferCurveSolveConfig``'s fields, whose defaults the ``cpPtcSolve`` configuration takes
+    from here.
+
+    Attributes
+    ----------
+    sigma_cut : `float`
+        Outlier cut ``|var - model| / sqrt(var)`` (``sigmaCutPtcOutliers``).
+    max_iterations : `int`
+        Outlier-rejection iterations (``maxIterationsPtcOutliers``).
+    max_signal_initial : `float`
+        Range of the first fit (e-), converted to ADU with the approximate gain
+        (``maxSignalInitialPtcOutlierFit``).
+    max_delta_initial : `float`
+        Jump in mean (e-) after a rejected point that masks every point above
+        (``maxDeltaInitialPtcOutlierFit``).
+    min_mean_signal, max_mean_signal : `float`
+        Points whose mean (ADU) is at or below, or at or above, are never used (``minMeanSignal``,
+        ``maxMeanSignal``).
+    use_measurement_errors : `bool`
+        Weight the outlier rejection by the variance's measurement error (`fit_exp_approximation`;
+        the project's ``useMeasurementErrorsInOutlierFit``, needed on amps much smaller than a real
+        ITL amp); it needs the pixel counts.
+    """
+
+    sigma_cut: float = 5.0
+    max_iterations: int = 2
+    max_signal_initial: float = 50000.0
+    max_delta_initial: float = 9000.0
+    min_mean_signal: float = 0.0
+    max_mean_signal: float = 1e6
+    use_measurement_errors: bool = True
 
 
 @dataclasses.dataclass
@@ -449,13 +512,7 @@ def fit_exp_approximation(
     variances: npt.ArrayLike,
     n_pixels: npt.ArrayLike | None = None,
     valid: npt.ArrayLike | None = None,
-    sigma_cut: float = 5.0,
-    max_iterations: int = 2,
-    max_signal_initial: float = 50000.0,
-    max_delta_initial: float = 9000.0,
-    min_mean_signal: float = 0.0,
-    max_mean_signal: float = 1e6,
-    use_measurement_errors: bool = False,
+    settings: ExpApproxSettings = ExpApproxSettings(),
 ) -> ExpApproxFit:
     """Fit the EXPAPPROXIMATION PTC of one amplifier with cp_pipe's outlier rejection.
 
@@ -480,14 +537,11 @@ def fit_exp_approximation(
         Pixels behind each variance (for the weights).
     valid : sequence of `bool`, optional
         Input mask (``expIdMask``).
-    sigma_cut, max_iterations, max_signal_initial, max_delta_initial, min_mean_signal, max_mean_signal
-        cp_pipe's ``sigmaCutPtcOutliers``, ``maxIterationsPtcOutliers``,
-        ``maxSignalInitialPtcOutlierFit`` (e-), ``maxDeltaInitialPtcOutlierFit`` (e-),
-        ``minMeanSignal`` and ``maxMeanSignal`` (ADU).
-    use_measurement_errors : `bool`, optional
-        Use the measurement error ``σ(var) = var sqrt(2 / N_pix)`` (needs ``n_pixels``) inside the
-        outlier rejection: the fits are weighted by ``1 / σ(var)`` and a residual is never normalised
-        by less than ``σ(var)``. cp_pipe's unweighted fits and ``sqrt(var)`` normalisation assume a
+    settings : `ExpApproxSettings`, optional
+        The selection. With ``use_measurement_errors`` the measurement error ``σ(var) = var
+        sqrt(2 / N_pix)`` (needs ``n_pixels``; without them it is not used) enters the outlier
+        rejection: the fits are weighted by ``1 / σ(var)`` and a residual is never normalised by
+        less than ``σ(var)``. cp_pipe's unweighted fits and ``sqrt(var)`` normalisation assume a
         full-size amp (~1e6 pixels, σ(var)/var = 0.14%). On the shrunken simulated amps (~5e4
         pixels, 0.67%) the unweighted fit lets the high-signal points move the intercept by more
         than the low-signal points' ``5 sqrt(var)`` (so good low-flux points, which carry the read
@@ -503,7 +557,13 @@ def fit_exp_approximation(
     var = np.asarray(variances, dtype=np.float64)
     if mu.shape != var.shape:
         raise ValueError("means and variances must have the same length.")
-    usable = np.isfinite(mu) & np.isfinite(var) & (mu > min_mean_signal) & (mu < max_mean_signal) & (var > 0)
+    usable = (
+        np.isfinite(mu)
+        & np.isfinite(var)
+        & (mu > settings.min_mean_signal)
+        & (mu < settings.max_mean_signal)
+        & (var > 0)
+    )
     if valid is not None:
         usable &= np.asarray(valid, dtype=bool)
     npix = None if n_pixels is None else np.asarray(n_pixels, dtype=np.float64)
@@ -518,8 +578,8 @@ def fit_exp_approximation(
         return failed(np.zeros_like(usable))
 
     approx_gain = float(np.median(mu[usable] / var[usable]))
-    max_signal_adu = max_signal_initial / approx_gain
-    max_delta_adu = max_delta_initial / approx_gain
+    max_signal_adu = settings.max_signal_initial / approx_gain
+    max_delta_adu = settings.max_delta_initial / approx_gain
     mask = usable & (mu <= max_signal_adu) & (var <= max_signal_adu)
     if np.count_nonzero(mask) < 3:
         mask = usable.copy()
@@ -527,18 +587,18 @@ def fit_exp_approximation(
     sigmas_all = None
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.sqrt(var)
-        if use_measurement_errors and npix is not None:
+        if settings.use_measurement_errors and npix is not None:
             sigmas_all = var * np.sqrt(2.0 / npix)
             scale = np.maximum(scale, sigmas_all)
     params: np.ndarray = np.asarray(_INITIAL, dtype=np.float64)
-    for _ in range(max_iterations + 1):
+    for _ in range(settings.max_iterations + 1):
         if np.count_nonzero(mask) < 3:
             return failed(np.zeros_like(usable))
         loop_sigmas = sigmas_all[mask] if sigmas_all is not None else None
         params, _, _ = _least_squares_fit(mu[mask], var[mask], loop_sigmas, params)
         with np.errstate(invalid="ignore", divide="ignore"):
             residual = (var - exp_approximation_model(params, mu)) / scale
-        new_mask = usable & (np.abs(residual) < sigma_cut)
+        new_mask = usable & (np.abs(residual) < settings.sigma_cut)
         _mask_after_jumps(new_mask, usable, mu, order, max_delta_adu)
         if np.array_equal(new_mask, mask):
             break

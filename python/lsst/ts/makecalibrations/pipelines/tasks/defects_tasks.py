@@ -73,8 +73,14 @@ class MeasureDefectsConnections(pipeBase.PipelineTaskConnections, dimensions=("i
     )
 
 
+_DEFECT_DEFAULTS = DefectThresholds()
+_COLUMN_DEFAULTS = ColumnThresholds()
+
+
 class MeasureDefectsConfig(pipeBase.PipelineTaskConfig, pipelineConnections=MeasureDefectsConnections):
-    """Configuration (cp_pipe ``MeasureDefectsTaskConfig`` names, LSSTComCam values)."""
+    """Configuration (cp_pipe ``MeasureDefectsTaskConfig`` names, LSSTComCam values); the thresholds'
+    defaults are those of `pipelines.defects.DefectThresholds` and `~pipelines.defects.ColumnThresholds`
+    (`thresholds` and `column_thresholds` make them of this config)."""
 
     imageType = pexConfig.ChoiceField[str](
         doc="Kind of calibration; AUTO reads OBSTYPE/IMGTYPE of the image (bias, dark, else flat).",
@@ -83,25 +89,35 @@ class MeasureDefectsConfig(pipeBase.PipelineTaskConfig, pipelineConnections=Meas
     )
     thresholdType = pexConfig.ChoiceField[str](
         doc="Threshold kind.",
-        default="VALUE",
+        default=_DEFECT_DEFAULTS.threshold_type,
         allowed={"VALUE": "Absolute thresholds.", "STDEV": "Multiples of the amp clipped stdev."},
     )
-    darkCurrentThreshold = pexConfig.Field[float](doc="Hot-pixel dark current (e-/s).", default=3.0)
-    biasThreshold = pexConfig.Field[float](doc="Hot-pixel bias excess (ADU).", default=1000.0)
-    fracThresholdFlat = pexConfig.Field[float](
-        doc="Cold pixel: at most this fraction of the amp mean.", default=0.9
+    darkCurrentThreshold = pexConfig.Field[float](
+        doc="Hot-pixel dark current (e-/s).", default=_DEFECT_DEFAULTS.dark_current_threshold
     )
-    nSigmaBright = pexConfig.Field[float](doc="STDEV mode: bright threshold.", default=4.8)
-    nSigmaDark = pexConfig.Field[float](doc="STDEV mode: dark threshold (negative).", default=-5.0)
+    biasThreshold = pexConfig.Field[float](
+        doc="Hot-pixel bias excess (ADU).", default=_DEFECT_DEFAULTS.bias_threshold
+    )
+    fracThresholdFlat = pexConfig.Field[float](
+        doc="Cold pixel: at most this fraction of the amp mean.", default=_DEFECT_DEFAULTS.frac_threshold_flat
+    )
+    nSigmaBright = pexConfig.Field[float](
+        doc="STDEV mode: bright threshold.", default=_DEFECT_DEFAULTS.n_sigma_bright
+    )
+    nSigmaDark = pexConfig.Field[float](
+        doc="STDEV mode: dark threshold (negative).", default=_DEFECT_DEFAULTS.n_sigma_dark
+    )
     badOnAndOffPixelColumnThreshold = pexConfig.Field[int](
-        doc="Flagged pixels (on a 2000-row amp) that make a column 'blinking'.", default=50
+        doc="Flagged pixels (on a 2000-row amp) that make a column 'blinking'.",
+        default=_COLUMN_DEFAULTS.bad_on_off,
     )
     goodPixelColumnGapThreshold = pexConfig.Field[int](
-        doc="Good-pixel gap (on a 2000-row amp) left unfilled in a blinking column.", default=30
+        doc="Good-pixel gap (on a 2000-row amp) left unfilled in a blinking column.",
+        default=_COLUMN_DEFAULTS.good_gap,
     )
     badPixelsToFillColumnThreshold = pexConfig.Field[int](
         doc="Flagged pixels (on a 2000-row amp) that make the whole amp column bad; <= 0 disables.",
-        default=1000,
+        default=_COLUMN_DEFAULTS.fill_column,
     )
     scaleColumnThresholdsToAmpHeight = pexConfig.Field[bool](
         doc="Scale the three column thresholds by amp rows / 2000 (simulated amps are shorter).", default=True
@@ -111,6 +127,27 @@ class MeasureDefectsConfig(pipeBase.PipelineTaskConfig, pipelineConnections=Meas
         default="electron",
         allowed={"electron": "Electrons.", "adu": "ADU (the dark threshold is divided by the camera gain)."},
     )
+
+    def thresholds(self) -> DefectThresholds:
+        """Return the `DefectThresholds` of this config."""
+        return DefectThresholds(
+            threshold_type=self.thresholdType,
+            dark_current_threshold=self.darkCurrentThreshold,
+            bias_threshold=self.biasThreshold,
+            frac_threshold_flat=self.fracThresholdFlat,
+            n_sigma_bright=self.nSigmaBright,
+            n_sigma_dark=self.nSigmaDark,
+        )
+
+    def column_thresholds(self, rows: int) -> ColumnThresholds:
+        """Return the `ColumnThresholds` of this config for an amp of ``rows`` rows (scaled to it with
+        ``scaleColumnThresholdsToAmpHeight``)."""
+        columns = ColumnThresholds(
+            self.badOnAndOffPixelColumnThreshold,
+            self.goodPixelColumnGapThreshold,
+            self.badPixelsToFillColumnThreshold,
+        )
+        return columns.for_amp_rows(rows) if self.scaleColumnThresholdsToAmpHeight else columns
 
 
 class MeasureDefectsTask(pipeBase.PipelineTask):
@@ -154,34 +191,14 @@ class MeasureDefectsTask(pipeBase.PipelineTask):
             amp.name: (slice(amp.iy * ny, (amp.iy + 1) * ny), slice(amp.ix * nx, (amp.ix + 1) * nx))
             for amp in detector
         }
-        if self.config.scaleColumnThresholdsToAmpHeight:
-            columns = ColumnThresholds.for_amp_rows(
-                ny,
-                self.config.badOnAndOffPixelColumnThreshold,
-                self.config.goodPixelColumnGapThreshold,
-                self.config.badPixelsToFillColumnThreshold,
-            )
-        else:
-            columns = ColumnThresholds(
-                self.config.badOnAndOffPixelColumnThreshold,
-                self.config.goodPixelColumnGapThreshold,
-                self.config.badPixelsToFillColumnThreshold,
-            )
-        thresholds = DefectThresholds(
-            threshold_type=self.config.thresholdType,
-            dark_current_threshold=self.config.darkCurrentThreshold,
-            bias_threshold=self.config.biasThreshold,
-            frac_threshold_flat=self.config.fracThresholdFlat,
-            n_sigma_bright=self.config.nSigmaBright,
-            n_sigma_dark=self.config.nSigmaDark,
-        )
+        columns = self.config.column_thresholds(ny)
         units = str(metadata.get("LSST ISR UNITS", self.config.units)).lower()
         exp_time = float(metadata.get("EXPTIME", 1.0) or 1.0)
         mask, counters = measure_defects(
             image,
             image_type,
             boxes,
-            thresholds=thresholds,
+            thresholds=self.config.thresholds(),
             column_thresholds=columns,
             gains=detector.gains,
             exp_time=exp_time,

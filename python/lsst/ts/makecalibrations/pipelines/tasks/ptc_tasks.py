@@ -53,6 +53,7 @@ __all__ = [
     "solve_ptc",
 ]
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -71,6 +72,8 @@ from ...calib.flat_pairs import PAIR_TOLERANCE
 from ..ptc import (
     GAIN_CORRECTION_TYPES,
     ExpApproxFit,
+    ExpApproxSettings,
+    PairSettings,
     amp_edge_mask,
     fit_exp_approximation,
     match_pairs_by_time,
@@ -182,8 +185,14 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
         return adjusted_inputs, adjusted_outputs
 
 
+_PAIR_DEFAULTS = PairSettings()
+_FIT_DEFAULTS = ExpApproxSettings()
+
+
 class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtractConnections):
-    """Configuration of `PtcExtractTask` (cp_pipe ``PhotonTransferCurveExtractPairConfig`` names)."""
+    """Configuration of `PtcExtractTask` (cp_pipe ``PhotonTransferCurveExtractPairConfig`` names); the
+    measurement's defaults are those of `pipelines.ptc.PairSettings` (`pair_settings` makes one of
+    this config)."""
 
     matchExposuresType = pexConfig.ChoiceField[str](
         doc="How flats are paired.",
@@ -201,10 +210,13 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
         doc="Mask planes whose pixels are ignored.",
         default=["SUSPECT", "BAD", "NO_DATA", "SAT", "UNMASKEDNAN"],
     )
-    nSigmaClipPtc = pexConfig.Field[float](doc="Sigma clip for the means and variance.", default=5.5)
-    nIterSigmaClipPtc = pexConfig.Field[int](doc="Clipping iterations.", default=3)
+    nSigmaClipPtc = pexConfig.Field[float](
+        doc="Sigma clip for the means and variance.", default=_PAIR_DEFAULTS.n_sigma
+    )
+    nIterSigmaClipPtc = pexConfig.Field[int](doc="Clipping iterations.", default=_PAIR_DEFAULTS.n_iter)
     numEdgeSuspect = pexConfig.Field[int](
-        doc="Pixels masked at every amp edge on a full-size (2000 x 509) amp.", default=20
+        doc="Pixels masked at every amp edge on a full-size (2000 x 509) amp.",
+        default=_PAIR_DEFAULTS.num_edge_suspect,
     )
     scaleEdgeToAmpSize = pexConfig.Field[bool](
         doc="Scale numEdgeSuspect per axis, and minNumberGoodPixelsForCovariance with the pixel count, "
@@ -214,20 +226,32 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
     maximumRangeCovariancesAstier = pexConfig.Field[int](
         doc="Lags per axis (0 .. n-1) of the measured covariances (cp_pipe's default is 10; 8 covers "
         "the simulated brighter-fatter kernel and keeps the datasets smaller); 0 measures none.",
-        default=8,
+        default=_PAIR_DEFAULTS.max_lag,
     )
     minNumberGoodPixelsForCovariance = pexConfig.Field[int](
-        doc="Fewer usable pixels (on a full-size amp) than this give NaN covariances.", default=10000
+        doc="Fewer usable pixels (on a full-size amp) than this give NaN covariances.",
+        default=_PAIR_DEFAULTS.min_pixels_covariance,
     )
     doGain = pexConfig.Field[bool](doc="Measure the gain of every pair.", default=True)
     gainCorrectionType = pexConfig.ChoiceField[str](
         doc="Gain-from-pair estimator.",
-        default="FULL",
+        default=_PAIR_DEFAULTS.gain_correction_type,
         allowed={name: name for name in GAIN_CORRECTION_TYPES},
     )
     doWriteLegacyPartials = pexConfig.Field[bool](
         doc="Also write every partial as cpPtcExtract (the pre-2024 name of cpPtcPartial).", default=True
     )
+
+    def pair_settings(self) -> PairSettings:
+        """Return the `PairSettings` of this config (before ``scaleEdgeToAmpSize``)."""
+        return PairSettings(
+            n_sigma=self.nSigmaClipPtc,
+            n_iter=self.nIterSigmaClipPtc,
+            gain_correction_type=self.gainCorrectionType,
+            max_lag=self.maximumRangeCovariancesAstier,
+            min_pixels_covariance=self.minNumberGoodPixelsForCovariance,
+            num_edge_suspect=self.numEdgeSuspect,
+        )
 
 
 def extract_pair(
@@ -268,15 +292,13 @@ def extract_pair(
     """
     rows, cols = image1.shape
     ny, nx = rows // 2, cols // 8
-    edge_widths = (
-        scaled_edge_width((ny, nx), config.numEdgeSuspect)
-        if config.scaleEdgeToAmpSize
-        else (config.numEdgeSuspect, config.numEdgeSuspect)
-    )
+    settings = config.pair_settings()
+    edge = settings.num_edge_suspect
+    edge_widths = scaled_edge_width((ny, nx), edge) if config.scaleEdgeToAmpSize else (edge, edge)
     edges = amp_edge_mask((ny, nx), edge_widths)
-    min_pixels = config.minNumberGoodPixelsForCovariance
     if config.scaleEdgeToAmpSize:
-        min_pixels = max(1, round(min_pixels * (ny * nx) / (_FULL_AMP_PIXELS)))
+        min_pixels = max(1, round(settings.min_pixels_covariance * (ny * nx) / (_FULL_AMP_PIXELS)))
+        settings = dataclasses.replace(settings, min_pixels_covariance=min_pixels)
     partial = PhotonTransferCurve(
         detector=detector.id,
         detector_name=detector.name,
@@ -291,17 +313,7 @@ def extract_pair(
         noise2 = float(metadata2.get(_OVERSCAN_NOISE_KEY.format(amp=amp.name), math.nan))
         read_noise = 0.5 * (noise1 + noise2)
         mask = edges | excluded1[box] | excluded2[box]
-        measured = measure_pair(
-            image1[box],
-            image2[box],
-            read_noise,
-            mask=mask,
-            n_sigma=config.nSigmaClipPtc,
-            n_iter=config.nIterSigmaClipPtc,
-            gain_correction_type=config.gainCorrectionType,
-            max_lag=config.maximumRangeCovariancesAstier,
-            min_pixels_covariance=min_pixels,
-        )
+        measured = measure_pair(image1[box], image2[box], read_noise, mask=mask, settings=settings)
         gain = measured.gain if config.doGain else math.nan
         if measured.covariances is not None and measured.covariances_sqrt_weights is not None:
             partial.covariances[amp.name] = [measured.covariances.tolist()]
@@ -486,7 +498,9 @@ class PtcSolveConnections(pipeBase.PipelineTaskConnections, dimensions=("instrum
 
 
 class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveConnections):
-    """Configuration of `PtcSolveTask` (cp_pipe ``PhotonTransferCurveSolveConfig`` names)."""
+    """Configuration of `PtcSolveTask` (cp_pipe ``PhotonTransferCurveSolveConfig`` names); the point
+    selection's defaults are those of `pipelines.ptc.ExpApproxSettings` (`fit_settings` makes one of
+    this config)."""
 
     ptcFitType = pexConfig.ChoiceField[str](
         doc="PTC model.",
@@ -503,21 +517,31 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
         "maximumRangeCovariancesAstier); an amp needs at least this many pairs.",
         default=8,
     )
-    minMeanSignal = pexConfig.Field[float](doc="Points at or below this mean (ADU) are unused.", default=0.0)
-    maxMeanSignal = pexConfig.Field[float](doc="Points at or above this mean (ADU) are unused.", default=1e6)
-    sigmaCutPtcOutliers = pexConfig.Field[float](doc="Outlier cut (|var - model| / sqrt(var)).", default=5.0)
-    maxIterationsPtcOutliers = pexConfig.Field[int](doc="Outlier-rejection iterations.", default=2)
+    minMeanSignal = pexConfig.Field[float](
+        doc="Points at or below this mean (ADU) are unused.", default=_FIT_DEFAULTS.min_mean_signal
+    )
+    maxMeanSignal = pexConfig.Field[float](
+        doc="Points at or above this mean (ADU) are unused.", default=_FIT_DEFAULTS.max_mean_signal
+    )
+    sigmaCutPtcOutliers = pexConfig.Field[float](
+        doc="Outlier cut (|var - model| / sqrt(var)).", default=_FIT_DEFAULTS.sigma_cut
+    )
+    maxIterationsPtcOutliers = pexConfig.Field[int](
+        doc="Outlier-rejection iterations.", default=_FIT_DEFAULTS.max_iterations
+    )
     maxSignalInitialPtcOutlierFit = pexConfig.Field[float](
-        doc="Initial fit range (e-), converted to ADU with the approximate gain.", default=50000.0
+        doc="Initial fit range (e-), converted to ADU with the approximate gain.",
+        default=_FIT_DEFAULTS.max_signal_initial,
     )
     maxDeltaInitialPtcOutlierFit = pexConfig.Field[float](
-        doc="Mean jump (e-) after a rejected point that masks everything above.", default=9000.0
+        doc="Mean jump (e-) after a rejected point that masks everything above.",
+        default=_FIT_DEFAULTS.max_delta_initial,
     )
     useMeasurementErrorsInOutlierFit = pexConfig.Field[bool](
         doc="In the outlier rejection, weight the fits by the variance measurement error "
         "var sqrt(2/N_pix) and never normalise a residual by less than it (see "
         "pipelines.ptc.fit_exp_approximation); needed on amps much smaller than a real ITL amp.",
-        default=True,
+        default=_FIT_DEFAULTS.use_measurement_errors,
     )
     maxNoiseRelativeError = pexConfig.Field[float](
         doc="An amp whose fitted read noise has a larger relative 1-sigma error is bad: the flat "
@@ -547,6 +571,18 @@ class PtcSolveConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcSolveCo
         "every amp of such a detector is bad (cp_pipe's behaviour), so the PTC is not certified.",
         default=True,
     )
+
+    def fit_settings(self) -> ExpApproxSettings:
+        """Return the `ExpApproxSettings` of this config."""
+        return ExpApproxSettings(
+            sigma_cut=self.sigmaCutPtcOutliers,
+            max_iterations=self.maxIterationsPtcOutliers,
+            max_signal_initial=self.maxSignalInitialPtcOutlierFit,
+            max_delta_initial=self.maxDeltaInitialPtcOutlierFit,
+            min_mean_signal=self.minMeanSignal,
+            max_mean_signal=self.maxMeanSignal,
+            use_measurement_errors=self.useMeasurementErrorsInOutlierFit,
+        )
 
 
 def full_covariance_problem(fit: FullCovarianceFit, config: PtcSolveConfig) -> str | None:
@@ -623,6 +659,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
         for amp in ptc.amp_names:
             n_pixels[amp].append(float(per_amp.get(amp, math.nan)))
     bad_reasons: dict[str, str] = {}
+    settings = config.fit_settings()
     for amp in ptc.amp_names:
         npix = np.asarray(n_pixels[amp])
         known = bool(np.isfinite(npix).all())
@@ -631,13 +668,7 @@ def solve_ptc(partials: Sequence[PhotonTransferCurve], config: PtcSolveConfig) -
             ptc.raw_vars[amp],
             npix if known else None,
             ptc.exp_id_mask[amp],
-            sigma_cut=config.sigmaCutPtcOutliers,
-            max_iterations=config.maxIterationsPtcOutliers,
-            max_signal_initial=config.maxSignalInitialPtcOutlierFit,
-            max_delta_initial=config.maxDeltaInitialPtcOutlierFit,
-            min_mean_signal=config.minMeanSignal,
-            max_mean_signal=config.maxMeanSignal,
-            use_measurement_errors=config.useMeasurementErrorsInOutlierFit and known,
+            settings,
         )
         ptc.exp_id_mask[amp] = [bool(v) for v in fit.mask]
         ptc.gain[amp] = fit.gain
