@@ -251,3 +251,33 @@ def test_isr_task_takes_gains_and_noise_from_the_ptc_good_amps() -> None:
     config = IsrTaskConfig()
     config.doBootstrap = True
     assert "gains" not in IsrTask(config=config).prepare_calibrations(ptc=[ptc], shape=shape).arrays
+
+
+def _interpolate_each_row(image: np.ndarray, bad: np.ndarray) -> None:
+    """The row-by-row numpy.interp that interpolate_rows replaces (the reference)."""
+    fallback = float(np.median(image[~bad])) if (~bad).any() else 0.0
+    columns = np.arange(image.shape[1])
+    for row in np.flatnonzero(bad.any(axis=1)):
+        good = ~bad[row]
+        if good.any():
+            image[row, bad[row]] = np.interp(columns[bad[row]], columns[good], image[row, good])
+        else:
+            image[row, :] = fallback
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_interpolate_rows_is_numpy_interp_per_row(seed: int) -> None:
+    """Every bad pixel (runs inside a row, at its ends, whole bad rows and columns) gets exactly the
+    value numpy.interp gives on its row's good pixels."""
+    from lsst.ts.makecalibrations.pipelines.isr import interpolate_rows
+
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100.0, 30.0, (37, 29)).astype(np.float32)
+    bad = rng.random(image.shape) < [0.02, 0.2, 0.6, 0.95][seed - 1]
+    bad[:, [0, 7, 8, 28]] = True
+    bad[5] = True
+    expected, result = image.copy(), image.copy()
+    _interpolate_each_row(expected, bad)
+    changed = interpolate_rows(result, bad)
+    assert np.array_equal(changed, bad)
+    assert np.array_equal(result, expected)

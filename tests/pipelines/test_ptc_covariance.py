@@ -250,3 +250,33 @@ def test_covariance_plot_of_a_full_covariance_ptc(simulated_partials, tmp_path, 
     plot_ptc_covariances({0: no_model}, tmp_path / "points_only.png", "test run")
     assert [fmt for _, fmt in drawn if fmt == "-"] == []
     assert sum(fmt == "o" for _, fmt in drawn) == len(AMPS) * len(PLOTTED_LAGS)
+
+
+def test_measured_covariances_are_the_lag_sums() -> None:
+    """measure_covariances (FFTs of scipy.fft's fast lengths) gives the covariance of the weighted pixel
+    pairs at each lag written out directly, both signs of dy averaged, halved."""
+    rng = np.random.default_rng(8)
+    rows, cols, lags = 23, 17, 4
+    image = rng.normal(0.0, 10.0, (rows, cols))
+    weights = rng.random((rows, cols)) > 0.1
+
+    def lag(dx: int, dy: int) -> tuple[float, int]:
+        # pairs (y, x) and (y + dy, x + dx), both weighted
+        y0, y1 = max(0, -dy), min(rows, rows - dy)
+        a, b = image[y0:y1, : cols - dx], image[y0 + dy : y1 + dy, dx:]
+        wa, wb = weights[y0:y1, : cols - dx], weights[y0 + dy : y1 + dy, dx:]
+        both = wa & wb
+        n = int(both.sum())
+        first = np.where(both, a, 0.0)
+        second = np.where(both, b, 0.0)
+        return float((first * second).sum() / n - first.sum() * second.sum() / n**2), n
+
+    covariances, n_pairs = ptc_covariance.measure_covariances(image, weights, lags)
+    for dx in range(lags):
+        for dy in range(lags):
+            cov, n = lag(dx, dy)
+            if dx and dy:
+                cov2, n2 = lag(dx, -dy)
+                cov, n = (cov * n + cov2 * n2) / (n + n2), n + n2
+            assert n_pairs[dx, dy] == n
+            assert covariances[dx, dy] == pytest.approx(0.5 * cov, rel=1e-9, abs=1e-9)

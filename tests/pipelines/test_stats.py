@@ -153,3 +153,12 @@ def test_stack_statistics_do_not_depend_on_the_chunk() -> None:
         upper = min(lower + 1, kept.size - 1)
         expected = kept[lower] + (position - lower) * (kept[upper] - kept[lower])
         assert q25[row, col] == expected
+
+
+def test_nothing_kept_gives_the_median_and_the_plain_variance() -> None:
+    """With a zero inter-quartile range the first clip keeps nothing: the median and the plain variance
+    (computed only then) are the estimate."""
+    values = np.array([5.0] * 9 + [7.0, 9.0])
+    result = stats.clipped_stats(values)
+    assert result.mean == 5.0 and result.n == 11
+    assert result.variance == pytest.approx(np.var(values, ddof=1), rel=1e-15)

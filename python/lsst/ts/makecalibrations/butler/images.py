@@ -161,8 +161,19 @@ def make_masked_image(
         plane = np.asarray(plane, dtype=bool)
         if plane.shape != array.shape:
             raise ValueError(f"Mask {name} shape {plane.shape} differs from image shape {array.shape}.")
-        result.mask.set(name, plane)
+        _set_plane(result.mask, name, plane)
     return result
+
+
+def _set_plane(mask: Any, name: str, plane: np.ndarray) -> None:
+    """``mask.set(name, plane)`` (OR the plane's bit in where ``plane`` is True) in one vectorised pass.
+
+    lsst.images' ``Mask.set`` indexes the 3-d byte array with the 2-d boolean array, 0.04-0.1 s per
+    plane of a full-size detector; the bits set are the same.
+    """
+    bit = mask.schema.bit(name)
+    target = mask.array[..., bit.index]
+    np.bitwise_or(target, bit.mask, out=target, where=plane)
 
 
 def masked_image_mask(obj: MaskedImage, plane: str) -> np.ndarray:

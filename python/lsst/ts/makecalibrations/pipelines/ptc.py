@@ -308,14 +308,13 @@ def measure_pair(
         return PairMeasurement(nan, nan, nan, float(read_noise), float(mu1), float(mu2), n_pixels, False)
     mu = 0.5 * (float(mu1) + float(mu2))
     difference = (mu2 * values1 - mu1 * values2) / mu
-    diff_var = clipped_stats(difference, nsigma=n_sigma, niter=n_iter).variance
-    variance = 0.5 * diff_var * sigma_clip_correction(n_sigma)
+    clipped = clipped_stats(difference, nsigma=n_sigma, niter=n_iter)
+    variance = 0.5 * clipped.variance * sigma_clip_correction(n_sigma)
     gain = gain_from_flat_pair(values1, values2, mu, read_noise, settings.gain_correction_type)
     covariances = sqrt_weights = None
     if max_lag > 0:
         covariances = np.full((max_lag, max_lag), math.nan)
         sqrt_weights = np.full((max_lag, max_lag), math.nan)
-        clipped = clipped_stats(difference, nsigma=n_sigma, niter=n_iter)
         image = np.zeros(im1.shape)
         image[good] = difference
         weights = good.copy()

@@ -143,7 +143,8 @@ def clipped_stats(
     if n_input == 0:
         return ClippedStats(mean=np.nan, variance=np.nan, n=0, median=np.nan, n_input=0)
     q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
-    mean, var = median, _mean_var(x)[1]
+    # The plain variance is the estimate only if no iteration keeps anything: computed then.
+    mean, var, clipped = median, np.nan, False
     n = n_input
     for iteration in range(niter):
         if iteration == 0:
@@ -157,6 +158,9 @@ def clipped_stats(
             break
         n = kept.size
         mean, var = _mean_var(kept)
+        clipped = True
+    if not clipped:
+        var = _mean_var(x)[1]
     return ClippedStats(
         mean=float(mean), variance=float(var), n=int(n), median=float(median), n_input=n_input
     )

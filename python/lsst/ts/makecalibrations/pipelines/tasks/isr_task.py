@@ -338,10 +338,9 @@ class IsrTask(pipeBase.PipelineTask):
             exposure_id=exposure_id,
             **calibs.arrays,
         )
-        output = make_masked_image(result.image, variance=result.variance, metadata=result.metadata)
-        for plane, array in result.masks.items():
-            output.mask.set(plane, array)
-        return output
+        return make_masked_image(
+            result.image, variance=result.variance, metadata=result.metadata, masks=result.masks
+        )
 
 
 @dataclasses.dataclass(frozen=True)
