@@ -162,3 +162,19 @@ def test_nothing_kept_gives_the_median_and_the_plain_variance() -> None:
     result = stats.clipped_stats(values)
     assert result.mean == 5.0 and result.n == 11
     assert result.variance == pytest.approx(np.var(values, ddof=1), rel=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quartiles_and_median_are_numpys_bit_for_bit(dtype: type) -> None:
+    """The quartiles come from a sorted copy (float32 pixels sorted as float32): the clip's median and
+    plain_stats' MEDIAN are numpy's percentile and median of the usable float64 values exactly."""
+    rng = np.random.default_rng(11)
+    values = (rng.normal(1000.0, 7.0, 4001) * [1.0, 1.0, 1e-3][rng.integers(0, 3)]).astype(dtype)
+    values[:3] = np.nan
+    bad = rng.random(values.size) < 0.05
+    usable = values[np.isfinite(values) & ~bad].astype(np.float64)
+    assert stats.clipped_stats(values, bad, 5.0, 3).median == np.percentile(usable, 50.0)
+    assert stats.plain_stats(values, bad)["MEDIAN"] == np.median(usable)
+    assert stats.plain_stats(values[:-1], bad[:-1])["MEDIAN"] == np.median(
+        values[:-1][np.isfinite(values[:-1]) & ~bad[:-1]].astype(np.float64)
+    )

@@ -142,7 +142,7 @@ def clipped_stats(
     n_input = x.size
     if n_input == 0:
         return ClippedStats(mean=np.nan, variance=np.nan, n=0, median=np.nan, n_input=0)
-    q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
+    q25, median, q75 = np.percentile(_sorted_usable(values, bad, x), [25.0, 50.0, 75.0], overwrite_input=True)
     # The plain variance is the estimate only if no iteration keeps anything: computed then.
     mean, var, clipped = median, np.nan, False
     n = n_input
@@ -199,7 +199,8 @@ def plain_stats(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> dict
     if x.size == 0:
         return {"MEAN": np.nan, "STDEV": np.nan, "MEDIAN": np.nan, "NPOINT": 0}
     mean, var = _mean_var(x)
-    return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": float(np.median(x)), "NPOINT": x.size}
+    median = float(np.median(_sorted_usable(values, bad, x), overwrite_input=True))
+    return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": median, "NPOINT": x.size}
 
 
 def plain_moments(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> tuple[float, float]:
@@ -216,6 +217,20 @@ def _usable_values(values: npt.ArrayLike, bad: npt.ArrayLike | None) -> np.ndarr
     """The usable pixels (`_usable`) of ``values`` as a flat float64 array."""
     array = np.asarray(values)
     return array[_usable(array, bad)].astype(np.float64, copy=False).ravel()
+
+
+def _sorted_usable(values: npt.ArrayLike, bad: npt.ArrayLike | None, usable: np.ndarray) -> np.ndarray:
+    """The usable pixels ``usable`` (`_usable_values` of ``values`` and ``bad``) sorted, as float64.
+
+    ``numpy.percentile`` and ``numpy.median`` of a sorted copy are those of the unsorted values, bit
+    for bit (the same order statistics, the same interpolation), and numpy's SIMD sort of the pixels
+    in their own float type followed by the exact widening to float64 costs about a third of
+    partitioning the float64 copy (a full-size amp: 8 ms against 27 ms for float32 pixels).
+    """
+    array = np.asarray(values)
+    if array.dtype == np.float32:
+        return np.sort(array[_usable(array, bad)].ravel()).astype(np.float64)
+    return np.sort(usable)
 
 
 STACK_CHUNK_PIXELS = 16384
