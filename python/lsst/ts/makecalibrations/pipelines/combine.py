@@ -174,8 +174,8 @@ def combine_band(
     images: np.ndarray,
     excluded: np.ndarray,
     scales: np.ndarray,
-    nsigma: float = 3.0,
-    niter: int = 3,
+    nsigma: float,
+    niter: int,
     variances: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scale and clipped-mean combine one band of a stack of inputs.

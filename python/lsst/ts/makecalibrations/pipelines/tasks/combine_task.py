@@ -52,6 +52,7 @@ from ...butler.camera import INSTRUMENT_NAME, Detector, get_camera
 from ...butler.image_bands import ImageBands, excluded_pixels, open_image_bands
 from ...butler.images import make_masked_image, masked_image_arrays
 from ..combine import Band, combine_exposures, combined_metadata, input_scale
+from .defaults import keyword_default
 from .quanta import quantum_data_id
 
 
@@ -101,16 +102,22 @@ class CalibCombineConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CalibC
     combine = pexConfig.ChoiceField[str](
         doc="Statistic of the combine.", default="MEANCLIP", allowed={"MEANCLIP": "Clipped mean."}
     )
-    clip = pexConfig.Field[float](doc="Clipping threshold (sigma).", default=3.0)
-    nIter = pexConfig.Field[int](doc="Clipping iterations.", default=3)
+    clip = pexConfig.Field[float](
+        doc="Clipping threshold (sigma).", default=keyword_default(combine_exposures, "nsigma")
+    )
+    nIter = pexConfig.Field[int](
+        doc="Clipping iterations.", default=keyword_default(combine_exposures, "niter")
+    )
     mask = pexConfig.ListField[str](
         doc="Mask planes whose input pixels are ignored.", default=["SAT", "DETECTED", "INTRP"]
     )
     maxVisitsToCalcErrorFromInputVariance = pexConfig.Field[int](
-        doc="Below this number of inputs the output variance comes from the input variances.", default=5
+        doc="Below this number of inputs the output variance comes from the input variances.",
+        default=keyword_default(combine_exposures, "variance_from_inputs_below"),
     )
     memoryBudgetMB = pexConfig.Field[float](
-        doc="Memory for the stacked row band of all inputs (MiB); sets the band height.", default=256.0
+        doc="Memory for the stacked row band of all inputs (MiB); sets the band height.",
+        default=keyword_default(combine_exposures, "memory_budget_bytes") / 2**20,
     )
     minInputs = pexConfig.Field[int](doc="Fewest inputs accepted.", default=1)
     flatSource = pexConfig.Field[str](doc="FLATSRC header of flats.", default="DOME")

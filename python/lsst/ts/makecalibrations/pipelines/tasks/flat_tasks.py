@@ -46,6 +46,7 @@ import numpy as np
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_mask
 from ..flat_normalization import measure_flat, scales_to_structure, solve_scales
+from .defaults import keyword_default
 from .quanta import detector_args, quantum_instrument
 
 
@@ -74,8 +75,12 @@ class CpFlatMeasureConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CpFla
     maskNameList = pexConfig.ListField[str](
         doc="Mask planes excluded from the statistics.", default=["DETECTED", "BAD", "NO_DATA"]
     )
-    numSigmaClip = pexConfig.Field[float](doc="Clipping threshold.", default=3.0)
-    clipMaxIter = pexConfig.Field[int](doc="Clipping iterations.", default=3)
+    numSigmaClip = pexConfig.Field[float](
+        doc="Clipping threshold.", default=keyword_default(measure_flat, "nsigma")
+    )
+    clipMaxIter = pexConfig.Field[int](
+        doc="Clipping iterations.", default=keyword_default(measure_flat, "niter")
+    )
 
 
 class CpFlatMeasureTask(pipeBase.PipelineTask):
@@ -137,7 +142,9 @@ class CpFlatNormalizationConfig(
     level = pexConfig.ChoiceField[str](
         doc="Granularity of the model.", default="DETECTOR", allowed={"DETECTOR": "One G per detector."}
     )
-    scaleMaxIter = pexConfig.Field[int](doc="Iterations of the log-space fit.", default=10)
+    scaleMaxIter = pexConfig.Field[int](
+        doc="Iterations of the log-space fit.", default=keyword_default(solve_scales, "n_iter")
+    )
 
 
 class CpFlatNormalizationTask(pipeBase.PipelineTask):

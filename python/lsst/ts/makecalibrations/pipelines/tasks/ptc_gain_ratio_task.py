@@ -55,6 +55,7 @@ from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..ptc import scaled_edge_width
 from ..ptc_gain_ratios import bin_flat, choose_reference_amp, fit_gain_ratios, gain_corrections
+from .defaults import keyword_default
 from .quanta import quantum_instrument
 
 PTC_GAIN_RATIO_CORRECTIONS_KEY = "PTC GAIN RATIO CORRECTIONS"
@@ -103,15 +104,20 @@ class PtcAdjustGainRatiosConfig(
         doc="Highest detector-average pair mean (ADU) of a flat used.", default=20000.0
     )
     max_noise_reference = pexConfig.Field[float](
-        doc="Largest PTC read noise (e-) of a reference amp candidate.", default=12.0
+        doc="Largest PTC read noise (e-) of a reference amp candidate.",
+        default=keyword_default(choose_reference_amp, "max_noise"),
     )
     turnoff_percentile_reference = pexConfig.Field[float](
-        doc="Reference candidates have a PTC turnoff at or above this percentile.", default=25.0
+        doc="Reference candidates have a PTC turnoff at or above this percentile.",
+        default=keyword_default(choose_reference_amp, "turnoff_percentile"),
     )
     n_flat = pexConfig.Field[int](doc="Most flats used (a random choice when more qualify).", default=50)
     random_seed = pexConfig.Field[int](doc="Seed of that choice.", default=12345)
-    bin_factor = pexConfig.Field[int](doc="Bin side (px).", default=8)
-    amp_boundary = pexConfig.Field[int](doc="Pixels left out at every amp edge (full-size amp).", default=20)
+    bin_factor = pexConfig.Field[int](doc="Bin side (px).", default=keyword_default(bin_flat, "bin_factor"))
+    amp_boundary = pexConfig.Field[int](
+        doc="Pixels left out at every amp edge (full-size amp).",
+        default=keyword_default(bin_flat, "boundary")[0],
+    )
     scaleEdgeToAmpSize = pexConfig.Field[bool](
         doc="Scale amp_boundary to the amp size as cpPtcExtract's numEdgeSuspect (simulated amps are "
         "smaller; not in cp_pipe).",
@@ -120,10 +126,11 @@ class PtcAdjustGainRatiosConfig(
     chebyshev_gradient_order = pexConfig.Field[int](
         doc="Degree in x and in y of the Chebyshev series fitted to the flat's smooth illumination "
         "(cp_pipe: a radial spline, then degree 1; here one series of degree 2 takes both).",
-        default=2,
+        default=keyword_default(fit_gain_ratios, "gradient_order"),
     )
     max_fractional_gain_ratio = pexConfig.Field[float](
-        doc="Amps whose ratio differs from 1 by more are left out of the fit and not corrected.", default=0.05
+        doc="Amps whose ratio differs from 1 by more are left out of the fit and not corrected.",
+        default=keyword_default(fit_gain_ratios, "max_fractional_gain_ratio"),
     )
     doAdjustNoise = pexConfig.Field[bool](
         doc="Rescale each amp's read noise (e-) with its gain correction: the PTC measures the noise in "

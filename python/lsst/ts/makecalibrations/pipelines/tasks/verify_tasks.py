@@ -73,7 +73,8 @@ from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import masked_image_arrays, masked_image_mask
 from ..cosmic_rays import CosmicRaySettings
 from ..verify import VerifyThresholds, detector_stats, merge_exposure, merge_run
-from ..verify_gain import ITL_FLUX_SLOPE, gain_pair_stats
+from ..verify_gain import gain_pair_stats
+from .defaults import keyword_default
 from .quanta import detector_args, quantum_instrument
 
 _STAGES = {"BIAS": "Bias", "DARK": "Dark", "FLAT": "Flat"}
@@ -466,22 +467,23 @@ class CpVerifyGainConfig(pipeBase.PipelineTaskConfig, pipelineConnections=CpVeri
     """Configuration of `CpVerifyGainTask` (cp_verify ``CpVerifyGainConfig`` names)."""
 
     gainThreshold = pexConfig.Field[float](
-        doc="Largest |flux-corrected pair gain - PTC gain| in % of the PTC gain.", default=5.0
+        doc="Largest |flux-corrected pair gain - PTC gain| in % of the PTC gain.",
+        default=keyword_default(gain_pair_stats, "gain_threshold"),
     )
     fluxSlope = pexConfig.Field[float](
         doc="Flux dependence of the pair gain (% per ADU; ITL 0.00027, e2v 0.00046; DM-35790).",
-        default=ITL_FLUX_SLOPE,
+        default=keyword_default(gain_pair_stats, "slope"),
     )
     minSigmas = pexConfig.Field[float](
         doc="Small-frame switch: the limit is at least this many statistical errors of the pair gain, "
         "100 sqrt(2 / N_pix) %; 0 keeps cp_verify's fixed gainThreshold. Changes nothing at the full "
         "and default simulated sizes.",
-        default=5.0,
+        default=keyword_default(gain_pair_stats, "min_sigmas"),
     )
     minMeanFlux = pexConfig.Field[float](
         doc="Pairs with a lower mean (ADU) are measured but not tested: read-noise dominated, the pair "
         "estimator is far less precise than at the ~20000 counts DMTN-101 uses.",
-        default=1000.0,
+        default=keyword_default(gain_pair_stats, "min_mean_adu"),
     )
 
 
