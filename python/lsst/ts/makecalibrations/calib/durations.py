@@ -191,22 +191,22 @@ MEASURED_COSTS: Mapping[str, MeasuredCost] = {
         },
     ),
     "default/warm": MeasuredCost(
-        3.3,
-        0.273,
+        2.8,
+        0.420,
         0.18,  # OODS: not measured by bench_job_costs (the "default" entry's figure)
-        "2026-12-02, commit 486b07d: bench.bench_job_costs, WarmPipetaskExecutor, 28 jobs of make run's "
-        "two configurations replayed on 1 and 3 of 3 detectors, load 0.6 -> 1.1 on 2 cores (the "
+        "2026-12-01, commit e77be3a: bench.bench_job_costs, WarmPipetaskExecutor, 28 jobs of make run's "
+        "two configurations replayed on 1 and 3 of 3 detectors, load 0.6 -> 1.2 on 2 cores (the "
         "worker's own start, about 5 s once per OCPS, is in the unfitted warm-up job)",
         {
-            "combine": JobCost(1.7, 0.307),
-            "verify": JobCost(4.0, 0.205),
-            "defects": JobCost(1.4, 0.326),
-            "ptc": JobCost(1.7, 0.475),
-            "gain": JobCost(0.3, 0.319),
-            "gain_check": JobCost(1.3, 0.025),
-            "bias_combine": JobCost(1.2, 0.261),
-            "bias_verify": JobCost(2.1, 0.352),
-            "flat_combine": JobCost(1.1, 0.701),
+            "combine": JobCost(2.6, 0.306),
+            "verify": JobCost(1.9, 0.462),
+            "defects": JobCost(2.6, 0.285),
+            "ptc": JobCost(0.5, 0.692),
+            "gain": JobCost(1.1, 0.575),
+            "gain_check": JobCost(2.7, 0.026),
+            "bias_combine": JobCost(2.1, 0.281),
+            # Two points: the intercept is the fit's, within its error of zero.
+            "flat_combine": JobCost(-0.4, 0.855),
         },
     ),
     "full": MeasuredCost(
