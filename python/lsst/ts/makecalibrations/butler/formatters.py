@@ -37,6 +37,13 @@ The storage classes and these formatters are declared in ``data/seed_config.yaml
   ``MaskedImage``, any FITS reader opens them); certified products (bias, dark, flat) keep the
   compressed default. The datastore records the formatter of each dataset, so datasets written
   before (compressed) read back as before.
+* `CalibrationImageFormatter`: lsst.images' ``GenericFormatter`` for the certified bias, dark and
+  flat (`CALIBRATION_IMAGE_DATASETS`): it writes the same files (lossless GZIP_2 in one-row tiles,
+  the product's format), and a whole-dataset read decodes the tiles with zlib
+  (`gzip_tiles.ZlibTileFitsInputArchive`) instead of astropy: the same ``MaskedImage`` bit for bit,
+  0.85 s of CPU instead of 1.4 s for a full-size detector. Every job reads each calibration once per
+  detector (`pipelines.tasks.detector_isr_task`). Calibrations written before the mapping keep
+  ``GenericFormatter`` in their datastore record and read as before.
 * `LibyamlFormatter`: daf_butler's ``YamlFormatter`` (the ``StructuredDataDict`` datasets: the
   cp_verify statistics ``verify*DetStats``, ``verify*ExpStats``, ``verify*Stats``) parsing and emitting
   with libyaml (PyYAML's ``CSafeLoader``/``CSafeDumper``) instead of PyYAML's pure-Python loader and
@@ -51,7 +58,9 @@ May import: lsst.daf.butler, lsst.resources, numpy, astropy, yaml and this packa
 from __future__ import annotations
 
 __all__ = [
+    "CALIBRATION_IMAGE_DATASETS",
     "INTERMEDIATE_IMAGE_DATASETS",
+    "CalibrationImageFormatter",
     "DefectsFormatter",
     "IntermediateImageFormatter",
     "LibyamlFormatter",
@@ -70,9 +79,11 @@ from astropy.table import Table
 from lsst.daf.butler import FormatterV2
 from lsst.daf.butler.formatters.yaml import YamlFormatter
 from lsst.images.formatters import GenericFormatter
+from lsst.images.serialization import Reader
 from lsst.resources import ResourcePath
 
 from .calib_types import Defects, PhotonTransferCurve
+from .gzip_tiles import ZlibTileFitsInputArchive
 from .images import json_default
 from .raw_image import RawImage
 
@@ -92,6 +103,9 @@ INTERMEDIATE_IMAGE_DATASETS: tuple[str, ...] = (
     "verifyFlatProc",
 )
 """Dataset types written with `IntermediateImageFormatter` (`repository.create_repo` maps each one)."""
+
+CALIBRATION_IMAGE_DATASETS: tuple[str, ...] = ("bias", "dark", "flat")
+"""Dataset types written and read with `CalibrationImageFormatter` (`repository.create_repo` maps each)."""
 
 _IMAGE_PLANES = ("image", "mask", "variance")
 
@@ -202,6 +216,23 @@ class IntermediateImageFormatter(GenericFormatter):
         # ``None`` for a plane makes lsst.images write a plain ImageHDU
         # (FitsOutputArchive.add_array); tests/butler checks that the HDUs stay uncompressed.
         return dict.fromkeys(_IMAGE_PLANES)
+
+
+class CalibrationImageFormatter(GenericFormatter):
+    """lsst.images ``GenericFormatter`` whose whole-dataset FITS reads decode GZIP tiles with zlib.
+
+    Writes exactly as ``GenericFormatter`` (the certified products keep their format). Reading the
+    whole dataset from a local FITS file goes through `gzip_tiles.ZlibTileFitsInputArchive` (see the
+    module docstring); component and ``bbox`` reads, and other formats, are ``GenericFormatter``'s.
+    """
+
+    def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
+        if component is not None or self.file_descriptor.parameters or not path.endswith(".fits"):
+            return super().read_from_local_file(path, component, expected_size)
+        pytype = self.file_descriptor.storageClass.pytype
+        with ZlibTileFitsInputArchive.open_tree(path, partial=False) as (archive, tree, info):
+            self._cache_tree(tree)
+            return Reader(archive, tree, info, pytype).read()
 
 
 _SAFE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -18,9 +18,10 @@
 A calibration combine reads every input in bands of full rows (`pipelines.combine`). A butler read
 with ``parameters={"bbox": ...}`` for each band re-opens the file and re-parses its archive tree and
 headers each time (580 reads for 20 full-size inputs in 29 bands). `open_image_bands` opens the file
-once with lsst.images' ``open_archive`` (the reader its butler formatter uses) and `ImageBands.read`
-then reads each band from the open file: an uncompressed image reads just the band's rows, a
-tile-compressed one decompresses just the band's tiles.
+once with lsst.images' FITS archive reader (`gzip_tiles.ZlibTileFitsInputArchive`, the reader of
+`formatters.CalibrationImageFormatter`; lsst.images' ``open_archive`` for files that are not local
+FITS) and `ImageBands.read` then reads each band from the open file: an uncompressed image reads just
+the band's rows, a tile-compressed one decompresses just the band's tiles.
 
 The mask is read from the same file with astropy, straight from the HDUs the archive tree points at:
 lsst.images stores a mask in FITS as int32 planes and rebuilds its in-memory mask plane by plane,
@@ -28,7 +29,7 @@ which took three times as long as reading the image; the combine only needs "is 
 set", one ``&`` with the planes' bits. `ImageBands.read` falls back to the lsst.images mask when the
 file is not a local FITS file or its mask is stored in another layout.
 
-May import: numpy, astropy, lsst.images, lsst.resources.
+May import: numpy, astropy, lsst.images, lsst.resources and this room's `gzip_tiles`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ import numpy as np
 from astropy.io import fits
 from lsst.images import Box, Mask, MaskedImage, MaskSchema
 from lsst.images.fits import ExtensionKey
-from lsst.images.serialization import ArrayReferenceModel, open_archive
+from lsst.images.serialization import ArrayReferenceModel, Reader, open_archive
 from lsst.resources import ResourcePath, ResourcePathExpression
+
+from .gzip_tiles import ZlibTileFitsInputArchive
 
 
 class ImageBands:
@@ -140,10 +143,13 @@ def open_image_bands(uri: ResourcePathExpression, planes: Sequence[str]) -> Iter
     """
     path = ResourcePath(uri)
     with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(open_archive(path, cls=MaskedImage, partial=True))
         raw_masks = None
         if path.isLocal and path.getExtension() == ".fits":
+            archive, tree, info = stack.enter_context(ZlibTileFitsInputArchive.open_tree(path, partial=True))
+            reader = Reader(archive, tree, info, MaskedImage)
             raw_masks = _raw_masks(stack, path.ospath, reader.get_tree(), planes)
+        else:
+            reader = stack.enter_context(open_archive(path, cls=MaskedImage, partial=True))
         yield ImageBands(reader, planes, raw_masks)
 
 

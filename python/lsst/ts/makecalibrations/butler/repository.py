@@ -63,7 +63,12 @@ from typing import Any
 from lsst.daf.butler import Butler, CollectionType, Config, DatasetType
 
 from .camera import INSTRUMENT_NAME
-from .formatters import INTERMEDIATE_IMAGE_DATASETS, IntermediateImageFormatter
+from .formatters import (
+    CALIBRATION_IMAGE_DATASETS,
+    INTERMEDIATE_IMAGE_DATASETS,
+    CalibrationImageFormatter,
+    IntermediateImageFormatter,
+)
 from .instrument import INSTRUMENT_CLASSES
 
 
@@ -294,18 +299,23 @@ def repo_seed_config() -> Config:
 
     ``data/seed_config.yaml`` (the repo's storage classes and formatters) plus one datastore formatter
     entry per dataset type of `formatters.INTERMEDIATE_IMAGE_DATASETS`, so those processed images are
-    written uncompressed. Repositories made before these entries existed keep the lsst.images default
-    (compressed) for them and work unchanged.
+    written uncompressed, and of `formatters.CALIBRATION_IMAGE_DATASETS`, so the certified bias, dark
+    and flat (written as before) are read with the zlib tile decoder. Repositories made before these
+    entries existed keep the lsst.images default for them and work unchanged.
     """
     config = Config(str(_SEED_CONFIG))
-    formatter = f"{IntermediateImageFormatter.__module__}.{IntermediateImageFormatter.__qualname__}"
-    for name in INTERMEDIATE_IMAGE_DATASETS:
-        config["datastore", "formatters", name] = formatter
+    for names, cls in (
+        (INTERMEDIATE_IMAGE_DATASETS, IntermediateImageFormatter),
+        (CALIBRATION_IMAGE_DATASETS, CalibrationImageFormatter),
+    ):
+        for name in names:
+            config["datastore", "formatters", name] = f"{cls.__module__}.{cls.__qualname__}"
     return config
 
 
 def enable_intermediate_formatters(root: str | os.PathLike[str]) -> list[str]:
-    """Map the intermediate dataset types of an existing repository to `IntermediateImageFormatter`.
+    """Map the intermediate dataset types of an existing repository to `IntermediateImageFormatter`
+    (and the calibrations to `CalibrationImageFormatter`).
 
     For repositories made before the mapping existed (`repo_seed_config`): adds the missing
     ``datastore.formatters`` entries to ``butler.yaml``. Datasets already written keep the formatter
@@ -314,7 +324,11 @@ def enable_intermediate_formatters(root: str | os.PathLike[str]) -> list[str]:
     path = Path(root) / "butler.yaml"
     config = Config(str(path))
     wanted = repo_seed_config()["datastore", "formatters"]
-    added = [name for name in INTERMEDIATE_IMAGE_DATASETS if ("datastore", "formatters", name) not in config]
+    added = [
+        name
+        for name in (*INTERMEDIATE_IMAGE_DATASETS, *CALIBRATION_IMAGE_DATASETS)
+        if ("datastore", "formatters", name) not in config
+    ]
     for name in added:
         config["datastore", "formatters", name] = wanted[name]
     if added:
