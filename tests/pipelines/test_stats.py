@@ -255,6 +255,8 @@ def test_median_and_percentiles_without_sorting_are_numpys(n: int) -> None:
             expected_median, got_median = np.median(x), stats.median_of(x)
             assert np.asarray(got_median).dtype == np.asarray(expected_median).dtype
             assert np.asarray(got_median).tobytes() == np.asarray(expected_median).tobytes()
+            wide_median = stats.median_of(x, dtype=np.float64)
+            assert np.asarray(wide_median).tobytes() == np.median(x.astype(np.float64)).tobytes()
             expected = np.percentile(x, [0.0, 25.0, 50.0, 75.0, 100.0])
             got = stats.linear_percentiles(x, (0.0, 25.0, 50.0, 75.0, 100.0))
             assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()

@@ -272,11 +272,12 @@ def plain_stats(values: npt.ArrayLike, bad: npt.ArrayLike | None = None) -> dict
     stats : `dict` [`str`, `float`]
         Keys ``MEAN``, ``STDEV``, ``MEDIAN``, ``NPOINT``.
     """
-    x = usable_values(values, bad)
+    source = usable_pixels(values, bad)
+    x = source.astype(np.float64, copy=False)
     if x.size == 0:
         return {"MEAN": np.nan, "STDEV": np.nan, "MEDIAN": np.nan, "NPOINT": 0}
     mean, var = _mean_var(x)
-    median = float(median_of(x))
+    median = float(median_of(source, dtype=np.float64))
     return {"MEAN": mean, "STDEV": float(np.sqrt(var)), "MEDIAN": median, "NPOINT": x.size}
 
 
@@ -375,17 +376,24 @@ def order_statistics(values: np.ndarray, ranks: npt.ArrayLike) -> np.ndarray:
     return result
 
 
-def median_of(values: np.ndarray) -> Any:
-    """``numpy.median`` of 1-d values, bit for bit, from `order_statistics` (NaN if any value is NaN or
-    there is none); the result has numpy's type (the values' float type)."""
+def median_of(values: np.ndarray, dtype: npt.DTypeLike | None = None) -> Any:
+    """``numpy.median(values.astype(dtype))`` of 1-d values, bit for bit, from `order_statistics` (NaN if
+    any value is NaN, or there is none); the result has numpy's type.
+
+    The middle values are selected in the values' own type and widened to ``dtype`` (default: their
+    own) before numpy's mean of them: widening a float type is exact and keeps the order, so the
+    middle values are the widened array's.
+    """
     x = np.asarray(values).ravel()
     n = x.size
     if n == 0:
         return math.nan
     if x.dtype.kind == "f" and np.isnan(x).any():
-        return x.dtype.type(np.nan)
+        return np.dtype(dtype or x.dtype).type(np.nan)
     half = n // 2
     middle = order_statistics(x, [half] if n % 2 else [half - 1, half])
+    if dtype is not None:
+        middle = middle.astype(dtype)
     # numpy.median is the mean of the middle one or two values of the partitioned array.
     return np.mean(middle, axis=0)
 
