@@ -179,3 +179,48 @@ def test_too_many_cosmic_rays_is_a_processing_failure() -> None:
     for amp in stats["VERIFY"]["AMP"].values():
         assert amp["PROCESSING"] is False and amp["SUCCESS"] is False
     assert stats["AMP"]["C00"]["CR_NOISE"] == pytest.approx(float(image[:100, :128].std(ddof=1)), rel=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (33, 40), (64, 9), (101, 57)])
+def test_preselection_by_bands_is_the_whole_frame_test(shape: tuple[int, int]) -> None:
+    """The candidates found band by band are those of the test on the whole frame at once, in raster
+    order (the same float32 arithmetic per pixel)."""
+    from lsst.ts.makecalibrations.pipelines import cosmic_rays
+
+    rng = np.random.default_rng(shape[0])
+    values = rng.normal(0.0, 5.0, shape).astype(np.float32)
+    values[rng.random(shape) < 0.02] += 200.0
+    values[0, 0] = np.nan
+    noise = np.full(shape, 5.0, dtype=np.float32)
+    noise[:, shape[1] // 2 :] = 2.0
+    with np.errstate(invalid="ignore"):
+        whole = values[1:-1, 1:-1] - cosmic_rays._neighbour_minimum(values) >= 6.0 * noise[1:-1, 1:-1]
+    rows, cols = np.nonzero(whole)
+    got_rows, got_cols = cosmic_rays._preselect(values, noise, 6.0)
+    assert np.array_equal(got_rows, rows + 1) and np.array_equal(got_cols, cols + 1)
+    assert rows.size > 0
+
+
+def test_cr_noise_is_the_plain_stdev_of_the_repaired_amps() -> None:
+    """CR_NOISE is plain_moments' STDEV of the repaired image per amp: amps without a cosmic ray take
+    the plain STDEV already computed for MEAN, the same number as measuring the repaired copy."""
+    from lsst.ts.makecalibrations.butler.camera import AmpGeometry
+    from lsst.ts.makecalibrations.pipelines.stats import plain_moments
+
+    detector = get_camera()[0]
+    image = detector_image(seed=21)
+    image[30, 40] += 900.0  # one cosmic ray, in amp C00 (rows < 100, columns < 128)
+    excluded = np.zeros(image.shape, bool)
+    excluded[:, 300] = True
+    stats = detector_stats("BIAS", image, excluded, detector, {})
+    assert stats["ISR"]["CR_PIXELS"] > 0
+    sigma = np.zeros(image.shape, np.float32)
+    geometry = AmpGeometry(nx=image.shape[1] // 8, ny=image.shape[0] // 2)
+    for amp in detector:
+        sigma[amp.bbox_slices(geometry)] = stats["AMP"][amp.name]["NOISE"]
+    sample = image[::4, ::4][~excluded[::4, ::4]]
+    repaired = find_cosmic_rays(image, sigma, excluded, float(np.median(sample))).repaired
+    for amp in detector:
+        box = amp.bbox_slices(geometry)
+        assert stats["AMP"][amp.name]["CR_NOISE"] == plain_moments(repaired[box], excluded[box])[1]
+    assert stats["AMP"]["C00"]["CR_NOISE"] < plain_moments(image[:100, :128])[1]

@@ -281,3 +281,37 @@ def test_interpolate_rows_is_numpy_interp_per_row(seed: int) -> None:
     changed = interpolate_rows(result, bad)
     assert np.array_equal(changed, bad)
     assert np.array_equal(result, expected)
+
+
+def test_interpolate_rows_reuses_the_runs_of_an_equal_mask_only() -> None:
+    """The runs found for a mask are used again for an equal mask (every image of a job) and not for
+    a different one: the values stay numpy.interp's per row either way."""
+    from lsst.ts.makecalibrations.pipelines import isr
+
+    rng = np.random.default_rng(5)
+    bad = rng.random((23, 31)) < 0.1
+    bad[4] = True
+    other = bad.copy()
+    other[10, 3] = not other[10, 3]
+    for mask in (bad, bad.copy(), other, bad):
+        image = rng.normal(0.0, 5.0, mask.shape).astype(np.float32)
+        expected, result = image.copy(), image.copy()
+        _interpolate_each_row(expected, mask)
+        assert np.array_equal(isr.interpolate_rows(result, mask), mask)
+        assert np.array_equal(result, expected)
+        assert np.array_equal(isr._LAST_ROW_RUNS[0].mask, mask)
+
+
+def test_dither_is_rng_uniform_bit_for_bit() -> None:
+    """run_isr draws the dither as rng.random() - 0.5 into the working array and adds the raw: the
+    same float64 values as the raw plus rng.uniform(-0.5, 0.5) of the same seed."""
+    from lsst.ts.makecalibrations.pipelines.isr import dither_seed
+
+    raw = np.random.default_rng(1).integers(10_000, 30_000, (64, 48)).astype(np.int32)
+    seed = dither_seed(2026120100002, 0, "C10")
+    expected = raw.astype(np.float64)
+    expected += np.random.default_rng(seed).uniform(-0.5, 0.5, size=raw.shape)
+    work = np.random.default_rng(seed).random(size=raw.shape)
+    work -= 0.5
+    work += raw
+    assert work.tobytes() == expected.tobytes()

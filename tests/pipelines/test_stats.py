@@ -178,3 +178,88 @@ def test_quartiles_and_median_are_numpys_bit_for_bit(dtype: type) -> None:
     assert stats.plain_stats(values[:-1], bad[:-1])["MEDIAN"] == np.median(
         values[:-1][np.isfinite(values[:-1]) & ~bad[:-1]].astype(np.float64)
     )
+
+
+def _plain_clipped(values: np.ndarray, bad: np.ndarray, nsigma: float, niter: int) -> tuple:
+    """The clipped statistics as first written (numpy.percentile quartiles, each pass a boolean pick
+    of ``|x - centre| < half-width``): the computation `stats.clipped_stats` must equal bit for bit."""
+    usable = np.isfinite(values) & ~bad
+    x = values[usable].astype(np.float64)
+    if x.size == 0:
+        return (np.nan, np.nan, 0, np.nan, 0)
+    q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
+
+    def mean_var(kept: np.ndarray) -> tuple[float, float]:
+        mean = float(kept.mean())
+        return mean, float(np.sum((kept - mean) ** 2) / (kept.size - 1)) if kept.size > 1 else np.nan
+
+    mean, var, clipped, n = median, np.nan, False, x.size
+    for iteration in range(niter):
+        if iteration == 0:
+            center, half_width = median, nsigma * stats.IQR_TO_STDEV * (q75 - q25)
+        else:
+            if not np.isfinite(var):
+                break
+            center, half_width = mean, nsigma * np.sqrt(var)
+        kept = x[np.abs(x - center) < half_width]
+        if kept.size == 0:
+            break
+        n, (mean, var), clipped = kept.size, mean_var(kept), True
+    if not clipped:
+        var = mean_var(x)[1]
+    return (float(mean), float(var), int(n), float(median), x.size)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clipped_stats_equal_the_plain_formulation_bit_for_bit(seed: int) -> None:
+    """Quartiles read from the sorted pixels and each pass's kept interval found on them give exactly
+    the statistics of numpy.percentile and boolean picks (ties, outliers, tiny and large sets)."""
+    rng = np.random.default_rng(seed)
+    for n in (1, 2, 3, 10, 211, 70_001):
+        for dtype in (np.float32, np.float64):
+            draws = [
+                rng.normal(1000.0, 7.0, n),
+                rng.integers(0, 4, n).astype(float),
+                np.concatenate([rng.normal(0.0, 1.0, n), 1e3 * rng.normal(0.0, 1.0, n // 10 + 1)]),
+                rng.standard_cauchy(n),
+            ]
+            for values in draws:
+                values = values.astype(dtype)
+                values[rng.integers(0, values.size)] = np.nan
+                bad = rng.random(values.size) < 0.05
+                for nsigma, niter in ((3.0, 3), (5.0, 3), (2.0, 6), (1e-9, 2)):
+                    result = stats.clipped_stats(values, bad, nsigma, niter)
+                    got = (result.mean, result.variance, result.n, result.median, result.n_input)
+                    expected = _plain_clipped(values, bad, nsigma, niter)
+                    assert np.array_equal(np.array(got), np.array(expected), equal_nan=True), (
+                        n,
+                        dtype,
+                        nsigma,
+                    )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 65_535, 65_536, 65_537, 300_001, 1_000_000])
+def test_median_and_percentiles_without_sorting_are_numpys(n: int) -> None:
+    """order_statistics (a sample's bracket, proven by counts) gives numpy's median and percentiles
+    bit for bit, also for sorted, constant, many-tie and skewed values and for float32."""
+    rng = np.random.default_rng(n)
+    for values in (
+        rng.normal(5.0, 3.0, n),
+        np.sort(rng.normal(0.0, 1.0, n)),
+        np.full(n, 2.5),
+        rng.integers(-3, 4, n).astype(float),
+        rng.exponential(1.0, n) ** 3,
+    ):
+        for dtype in (np.float32, np.float64):
+            x = values.astype(dtype)
+            expected_median, got_median = np.median(x), stats.median_of(x)
+            assert np.asarray(got_median).dtype == np.asarray(expected_median).dtype
+            assert np.asarray(got_median).tobytes() == np.asarray(expected_median).tobytes()
+            wide_median = stats.median_of(x, dtype=np.float64)
+            assert np.asarray(wide_median).tobytes() == np.median(x.astype(np.float64)).tobytes()
+            expected = np.percentile(x, [0.0, 25.0, 50.0, 75.0, 100.0])
+            got = stats.linear_percentiles(x, (0.0, 25.0, 50.0, 75.0, 100.0))
+            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+            ranks = rng.integers(0, n, 5)
+            assert np.array_equal(stats.order_statistics(x, ranks), np.sort(x)[ranks])
+    assert np.isnan(stats.median_of(np.array([1.0, np.nan, 2.0])))

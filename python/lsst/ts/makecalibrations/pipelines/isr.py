@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from ..butler.camera import PARALLEL_OVERSCAN, SATURATION_ADU, SERIAL_OVERSCAN, AmpGeometry, Detector
-from .stats import clipped_stats, plain_stats
+from .stats import clipped_stats, median_of, plain_stats
 
 OVERSCAN_SKIP = 3
 """Leading and trailing overscan columns/rows skipped by the overscan fits."""
@@ -222,13 +222,77 @@ def interpolate_rows(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
     ``slope * (x - x_j) + y_j`` between the good pixels either side of a run of bad ones, the nearest
     good value beyond the row's first or last good pixel), computed for all runs at once instead of a
     call per row: a bad column puts a bad pixel in every row of a full-size detector (4000 calls).
+    Where each run starts and ends depends only on ``bad``, which is the same defect mask for every
+    image of a job: the last mask's runs are kept (`_RowRuns`) and used again when ``bad`` is equal.
     """
     bad = np.asarray(bad, dtype=bool)
-    changed = bad.copy()
-    if not changed.any():
-        return changed
+    if not bad.any():
+        return bad.copy()
+    runs = _row_runs(bad)
+    y_left = image[runs.pixel_rows, runs.left_cols].astype(np.float64)
+    y_right = image[runs.pixel_rows, runs.right_cols].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = (y_right - y_left) / runs.span
+        values = slope * runs.from_left + y_left
+        # numpy.interp's fallbacks for a NaN result: from the right end, then the common value.
+        retry = np.isnan(values)
+        values[retry] = (slope * runs.from_right + y_right)[retry]
+        same = np.isnan(values) & (y_left == y_right)
+        values[same] = y_left[same]
+    values = np.where(runs.has_left, np.where(runs.has_right, values, y_left), y_right)
+    if runs.any_empty:
+        good = ~bad
+        values[runs.empty] = float(median_of(image[good])) if runs.any_good else 0.0
+    image[runs.pixel_rows, runs.pixel_cols] = values
+    return runs.mask.copy()
+
+
+@dataclasses.dataclass(frozen=True)
+class _RowRuns:
+    """The runs of bad pixels along the rows of one mask, as `interpolate_rows` needs them.
+
+    Attributes
+    ----------
+    mask : `numpy.ndarray`
+        The mask they were found in (a private copy).
+    pixel_rows, pixel_cols : `numpy.ndarray`
+        Every bad pixel, run by run in row-major order.
+    left_cols, right_cols : `numpy.ndarray`
+        The good columns either side of each pixel's run (clipped into the row when there is none).
+    has_left, has_right, empty : `numpy.ndarray`
+        Whether the run has a good pixel on its left, on its right, or on neither side.
+    span, from_left, from_right : `numpy.ndarray`
+        ``x_right - x_left``, ``x - x_left`` and ``x - x_right`` (float64, numpy.interp's terms).
+    any_empty, any_good : `bool`
+        Whether some row has no good pixel; whether any pixel is good.
+    """
+
+    mask: np.ndarray
+    pixel_rows: np.ndarray
+    pixel_cols: np.ndarray
+    left_cols: np.ndarray
+    right_cols: np.ndarray
+    has_left: np.ndarray
+    has_right: np.ndarray
+    empty: np.ndarray
+    span: np.ndarray
+    from_left: np.ndarray
+    from_right: np.ndarray
+    any_empty: bool
+    any_good: bool
+
+
+_LAST_ROW_RUNS: list[_RowRuns] = []
+
+
+def _row_runs(bad: np.ndarray) -> _RowRuns:
+    """`_RowRuns` of ``bad``: the last ones made if their mask equals ``bad``, else new ones (kept)."""
+    if _LAST_ROW_RUNS:
+        last = _LAST_ROW_RUNS[0]
+        if last.mask.shape == bad.shape and np.array_equal(last.mask, bad):
+            return last
     rows = np.flatnonzero(bad.any(axis=1))
-    width = image.shape[1]
+    width = bad.shape[1]
     padded = np.zeros((rows.size, width + 2), dtype=np.int8)
     padded[:, 1:-1] = bad[rows]
     step = np.diff(padded, axis=1)
@@ -242,24 +306,25 @@ def interpolate_rows(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
     left = np.repeat(starts - 1, lengths)  # last good column before the run (-1: none)
     right = np.repeat(ends, lengths)  # first good column after it (width: none)
     has_left, has_right = left >= 0, right < width
-    y_left = image[pixel_rows, np.maximum(left, 0)].astype(np.float64)
-    y_right = image[pixel_rows, np.minimum(right, width - 1)].astype(np.float64)
     x, x_left, x_right = (array.astype(np.float64) for array in (pixel_cols, left, right))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (y_right - y_left) / (x_right - x_left)
-        values = slope * (x - x_left) + y_left
-        # numpy.interp's fallbacks for a NaN result: from the right end, then the common value.
-        retry = np.isnan(values)
-        values[retry] = (slope * (x - x_right) + y_right)[retry]
-        same = np.isnan(values) & (y_left == y_right)
-        values[same] = y_left[same]
-    values = np.where(has_left, np.where(has_right, values, y_left), y_right)
     empty = ~(has_left | has_right)
-    if empty.any():
-        good = ~bad
-        values[empty] = float(np.median(image[good])) if good.any() else 0.0
-    image[pixel_rows, pixel_cols] = values
-    return changed
+    runs = _RowRuns(
+        mask=bad.copy(),
+        pixel_rows=pixel_rows,
+        pixel_cols=pixel_cols,
+        left_cols=np.maximum(left, 0),
+        right_cols=np.minimum(right, width - 1),
+        has_left=has_left,
+        has_right=has_right,
+        empty=empty,
+        span=x_right - x_left,
+        from_left=x - x_left,
+        from_right=x - x_right,
+        any_empty=bool(empty.any()),
+        any_good=not bool(bad.all()),
+    )
+    _LAST_ROW_RUNS[:] = [runs]
+    return runs
 
 
 def _ptc_or_camera(ptc_values: Mapping[str, float] | None, amp: str, nominal: float) -> tuple[float, str]:
@@ -346,10 +411,15 @@ def run_isr(
         md["LSST ISR NOOP STEPS"] = ",".join(noop)
     for amp in detector:
         raw = np.asarray(amps[amp.name])
-        work = raw.astype(np.float64)
         if settings.doDither:
+            # rng.uniform(-0.5, 0.5) is -0.5 + 1.0 * rng.random(), bit for bit: drawn into the working
+            # array itself, which then takes the raw values (one float64 array per amp, not three).
             rng = np.random.default_rng(dither_seed(exposure_id, detector.id, amp.name))
-            work += rng.uniform(-0.5, 0.5, size=work.shape)
+            work = rng.random(size=raw.shape)
+            work -= 0.5
+            work += raw
+        else:
+            work = raw.astype(np.float64)
         residual_stdev, serial_median = apply_serial_overscan(work, geometry)
         md[f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"] = residual_stdev
         md[f"LSST ISR OVERSCAN SERIAL MEDIAN {amp.name}"] = serial_median
@@ -424,8 +494,9 @@ def run_isr(
                 to_fix |= masks[plane]
         if to_fix.any():
             masks["INTRP"] = interpolate_rows(image, to_fix)
-            bad_var = ~np.isfinite(variance)
-            variance[bad_var | to_fix] = np.float32(np.median(variance[~(bad_var | to_fix)]))
+            replaced = ~np.isfinite(variance)
+            replaced |= to_fix
+            variance[replaced] = np.float32(median_of(variance[~replaced]))
 
     if settings.doStandardStatistics:
         excluded = np.zeros(image.shape, dtype=bool)

@@ -56,7 +56,7 @@ from astropy.time import Time
 
 from ..butler.camera import AmpGeometry, Detector, amp_geometry
 from .cosmic_rays import CosmicRaySettings, TooManyCosmicRaysError, find_cosmic_rays
-from .stats import clipped_stats, plain_moments
+from .stats import clipped_stats_of_usable, plain_moments, plain_moments_of_usable, usable_pixels
 
 STAGES = ("BIAS", "DARK", "FLAT")
 """Verification stages (cp_verify ``stageName``)."""
@@ -168,16 +168,23 @@ def detector_stats(
     nsig, niter = thresholds.num_sigma_clip, thresholds.clip_max_iter
     amp_stats: dict[str, dict[str, float]] = {}
     read_noise_adu: dict[str, float] = {}
+    plain_stdev: dict[str, float] = {}
     for amp in detector:
         box = slices[amp.name]
-        values, bad = image[box], excluded[box]
-        clipped = clipped_stats(values, bad, nsig, niter)
-        amp_stats[amp.name] = {"MEAN": float(plain_moments(values, bad)[0]), "NOISE": float(clipped.stdev)}
+        # One pick of the usable pixels for MEAN and NOISE (what plain_moments and clipped_stats do).
+        source = usable_pixels(image[box], excluded[box])
+        usable = source.astype(np.float64, copy=False)
+        mean, stdev = plain_moments_of_usable(usable)
+        clipped = clipped_stats_of_usable(usable, nsig, niter, source=source)
+        amp_stats[amp.name] = {"MEAN": float(mean), "NOISE": float(clipped.stdev)}
+        plain_stdev[amp.name] = stdev
         key = f"LSST ISR OVERSCAN RESIDUAL SERIAL STDEV {amp.name}"
         read_noise_adu[amp.name] = float(metadata.get(key, math.nan))
     cr_pixels, force_failure = 0, False
     if stage in ("BIAS", "DARK"):
-        cr_pixels, force_failure = _cr_noise(image, excluded, slices, amp_stats, thresholds.cosmic_rays)
+        cr_pixels, force_failure = _cr_noise(
+            image, excluded, slices, amp_stats, thresholds.cosmic_rays, plain_stdev
+        )
     if stage == "BIAS":
         for amp in detector:
             corner = amp.corner_slices(geometry, thresholds.corner_size)
@@ -208,6 +215,7 @@ def _cr_noise(
     slices: Mapping[str, tuple[slice, slice]],
     amp_stats: dict[str, dict[str, float]],
     settings: CosmicRaySettings,
+    plain_stdev: Mapping[str, float] | None = None,
 ) -> tuple[int, bool]:
     """Set ``CR_NOISE`` (plain STDEV after the cosmic-ray repair) in ``amp_stats``; return the number of
     cosmic-ray pixels and whether there were too many (cp_verify's ``FORCE_FAILURE``).
@@ -215,18 +223,26 @@ def _cr_noise(
     As cp_verify's ``RepairTask`` call, the search runs on the whole detector, around its median (of
     every 4th pixel of every 4th row: within ~0.005 sigma of the full median at 1/16 of its CPU), with
     each amp's NOISE as the pixel noise; with too many cosmic-ray pixels the image stays unrepaired.
+    ``plain_stdev``, the plain STDEV of each amp of ``image`` itself (same excluded pixels), is the
+    CR_NOISE of the amps with no repaired pixel (the same values, so the same number).
     """
     sigma = np.zeros(image.shape, dtype=np.float32)
     for name, box in slices.items():
         sigma[box] = amp_stats[name]["NOISE"]
     background = _median_level(image, excluded)
+    mask = None
     try:
         found = find_cosmic_rays(image, sigma, excluded, background, settings)
         repaired, cr_pixels, too_many = found.repaired, int(found.mask.sum()), False
+        mask = found.mask
     except TooManyCosmicRaysError as error:
         repaired, cr_pixels, too_many = image, error.n_pixels, True
     for name, box in slices.items():
-        amp_stats[name]["CR_NOISE"] = float(plain_moments(repaired[box], excluded[box])[1])
+        unchanged = mask is None or cr_pixels == 0 or not mask[box].any()
+        if unchanged and plain_stdev is not None and name in plain_stdev:
+            amp_stats[name]["CR_NOISE"] = float(plain_stdev[name])
+        else:
+            amp_stats[name]["CR_NOISE"] = float(plain_moments(repaired[box], excluded[box])[1])
     return cr_pixels, too_many
 
 
