@@ -13,30 +13,39 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Bootstrap ISR and flat-pair measurement in one quantum per detector (label ``cpPtcIsrExtract``).
+"""Bootstrap ISR and flat-pair measurement in one quantum per detector (label ``cpPtcExtract``).
 
-The gain-from-flat-pairs job (``cpPtc.yaml#cpPtcGainFromFlatPairs``) only needs the per-pair partials.
-With the two-task chain of the full PTC pipeline (``cpPtcIsr`` then ``cpPtcExtract``) every flat's
-ISR output ``cpPtcProc`` (an uncompressed MaskedImage, about 195 MB at full size) is written by one
-quantum and read back by the next. `PtcIsrExtractTask` does both steps in one quantum per detector:
-for each pair, it reads the two raws through the butler, runs the ISR of `isr_task.IsrTask` (the
-same code and config fields, so the pipeline files set the ``cpPtcIsr`` settings once, see
-``cpPtc.yaml``), measures the pair as `ptc_tasks.PtcExtractTask` does (`ptc_tasks.measure_pairs`,
-same pairing rule and settings: the fields of `ptc_tasks.PairMeasurementConfig`) from the arrays in
-memory, and writes the same ``cpPtcPartial`` (and ``cpPtcExtract``) datasets. Memory holds one pair;
-``cpPtcProc`` is not written. The partials are bit for bit those of the two-task chain: the image
-measured is the image ``cpPtcIsr`` writes, and the header it reads back is the ISR header (its JSON
-tree round-trips floats exactly).
+Before, ``cpPtcIsr`` wrote every flat's ISR output ``cpPtcProc`` (an uncompressed MaskedImage, about
+195 MB at full size) and ``cpPtcExtract`` (`ptc_tasks.PtcExtractTask`) read them all back. In the
+pipelines of this package the ``cpPtcExtract`` label runs `PtcIsrExtractTask`, one quantum per
+detector as before: for each pair it reads the two raws through the butler, runs the ISR of
+`isr_task.IsrTask` (the same code and config fields; ``cpPtc.yaml`` writes the ``cpPtcIsr`` settings
+once and merges them into this label's), measures the pair as `ptc_tasks.PtcExtractTask` does
+(`ptc_tasks.measure_pairs`, the same pairing rule and settings: the fields of
+`ptc_tasks.PairMeasurementConfig`) from the arrays in memory, and writes the same ``cpPtcPartial``
+(and ``cpPtcExtract``) datasets. Memory holds one pair. The gain-from-flat-pairs subset
+(``cpPtc.yaml#cpPtcGainFromFlatPairs``) is this label alone, so it writes no ``cpPtcProc``; the full
+``cpPtc.yaml`` keeps ``cpPtcIsr``, whose ``cpPtcProc`` only ``cpPtcAdjustGainRatios`` reads. (A label
+of its own for the subset cannot be: ``cpPtc.yaml`` without a subset runs every label, and two tasks
+writing ``cpPtcPartial`` are refused.) The partials are bit for bit those of the two-task chain: the
+image measured is the image ``cpPtcIsr`` writes, and the header it reads back is the ISR header (its
+JSON tree round-trips floats exactly).
 
-Pairing is decided while the graph is built, as for ``cpPtcExtract``
+Pairing is decided while the graph is built, as for `ptc_tasks.PtcExtractTask`
 (`ptc_tasks.PtcExtractConnections.adjustQuantum` on the raws' exposure records): raws of other
 observation types (``observationTypes``) and flats left without a pair are not inputs of the quantum,
 so they are neither read nor processed, and the pair count of the log line and the job's outputs
-show them as the two-task chain does. The calibrations the ISR config asks for (``defects`` for the
+show them as the two-task chain does. A detector whose flats make no pair keeps its quantum (its
+flats as unread inputs, no output predicted): it runs, logs "N flats give 0 pairs" and ends with
+NoWorkFound ("no flat pair could be measured"), where an empty graph would fail pipetask. Such a job
+writes nothing, so the simulated OCPS fails it ("produced no output datasets"); the two-task job
+succeeded with its ISR outputs only and the script reported that it measured no flat pair.
+
+The calibrations the ISR config asks for (``defects`` for the
 bootstrap) are prerequisite inputs looked up once for the quantum over the timespan of its raws (the
 union of their exposures' timespans): a CALIBRATION collection with two validity ranges inside one
-flat sequence makes the lookup ambiguous and the job fails naming the dataset; use the full cpPtc
-pipeline's per-exposure ``cpPtcIsr`` for such a collection.
+flat sequence makes the lookup ambiguous and the job fails naming the dataset (``cpPtcIsr``, one
+quantum per exposure, would not); certify ranges that do not begin inside a flat sequence.
 
 May import: lsst.pipe.base, numpy, `pipelines`, `butler`.
 """
@@ -78,6 +87,7 @@ class PtcIsrExtractConnections(
     config: PtcIsrExtractConfig  # type: ignore[assignment]
 
     paired_input: ClassVar[str] = "ccdExposure"
+    keep_quantum_without_pairs: ClassVar[bool] = True
 
     ccdExposure = cT.Input(
         name="raw",

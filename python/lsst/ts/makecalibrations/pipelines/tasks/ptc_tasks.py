@@ -24,6 +24,10 @@ FULLCOVARIANCE fit).
   ``fit_type="PARTIAL"``, the pair's mean, variance, per-lag covariances, ``.gain`` (FULL estimator by
   default) and ``.noise`` (overscan read noise, ADU) per amp. With ``doWriteLegacyPartials`` (default)
   the same partial is also written as ``cpPtcExtract``, the pre-2024 name the seed procedure reads.
+  The pipelines' ``cpPtcExtract`` label runs `ptc_isr_extract_task.PtcIsrExtractTask` instead (the
+  ISR of each pair in memory, no ``cpPtcProc`` read), which shares this task's pairing
+  (`PtcExtractConnections.adjustQuantum`), its fields (`PairMeasurementConfig`), the pair loop
+  (`measure_pairs`) and the writes (`put_partials`).
   The pairs are decided while the quantum graph is built (`PtcExtractConnections.adjustQuantum`), so
   only the pairs' first exposures are predicted as outputs and unpaired flats are not read.
 * `PtcSolveTask` (instrument + detector) gathers the partials and fits Astier+19 Eq. 16 per amp with
@@ -120,6 +124,10 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
 
     #: The input connection of the flats to pair (one dataset per exposure).
     paired_input: ClassVar[str] = "inputExp"
+    #: Keep the quantum of a detector whose flats make no pair (the flats as inputs, no output): it
+    #: runs and ends with NoWorkFound, as the ISR quanta before it did in the two-task chain. A job
+    #: whose only task this is (the gain subset) would otherwise have an empty graph and fail.
+    keep_quantum_without_pairs: ClassVar[bool] = False
 
     inputExp = cT.Input(
         name="cpPtcProc",
@@ -171,9 +179,10 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
             if info is not None and (not wanted or info[1] in wanted)
         ]
         pairs = match_pairs_by_time(times, self.config.matchExposureTimeTolerance)
-        if not pairs:
+        if not pairs and not (self.keep_quantum_without_pairs and times):
             raise pipeBase.NoWorkFound(f"{label}: no flat pair with equal exposure times for {data_id}.")
-        paired = {exp_id for pair in pairs for exp_id in pair}
+        # No pair (keep_quantum_without_pairs): the flats stay inputs, unread, and nothing is predicted.
+        paired = {exp_id for pair in pairs for exp_id in pair} or {exp_id for exp_id, _ in times}
         firsts = {pair[0] for pair in pairs}
         kept_inputs = [ref for ref in refs if int(ref.dataId["exposure"]) in paired]
         adjusted_inputs: dict[str, tuple[Any, Any]] = {self.paired_input: (connection, kept_inputs)}
