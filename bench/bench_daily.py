@@ -243,15 +243,22 @@ def copy_raws(source: Path, target: Path, report: dict[str, Any]) -> int:
 
 def replay_request(job: dict[str, Any], tag: str, data_query: str | None = None) -> Any:
     """The `sim.ocps_jobs.JobRequest` that runs a report's ``job`` again (on ``data_query``, the job's
-    own by default), as job ``<job_id>-<tag>`` into ``<output_collection>/<tag>``."""
+    own by default), as job ``<job_id>-<tag>`` into ``<output_collection>/<tag>``. Its ``-c`` labels
+    are translated as today's job builder sends them (`calib.jobs.translate_isr_label`): a report
+    written before the gain job's subset became ``cpPtcExtract`` alone names ``cpPtcIsr``."""
+    from lsst.ts.makecalibrations.calib.jobs import ISR_LABELS, translate_isr_label
     from lsst.ts.makecalibrations.sim.ocps_jobs import JobRequest
 
+    pipeline_file = job["pipeline"].rsplit("/", 1)[-1]
+    config = job["config"]
+    if pipeline_file in ISR_LABELS:
+        config = translate_isr_label(config, pipeline_file)
     return JobRequest(
         job_id=f"{job['job_id']}-{tag}",
         run_id=f"bench-{tag}",
         pipeline=job["pipeline"],
         version="",
-        config=job["config"],
+        config=config,
         data_query=job["data_query"] if data_query is None else data_query,
         output_collection=f"{job['output_collection']}/{tag}",
     )

@@ -175,7 +175,8 @@ def test_generate_prepends_calib_collection() -> None:
         "-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False"
     )
     assert builder.ptc([1, 2]).config == (
-        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
+        "-j 8 -i u/me/cc,LSSTComCam/calib --register-dataset-types "
+        "-c cpPtcIsr:doCrosstalk=False -c cpPtcExtract:doCrosstalk=False"
     )
 
 
@@ -198,10 +199,16 @@ def test_defects_ptc_gain_strings() -> None:
     assert defects.data_query == "instrument='LSSTComCam' AND detector IN (4) AND exposure IN (1, 2, 3)"
     ptc = builder.ptc([7, 8])
     assert ptc.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml"
-    assert ptc.config == "-j 2 -i LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
+    assert ptc.config == (
+        "-j 2 -i LSSTComCam/calib --register-dataset-types "
+        "-c cpPtcIsr:doCrosstalk=False -c cpPtcExtract:doCrosstalk=False"
+    )
     gain = builder.gain([7, 8])
     assert gain.pipeline == "${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml#cpPtcGainFromFlatPairs"
-    assert gain.config == ptc.config
+    # The same options, sent to the subset's one ISR task (cpPtcExtract, no cpPtcIsr).
+    assert (
+        gain.config == "-j 2 -i LSSTComCam/calib --register-dataset-types -c cpPtcExtract:doCrosstalk=False"
+    )
     assert gain.kind is JobKind.GAIN and gain.name == "GAIN"
     assert builder.extra("defects", [1]).kind is JobKind.DEFECTS
     with pytest.raises(ValueError):
@@ -224,8 +231,19 @@ def test_placeholders() -> None:
         (
             "-c isr:doDefect=False -c isr:doCrosstalk=False",
             "cpPtc.yaml#cpPtcGainFromFlatPairs",
-            "-c cpPtcIsr:doDefect=False -c cpPtcIsr:doCrosstalk=False",
+            "-c cpPtcExtract:doDefect=False -c cpPtcExtract:doCrosstalk=False",
         ),
+        (
+            "-c cpPtcIsr:doDefect=False -c cpPtcExtract:nSigmaClipPtc=4",
+            "cpPtc.yaml",
+            "-c cpPtcIsr:doDefect=False -c cpPtcExtract:doDefect=False -c cpPtcExtract:nSigmaClipPtc=4",
+        ),
+        (
+            "-c cpPtcIsr:doDefect=False -c isr:doCrosstalk=False",
+            "cpPtc.yaml#cpPtcGainFromFlatPairs",
+            "-c cpPtcExtract:doDefect=False -c cpPtcExtract:doCrosstalk=False",
+        ),
+        ("-c cpPtcIsr:doDefect=False", "cpBias.yaml", "-c cpPtcIsr:doDefect=False"),
         (
             "-c isr:doDefect=False -c cpMergeDefects:edgesAsDefects=True",
             "cpDefects.yaml",
@@ -247,16 +265,19 @@ def test_bare_isr_label_is_translated(options: str, pipeline_file: str, expected
 
 
 def test_isr_labels_are_those_of_the_pipelines() -> None:
-    """`ISR_LABELS` lists exactly the ISR tasks (labels ending in Isr) of each pipeline the jobs call."""
+    """`ISR_LABELS` lists exactly the tasks that run the ISR (`IsrTask` subclasses) of each pipeline the
+    jobs call."""
     from lsst.pipe.base import Pipeline
 
     from lsst.ts.makecalibrations.pipelines.locations import expand_pipeline_uri
+    from lsst.ts.makecalibrations.pipelines.tasks.isr_task import IsrTask
 
     for pipeline_file, labels in ISR_LABELS.items():
         root = "${CP_VERIFY_DIR}" if pipeline_file.startswith("verify") else "${CP_PIPE_DIR}"
         uri = expand_pipeline_uri(f"{root}/pipelines/LSSTComCam/{pipeline_file}")
-        task_labels = Pipeline.from_uri(uri).task_labels
-        assert tuple(label for label in task_labels if label.endswith("Isr")) == labels, pipeline_file
+        graph = Pipeline.from_uri(uri).to_graph()
+        isr = tuple(label for label, node in graph.tasks.items() if issubclass(node.task_class, IsrTask))
+        assert sorted(isr) == sorted(labels), pipeline_file
 
 
 def test_plan_takes_the_discarded_images_with_their_own_times() -> None:

@@ -89,5 +89,5 @@ def test_plan_of_the_seed_defaults_shows_the_translated_isr_labels(tmp_path, cap
     assert any(
         c.endswith("-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False") for c in configs
     )
-    assert any(c.endswith("-c cpPtcIsr:doCrosstalk=False") for c in configs), out
+    assert any(c.endswith("-c cpPtcExtract:doCrosstalk=False") for c in configs), out
     assert "isr:" not in " ".join(c.replace("Isr:", "") for c in configs)

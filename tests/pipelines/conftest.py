@@ -100,8 +100,9 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
     ensure_repo(repo, size="default", brighter_fatter=False)
     seconds["repo"] = time.monotonic() - start
     infos, ids = _infos()
-    # The seed's default config_options_ptc / config_options_defects.
+    # The seed's default config_options_ptc / config_options_defects, as the job builder sends them.
     ptc_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c cpPtcIsr:doCrosstalk=False"
+    subset_config = "-j 1 -i LSSTComCam/calib --register-dataset-types -c cpPtcExtract:doCrosstalk=False"
     defects_config = (
         "-j 1 -i LSSTComCam/calib --register-dataset-types "
         "-c cpDefectsDarkIsr:doDefect=False -c cpDefectsFlatIsr:doDefect=False"
@@ -110,13 +111,14 @@ def end_to_end(tmp_path_factory: pytest.TempPathFactory) -> EndToEnd:
         # The default FULLCOVARIANCE fit on 4 lags, not 8: the same code path at a fraction of the CPU.
         "ptc": (
             "cpPtc.yaml",
-            ptc_config + " -c cpPtcSolve:maximumRangeCovariancesAstierFullCovFit=4",
+            ptc_config
+            + " -c cpPtcExtract:doCrosstalk=False -c cpPtcSolve:maximumRangeCovariancesAstierFullCovFit=4",
             DETECTORS,
             ids["gain"] + ids["ramp"] + ids["dark"][:1],
         ),
         "subset": (
             "cpPtc.yaml#cpPtcGainFromFlatPairs",
-            ptc_config,
+            subset_config,
             (SUBSET_DETECTOR,),
             ids["gain"][:N_SUBSET_FLATS],
         ),

@@ -24,8 +24,15 @@ import math
 import numpy as np
 import pytest
 from lsst.daf.butler import Butler
+from lsst.pipe.base import Pipeline
 
 from lsst.ts.makecalibrations.butler.readers import read_pair_gains
+from lsst.ts.makecalibrations.pipelines.locations import expand_pipeline_uri
+from lsst.ts.makecalibrations.pipelines.tasks.ptc_tasks import (
+    PairMeasurementConfig,
+    PtcExtractConfig,
+    PtcExtractTask,
+)
 from tests.pipelines.ptc_helpers import (
     DEFECTS_DETECTOR,
     DETECTORS,
@@ -108,6 +115,35 @@ def test_gain_subset(end_to_end: EndToEnd):
         assert subset_partial.raw_vars == full_partial.raw_vars
 
 
+def test_fused_extract_equals_the_two_task_chain(end_to_end: EndToEnd):
+    """cpPtcExtract (the ISR of cpPtcIsr run in memory on each pair's raws) writes, bit for bit, the
+    partials that `PtcExtractTask` (the chain before the fusion: cpPtcIsr writes cpPtcProc, the extract
+    reads it back) measures from the same run's cpPtcProc of the same raws, with the same settings."""
+    butler = _butler(end_to_end, "ptc")
+    collection = end_to_end.collections["ptc"]
+    uri = expand_pipeline_uri("${CP_PIPE_DIR}/pipelines/LSSTComCam/cpPtc.yaml")
+    fused_config = Pipeline.from_uri(uri).to_graph().tasks["cpPtcExtract"].config
+    config = PtcExtractConfig()
+    for name in PairMeasurementConfig().keys():
+        setattr(config, name, getattr(fused_config, name))
+    task = PtcExtractTask(config=config)
+    compared = 0
+    for detector in DETECTORS:
+        refs = butler.registry.queryDatasets(
+            "cpPtcProc", collections=collection, where=f"detector={detector}"
+        )
+        loaders = {int(ref.dataId["exposure"]): butler.getDeferred(ref).get for ref in refs}
+        chain = task.run(loaders, detector_id=detector).outputCovariances
+        assert sorted(chain) == end_to_end.gain_flats[0::2] + end_to_end.ramp_flats[0::2]
+        for first, partial in chain.items():
+            fused = butler.get("cpPtcPartial", detector=detector, exposure=first, instrument="LSSTComCam")
+            # assert_equal: exact equality, NaN (an amp without a usable gain) equal to NaN.
+            for name in ("gain", "noise", "raw_means", "raw_vars", "covariances", "metadata"):
+                np.testing.assert_equal(getattr(fused, name), getattr(partial, name), err_msg=name)
+            compared += 1
+    assert compared == len(DETECTORS) * (len(end_to_end.gain_flats) + len(end_to_end.ramp_flats)) // 2
+
+
 def test_ptc(end_to_end: EndToEnd):
     """cpPtc (FULLCOVARIANCE + gain ratios) on the 5 s pairs plus a 17-pair ramp: gain within 1%, read
     noise within 5% of truth."""
@@ -115,7 +151,7 @@ def test_ptc(end_to_end: EndToEnd):
     collection = end_to_end.collections["ptc"]
     all_flats = end_to_end.gain_flats + end_to_end.ramp_flats
     extracts = list(butler.registry.queryDatasets("cpPtcPartial", collections=collection))
-    # Only flats are paired: the dark in the data query was left out by cpPtcIsr.
+    # Only flats are paired: the dark in the data query was left out by cpPtcExtract (and cpPtcIsr).
     assert sorted({int(ref.dataId["exposure"]) for ref in extracts}) == all_flats[0::2]
     expected_pairs = sorted([list(pair) for pair in _pairs(all_flats)])
     ramp = zip(_pairs(end_to_end.ramp_flats), RAMP_FLAT_TIMES[0::2], strict=True)

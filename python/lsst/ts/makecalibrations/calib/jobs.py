@@ -46,6 +46,7 @@ __all__ = [
     "ocps_output_collection",
     "BARE_ISR_LABEL",
     "ISR_LABELS",
+    "SHARED_ISR_LABELS",
     "translate_isr_label",
 ]
 
@@ -149,22 +150,34 @@ _COMBINE_PIPELINES = {
 #: pipelines have no task labelled ``isr``, so the builder translates it into their ISR labels.
 BARE_ISR_LABEL = "isr"
 
-#: The ISR task labels of each pipeline the jobs call (cp_pipe / cp_verify LSSTComCam pipelines).
+#: The labels of the tasks that run the ISR in each pipeline the jobs call (cp_pipe / cp_verify
+#: LSSTComCam pipelines): ``cpPtcExtract`` runs ``cpPtcIsr``'s ISR on each flat pair itself (the gain
+#: job's subset is ``cpPtcExtract`` alone, without ``cpPtcProc``).
 ISR_LABELS: dict[str, tuple[str, ...]] = {
     "cpBias.yaml": ("cpBiasIsr",),
     "cpDark.yaml": ("cpDarkIsr",),
     "cpFlat.yaml": ("cpFlatIsr",),
     "cpDefects.yaml": ("cpDefectsDarkIsr", "cpDefectsFlatIsr"),
-    "cpPtc.yaml": ("cpPtcIsr",),
-    "cpPtc.yaml#cpPtcGainFromFlatPairs": ("cpPtcIsr",),
+    "cpPtc.yaml": ("cpPtcIsr", "cpPtcExtract"),
+    "cpPtc.yaml#cpPtcGainFromFlatPairs": ("cpPtcExtract",),
     "verifyBias.yaml": ("verifyBiasIsr",),
     "verifyDark.yaml": ("verifyDarkIsr",),
     "verifyFlat.yaml": ("verifyFlatIsr",),
 }
 
 
+#: ISR labels whose settings other tasks of the same pipelines share: an override of one of them is
+#: sent, as the bare ``isr`` label is, to every ISR task of those pipelines (`ISR_LABELS`), so that
+#: ``-c cpPtcIsr:doDefect=False`` in ``config_options_ptc`` reaches the ISR of ``cpPtcExtract`` too,
+#: and the gain job (whose subset has no ``cpPtcIsr``) is not refused.
+SHARED_ISR_LABELS: dict[str, tuple[str, ...]] = {
+    "cpPtcIsr": ("cpPtc.yaml", "cpPtc.yaml#cpPtcGainFromFlatPairs"),
+}
+
+
 def translate_isr_label(options: str, pipeline_file: str) -> str:
-    """Replace each ``-c isr:field=value`` by one ``-c <label>:field=value`` per ISR task of the pipeline.
+    """Replace each ``-c isr:field=value`` by one ``-c <label>:field=value`` per ISR task of the pipeline
+    (also for the labels of `SHARED_ISR_LABELS` in their pipelines).
 
     Parameters
     ----------
@@ -179,18 +192,22 @@ def translate_isr_label(options: str, pipeline_file: str) -> str:
         The options with the bare label translated (``-c cpBiasIsr:doDefect=False ...``); unchanged
         when they do not use it.
     """
-    prefix = f"{BARE_ISR_LABEL}:"
+    prefixes = tuple(
+        f"{label}:"
+        for label in (BARE_ISR_LABEL, *SHARED_ISR_LABELS)
+        if label == BARE_ISR_LABEL or pipeline_file in SHARED_ISR_LABELS[label]
+    )
     try:
         tokens = shlex.split(options)
     except ValueError:
         return options  # not judged here: the configuration check names the problem
-    if not any(token.startswith(prefix) for token in tokens):
+    if not any(token.startswith(prefixes) for token in tokens):
         return options
     result: list[str] = []
     i = 0
     while i < len(tokens):
-        if tokens[i] == "-c" and i + 1 < len(tokens) and tokens[i + 1].startswith(prefix):
-            override = tokens[i + 1][len(prefix) :]
+        if tokens[i] == "-c" and i + 1 < len(tokens) and tokens[i + 1].startswith(prefixes):
+            override = tokens[i + 1].split(":", 1)[1]
             for label in ISR_LABELS[pipeline_file]:
                 result += ["-c", f"{label}:{override}"]
             i += 2

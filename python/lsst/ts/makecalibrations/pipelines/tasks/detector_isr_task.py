@@ -152,12 +152,7 @@ class DetectorIsrTask(IsrTask):
         """
         data_id = quantum_data_id(butlerQC)
         detector_id = int(data_id["detector"])
-        calib_refs = {
-            name: getattr(inputRefs, name)
-            for name in ("bias", "dark", "flat", "defects", "ptc")
-            if hasattr(inputRefs, name)
-        }
-        loaded = {name: butlerQC.get(ref) for name, ref in calib_refs.items()}
+        loaded = self.load_calibrations(butlerQC, inputRefs)
         handles = sorted(butlerQC.get(inputRefs.ccdExposure), key=lambda h: int(h.dataId["exposure"]))
         outputs = {int(ref.dataId["exposure"]): ref for ref in outputRefs.outputExposure}
         calibs = None

@@ -40,7 +40,7 @@ from ...butler.calib_types import Defects
 from ...butler.camera import INSTRUMENT_NAME, get_camera
 from ...butler.images import make_masked_image, masked_image_arrays
 from ...butler.raw_image import RawImage
-from ..isr import IsrSettings, run_isr
+from ..isr import IsrResult, IsrSettings, run_isr
 from .quanta import quantum_data_id
 
 
@@ -306,6 +306,14 @@ class IsrTask(pipeBase.PipelineTask):
             )
         return PreparedCalibrations(arrays=arrays, header=header)
 
+    def load_calibrations(
+        self, butlerQC: pipeBase.QuantumContext, inputRefs: pipeBase.InputQuantizedConnection
+    ) -> dict[str, Any]:
+        """Read the calibrations of the quantum this config uses (the keywords of
+        `prepare_calibrations` but ``shape``), each once, through the butler."""
+        names = ("bias", "dark", "flat", "defects", "ptc")
+        return {name: butlerQC.get(getattr(inputRefs, name)) for name in names if hasattr(inputRefs, name)}
+
     def process(
         self,
         ccdExposure: RawImage,
@@ -317,6 +325,30 @@ class IsrTask(pipeBase.PipelineTask):
         exposure_record: dict[str, Any] | None = None,
     ) -> Any:
         """Process one raw with calibrations from `prepare_calibrations`; return the MaskedImage."""
+        result = self.isr_result(
+            ccdExposure,
+            exposure_id=exposure_id,
+            detector_id=detector_id,
+            calibs=calibs,
+            instrument=instrument,
+            exposure_record=exposure_record,
+        )
+        return make_masked_image(
+            result.image, variance=result.variance, metadata=result.metadata, masks=result.masks
+        )
+
+    def isr_result(
+        self,
+        ccdExposure: RawImage,
+        *,
+        exposure_id: int,
+        detector_id: int,
+        calibs: PreparedCalibrations,
+        instrument: str = INSTRUMENT_NAME,
+        exposure_record: dict[str, Any] | None = None,
+    ) -> IsrResult:
+        """`process` without the MaskedImage: the arrays and header of `pipelines.isr.run_isr`, for a
+        task that measures the processed image in memory instead of writing it."""
         detector = get_camera(instrument)[detector_id]
         metadata = dict(ccdExposure.metadata)
         for key, value in _header_defaults(exposure_record or {}).items():
@@ -330,16 +362,13 @@ class IsrTask(pipeBase.PipelineTask):
                 "doCrosstalk/doLinearize/doDeferredCharge are set: the simulated camera has nothing to "
                 "correct, these steps do nothing."
             )
-        result = run_isr(
+        return run_isr(
             ccdExposure.amps,
             metadata,
             detector,
             self.config.settings(),
             exposure_id=exposure_id,
             **calibs.arrays,
-        )
-        return make_masked_image(
-            result.image, variance=result.variance, metadata=result.metadata, masks=result.masks
         )
 
 

@@ -24,6 +24,10 @@ FULLCOVARIANCE fit).
   ``fit_type="PARTIAL"``, the pair's mean, variance, per-lag covariances, ``.gain`` (FULL estimator by
   default) and ``.noise`` (overscan read noise, ADU) per amp. With ``doWriteLegacyPartials`` (default)
   the same partial is also written as ``cpPtcExtract``, the pre-2024 name the seed procedure reads.
+  The pipelines' ``cpPtcExtract`` label runs `ptc_isr_extract_task.PtcIsrExtractTask` instead (the
+  ISR of each pair in memory, no ``cpPtcProc`` read), which shares this task's pairing
+  (`PtcExtractConnections.adjustQuantum`), its fields (`PairMeasurementConfig`), the pair loop
+  (`measure_pairs`) and the writes (`put_partials`).
   The pairs are decided while the quantum graph is built (`PtcExtractConnections.adjustQuantum`), so
   only the pairs' first exposures are predicted as outputs and unpaired flats are not read.
 * `PtcSolveTask` (instrument + detector) gathers the partials and fits Astier+19 Eq. 16 per amp with
@@ -54,9 +58,10 @@ __all__ = [
 ]
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import lsst.pex.config as pexConfig  # noqa: N812 (LSST convention)
 import lsst.pipe.base as pipeBase  # noqa: N812 (LSST convention)
@@ -115,7 +120,14 @@ def _exposure_info(data_id: DataCoordinate) -> tuple[float, str] | None:
 class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instrument", "detector")):
     """Connections of `PtcExtractTask`; `adjustQuantum` keeps only paired flats."""
 
-    config: PtcExtractConfig
+    config: PairMeasurementConfig  # type: ignore[assignment]
+
+    #: The input connection of the flats to pair (one dataset per exposure).
+    paired_input: ClassVar[str] = "inputExp"
+    #: Keep the quantum of a detector whose flats make no pair (the flats as inputs, no output): it
+    #: runs and ends with NoWorkFound, as the ISR quanta before it did in the two-task chain. A job
+    #: whose only task this is (the gain subset) would otherwise have an empty graph and fail.
+    keep_quantum_without_pairs: ClassVar[bool] = False
 
     inputExp = cT.Input(
         name="cpPtcProc",
@@ -140,8 +152,8 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
         multiple=True,
     )
 
-    def __init__(self, *, config: PtcExtractConfig | None = None) -> None:
-        super().__init__(config=config)
+    def __init__(self, *, config: PairMeasurementConfig | None = None) -> None:
+        super().__init__(config=config)  # type: ignore[arg-type]
         if config is not None and not config.doWriteLegacyPartials:
             del self.outputLegacyCovariances
 
@@ -154,7 +166,7 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
     ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
         """Keep the flats that form pairs and predict one output per pair (its first exposure)."""
         assert self.config is not None
-        connection, refs = inputs["inputExp"]
+        connection, refs = inputs[self.paired_input]
         infos = {int(ref.dataId["exposure"]): _exposure_info(ref.dataId) for ref in refs}
         if any(info is None for info in infos.values()):
             # No exposure records here: the pairing is left to runQuantum.
@@ -167,12 +179,13 @@ class PtcExtractConnections(pipeBase.PipelineTaskConnections, dimensions=("instr
             if info is not None and (not wanted or info[1] in wanted)
         ]
         pairs = match_pairs_by_time(times, self.config.matchExposureTimeTolerance)
-        if not pairs:
+        if not pairs and not (self.keep_quantum_without_pairs and times):
             raise pipeBase.NoWorkFound(f"{label}: no flat pair with equal exposure times for {data_id}.")
-        paired = {exp_id for pair in pairs for exp_id in pair}
+        # No pair (keep_quantum_without_pairs): the flats stay inputs, unread, and nothing is predicted.
+        paired = {exp_id for pair in pairs for exp_id in pair} or {exp_id for exp_id, _ in times}
         firsts = {pair[0] for pair in pairs}
         kept_inputs = [ref for ref in refs if int(ref.dataId["exposure"]) in paired]
-        adjusted_inputs: dict[str, tuple[Any, Any]] = {"inputExp": (connection, kept_inputs)}
+        adjusted_inputs: dict[str, tuple[Any, Any]] = {self.paired_input: (connection, kept_inputs)}
         adjusted_outputs: dict[str, tuple[Any, Any]] = {}
         for name in ("outputCovariances", "outputLegacyCovariances"):
             if name in outputs:
@@ -189,10 +202,11 @@ _PAIR_DEFAULTS = PairSettings()
 _FIT_DEFAULTS = ExpApproxSettings()
 
 
-class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtractConnections):
-    """Configuration of `PtcExtractTask` (cp_pipe ``PhotonTransferCurveExtractPairConfig`` names); the
-    measurement's defaults are those of `pipelines.ptc.PairSettings` (`pair_settings` makes one of
-    this config)."""
+class PairMeasurementConfig(pexConfig.Config):
+    """The pairing and pair-measurement fields of `PtcExtractConfig` (cp_pipe
+    ``PhotonTransferCurveExtractPairConfig`` names), shared with the fused
+    `ptc_isr_extract_task.PtcIsrExtractConfig`; the measurement's defaults are those of
+    `pipelines.ptc.PairSettings` (`pair_settings` makes one of this config)."""
 
     matchExposuresType = pexConfig.ChoiceField[str](
         doc="How flats are paired.",
@@ -254,6 +268,12 @@ class PtcExtractConfig(pipeBase.PipelineTaskConfig, pipelineConnections=PtcExtra
         )
 
 
+class PtcExtractConfig(
+    pipeBase.PipelineTaskConfig, PairMeasurementConfig, pipelineConnections=PtcExtractConnections
+):
+    """Configuration of `PtcExtractTask`: the fields of `PairMeasurementConfig`."""
+
+
 def extract_pair(
     image1: np.ndarray,
     image2: np.ndarray,
@@ -264,7 +284,7 @@ def extract_pair(
     pair: tuple[int, int],
     exposure_time: float,
     detector: Detector,
-    config: PtcExtractConfig,
+    config: PairMeasurementConfig,
 ) -> PhotonTransferCurve:
     """Measure one flat pair of a detector into a partial PTC.
 
@@ -282,8 +302,8 @@ def extract_pair(
         Exposure time of the pair (s).
     detector : `butler.camera.Detector`
         Detector.
-    config : `PtcExtractConfig`
-        Configuration.
+    config : `PairMeasurementConfig`
+        Configuration (a `PtcExtractConfig` or a fused task's).
 
     Returns
     -------
@@ -350,6 +370,129 @@ def extract_pair(
     return partial
 
 
+PairImage = tuple[np.ndarray, np.ndarray, Mapping[str, Any]]
+"""One flat as `extract_pair` takes it: the ISR image (ADU), the pixels to ignore, the ISR header."""
+
+
+def masked_image_pair_input(masked_image: Any, mask_planes: Sequence[str]) -> PairImage:
+    """The `PairImage` of an ISR ``MaskedImage`` (a ``cpPtcProc``): ``mask_planes`` are ignored."""
+    image, _, _, metadata = masked_image_arrays(masked_image)
+    excluded = np.zeros(image.shape, dtype=bool)
+    for plane in mask_planes:
+        excluded |= masked_image_mask(masked_image, plane)
+    return image, excluded, metadata
+
+
+def measure_pairs(
+    loaders: Mapping[int, Callable[[], PairImage]],
+    exposure_times: Mapping[int, float],
+    detector: Detector,
+    config: PairMeasurementConfig,
+    log: Any,
+) -> pipeBase.Struct:
+    """Pair the flats of one detector (`pipelines.ptc.match_pairs_by_time`) and measure every pair.
+
+    Parameters
+    ----------
+    loaders : `~collections.abc.Mapping` [`int`, `~collections.abc.Callable`]
+        Per exposure id, a callable returning the flat's `PairImage`; only the paired exposures are
+        loaded, one pair at a time, so memory holds one pair.
+    exposure_times : `~collections.abc.Mapping` [`int`, `float`]
+        Exposure time of each flat (s); flats without a finite one are not paired.
+    detector : `butler.camera.Detector`
+        Detector.
+    config : `PairMeasurementConfig`
+        Pairing tolerance and measurement settings.
+    log : `logging.Logger`
+        Task log (one line per detector and per pair).
+
+    Returns
+    -------
+    result : `lsst.pipe.base.Struct`
+        ``outputCovariances``: `dict` first exposure id -> partial `PhotonTransferCurve`;
+        ``pairs``: the pairs measured.
+    """
+    times = dict(exposure_times)
+    pairs = match_pairs_by_time(
+        [(exp_id, t) for exp_id, t in times.items() if exp_id in loaders and math.isfinite(t)],
+        config.matchExposureTimeTolerance,
+    )
+    log.info("Detector %d: %d flats give %d pairs.", detector.id, len(loaders), len(pairs))
+    outputs: dict[int, PhotonTransferCurve] = {}
+    for first, second in pairs:
+        image1, excluded1, md1 = loaders[first]()
+        image2, excluded2, md2 = loaders[second]()
+        partial = extract_pair(
+            image1,
+            image2,
+            excluded1,
+            excluded2,
+            md1,
+            md2,
+            (first, second),
+            times[first],
+            detector,
+            config,
+        )
+        del image1, image2, excluded1, excluded2
+        outputs[first] = partial
+        gains = [g for g in partial.gain.values() if math.isfinite(g)]
+        log.info(
+            "Pair (%d, %d), %.3g s: mean %.1f ADU, median gain %.4f e-/ADU over %d amps.",
+            first,
+            second,
+            times[first],
+            float(np.nanmean([v[0] for v in partial.raw_means.values()])),
+            float(np.median(gains)) if gains else math.nan,
+            len(gains),
+        )
+    return pipeBase.Struct(outputCovariances=outputs, pairs=pairs)
+
+
+def put_partials(
+    butlerQC: pipeBase.QuantumContext,
+    outputRefs: pipeBase.OutputQuantizedConnection,
+    partials: Mapping[int, PhotonTransferCurve],
+    detector_id: int,
+    log: Any,
+) -> None:
+    """Put each pair's partial as ``cpPtcPartial`` (and ``cpPtcExtract`` when predicted).
+
+    Raises
+    ------
+    lsst.pipe.base.NoWorkFound
+        If no pair was written.
+    """
+    output_refs: dict[int, DatasetRef] = {
+        int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances
+    }
+    legacy_refs: dict[int, DatasetRef] = {
+        int(ref.dataId["exposure"]): ref for ref in getattr(outputRefs, "outputLegacyCovariances", [])
+    }
+    written = 0
+    for first_id, partial in partials.items():
+        ref = output_refs.get(first_id)
+        if ref is None:
+            log.warning("Pair starting at %d was not predicted as an output; not written.", first_id)
+            continue
+        butlerQC.put(partial, ref)
+        if first_id in legacy_refs:
+            butlerQC.put(partial, legacy_refs[first_id])
+        written += 1
+    if written == 0:
+        raise pipeBase.NoWorkFound(f"No flat pair could be measured for detector {detector_id}.")
+
+
+def record_exposure_times(handles: Mapping[int, Any]) -> dict[int, float]:
+    """Exposure times (s) from the registry records of the handles' data ids (those that have one)."""
+    times: dict[int, float] = {}
+    for exp_id, handle in handles.items():
+        info = _exposure_info(handle.dataId)
+        if info is not None:
+            times[exp_id] = info[0]
+    return times
+
+
 class PtcExtractTask(pipeBase.PipelineTask):
     """Measure mean, variance, gain and read noise of every flat pair of a detector."""
 
@@ -366,35 +509,13 @@ class PtcExtractTask(pipeBase.PipelineTask):
         inputs = butlerQC.get(inputRefs)
         data_id = quantum_data_id(butlerQC)
         handles = {int(handle.dataId["exposure"]): handle for handle in inputs["inputExp"]}
-        output_refs: dict[int, DatasetRef] = {
-            int(ref.dataId["exposure"]): ref for ref in outputRefs.outputCovariances
-        }
-        legacy_refs: dict[int, DatasetRef] = {
-            int(ref.dataId["exposure"]): ref for ref in getattr(outputRefs, "outputLegacyCovariances", [])
-        }
-        exposure_times: dict[int, float] = {}
-        for exp_id, handle in handles.items():
-            info = _exposure_info(handle.dataId)
-            if info is not None:
-                exposure_times[exp_id] = info[0]
         results = self.run(
             {exp_id: handle.get for exp_id, handle in handles.items()},
             detector_id=int(data_id["detector"]),
             instrument=str(data_id["instrument"]),
-            exposure_times=exposure_times,
+            exposure_times=record_exposure_times(handles),
         )
-        written = 0
-        for first_id, partial in results.outputCovariances.items():
-            ref = output_refs.get(first_id)
-            if ref is None:
-                self.log.warning("Pair starting at %d was not predicted as an output; not written.", first_id)
-                continue
-            butlerQC.put(partial, ref)
-            if first_id in legacy_refs:
-                butlerQC.put(partial, legacy_refs[first_id])
-            written += 1
-        if written == 0:
-            raise pipeBase.NoWorkFound(f"No flat pair could be measured for detector {data_id['detector']}.")
+        put_partials(butlerQC, outputRefs, results.outputCovariances, int(data_id["detector"]), self.log)
 
     def run(
         self,
@@ -425,53 +546,22 @@ class PtcExtractTask(pipeBase.PipelineTask):
         """
         detector = get_camera(instrument)[detector_id]
         times = dict(exposure_times or {})
-
-        def load(exp_id: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-            masked_image = loaders[exp_id]()
-            image, _, _, metadata = masked_image_arrays(masked_image)
-            excluded = np.zeros(image.shape, dtype=bool)
-            for plane in self.config.maskNameList:
-                excluded |= masked_image_mask(masked_image, plane)
-            return image, excluded, metadata
-
         for exp_id, loader in loaders.items():
             if exp_id not in times:
                 # Only the header is needed: read a one-pixel cut-out.
                 header = masked_image_arrays(loader(parameters={"bbox": Box.factory[0:1, 0:1]}))[3]
                 times[exp_id] = float(header.get("EXPTIME", math.nan))
-        pairs = match_pairs_by_time(
-            [(exp_id, t) for exp_id, t in times.items() if exp_id in loaders and math.isfinite(t)],
-            self.config.matchExposureTimeTolerance,
-        )
-        self.log.info("Detector %d: %d flats give %d pairs.", detector_id, len(loaders), len(pairs))
-        outputs: dict[int, PhotonTransferCurve] = {}
-        for first, second in pairs:
-            image1, excluded1, md1 = load(first)
-            image2, excluded2, md2 = load(second)
-            partial = extract_pair(
-                image1,
-                image2,
-                excluded1,
-                excluded2,
-                md1,
-                md2,
-                (first, second),
-                times[first],
-                detector,
-                self.config,
-            )
-            outputs[first] = partial
-            gains = [g for g in partial.gain.values() if math.isfinite(g)]
-            self.log.info(
-                "Pair (%d, %d), %.3g s: mean %.1f ADU, median gain %.4f e-/ADU over %d amps.",
-                first,
-                second,
-                times[first],
-                float(np.nanmean([v[0] for v in partial.raw_means.values()])),
-                float(np.median(gains)) if gains else math.nan,
-                len(gains),
-            )
-        return pipeBase.Struct(outputCovariances=outputs, pairs=pairs)
+        planes = list(self.config.maskNameList)
+        images = {
+            exp_id: functools.partial(_load_masked_image, loader, planes)
+            for exp_id, loader in loaders.items()
+        }
+        return measure_pairs(images, times, detector, self.config, self.log)
+
+
+def _load_masked_image(loader: Callable[[], Any], mask_planes: Sequence[str]) -> PairImage:
+    """Load one ``cpPtcProc`` and make its `PairImage`."""
+    return masked_image_pair_input(loader(), mask_planes)
 
 
 # --------------------------------------------------------------------------------------------------
