@@ -389,7 +389,7 @@ def median_of(values: np.ndarray, dtype: npt.DTypeLike | None = None) -> Any:
     if n == 0:
         return math.nan
     if x.dtype.kind == "f" and np.isnan(x).any():
-        return np.dtype(dtype or x.dtype).type(np.nan)
+        return np.full((), np.nan, dtype=dtype or x.dtype)[()]
     half = n // 2
     middle = order_statistics(x, [half] if n % 2 else [half - 1, half])
     if dtype is not None:
