@@ -492,7 +492,11 @@ def _least_squares_fit(
     result = least_squares(
         residuals, initial, bounds=(_LOWER, _UPPER), x_scale=(1e-6, 1.0, 10.0), method="trf"
     )
-    dof = max(len(means) - 3, 1)
+    dof = len(means) - 3
+    if dof <= 0:
+        # As cp_pipe's fitLeastSq: a fit through as many points as parameters has no error estimate
+        # (its residuals are zero whatever the noise of the points), so the errors are NaN, not 0.
+        return result.x, np.full((3, 3), math.nan), math.nan
     chi2_dof = float(np.sum(result.fun**2) / dof)
     # Normalise the Jacobian columns first: d/da00 and d/dn00 differ by ~10 orders of magnitude.
     jacobian = np.asarray(result.jac, dtype=np.float64)
