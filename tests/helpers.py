@@ -21,6 +21,7 @@ __all__ = [
     "BAD_INPUTS_PATH",
     "SMALL_BIAS_DARK",
     "TINY_PTC_FLATS",
+    "TINY_PTC_START_TAI",
     "TINY_PTC_OPTIONS",
     "certified_in_repo",
     "certifying_run",
@@ -52,10 +53,18 @@ TINY_PTC_OPTIONS = "-c cpPtcSolve:flagUnconstrainedAmps=False"
 the read noise loosely determined, so the PTC's bad-amp flagging is switched off."""
 
 TINY_PTC_FLATS: dict[str, Any] = dict(
-    n_flat=6, exp_times_flat=[0.1, 0.1, 1, 1, 2, 2], config_options_ptc=TINY_PTC_OPTIONS
+    n_flat=8, exp_times_flat=[0.1, 0.1, 2, 2, 3, 3, 4, 4], config_options_ptc=TINY_PTC_OPTIONS
 )
-"""Flats of a script test's tiny PTC: a low-flux pair, so the fit has three points and a read-noise
-lever arm (the 0.1 s pair is left out of the flat combine, `calib.flat_levels`)."""
+"""Flats of a script test's tiny PTC: a low-flux pair for a read-noise lever arm (left out of the flat
+combine, `calib.flat_levels`) and three more, so the three-parameter fit has a degree of freedom and
+hence a gain error (with three pairs it goes through every point and its errors are NaN, as
+cp_pipe's). Run with `TINY_PTC_START_TAI`: at 1,280 pixels an amp, the PTC gain of one amp in a
+hundred is 20 % or more from its pairs' gains, and the gain check then rightly refuses the PTC."""
+
+TINY_PTC_START_TAI = 1796176800.0
+"""Simulated start (TAI unix seconds, 2026-12-02T02:00, observing day 20261201) of the script tests
+that certify a tiny PTC: the observing day seeds the simulated noise (through the exposure ids), so a
+fixed one keeps their statistics the same whatever the date of the machine."""
 
 
 SMALL_BIAS_DARK: dict[str, Any] = dict(script_mode="BIAS_DARK", n_bias=2, n_dark=2, exp_times_dark=2)

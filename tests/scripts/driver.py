@@ -117,6 +117,7 @@ async def run_calibrations(
     script_class: type[BaseMakeCalibrations] = MakeComCamCalibrations,
     component_states: dict[str, Any] | None = None,
     detectors: list[int] | None = None,
+    start_tai: float | None = None,
 ) -> RunResult:
     """Run the script once; see the module docstring.
 
@@ -124,7 +125,8 @@ async def run_calibrations(
     runs against, instead of a new one made with the other keyword arguments. ``script_class``
     (LSSTComCam by default) chooses the script, hence the simulated observatory (its instrument);
     ``component_states`` sets the observatory's state-only CSCs (the LSSTCam dome); ``detectors``
-    the detectors its camera reads out (all by default).
+    the detectors its camera reads out (all by default); ``start_tai`` the simulated time at the start
+    (now by default), for a test whose statistics must not depend on the machine's date.
     """
     instrument = script_class.get_instrument()
     if observatory is None:
@@ -154,6 +156,7 @@ async def run_calibrations(
                         instrument=instrument.name,
                         component_states=component_states,
                         detectors=detectors,
+                        start_tai=start_tai,
                     )
                 )
             if prepare is not None:

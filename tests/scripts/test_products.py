@@ -30,7 +30,13 @@ from lsst.ts.makecalibrations.butler.camera import AMP_NAMES
 from lsst.ts.makecalibrations.butler.readers import exposure_observation_types, list_certified
 from lsst.ts.makecalibrations.sal import ScriptState
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
-from tests.helpers import SMALL_BIAS_DARK, TINY_PTC_FLATS, certified_in_repo, certifying_run
+from tests.helpers import (
+    SMALL_BIAS_DARK,
+    TINY_PTC_FLATS,
+    TINY_PTC_START_TAI,
+    certified_in_repo,
+    certifying_run,
+)
 from tests.scripts.driver import run_calibrations
 
 pytestmark = pytest.mark.slow
@@ -65,7 +71,9 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) ->
         certify_calib_begin_date="2020-01-01",
         certify_calib_end_date="2040-01-01",
     )
-    result = await run_calibrations(config, report_dir=tmp_path, repo=fresh_tiny_repo)
+    result = await run_calibrations(
+        config, report_dir=tmp_path, repo=fresh_tiny_repo, start_tai=TINY_PTC_START_TAI
+    )
     assert result.final_state == ScriptState.DONE, result.reason
     report = result.report
     resolved = report.config["calib_collection"]
@@ -124,10 +132,11 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) ->
         ("GAIN", "internal"),
     ]
 
-    # Gains of the three flat pairs, every amp of both detectors, from the PTC job.
+    # Gains of every flat pair, every amp of both detectors, from the PTC job.
+    n_pairs = TINY_PTC_FLATS["n_flat"] // 2
     pairs = {tuple(g.pair) for g in report.gains}
-    assert len(pairs) == 3 and {g.detector for g in report.gains} == {0, 4}
-    assert len(report.gains) == 3 * 2 * 16
+    assert len(pairs) == n_pairs and {g.detector for g in report.gains} == {0, 4}
+    assert len(report.gains) == n_pairs * 2 * 16
     assert all(0.5 < g.gain < 3.0 for g in report.gains)
     # The log gives one line per gain job and says where the table is; no table row is logged.
     gain_lines = [m for m in result.log_messages if m.startswith("Gains from")]

@@ -77,6 +77,10 @@ class SimulatedObservatory:
         ``LSSTComCam`` (default), ``LSSTCam`` or ``LATISS``: which observatory (`cameras.OBSERVATORIES`).
     component_states : `dict` [`str`, ``salobj.State``], optional
         Initial states of the state-only CSCs (``MTDome``, ``MTDomeTrajectory``); ENABLED otherwise.
+    start_tai : `float`, optional
+        Simulated TAI (unix seconds) when the observatory is made; now if `None`. The observing day of
+        the images, hence their exposure ids and the seeds of their simulated noise, follow from it: a
+        fixed value makes the same pixels whatever the date of the machine.
     faults : `FaultPlan`, optional
         Faults to inject; none by default.
     sink : `ImageSink`, optional
@@ -116,6 +120,7 @@ class SimulatedObservatory:
         log: logging.Logger | None = None,
         instrument: str = "LSSTComCam",
         component_states: dict[str, salobj.State] | None = None,
+        start_tai: float | None = None,
     ) -> None:
         self.options = options if options is not None else ObservatoryOptions()
         self.log = log if log is not None else logging.getLogger(type(self).__name__)
@@ -128,7 +133,7 @@ class SimulatedObservatory:
                 f"{list(self.spec.state_only)}."
             )
         self.component_states = dict(component_states or {})
-        self.clock = SimClock(self.options.time_scale)
+        self.clock = SimClock(self.options.time_scale, start_tai)
         self.faults = faults if faults is not None else FaultPlan()
         self.repo = repo
         self.ingest_delay = ingest_delay
