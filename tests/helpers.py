@@ -19,9 +19,9 @@ from __future__ import annotations
 
 __all__ = [
     "BAD_INPUTS_PATH",
+    "SIM_START_TAI",
     "SMALL_BIAS_DARK",
     "TINY_PTC_FLATS",
-    "TINY_PTC_START_TAI",
     "TINY_PTC_OPTIONS",
     "certified_in_repo",
     "certifying_run",
@@ -58,13 +58,15 @@ TINY_PTC_FLATS: dict[str, Any] = dict(
 """Flats of a script test's tiny PTC: a low-flux pair for a read-noise lever arm (left out of the flat
 combine, `calib.flat_levels`) and three more, so the three-parameter fit has a degree of freedom and
 hence a gain error (with three pairs it goes through every point and its errors are NaN, as
-cp_pipe's). Run with `TINY_PTC_START_TAI`: at 1,280 pixels an amp, the PTC gain of one amp in a
-hundred is 20 % or more from its pairs' gains, and the gain check then rightly refuses the PTC."""
+cp_pipe's). At 1,280 pixels an amp a PTC gain can still land 20 % from its pairs' gains (seen with
+three pairs on one day's noise), and the gain check then rightly refuses the PTC: the test driver's
+fixed simulated day, `SIM_START_TAI`, keeps the noise the same from day to day."""
 
-TINY_PTC_START_TAI = 1796176800.0
-"""Simulated start (TAI unix seconds, 2026-12-02T02:00, observing day 20261201) of the script tests
-that certify a tiny PTC: the observing day seeds the simulated noise (through the exposure ids), so a
-fixed one keeps their statistics the same whatever the date of the machine."""
+SIM_START_TAI = 1796176800.0
+"""Simulated start (TAI unix seconds, 2026-12-02T02:00, observing day 20261201) of every script run of
+the test driver (`tests.scripts.driver.run_calibrations`) unless a test says otherwise. The observing
+day seeds the simulated noise (through the exposure ids), so a fixed one keeps the tests' statistics
+the same whatever the date of the machine: on 2026-12-02 a tiny PTC test failed for that reason."""
 
 
 SMALL_BIAS_DARK: dict[str, Any] = dict(script_mode="BIAS_DARK", n_bias=2, n_dark=2, exp_times_dark=2)

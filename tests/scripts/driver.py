@@ -46,6 +46,7 @@ from lsst.ts.makecalibrations.scripts import BaseMakeCalibrations, MakeComCamCal
 from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from lsst.ts.makecalibrations.sim.observatory import SimulatedObservatory
 from lsst.ts.makecalibrations.sim.options import ObservatoryOptions
+from tests.helpers import SIM_START_TAI
 
 
 @dataclasses.dataclass
@@ -117,7 +118,7 @@ async def run_calibrations(
     script_class: type[BaseMakeCalibrations] = MakeComCamCalibrations,
     component_states: dict[str, Any] | None = None,
     detectors: list[int] | None = None,
-    start_tai: float | None = None,
+    start_tai: float | None = SIM_START_TAI,
 ) -> RunResult:
     """Run the script once; see the module docstring.
 
@@ -126,7 +127,8 @@ async def run_calibrations(
     (LSSTComCam by default) chooses the script, hence the simulated observatory (its instrument);
     ``component_states`` sets the observatory's state-only CSCs (the LSSTCam dome); ``detectors``
     the detectors its camera reads out (all by default); ``start_tai`` the simulated time at the start
-    (now by default), for a test whose statistics must not depend on the machine's date.
+    (`tests.helpers.SIM_START_TAI` by default, so the simulated pixels do not depend on the machine's
+    date; `None`: now).
     """
     instrument = script_class.get_instrument()
     if observatory is None:

@@ -33,7 +33,6 @@ from lsst.ts.makecalibrations.sim.faults import FaultPlan
 from tests.helpers import (
     SMALL_BIAS_DARK,
     TINY_PTC_FLATS,
-    TINY_PTC_START_TAI,
     certified_in_repo,
     certifying_run,
 )
@@ -71,9 +70,7 @@ async def test_generate_verify_certify_defects_ptc(tmp_path, fresh_tiny_repo) ->
         certify_calib_begin_date="2020-01-01",
         certify_calib_end_date="2040-01-01",
     )
-    result = await run_calibrations(
-        config, report_dir=tmp_path, repo=fresh_tiny_repo, start_tai=TINY_PTC_START_TAI
-    )
+    result = await run_calibrations(config, report_dir=tmp_path, repo=fresh_tiny_repo)
     assert result.final_state == ScriptState.DONE, result.reason
     report = result.report
     resolved = report.config["calib_collection"]
