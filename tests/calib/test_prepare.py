@@ -19,7 +19,8 @@ import pytest
 
 from lsst.ts.makecalibrations.calib.config import ConfigError
 from lsst.ts.makecalibrations.calib.instrument import COMCAM
-from lsst.ts.makecalibrations.calib.prepare import job_options, prepare_run
+from lsst.ts.makecalibrations.calib.options import parse_job_options
+from lsst.ts.makecalibrations.calib.prepare import prepare_run
 
 
 def test_prepare_run_fills_templates_and_plans() -> None:
@@ -37,8 +38,14 @@ def test_prepare_run_names_an_unreadable_report(tmp_path) -> None:
     assert excinfo.value.keys == ["resume_from_report"]
 
 
-def test_job_options_read_planned_jobs_with_placeholders() -> None:
+def test_planned_jobs_carry_their_inputs_and_overrides_as_data() -> None:
     prepared = prepare_run("generate_calibrations: true\nscript_mode: BIAS\n", COMCAM, 0.0)
     combine, verify = prepared.plan.planned_jobs()
-    assert job_options(combine).overrides[0][1:] == ("doDefect", "False")
-    assert job_options(verify).inputs == ["u/ocps/placeholder", "LSSTComCam/calib"]
+    assert combine.overrides[0][1:] == ("doDefect", "False")
+    placeholder = "<BIAS combine job id>"
+    assert verify.input_collections == (f"u/ocps/{placeholder}", "LSSTComCam/calib")
+    # The data is what the ``config`` string sends, as the OCPS executor parses it.
+    for job in (combine, verify):
+        parsed = parse_job_options(job.config.replace(placeholder, "placeholder"))
+        assert list(job.overrides) == parsed.overrides
+        assert [c.replace(placeholder, "placeholder") for c in job.input_collections] == parsed.inputs

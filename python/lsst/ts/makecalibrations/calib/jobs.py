@@ -56,6 +56,7 @@ import shlex
 from collections.abc import Sequence
 
 from .config import CalibConfig, ImageType
+from .options import parse_job_options
 
 
 class JobKind(enum.StrEnum):
@@ -105,6 +106,9 @@ class JobSpec:
         Exposures in the data query (empty for a placeholder).
     input_collections : `tuple` [`str`, ...]
         The ``-i`` collections of ``config``, in order (what a verify job compares with).
+    overrides : `tuple` [`tuple` [`str`, `str`, `str`], ...]
+        ``(label, field, value)`` of each ``-c`` of ``config``, in order (what the preflight checks
+        against the pipeline).
     """
 
     kind: JobKind
@@ -114,6 +118,7 @@ class JobSpec:
     data_query: str
     exposure_ids: tuple[int, ...] = ()
     input_collections: tuple[str, ...] = ()
+    overrides: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -303,6 +308,7 @@ class JobBuilder:
             data_query=self.data_query(exposure_ids),
             exposure_ids=() if isinstance(exposure_ids, Placeholder) else tuple(int(e) for e in exposure_ids),
             input_collections=tuple(inputs.split(",")),
+            overrides=tuple(parse_job_options(options).overrides),
         )
 
     def _cp_pipe_job(

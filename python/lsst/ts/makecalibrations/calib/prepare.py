@@ -26,17 +26,14 @@ May import: the standard library and the other `calib` modules.
 
 from __future__ import annotations
 
-__all__ = ["PreparedRun", "prepare_run", "job_options"]
+__all__ = ["PreparedRun", "prepare_run"]
 
 import dataclasses
-import re
 from collections.abc import Collection, Mapping
 
 from .config import CalibConfig, ConfigError, ConfigProblem, parse_config_text, resolve_templates
 from .durations import RunSite
 from .instrument import InstrumentSpec
-from .jobs import JobSpec
-from .options import ParsedOptions, parse_job_options
 from .plan import CalibrationPlan
 from .recovery import ResumeInfo, resume_config
 from .report import RunReport
@@ -123,14 +120,3 @@ def prepare_run(
         time_scale=(site or RunSite.observatory()).time_scale,
     )
     return PreparedRun(config=config, plan=plan, resume=resume)
-
-
-_PLACEHOLDER_RE = re.compile(r"<[^<>]*>")
-
-
-def job_options(job: JobSpec) -> ParsedOptions:
-    """The options of a job's ``config`` string, as the OCPS executor reads them.
-
-    Placeholders of ids not known yet (``u/ocps/<bias combine job id>``) stand for valid names.
-    """
-    return parse_job_options(_PLACEHOLDER_RE.sub("placeholder", job.config))

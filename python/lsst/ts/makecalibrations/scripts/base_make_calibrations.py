@@ -617,7 +617,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
                 f"OCPS:{self.instrument.ocps_index} must be enabled to process the images."
             )
         except (AssertionError, TimeoutError) as e:
-            report.add_failure("startup checks", str(e))
+            self._fail("startup checks", str(e), raised=True)
             raise salobj.ExpectedError(f"startup checks: {e}; no image was taken") from e
         finally:
             report.end_phase(phase.name, current_tai())
@@ -629,7 +629,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
             await self.camera.setup_instrument(**setup)
         except (salobj.AckError, RuntimeError, TimeoutError) as e:
             wanted = ", ".join(f"{key} {value}" for key, value in setup.items())
-            report.add_failure("setup instrument", f"could not set {wanted}: {_error_text(e)}")
+            self._fail("setup instrument", f"could not set {wanted}: {_error_text(e)}", raised=True)
             raise salobj.ExpectedError(f"setup instrument: {_error_text(e)}; no image was taken") from e
         finally:
             report.end_phase("setup instrument", current_tai())
@@ -666,11 +666,10 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
             if image_type is ImageType.FLAT:
                 problem = await self.flat_feasibility_problem()
                 if problem is not None:
-                    report.add_failure("flat feasibility", f"{problem}; no flat was taken")
+                    self._fail("flat feasibility", f"{problem}; no flat was taken")
                     record.status = AcquisitionStatus.NOT_TAKEN
                     acquisition_failed = True
                     _resolve(self._taken[image_type], None)
-                    self.log.error(f"Flats cannot be taken: {problem}")
                     continue
             await self.checkpoint(f"Taking {len(acq.exposures)} {image_type.plural}")
             phase_name = f"{image_type.value} acquisition"
@@ -678,10 +677,10 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
             try:
                 kept = await self.take_images(acq)
             except AcquisitionError as e:
-                report.add_failure(phase_name, str(e))
+                self._fail(phase_name, str(e))
                 acquisition_failed = True
                 _resolve(self._taken[image_type], None)
-                self.log.error(f"{phase_name} failed: {e}; no more images will be taken")
+                self.log.warning(f"{phase_name} failed: no more images will be taken")
                 continue
             finally:
                 report.end_phase(phase_name, current_tai())
@@ -916,8 +915,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
                 ok = await self._certify(image_type.key, calib_job)
                 _resolve(self._certified[image_type.key], ok)
         except Exception as e:
-            self.log.exception(f"{name} processing failed")
-            self.report.add_failure(f"{name} processing", f"unexpected error: {e!r}")
+            self._fail(f"{name} processing", f"unexpected error: {e!r}", error=e)
         finally:
             _resolve(self._ingested[image_type], None)
             if image_type.key in self._certified:
@@ -946,7 +944,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
             inputs = [await self._ingested[t] for t in extra.inputs]
             if any(ids is None for ids in inputs):
                 unavailable = [t.plural for t, ids in zip(extra.inputs, inputs, strict=True) if ids is None]
-                self.report.add_failure(name, f"not run: the {' and '.join(unavailable)} are not available")
+                self._fail(name, f"not run: the {' and '.join(unavailable)} are not available")
                 self._skip_certification(extra.product, "its input images are not available")
                 return
             if extra.already_certified:
@@ -981,8 +979,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
             if extra.product in ("gain", "ptc"):
                 await self._report_gains(job, required=extra.product == "gain")
         except Exception as e:
-            self.log.exception(f"{name} processing failed")
-            self.report.add_failure(name, f"unexpected error: {e!r}")
+            self._fail(name, f"unexpected error: {e!r}", error=e)
         finally:
             if extra.product in self._certified:
                 _resolve(self._certified[extra.product], False)
@@ -997,18 +994,39 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
         results = [await self._certified[p] for p in products]
         failed = [p for p, ok in zip(products, results, strict=True) if not ok]
         if failed:
-            self.report.add_failure(
+            self._fail(
                 step, f"not started: it needs {', '.join(failed)} from this run, which was not certified"
             )
             return False
         return True
 
     def _fail(
-        self, step: str, reason: str, job_id: str = "", collection: str = "", details: Iterable[str] = ()
+        self,
+        step: str,
+        reason: str,
+        job_id: str = "",
+        collection: str = "",
+        details: Iterable[str] = (),
+        *,
+        error: BaseException | None = None,
+        raised: bool = False,
     ) -> None:
-        """Record a failure of ``step`` in the report (`RunReport.add_failure`: a bounded reason, the
-        full list in ``details``) and log it as an error."""
-        self.log.error(self.report.add_failure(step, reason, job_id, collection, details).describe())
+        """Record a failure of ``step`` in the report and log it as an error: the one way this script
+        fails a step.
+
+        Parameters
+        ----------
+        step, reason, job_id, collection, details
+            As `RunReport.add_failure` (a bounded reason, the full list in ``details``).
+        error : `BaseException`, optional
+            An unexpected exception: its traceback is logged with the failure.
+        raised : `bool`, optional
+            The caller raises the failure at once as the script's own (``salobj.ExpectedError``), which
+            the script's state and log report: only recorded here, not logged twice.
+        """
+        failure = self.report.add_failure(step, reason, job_id, collection, details)
+        if not raised:
+            self.log.error(failure.describe(), exc_info=error)
 
     def _skip_certification(
         self, product: str, reason: str, status: CertificationStatus = CertificationStatus.SKIPPED
@@ -1246,7 +1264,7 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
         self.report.gains.extend(gains)
         if not gains:
             if required:
-                self.report.add_failure(
+                self._fail(
                     "GAIN report", "the gain job measured no flat pair", job.job_id, job.output_collection
                 )
             return

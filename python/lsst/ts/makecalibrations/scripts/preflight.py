@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ..calib.config import ConfigError, ConfigProblem, ImageType
 from ..calib.jobs import JobBuilder, JobKind, JobSpec, Placeholder, ocps_output_collection
-from ..calib.prepare import PreparedRun, job_options
+from ..calib.prepare import PreparedRun
 from .butler_gateway import ButlerGateway
 
 
@@ -84,7 +84,7 @@ def _override_problems(option_jobs: Sequence[tuple[JobSpec, bool]]) -> list[Conf
 
     problems = []
     for job, sent in option_jobs:
-        overrides = job_options(job).overrides
+        overrides = job.overrides
         if not overrides:
             continue
         what = f"the {job.name} job" if sent else f"not used by this run; checked for the {job.name} job"
@@ -151,7 +151,7 @@ async def check_before_run(
     made_by_run = {cfg.calib_collection} if plan.certified_products else set()
     needed: dict[str, tuple[str, str]] = {}
     for job in jobs:
-        for name in job_options(job).inputs:
+        for name in job.input_collections:
             if name.startswith(ocps_output_collection("")) or name in made_by_run:
                 continue
             needed.setdefault(name, (_inputs_key(job), job.name))
