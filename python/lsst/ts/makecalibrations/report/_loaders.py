@@ -25,8 +25,8 @@
 Whatever does not exist is left empty, so the caller skips that plot; a product that cannot be read
 is logged as a warning and skipped.
 
-May import: `butler` (whose `butler.repository.make_butler` opens the repo), `calib.report`, the
-standard library.
+May import: `butler` (whose `butler.repository.make_butler` opens the repo), `calib.report`,
+`report.verification_plot` (for `VerificationStats`), the standard library.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import Any
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..calib.report import GainRecord
+from .verification_plot import VerificationStats
 
 _log = logging.getLogger(__name__)
 
@@ -62,15 +63,15 @@ class PlotInputs:
         Solved PTC per detector.
     pair_gains : `list` [`calib.report.GainRecord`]
         The gains per flat pair of the report.
-    verify_stats : `dict` [`str`, `dict`]
-        Run-level verification statistics per calibration type.
-    mosaics : `dict` [`str`, `dict` [`int`, `typing.Any`]]
+    verify_stats : `dict` [`str`, `report.verification_plot.VerificationStats`]
+        cp_verify's statistics per calibration type.
+    mosaics : `dict` [`str`, `dict` [`int`, ``lsst.images.MaskedImage``]]
         Combined calibration image per detector, per calibration type.
     """
 
     ptcs: dict[int, PhotonTransferCurve] = dataclasses.field(default_factory=dict)
     pair_gains: list[GainRecord] = dataclasses.field(default_factory=list)
-    verify_stats: dict[str, dict[Any, Any]] = dataclasses.field(default_factory=dict)
+    verify_stats: dict[str, VerificationStats] = dataclasses.field(default_factory=dict)
     mosaics: dict[str, dict[int, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -196,18 +197,11 @@ def _load_job(butler: Any, job: Mapping[str, Any], inputs: PlotInputs) -> None:
         inputs.verify_stats[product] = _verify_stats(butler, _VERIFY_DATASETS[product], collection)
 
 
-def _verify_stats(butler: Any, prefix: str, collection: str) -> dict[Any, Any]:
-    """Per-exposure verification stats with the run-level verdict.
-
-    The exposure-level ``<prefix>ExpStats`` (detector -> failures) are preferred: for flats the
-    run-level ``<prefix>Stats`` lists only exposure-level failures. Falls back to the run-level dict.
-    """
+def _verify_stats(butler: Any, prefix: str, collection: str) -> VerificationStats:
+    """The exposure-level ``<prefix>ExpStats`` per exposure and the run-level ``<prefix>Stats``."""
     run_refs = butler.query_datasets(f"{prefix}Stats", collections=[collection], explain=False)
-    run_stats: dict[Any, Any] = dict(butler.get(run_refs[0])) if run_refs else {}
     exp_refs = butler.query_datasets(f"{prefix}ExpStats", collections=[collection], explain=False)
-    if not exp_refs:
-        return run_stats
-    stats: dict[Any, Any] = {int(ref.dataId["exposure"]): butler.get(ref) for ref in exp_refs}
-    if "SUCCESS" in run_stats:
-        stats["SUCCESS"] = run_stats["SUCCESS"]
-    return stats
+    return VerificationStats(
+        exposures={int(ref.dataId["exposure"]): butler.get(ref) for ref in exp_refs},
+        run=dict(butler.get(run_refs[0])) if run_refs else {},
+    )

@@ -25,7 +25,7 @@ __all__ = ["amp_values_from_pair_gains", "amp_values_from_ptcs", "plot_gain_nois
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,18 @@ from matplotlib.figure import Figure
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES, detector_id
 from ..calib.report import GainRecord
-from .layout import AmpValues, amp_position, normalise_amp_values, ptcs_by_detector, save_png, slot
+from .layout import AmpValues, amp_position, save_png, slot
 
 
 def amp_values_from_ptcs(
-    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
+    ptcs: Mapping[int, PhotonTransferCurve],
 ) -> tuple[AmpValues, AmpValues]:
     """Per-amp gains (e-/ADU) and read noise (e-) of solved PTCs.
 
     Parameters
     ----------
-    ptcs : `~collections.abc.Mapping` or `~collections.abc.Sequence`
-        As for `plot_ptc`.
+    ptcs : `~collections.abc.Mapping` [`int`, `butler.calib_types.PhotonTransferCurve`]
+        The solved PTC of each detector, keyed by detector id (as for `plot_ptc`).
 
     Returns
     -------
@@ -56,7 +56,7 @@ def amp_values_from_ptcs(
     """
     gains: AmpValues = {}
     noises: AmpValues = {}
-    for det, ptc in ptcs_by_detector(ptcs).items():
+    for det, ptc in ptcs.items():
         bad = set(ptc.bad_amps)
         gains[det] = {a: float(v) for a, v in ptc.gain.items() if a not in bad}
         noises[det] = {a: float(v) for a, v in ptc.noise.items() if a not in bad}
@@ -171,8 +171,8 @@ def _draw_amp_map(
 
 
 def plot_gain_noise_maps(
-    gains: Mapping[Any, Any],
-    noises: Mapping[Any, Any],
+    gains: AmpValues,
+    noises: AmpValues,
     path: str | Path,
     run_name: str,
     *,
@@ -182,10 +182,9 @@ def plot_gain_noise_maps(
 
     Parameters
     ----------
-    gains, noises : `~collections.abc.Mapping`
-        Per-amp gain (e-/ADU) and read noise (e-), as ``{(detector, amp): value}`` or
-        ``{detector: {amp: value}}``; detectors by id or name. Missing amps are drawn grey.
-        `amp_values_from_ptcs` and `amp_values_from_pair_gains` give these.
+    gains, noises : `report.layout.AmpValues`
+        Per-amp gain (e-/ADU) and read noise (e-): detector id -> amp name -> value. Missing amps
+        are drawn grey. `amp_values_from_ptcs` and `amp_values_from_pair_gains` give these.
     path : `str` or `pathlib.Path`
         Output PNG.
     run_name : `str`
@@ -198,8 +197,7 @@ def plot_gain_noise_maps(
     path : `pathlib.Path`
         The written PNG.
     """
-    gain_values = normalise_amp_values(gains)
-    noise_values = normalise_amp_values(noises)
+    gain_values, noise_values = gains, noises
     fig = Figure(figsize=(17, 7.5), layout="constrained")
     ax_gain, ax_noise = fig.subplots(1, 2)
     _draw_amp_map(fig, ax_gain, gain_values, f"gain ({source})", "gain [e-/ADU]", "viridis", ".3f")

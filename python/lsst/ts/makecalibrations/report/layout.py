@@ -37,8 +37,6 @@ __all__ = [
     "amp_position",
     "finite",
     "log_axes",
-    "normalise_amp_values",
-    "ptcs_by_detector",
     "raft_axes",
     "save_png",
     "slot",
@@ -46,8 +44,7 @@ __all__ = [
 ]
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +53,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter
 
-from ..butler.calib_types import PhotonTransferCurve
-from ..butler.camera import DETECTOR_NAMES, detector_id
+from ..butler.camera import DETECTOR_NAMES
 
 AMPS_DISPLAY_ORDER: tuple[str, ...] = tuple(f"C0{i}" for i in range(8)) + tuple(f"C1{i}" for i in range(8))
 
@@ -125,28 +121,6 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def normalise_amp_values(values: Mapping[Any, Any]) -> AmpValues:
-    """Turn ``{(det, amp): v}`` or ``{det: {amp: v}}`` into ``{det_id: {amp: v}}``."""
-    out: AmpValues = defaultdict(dict)
-    for key, value in values.items():
-        if isinstance(key, tuple):
-            det, amp = key
-            out[detector_id(det)][str(amp)] = float(value)
-        else:
-            for amp, amp_value in value.items():
-                out[detector_id(key)][str(amp)] = float(amp_value)
-    return dict(out)
-
-
 def finite(values: Iterable[float]) -> np.ndarray:
     array = np.asarray(list(values), dtype=float)
     return array[np.isfinite(array)]
-
-
-def ptcs_by_detector(
-    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
-) -> dict[int, PhotonTransferCurve]:
-    """Key PTCs (a mapping keyed by detector id or name, or a sequence of PTCs) by detector id."""
-    if isinstance(ptcs, Mapping):
-        return {detector_id(key): ptc for key, ptc in ptcs.items()}
-    return {int(ptc.detector): ptc for ptc in ptcs}

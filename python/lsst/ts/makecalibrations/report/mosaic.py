@@ -26,37 +26,22 @@ __all__ = ["plot_calibration_mosaic"]
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..butler.camera import DETECTOR_NAMES, detector_id
+from ..butler.camera import DETECTOR_NAMES
 from .layout import raft_axes, save_png, slot
+
+if TYPE_CHECKING:
+    from lsst.images import MaskedImage
 
 _DEFAULT_UNITS: dict[str, str] = {
     "bias": "e-",
     "dark": "e-/s",
     "flat": "relative response",
 }
-
-
-def _as_array(image: Any) -> np.ndarray:
-    """Return the pixel array of a numpy array, an lsst.images Image or MaskedImage."""
-    if isinstance(image, np.ndarray):
-        return image
-    inner = getattr(image, "image", None)
-    if inner is not None and hasattr(inner, "array"):
-        return np.asarray(inner.array)
-    if hasattr(image, "array"):
-        return np.asarray(image.array)
-    return np.asarray(image)
-
-
-def _unit_of(image: Any) -> str | None:
-    inner = getattr(image, "image", image)
-    unit = getattr(inner, "unit", None)
-    return None if unit is None else str(unit)
 
 
 def _bin(array: np.ndarray, max_pixels: int) -> np.ndarray:
@@ -73,7 +58,7 @@ def _bin(array: np.ndarray, max_pixels: int) -> np.ndarray:
 
 
 def plot_calibration_mosaic(
-    images: Mapping[Any, Any],
+    images: Mapping[int, MaskedImage],
     calib_type: str,
     path: str | Path,
     run_name: str,
@@ -87,9 +72,9 @@ def plot_calibration_mosaic(
 
     Parameters
     ----------
-    images : `~collections.abc.Mapping`
-        Per-detector 2-D arrays (or lsst.images ``Image`` / ``MaskedImage``), keyed by detector id or
-        name. Detectors that are missing are drawn empty.
+    images : `~collections.abc.Mapping` [`int`, ``lsst.images.MaskedImage``]
+        The combined calibration of each detector (as the butler reads it), keyed by detector id.
+        Detectors that are missing are drawn empty.
     calib_type : `str`
         ``"bias"``, ``"dark"``, ``"flat"`` or any other name (shown in the title).
     path : `str` or `pathlib.Path`
@@ -97,7 +82,7 @@ def plot_calibration_mosaic(
     run_name : `str`
         Name of the run, shown in the title.
     unit : `str`, optional
-        Pixel unit for the colour bar; by default the image's own unit if it has one, else
+        Pixel unit for the colour bar; by default the images' own unit if they have one, else
         ``e-`` (bias), ``e-/s`` (dark) or ``relative response`` (flat).
     percentiles : `tuple` [`float`, `float`], optional
         Percentiles of all finite pixels (after binning) mapped to the ends of the colour scale.
@@ -114,14 +99,12 @@ def plot_calibration_mosaic(
     arrays: dict[int, np.ndarray] = {}
     shapes: dict[int, tuple[int, int]] = {}
     pixel_unit = unit
-    for key, image in images.items():
-        det = detector_id(key)
-        array = _as_array(image)
-        if array.ndim != 2:
-            raise ValueError(f"Image of detector {key} has shape {array.shape}; expected 2-D.")
+    for det, image in images.items():
+        array = np.asarray(image.image.array)
         shapes[det] = (int(array.shape[0]), int(array.shape[1]))
         arrays[det] = _bin(array, max_pixels)
-        pixel_unit = pixel_unit or _unit_of(image)
+        if pixel_unit is None and image.unit is not None:
+            pixel_unit = str(image.unit)
     pixel_unit = pixel_unit or _DEFAULT_UNITS.get(calib_type, "as stored")
     finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays.values()] or [np.zeros(0)])
     if finite.size:

@@ -15,20 +15,23 @@
 
 """PNG plots that let a calibration scientist judge a calibration run from pictures alone.
 
-Four products, each drawn by one function from plain inputs (mappings, arrays, dataclasses or their
-JSON dicts) and written as a PNG whose path is returned; each lives in its own module:
+Four products, each drawn by one function from one input type, keyed by detector id where it is per
+detector, and written as a PNG whose path is returned; each lives in its own module:
 
 * `plot_ptc` -- photon transfer curves (variance vs mean per amplifier, with the Astier+19 Eq. 16
-  model drawn from the fitted ``[a00, gain, n00]``), one panel per detector in the focal-plane layout.
-* `plot_gain_noise_maps` -- gain and read-noise maps over the 9 detectors x 16 amplifiers, from a
-  solved PTC (`amp_values_from_ptcs`) or from the gain-from-flat-pairs table
-  (`amp_values_from_pair_gains`).
+  model drawn from the fitted ``[a00, gain, n00]``), one panel per detector in the focal-plane layout,
+  from the solved `butler.calib_types.PhotonTransferCurve` per detector.
+* `plot_gain_noise_maps` -- gain and read-noise maps over the 9 detectors x 16 amplifiers, from
+  `report.layout.AmpValues` (detector id -> amp -> value) made from a solved PTC
+  (`amp_values_from_ptcs`) or from the gain-from-flat-pairs table (`amp_values_from_pair_gains`).
 * `plot_verification_failures` -- a heat map of cp_verify failures per detector and test, from the
-  run-level (``verify*Stats``) or exposure-level (``verify*ExpStats``) statistics dicts.
+  `VerificationStats` (exposure-level ``verify*ExpStats`` and run-level ``verify*Stats``) per type.
 * `plot_calibration_mosaic` -- a mosaic of one combined calibration (bias, dark or flat) over the 3x3
-  detectors with a robust percentile stretch and a colour bar.
+  detectors with a robust percentile stretch and a colour bar, from the lsst.images ``MaskedImage``
+  per detector.
 
-`make_run_plots` reads what a run produced from the butler (as named in the run report) and draws
+`make_run_plots` reads what a run produced from the butler (as named in the run report's JSON dict)
+and draws
 every product that exists, skipping the others (`report.run_plots`). The layout conventions shared by
 the plots are in `report.layout`.
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 __all__ = [
     "BIAS_DARK_TESTS",
     "FLAT_TESTS",
+    "VerificationStats",
     "amp_values_from_pair_gains",
     "amp_values_from_ptcs",
     "count_verification_failures",
@@ -60,6 +64,7 @@ from .run_plots import make_run_plots
 from .verification_plot import (
     BIAS_DARK_TESTS,
     FLAT_TESTS,
+    VerificationStats,
     count_verification_failures,
     plot_verification_failures,
 )

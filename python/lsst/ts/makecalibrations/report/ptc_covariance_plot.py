@@ -24,9 +24,8 @@ from __future__ import annotations
 
 __all__ = ["PLOTTED_LAGS", "has_covariances", "plot_ptc_covariances"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -34,30 +33,28 @@ from matplotlib.lines import Line2D
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, ptcs_by_detector, save_png, subscript
+from .layout import AMPS_DISPLAY_ORDER, save_png, subscript
 from .ptc_plot import amp_colour
 
 PLOTTED_LAGS: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
 """Lags ``(serial dx, parallel dy)`` drawn, one panel each."""
 
 
-def has_covariances(ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve]) -> bool:
+def has_covariances(ptcs: Mapping[int, PhotonTransferCurve]) -> bool:
     """True if any amp of any of ``ptcs`` has measured covariances."""
-    for ptc in ptcs_by_detector(ptcs).values():
+    for ptc in ptcs.values():
         if any(values for values in ptc.covariances.values()):
             return True
     return False
 
 
-def plot_ptc_covariances(
-    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve], path: str | Path, run_name: str
-) -> Path:
+def plot_ptc_covariances(ptcs: Mapping[int, PhotonTransferCurve], path: str | Path, run_name: str) -> Path:
     """Draw ``C_ij / μ`` vs ``μ`` for the lags in `PLOTTED_LAGS`, all detectors and amps.
 
     Parameters
     ----------
-    ptcs : `~collections.abc.Mapping` or `~collections.abc.Sequence`
-        `PhotonTransferCurve` objects (or their JSON dicts), as for `report.ptc_plot.plot_ptc`. Per amp
+    ptcs : `~collections.abc.Mapping` [`int`, `butler.calib_types.PhotonTransferCurve`]
+        The solved PTC of each detector, as for `report.ptc_plot.plot_ptc`. Per amp
         are used ``raw_means`` (ADU), ``covariances`` (ADU², ``[dx][dy]`` per pair),
         ``covariances_model``, ``exp_id_mask``, ``a_matrix`` and ``bad_amps``.
     path : `str` or `pathlib.Path`
@@ -70,7 +67,7 @@ def plot_ptc_covariances(
     path : `pathlib.Path`
         The written PNG.
     """
-    by_det = ptcs_by_detector(ptcs)
+    by_det = dict(ptcs)
     fig = Figure(figsize=(13, 10), layout="constrained")
     axes = fig.subplots(2, 2)
     fitted_any = False

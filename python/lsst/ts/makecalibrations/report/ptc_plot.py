@@ -27,7 +27,7 @@ from __future__ import annotations
 __all__ = ["amp_colour", "plot_ptc", "ptc_model", "ptc_panel_layout"]
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from matplotlib.lines import Line2D
 
 from ..butler.calib_types import PhotonTransferCurve
 from ..butler.camera import DETECTOR_NAMES
-from .layout import AMPS_DISPLAY_ORDER, amp_position, finite, log_axes, ptcs_by_detector, save_png, slot
+from .layout import AMPS_DISPLAY_ORDER, amp_position, finite, log_axes, save_png, slot
 
 
 def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> np.ndarray:
@@ -69,7 +69,7 @@ def ptc_model(mean: np.ndarray | float, a00: float, gain: float, n00: float) -> 
 
 
 def plot_ptc(
-    ptcs: Mapping[Any, PhotonTransferCurve] | Sequence[PhotonTransferCurve],
+    ptcs: Mapping[int, PhotonTransferCurve],
     path: str | Path,
     run_name: str,
     *,
@@ -79,11 +79,10 @@ def plot_ptc(
 
     Parameters
     ----------
-    ptcs : `~collections.abc.Mapping` or `~collections.abc.Sequence`
-        `butler.calib_types.PhotonTransferCurve` objects keyed by detector id or name, or a
-        sequence of them. Per amp are used: ``raw_means`` (ADU), ``raw_vars``
-        (ADU^2), ``exp_id_mask`` (points used in the fit), ``fit_pars`` ``[a00, gain, n00]``,
-        ``gain`` (e-/ADU), ``noise`` (e-) and ``bad_amps``.
+    ptcs : `~collections.abc.Mapping` [`int`, `butler.calib_types.PhotonTransferCurve`]
+        The solved PTC of each detector, keyed by detector id. Per amp are used: ``raw_means``
+        (ADU), ``raw_vars`` (ADU^2), ``exp_id_mask`` (points used in the fit), ``fit_pars``
+        ``[a00, gain, n00]``, ``gain`` (e-/ADU), ``noise`` (e-) and ``bad_amps``.
     path : `str` or `pathlib.Path`
         Output PNG.
     run_name : `str`
@@ -96,7 +95,7 @@ def plot_ptc(
     path : `pathlib.Path`
         The written PNG.
     """
-    by_det = ptcs_by_detector(ptcs)
+    by_det = dict(ptcs)
     slots, (n_rows, n_cols) = ptc_panel_layout(by_det)
     fig = Figure(figsize=(5 * n_cols, 5 * n_rows), layout="constrained")
     outer = fig.add_gridspec(n_rows, n_cols)

@@ -37,13 +37,13 @@ from .verification_plot import plot_verification_failures
 _log = logging.getLogger(__name__)
 
 
-def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: str | Path) -> list[Path]:
+def make_run_plots(report: Mapping[str, Any], repo: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw every plot whose inputs a run produced; skip the others.
 
     Parameters
     ----------
-    report : `~collections.abc.Mapping` or `calib.report.RunReport`
-        The run report, as its JSON dict (``RunReport.to_dict()``) or the object itself.
+    report : `~collections.abc.Mapping`
+        The run report's JSON dict (``RunReport.to_dict()``, or the report file loaded).
     repo : `str` or `pathlib.Path`
         Butler repository the run wrote into.
     out_dir : `str` or `pathlib.Path`
@@ -65,8 +65,6 @@ def make_run_plots(report: Mapping[str, Any] | Any, repo: str | Path, out_dir: s
     """
     from . import _loaders
 
-    if not isinstance(report, Mapping) and hasattr(report, "to_dict"):
-        report = report.to_dict()
     out_dir = Path(out_dir)
     run_name = _loaders.run_name(report)
     prefix = _loaders.file_prefix(report)

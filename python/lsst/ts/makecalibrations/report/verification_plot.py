@@ -13,16 +13,23 @@
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A heat map of cp_verify failures per detector and test, from the run-level (``verify*Stats``) or
-exposure-level (``verify*ExpStats``) statistics dicts.
+"""A heat map of cp_verify failures per detector and test, from a run's `VerificationStats` (its
+exposure-level ``verify*ExpStats`` and run-level ``verify*Stats``).
 
 May import: numpy, matplotlib, `butler.camera`, `report.layout`.
 """
 
 from __future__ import annotations
 
-__all__ = ["BIAS_DARK_TESTS", "FLAT_TESTS", "count_verification_failures", "plot_verification_failures"]
+__all__ = [
+    "BIAS_DARK_TESTS",
+    "FLAT_TESTS",
+    "VerificationStats",
+    "count_verification_failures",
+    "plot_verification_failures",
+]
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -57,23 +64,41 @@ def _detector_label(name: str) -> str:
     return name if _DET_NAME_RE.match(name) else _EXPOSURE_ROW
 
 
-def _count_exposure_level(exp_stats: Mapping[str, Any], counts: dict[tuple[str, str], int]) -> None:
-    for failure in exposure_level_failures(exp_stats):
-        counts[(_detector_label(failure.detector or _EXPOSURE_ROW), failure.test)] += 1
+@dataclasses.dataclass(frozen=True)
+class VerificationStats:
+    """cp_verify's statistics of one calibration type of a run, as the verification plot reads them.
 
-
-def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str], int]:
-    """Count cp_verify failures per ``(detector, test)``.
-
-    Parameters
+    Attributes
     ----------
-    stats : `~collections.abc.Mapping`
-        One of: a run-level dict (``verify*Stats``: exposure id -> ``{"SUCCESS", "FAILURES"}`` with
-        FAILURES such as ``"R22_S21 C17 NOISE"``, ``"R22_S22 SCATTER"`` or ``"SCATTER"``); an
-        exposure-level dict (``verify*ExpStats``: detector name -> ``{"SUCCESS", "FAILURES"}`` with
-        FAILURES such as ``"C17 NOISE"``, and for flats ``"VERIFY": {"EXP": {"SCATTER": bool}}``); or
-        a mapping exposure id -> exposure-level dict. Prefer the exposure-level form for flats: the
-        run-level flat stats list only exposure-level failures (cp_verify drops the amp failures).
+    exposures : `~collections.abc.Mapping` [`int`, `~collections.abc.Mapping`]
+        The exposure-level ``verify*ExpStats`` per exposure id: detector name -> ``{"SUCCESS",
+        "FAILURES"}`` with FAILURES such as ``"C17 NOISE"``, and for flats ``"VERIFY": {"EXP":
+        {"SCATTER": bool}}``. Where there are any, the failures are counted from them: the run-level
+        flat stats list only exposure-level failures (cp_verify drops the amp failures).
+    run : `~collections.abc.Mapping`
+        The run-level ``verify*Stats``: exposure id -> ``{"SUCCESS", "FAILURES"}`` with FAILURES such
+        as ``"R22_S21 C17 NOISE"``, ``"R22_S22 SCATTER"`` or ``"SCATTER"``, and ``"SUCCESS"``,
+        cp_verify's verdict on the run. The failures are counted from it when ``exposures`` is empty.
+    """
+
+    exposures: Mapping[int, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    run: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def success(self) -> bool | None:
+        """cp_verify's verdict on the run; `None` when the run-level stats are missing."""
+        value = self.run.get("SUCCESS")
+        return None if value is None else bool(value)
+
+    def entries(self) -> list[Mapping[str, Any]]:
+        """The per-exposure entries the failures are counted from (see the attributes)."""
+        if self.exposures:
+            return list(self.exposures.values())
+        return [v for k, v in self.run.items() if k != "SUCCESS" and isinstance(v, Mapping)]
+
+
+def count_verification_failures(stats: VerificationStats) -> dict[tuple[str, str], int]:
+    """Count cp_verify failures per ``(detector, test)``.
 
     Returns
     -------
@@ -82,42 +107,33 @@ def count_verification_failures(stats: Mapping[Any, Any]) -> dict[tuple[str, str
         that name no detector (exposure-level tests) are counted under ``"exposure level"``.
     """
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    keys = [str(k) for k in stats if k != "SUCCESS"]
-    if keys and all(_DET_NAME_RE.match(k) or k in ("EXP", "VERIFY") for k in keys):
-        _count_exposure_level(stats, counts)
-        return dict(counts)
-    for key, entry in stats.items():
-        if key == "SUCCESS" or not isinstance(entry, Mapping):
-            continue
-        if "FAILURES" not in entry and any(_DET_NAME_RE.match(str(k)) for k in entry):
-            _count_exposure_level(entry, counts)
-            continue
-        for failure in run_level_failures(entry):
-            counts[(failure.detector or _EXPOSURE_ROW, failure.test)] += 1
+    if stats.exposures:
+        for exp_stats in stats.exposures.values():
+            for failure in exposure_level_failures(exp_stats):
+                counts[(_detector_label(failure.detector or _EXPOSURE_ROW), failure.test)] += 1
+    else:
+        for entry in stats.entries():
+            for failure in run_level_failures(entry):
+                counts[(failure.detector or _EXPOSURE_ROW, failure.test)] += 1
     return dict(counts)
 
 
-def _processed_detectors(stats: Mapping[Any, Any]) -> set[str] | None:
-    """Detector names present in exposure-level stats, or `None` if the stats do not say."""
-    names: set[str] = set()
-    entries = [stats] + [v for v in stats.values() if isinstance(v, Mapping)]
-    for entry in entries:
-        names |= {str(k) for k in entry if _DET_NAME_RE.match(str(k))}
+def _processed_detectors(stats: VerificationStats) -> set[str] | None:
+    """Detector names present in the exposure-level stats, or `None` if there are none."""
+    names = {str(k) for entry in stats.exposures.values() for k in entry if _DET_NAME_RE.match(str(k))}
     return names or None
 
 
-def _exposure_summary(stats: Mapping[Any, Any]) -> str:
-    entries = [v for k, v in stats.items() if k != "SUCCESS" and isinstance(v, Mapping)]
+def _exposure_summary(stats: VerificationStats) -> str:
+    entries = stats.entries()
     if not entries or not all("SUCCESS" in e for e in entries):
         return ""
     n_fail = sum(1 for e in entries if not e["SUCCESS"])
-    keys = [str(k) for k in stats if k != "SUCCESS"]
-    what = "detectors" if all(_DET_NAME_RE.match(k) for k in keys) else "exposures"
-    return f"{n_fail}/{len(entries)} {what} flagged"
+    return f"{n_fail}/{len(entries)} exposures flagged"
 
 
 def plot_verification_failures(
-    stats_by_type: Mapping[str, Mapping[Any, Any]],
+    stats_by_type: Mapping[str, VerificationStats],
     path: str | Path,
     run_name: str,
     *,
@@ -127,9 +143,9 @@ def plot_verification_failures(
 
     Parameters
     ----------
-    stats_by_type : `~collections.abc.Mapping` [`str`, `~collections.abc.Mapping`]
-        Verification statistics keyed by calibration type (``"bias"``, ``"dark"``, ``"flat"``), each
-        in one of the forms `count_verification_failures` accepts. The standard tests of each type
+    stats_by_type : `~collections.abc.Mapping` [`str`, `VerificationStats`]
+        Verification statistics keyed by calibration type (``"bias"``, ``"dark"``, ``"flat"``). The
+        standard tests of each type
         are always shown, so a clean run draws an all-zero map.
     path : `str` or `pathlib.Path`
         Output PNG.
@@ -159,7 +175,7 @@ def plot_verification_failures(
         for (det, test), n in type_counts.items():
             counts[(calib_type, det, test)] = n
             has_exposure_row |= det == _EXPOSURE_ROW
-        overall = stats.get("SUCCESS")
+        overall = stats.success
         verdict = "" if overall is None else ("cp_verify passed" if overall else "cp_verify FAILED")
         parts = [s for s in (verdict, _exposure_summary(stats)) if s]
         if verdicts and verdicts.get(calib_type):
