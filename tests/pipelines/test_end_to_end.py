@@ -43,7 +43,7 @@ from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.repository import read_simulation_config
 from lsst.ts.makecalibrations.sim.truth import TruthModel
 from tests.butler.helpers import make_info
-from tests.helpers import ocps_request
+from tests.helpers import ocps_request, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -293,10 +293,7 @@ async def test_abort_kills_the_job(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     executor = PipetaskExecutor(repo, log_dir=tmp_path / "logs", pipetask=sleeper)
     task = asyncio.create_task(run_job(executor, "longjob", "-j 1"))
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        if "longjob" in executor._processes:
-            break
+    await wait_until(lambda: "longjob" in executor._processes, timeout=5.0, interval=0.05)
     process = executor._processes["longjob"]
     await executor.abort("longjob")
     outcome = await asyncio.wait_for(task, timeout=10)

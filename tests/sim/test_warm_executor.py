@@ -43,7 +43,7 @@ from lsst.ts.makecalibrations.sim.process_tree_guard import is_alive
 from lsst.ts.makecalibrations.sim.raw_writer import ButlerRawWriter
 from lsst.ts.makecalibrations.sim.warm_executor import WarmJob, WarmPipetaskExecutor
 from tests.butler.helpers import make_info
-from tests.helpers import ocps_request
+from tests.helpers import ocps_request, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the warm worker needs Linux")
 
@@ -75,22 +75,19 @@ def bias_repo(tiny_copy: Callable[[str], Path]) -> Path:
 
 async def started(executor: PipetaskExecutor, job_id: str) -> WarmJob:
     """The job's child once the executor knows it (a real job: a few seconds at most)."""
-    for _ in range(1200):
-        process = executor._processes.get(job_id)
-        if process is not None:
-            assert isinstance(process, WarmJob)
-            return process
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} never started")
+    await wait_until(lambda: job_id in executor._processes, timeout=60.0, interval=0.05)
+    process = executor._processes[job_id]
+    assert isinstance(process, WarmJob)
+    return process
 
 
 async def gone(pid: int) -> bool:
     """Is process ``pid`` gone (or a zombie) within 30 s? (A SIGKILL takes effect asynchronously.)"""
-    for _ in range(600):
-        if not is_alive(pid):
-            return True
-        await asyncio.sleep(0.05)
-    return False
+    try:
+        await wait_until(lambda: not is_alive(pid), timeout=30.0, interval=0.05)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def test_warm_jobs_write_what_pipetask_writes_and_abort_kills_the_child(
