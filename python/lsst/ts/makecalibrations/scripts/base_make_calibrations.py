@@ -1006,8 +1006,8 @@ class BaseMakeCalibrations(salobj.BaseScript):  # type: ignore[name-defined,misc
         reason: str,
         job_id: str = "",
         collection: str = "",
-        details: Iterable[str] = (),
         *,
+        details: Iterable[str] = (),
         error: BaseException | None = None,
         raised: bool = False,
     ) -> None:
