@@ -197,10 +197,9 @@ def plot_gain_noise_maps(
     path : `pathlib.Path`
         The written PNG.
     """
-    gain_values, noise_values = gains, noises
     fig = Figure(figsize=(17, 7.5), layout="constrained")
     ax_gain, ax_noise = fig.subplots(1, 2)
-    _draw_amp_map(fig, ax_gain, gain_values, f"gain ({source})", "gain [e-/ADU]", "viridis", ".3f")
-    _draw_amp_map(fig, ax_noise, noise_values, f"read noise ({source})", "read noise [e-]", "magma", ".2f")
+    _draw_amp_map(fig, ax_gain, gains, f"gain ({source})", "gain [e-/ADU]", "viridis", ".3f")
+    _draw_amp_map(fig, ax_noise, noises, f"read noise ({source})", "read noise [e-]", "magma", ".2f")
     fig.suptitle(f"Per-amplifier gain and read noise from the {source}\n{run_name}", fontsize=13)
     return save_png(fig, path)

@@ -67,14 +67,13 @@ def plot_ptc_covariances(ptcs: Mapping[int, PhotonTransferCurve], path: str | Pa
     path : `pathlib.Path`
         The written PNG.
     """
-    by_det = dict(ptcs)
     fig = Figure(figsize=(13, 10), layout="constrained")
     axes = fig.subplots(2, 2)
     fitted_any = False
     a00_values: list[float] = []
     for ax, (dx, dy) in zip(axes.ravel(), PLOTTED_LAGS, strict=True):
-        for det in sorted(by_det):
-            ptc = by_det[det]
+        for det in sorted(ptcs):
+            ptc = ptcs[det]
             means_by_amp = ptc.raw_means
             covs_by_amp = ptc.covariances
             models_by_amp = ptc.covariances_model
@@ -128,7 +127,7 @@ def plot_ptc_covariances(ptcs: Mapping[int, PhotonTransferCurve], path: str | Pa
     if fitted_any:
         handles.append(Line2D([], [], color="k", ls="-", label="fit: Astier+19 Eq. 20"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title="amplifier")
-    detectors = ", ".join(DETECTOR_NAMES[d] for d in sorted(by_det) if 0 <= d < len(DETECTOR_NAMES))
+    detectors = ", ".join(DETECTOR_NAMES[d] for d in sorted(ptcs) if 0 <= d < len(DETECTOR_NAMES))
     fig.suptitle(
         f"PTC covariances per lag (brighter-fatter: C00 below the mean, neighbours positive)\n"
         f"{run_name}; detectors {detectors}",

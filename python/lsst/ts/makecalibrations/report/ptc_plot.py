@@ -95,8 +95,7 @@ def plot_ptc(
     path : `pathlib.Path`
         The written PNG.
     """
-    by_det = dict(ptcs)
-    slots, (n_rows, n_cols) = ptc_panel_layout(by_det)
+    slots, (n_rows, n_cols) = ptc_panel_layout(ptcs)
     fig = Figure(figsize=(5 * n_cols, 5 * n_rows), layout="constrained")
     outer = fig.add_gridspec(n_rows, n_cols)
     colours = {amp: amp_colour(amp) for amp in AMPS_DISPLAY_ORDER}
@@ -113,7 +112,7 @@ def plot_ptc(
             axis.grid(alpha=0.3)
         ax.tick_params(labelbottom=False)
         ax_res.axhline(0.0, color="k", lw=0.8)
-        _draw_ptc_panel(ax, ax_res, by_det[det], colours, log_scale)
+        _draw_ptc_panel(ax, ax_res, ptcs[det], colours, log_scale)
     handles = [Line2D([], [], color=colours[a], marker="o", ls="-", label=a) for a in AMPS_DISPLAY_ORDER]
     handles += [
         Line2D([], [], color="grey", marker="x", ls="none", label="masked (not fitted)"),

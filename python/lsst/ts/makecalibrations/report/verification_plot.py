@@ -145,8 +145,7 @@ def plot_verification_failures(
     ----------
     stats_by_type : `~collections.abc.Mapping` [`str`, `VerificationStats`]
         Verification statistics keyed by calibration type (``"bias"``, ``"dark"``, ``"flat"``). The
-        standard tests of each type
-        are always shown, so a clean run draws an all-zero map.
+        standard tests of each type are always shown, so a clean run draws an all-zero map.
     path : `str` or `pathlib.Path`
         Output PNG.
     run_name : `str`
