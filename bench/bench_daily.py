@@ -122,6 +122,45 @@ class TreeRssSampler:
         self.load_averages.append(os.getloadavg())
 
 
+class ProcFileDropper:
+    """Deletes the files of the verify jobs' processed images (``verify*Proc``) once written.
+
+    Only for runs the benchmark throws away and that the disk cannot hold: at full size every
+    ``verify*Proc`` is 195 MB, 60 per detector, about 105 GB for nine detectors. The jobs still write
+    every one of them (the CPU and wall figures include it); a file is deleted ``age`` seconds after
+    its last change, from a thread of this process, and its registry entry is left dangling. Nothing
+    of the daily default reads them again (the statistics are measured in the ISR quantum,
+    `pipelines.tasks.verify_isr_task`): a run that needed one would fail, and the benchmark then
+    says so with its final state.
+    """
+
+    def __init__(self, repo: Path, interval: float = 5.0, age: float = 20.0) -> None:
+        self.repo, self.interval, self.age = repo, interval, age
+        self.files, self.bytes = 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sweep(self) -> None:
+        now = time.time()
+        for path in self.repo.glob("u/ocps/*/verify*Proc/**/*.fits"):
+            try:
+                stat = path.stat()
+                if now - stat.st_mtime > self.age:
+                    path.unlink()
+                    self.files, self.bytes = self.files + 1, self.bytes + stat.st_size
+            except FileNotFoundError:
+                pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sweep()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _python() -> str:
     return str(Path(sys.executable))
 
@@ -438,6 +477,23 @@ def _last_image_to_end(report: dict[str, Any]) -> float | None:
     return float(max(ends) - max(images))
 
 
+def _last_raw_to_end(repo: Path, report: dict[str, Any]) -> float | None:
+    """Seconds from the last raw of the run written into the repository (its file's modification
+    time: when the simulated camera's image reached the OODS) to the last job's end (report TAI)."""
+    import astropy.time
+
+    ends = [job.get("end_tai") for job in report.get("jobs", []) if job.get("end_tai")]
+    mtimes = [
+        path.stat().st_mtime
+        for exposure in report.get("exposures", [])
+        for path in repo.glob(f"*/raw/all/raw/*/{exposure['obs_id']}/*.fits")
+    ]
+    if not ends or not mtimes:
+        return None
+    last_raw_tai = float(astropy.time.Time(max(mtimes), format="unix").unix_tai)
+    return float(max(ends) - last_raw_tai)
+
+
 def _processed(report: dict[str, Any], n_detectors: int) -> int:
     kept = [e for e in report.get("exposures", []) if not e.get("discarded")]
     return len(kept) * n_detectors
@@ -456,6 +512,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="directory of the repo and reports (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-replay", action="store_true", help="skip the per-job replay")
+    parser.add_argument(
+        "--drop-proc-files",
+        action="store_true",
+        help="delete each verify*Proc file once written (a disk too small for the run; see ProcFileDropper)",
+    )
     parser.add_argument(
         "--fresh-repo",
         action="store_true",
@@ -512,9 +573,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Repository ({args.size}) ready in {created['wall_s']:.0f} s wall, {created['cpu_s']:.0f} s CPU "
             "(not counted below)."
         )
-        result = run_daily(
-            repo, reports, args.size, detectors, args.n_bias, args.n_dark, args.n_flat, args.ocps_executor
-        )
+        dropper = ProcFileDropper(repo) if args.drop_proc_files else None
+        try:
+            result = run_daily(
+                repo, reports, args.size, detectors, args.n_bias, args.n_dark, args.n_flat, args.ocps_executor
+            )
+        finally:
+            if dropper is not None:
+                dropper.stop()
         report = json.loads(Path(result["report"]).read_text())
         n_images = _processed(report, len(detectors))
         print(
@@ -533,6 +599,12 @@ def main(argv: list[str] | None = None) -> int:
         last = _last_image_to_end(report)
         if last is not None:
             print(f"  wall, last image to end         {last:.1f} s (report TAIs)")
+        last_raw = _last_raw_to_end(repo, report)
+        if last_raw is not None:
+            print(f"  wall, last raw written to end   {last_raw:.1f} s (the raw file's time)")
+        if dropper is not None:
+            gigabytes = dropper.bytes / 1e9
+            print(f"  verify*Proc files deleted      {dropper.files} ({gigabytes:.1f} GB, --drop-proc-files)")
         for job in report["jobs"]:
             print(
                 f"  job {job['name']:<26} {job['end_tai'] - job['start_tai']:7.1f} s wall ({job['status']})"

@@ -36,7 +36,7 @@ from lsst.daf.butler import Butler
 
 from lsst.ts.makecalibrations.butler.images import masked_image_arrays
 from lsst.ts.makecalibrations.butler.readers import datasets_in_run
-from lsst.ts.makecalibrations.sim import pipetask_server
+from lsst.ts.makecalibrations.sim import job_heap, pipetask_server
 from lsst.ts.makecalibrations.sim.ocps_jobs import JobOutcome, JobRequest
 from lsst.ts.makecalibrations.sim.pipetask_executor import PipetaskExecutor
 from lsst.ts.makecalibrations.sim.process_tree_guard import is_alive
@@ -129,6 +129,11 @@ async def test_warm_jobs_write_what_pipetask_writes_and_abort_kills_the_child(
         assert warm.job_cpu["warm"] > 0
         # The imported stack is in the collector's permanent generation before any fork.
         assert warm.worker.ready["frozen"] > 100_000
+        # The worker started with the job heap policy, which its forked children inherit.
+        assert warm.worker.pid is not None
+        environ = Path(f"/proc/{warm.worker.pid}/environ").read_bytes().split(b"\0")
+        for key, value in job_heap.JOB_MALLOC_TUNABLES.items():
+            assert f"{key}={value}".encode() in environ
         again = await warm.run(request("warm-again"))
         assert again.exit_code == 0, again.message
         found_again = datasets_in_run(bias_repo, "u/ocps/warm-again")

@@ -55,7 +55,7 @@ its own, out of reach of a process-group kill), and the outcome has exit code 25
 The guard does the same when this process dies.
 
 May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `.pipetask_executor`,
-`.process_tree_guard`, `.ocps_jobs`.
+`.process_tree_guard`, `.job_heap`, `.ocps_jobs`.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import job_heap
 from .ocps_jobs import PIPETASK_PROGRESS, JobRequest
 from .pipetask_executor import PipetaskExecutor, PreparedJob, _last_error_line
 from .process_tree_guard import tree_guard_command
@@ -315,8 +316,9 @@ class BpsExecutor(PipetaskExecutor):
 
     def job_environment(self) -> dict[str, str] | None:
         """This environment with its ``bin`` first on ``PATH`` (pipetask, Parsl's worker pool) and
-        `BPS_STARTUP_DIR` first on ``PYTHONPATH`` (the ``zipfile`` repair for large quantum graphs)."""
-        env = dict(os.environ)
+        `BPS_STARTUP_DIR` first on ``PYTHONPATH`` (the ``zipfile`` repair for large quantum graphs),
+        with the job heap policy (`job_heap.job_environment`) that Parsl's workers pass on to pipetask."""
+        env = job_heap.job_environment(os.environ)
         env["PATH"] = _prepend(str(Path(sys.executable).parent), env.get("PATH", ""))
         env["PYTHONPATH"] = _prepend(str(BPS_STARTUP_DIR), env.get("PYTHONPATH", ""))
         return env

@@ -61,7 +61,7 @@ handled by the butler); a subprocess also makes abort a kill. An in-process exec
 event loop's process; the subprocess is used.
 
 May import: the standard library, yaml, lsst.daf.butler, lsst.pipe.base, `calib.options`,
-`pipelines.locations`, `pipelines.repo_compat`, `butler.repository`, `.clock`, `.ocps_jobs`.
+`pipelines.locations`, `pipelines.repo_compat`, `butler.repository`, `.clock`, `.job_heap`, `.ocps_jobs`.
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ from ..calib.options import ParsedOptions as ParsedConfig
 from ..calib.options import parse_job_options as parse_config
 from ..pipelines.locations import expand_pipeline_uri, pipeline_path
 from ..pipelines.repo_compat import pipeline_for_repo
+from . import job_heap
 from .ocps_jobs import PIPETASK_PROGRESS, JobOutcome, JobRequest, ProgressCallback
 
 _DEATH_GUARD = (
@@ -498,8 +499,9 @@ class PipetaskExecutor:
         return guarded_command(command)
 
     def job_environment(self) -> dict[str, str] | None:
-        """Environment of the job's process; `None`: this process's."""
-        return None
+        """Environment of the job's process: this process's with the job heap policy
+        (`job_heap.job_environment`)."""
+        return job_heap.job_environment(os.environ)
 
     def progress_reader(self, job: PreparedJob) -> Callable[[], tuple[int, int, int] | None]:
         """A callable returning the job's ``(done, failed, total)`` quanta so far, or `None`."""

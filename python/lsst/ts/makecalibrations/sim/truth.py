@@ -417,18 +417,24 @@ class TruthModel:
         if illuminated:
             mean_e = mean_e + truth.response * np.float32(self.flat_rate(physical_filter) * exposure_time)
         camera_det = self.camera[detector]
-        if illuminated and self.effective_a00 != 0.0:
-            electrons = self._correlated_flat(detector, mean_e, rng)
-        else:
-            electrons = rng.poisson(mean_e).astype(np.float32)
-        np.clip(electrons, 0.0, self.full_well, out=electrons)
         drift = {a: x for d, a, x in self.gain_drift if d == detector}
-        gain_map = truth.gain_map
-        if drift:
-            gain_map = gain_map.copy()
-            for amp_name, factor in drift.items():
-                gain_map[camera_det[amp_name].bbox_slices(geom)] *= np.float32(factor)
-        signal_adu = electrons / gain_map + truth.bias_structure
+        if not illuminated and dark_time <= 0:
+            # No charge: Poisson(0) is 0 and draws nothing from the generator, so the signal is the
+            # bias structure itself (0 / gain + structure, bit for bit) and the noise that follows
+            # is the same as when the zeros are drawn.
+            signal_adu = truth.bias_structure
+        else:
+            if illuminated and self.effective_a00 != 0.0:
+                electrons = self._correlated_flat(detector, mean_e, rng)
+            else:
+                electrons = rng.poisson(mean_e).astype(np.float32)
+            np.clip(electrons, 0.0, self.full_well, out=electrons)
+            gain_map = truth.gain_map
+            if drift:
+                gain_map = gain_map.copy()
+                for amp_name, factor in drift.items():
+                    gain_map[camera_det[amp_name].bbox_slices(geom)] *= np.float32(factor)
+            signal_adu = electrons / gain_map + truth.bias_structure
 
         raw_rows = np.arange(geom.raw_shape[0], dtype=np.float32) / geom.raw_shape[0] - 0.5
         amps: dict[str, np.ndarray] = {}

@@ -38,7 +38,8 @@ When the worker cannot start (or dies while a job is being started), the job run
 new worker. A custom ``pipetask`` command (the executor's ``pipetask`` argument) always runs as a
 subprocess. Linux only; elsewhere every job runs as a subprocess.
 
-May import: the standard library, `.pipetask_executor`, `.pipetask_server` (its module name only).
+May import: the standard library, `.job_heap`, `.pipetask_executor`, `.pipetask_server` (its module
+name only).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import pipetask_server
+from . import job_heap, pipetask_server
 from .pipetask_executor import JobProcess, PipetaskExecutor, PreparedJob, _default_pipetask, guarded_command
 
 START_TIMEOUT = 600.0
@@ -173,6 +174,8 @@ class WarmWorker:
                     stdout=asyncio.subprocess.PIPE,
                     stderr=stderr,
                     start_new_session=True,
+                    # Its forked job children inherit the allocator's settings (job_heap).
+                    env=job_heap.job_environment(os.environ),
                 )
             except OSError as e:
                 raise WorkerError(f"cannot start {pipetask_server.__name__}: {e}") from e
