@@ -19,11 +19,15 @@ Run with ``python -m bench.bench_daily`` (``make bench`` runs it with the defaul
 
 1. **End to end.** ``run_script maintel/make_comcam_calibrations.py`` with the daily default reduced
    to ``--detectors`` (default 2 detectors, 5 biases, 5 darks, 6 flats) at ``--size`` (default
-   ``default``) and time scale 100, in a subprocess, on a repository made beforehand (its creation is
-   measured and printed apart). The CPU figure is user + system time of ``run_script`` *and of every
-   process it waited for* (``resource.getrusage(RUSAGE_CHILDREN)``: the OCPS's ``pipetask``
-   processes are children of ``run_script`` and are waited for, so their time is included). Wall time
-   on a shared machine is printed but is not the figure to compare.
+   ``default``) and time scale 100 (``--time-scale``), in a subprocess, on a repository made
+   beforehand (its creation is measured and printed apart). The CPU figure is user + system time of
+   ``run_script`` *and of every process it waited for* (``resource.getrusage(RUSAGE_CHILDREN)``: the
+   OCPS's ``pipetask`` processes are children of ``run_script`` and are waited for, so their time is
+   included). Wall time on a shared machine is printed but is not the figure to compare. Two wall
+   times end at the last job's end: from the last exposure's end in the report, and from the last raw
+   written into the repository (its file's time: when the simulated camera's pixels of the last image
+   exist and the OODS announces it; at full size the simulated camera makes about one detector-image
+   a second, so at time scale 100 the pixels of the images come long after the compressed exposures).
 2. **Per job, replayed.** Every OCPS job of that run is run again, one after the other, with this
    tree's code (`sim.pipetask_executor.PipetaskExecutor`, as the simulated OCPS runs it) on the *same
    raws*, into new output runs; its CPU (children of this process) is printed per job. The replayed
@@ -193,6 +197,7 @@ def run_daily(
     n_dark: int,
     n_flat: int,
     ocps_executor: str | None = None,
+    time_scale: float = 100.0,
 ) -> dict[str, Any]:
     """Run the reduced daily default with ``run_script``; return its figures and report path."""
     params = [
@@ -202,7 +207,8 @@ def run_daily(
         f"n_flat={n_flat}",
     ]
     return run_measured(
-        script_command(repo, report_dir, size, params, ocps_executor=ocps_executor), report_dir
+        script_command(repo, report_dir, size, params, ocps_executor=ocps_executor, time_scale=time_scale),
+        report_dir,
     )
 
 
@@ -213,11 +219,12 @@ def script_command(
     params: list[str],
     config: Path | None = None,
     ocps_executor: str | None = None,
+    time_scale: float = 100.0,
 ) -> list[str]:
-    """The ``run_script`` command line of the ComCam script at ``size`` and time scale 100, without
+    """The ``run_script`` command line of the ComCam script at ``size`` and ``time_scale``, without
     progress lines, with the OCPS executor ``ocps_executor`` (the default if `None`), the
     configuration file ``config`` (if any) and the ``-p`` ``params``."""
-    command = [_run_script(), SCRIPT, "--repo", str(repo), "--size", size, "--time-scale", "100"]
+    command = [_run_script(), SCRIPT, "--repo", str(repo), "--size", size, "--time-scale", f"{time_scale:g}"]
     command += ["--report-dir", str(report_dir), "--no-progress"]
     if ocps_executor:
         command += ["--ocps-executor", ocps_executor]
@@ -513,6 +520,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--no-replay", action="store_true", help="skip the per-job replay")
     parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=100.0,
+        help="the simulated observatory's time scale (default 100; 1: exposures and readouts in real time)",
+    )
+    parser.add_argument(
         "--drop-proc-files",
         action="store_true",
         help="delete each verify*Proc file once written (a disk too small for the run; see ProcFileDropper)",
@@ -576,7 +589,15 @@ def main(argv: list[str] | None = None) -> int:
         dropper = ProcFileDropper(repo) if args.drop_proc_files else None
         try:
             result = run_daily(
-                repo, reports, args.size, detectors, args.n_bias, args.n_dark, args.n_flat, args.ocps_executor
+                repo,
+                reports,
+                args.size,
+                detectors,
+                args.n_bias,
+                args.n_dark,
+                args.n_flat,
+                args.ocps_executor,
+                args.time_scale,
             )
         finally:
             if dropper is not None:
